@@ -1,0 +1,70 @@
+/**
+ * `servman start | gateway | node`: the long-running roles. SIGTERM or SIGINT drains under a
+ * deadline (a second signal closes at once); the process exits 0 once everything is closed.
+ */
+import type { Logger } from "pino";
+import { Gateway } from "../../gateway/gateway.js";
+import { ServmanNode } from "../../nodes/servman-node.js";
+import type { ServmanConfig } from "../../src/config/options.js";
+import { checkRedis } from "../../src/redis-connection.js";
+
+interface Closable {
+  drain(deadlineMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Extra time the process waits beyond the drain deadline before it exits anyway. */
+const EXIT_GRACE_MS = 5_000;
+
+export async function serve(role: "start" | "gateway" | "node", config: ServmanConfig, logger: Logger): Promise<number> {
+  await checkRedis(config.redis);
+  const parts: Closable[] = [];
+  let gateway: Gateway | undefined;
+  let node: ServmanNode | undefined;
+  try {
+    if (role !== "gateway") {
+      if (Object.keys(config.tasks).length === 0) logger.warn({ config: config.file }, "this node offers no tasks: add some under \"tasks\" in the configuration");
+      node = new ServmanNode({ config, logger });
+      await node.start();
+      parts.push(node);
+    }
+    if (role !== "node") {
+      gateway = new Gateway({ config, logger });
+      await gateway.listen();
+      // The gateway drains first: clients stop sending before their instances are shut down.
+      parts.unshift(gateway);
+    }
+  } catch (err) {
+    await Promise.allSettled(parts.map((p) => p.close()));
+    throw err;
+  }
+  const what = [
+    gateway ? `clients connect to ${gateway.url}` : null,
+    node ? `node ${node.id} runs ${Object.keys(config.tasks).join(", ") || "no tasks"} (capacity ${config.node.capacity})` : null,
+  ].filter(Boolean);
+  process.stderr.write(`servman ${role}: ${what.join("; ")}. Ctrl-C to stop.\n`);
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ signal }, "second signal: closing now");
+        void Promise.allSettled(parts.map((p) => p.close())).then(() => resolve(1));
+        return;
+      }
+      logger.info({ signal }, "draining");
+      const deadline = config.node.shutdownDeadlineMs;
+      setTimeout(() => {
+        logger.error({ deadlineMs: deadline + EXIT_GRACE_MS }, "drain did not finish in time; exiting");
+        resolve(1);
+      }, deadline + EXIT_GRACE_MS).unref();
+      void (async () => {
+        for (const part of parts) await part.drain(deadline).catch((err: Error) => logger.error({ err: err.message }, "drain failed"));
+        resolve(0);
+      })();
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}

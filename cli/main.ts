@@ -1,0 +1,56 @@
+/**
+ * The `servman` program (SPEC §6). Exit codes: 0 ok, 1 failed, 2 usage or configuration error.
+ */
+import { loadConfig } from "../src/config/load-config.js";
+import { ConfigError, ServmanError } from "../src/errors.js";
+import { createLogger } from "../src/logger.js";
+import { overridesOf, parseCommand, UsageError } from "./cli-options.js";
+import { cluster } from "./commands/cluster.js";
+import { heartbeat } from "./commands/heartbeat.js";
+import { serve } from "./commands/serve.js";
+import { USAGE } from "./usage.js";
+
+/** Runs one command line and resolves with the exit code. Never throws. */
+export async function main(argv: string[]): Promise<number> {
+  let command = "help";
+  try {
+    const parsed = parseCommand(argv);
+    command = parsed.command;
+    if (command === "help" || parsed.values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const values = parsed.values;
+    // `launch --id` names the instance, not this program's node.
+    const overrides = overridesOf(command === "launch" ? { ...values, id: undefined } : values);
+    const config = loadConfig(overrides);
+    const level = typeof values["log-level"] === "string" ? values["log-level"] : undefined;
+    const quietByDefault = command !== "start" && command !== "gateway" && command !== "node";
+    const logger = createLogger(level ?? process.env.SERVMAN_LOG_LEVEL ?? (quietByDefault ? "warn" : "info"));
+    switch (command) {
+      case "start":
+      case "gateway":
+      case "node":
+        return await serve(command, config, logger);
+      case "heartbeat":
+        return await heartbeat(parsed, config, logger, process.stdout);
+      default:
+        return await cluster(parsed, config, process.stdout);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`servman: ${err.message.replace(/^configuration: /, "")}\nRun "servman --help" for usage.\n`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`servman: bad configuration: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof ServmanError) {
+      process.stderr.write(`servman ${command}: ${err.code}: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`servman ${command}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * A gateway: HTTP + WebSocket server that holds client sessions and relays them over Redis.
+ * Stateless beyond its open connections: any gateway serves any client for any instance.
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import type { Redis } from "ioredis";
+import { nanoid } from "nanoid";
+import { pino, type Logger } from "pino";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { ServmanConfig } from "../src/config/options.js";
+import { ServmanError } from "../src/errors.js";
+import { Keys } from "../src/keys.js";
+import { Requester } from "../src/launch/requester.js";
+import type { ToRequester } from "../src/protocol/bus-messages.js";
+import { createRedis } from "../src/redis-connection.js";
+import { handleHttp } from "./http-api.js";
+import { GatewayMetrics } from "./metrics.js";
+import { ClientSession, type SessionContext } from "./session.js";
+
+export interface GatewayOptions {
+  config: ServmanConfig;
+  /** Root logger; the gateway binds its id. Default: silent. */
+  logger?: Logger;
+  /** Include Node process metrics in /metrics. Default true. */
+  processMetrics?: boolean;
+}
+
+/** Path of the client WebSocket endpoint. */
+export const CONNECT_PATH = "/v1/connect";
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export class Gateway {
+  readonly id = `gw-${nanoid(10)}`;
+  readonly metrics: GatewayMetrics;
+  private readonly config: ServmanConfig;
+  private readonly logger: Logger;
+  private readonly keys: Keys;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly requester: Requester;
+  private readonly server: Server;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Map<string, ClientSession>();
+  private readonly replyChannel: string;
+  private readonly ctx: SessionContext;
+  private draining = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: GatewayOptions) {
+    this.config = options.config;
+    this.logger = (options.logger ?? pino({ level: "silent" })).child({ gateway: this.id });
+    this.keys = new Keys(this.config.prefix);
+    this.metrics = new GatewayMetrics(options.processMetrics ?? true);
+    this.redis = createRedis(this.config.redis, { name: `servman:gateway:${this.id}`, logger: this.logger });
+    this.sub = createRedis(this.config.redis, { name: `servman:gateway-sub:${this.id}`, logger: this.logger, blocking: true });
+    this.replyChannel = this.keys.replyChannel(this.id);
+    this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
+    this.ctx = {
+      gatewayId: this.id,
+      redis: this.redis,
+      keys: this.keys,
+      requester: this.requester,
+      limits: this.config.gateway.limits,
+      metrics: this.metrics,
+    };
+    this.sub.on("message", (channel: string, payload: string) => this.onBus(channel, payload));
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.config.gateway.limits.maxFrameBytes, perMessageDeflate: false });
+    this.server = createServer((req, res) => {
+      void handleHttp(
+        {
+          requester: this.requester,
+          metrics: this.metrics,
+          logger: this.logger,
+          unhealthy: () => this.unhealthy(),
+          authorizeAdmin: () => {},
+        },
+        req,
+        res,
+      );
+    });
+    this.server.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
+  }
+
+  /** Why the gateway is not serving, or null when it is. */
+  unhealthy(): string | null {
+    if (this.draining) return "draining";
+    if (this.redis.status !== "ready" || this.sub.status !== "ready") return "redis unreachable";
+    return null;
+  }
+
+  /** Binds the configured host and port (0 picks a free port) and subscribes its reply channel. */
+  async listen(): Promise<AddressInfo> {
+    const { host, port, insecure } = this.config.gateway;
+    if (!isLoopback(host) && !this.config.auth.secret && !insecure) {
+      throw new ServmanError(
+        "forbidden",
+        `refusing to listen on ${host}: with no auth.secret anyone who reaches it could launch and stop instances. ` +
+          "Configure auth.secret, bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients.",
+      );
+    }
+    await this.sub.subscribe(this.replyChannel);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+    const address = this.server.address() as AddressInfo;
+    this.logger.info({ host: address.address, port: address.port }, "gateway listening");
+    return address;
+  }
+
+  /** The client URL, e.g. `ws://127.0.0.1:8080/v1/connect`. */
+  get url(): string {
+    const address = this.server.address() as AddressInfo | null;
+    if (!address) throw new ServmanError("unavailable", "gateway is not listening");
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return `ws://${host}:${address.port}${CONNECT_PATH}`;
+  }
+
+  /** Open client connections. */
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  private onBus(channel: string, payload: string): void {
+    const session = this.sessions.get(channel);
+    if (session) return session.onBus(payload);
+    if (channel === this.replyChannel) {
+      try {
+        this.requester.handleReply(JSON.parse(payload) as ToRequester);
+      } catch {
+        this.logger.warn("unparseable reply dropped");
+      }
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== CONNECT_PATH || this.draining) {
+      const status = this.draining ? "503 Service Unavailable" : "404 Not Found";
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+  }
+
+  private onConnection(ws: WebSocket): void {
+    const session = new ClientSession(ws, this.ctx, this.logger, null, false);
+    const log = this.logger.child({ session: session.id });
+    this.sessions.set(session.channel, session);
+    this.metrics.connections.inc();
+    this.metrics.connectionsTotal.inc();
+    // Frames that arrive before the session channel is subscribed wait, in order.
+    let early: [Buffer, boolean][] | null = [];
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      if (early) early.push([data, isBinary]);
+      else session.onFrame(data, isBinary);
+    });
+    ws.on("error", (err: Error & { code?: string }) => {
+      if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.metrics.oversizedFrames.inc();
+      log.debug({ err: err.message }, "client connection error");
+    });
+    ws.on("close", () => {
+      session.onClose();
+      this.sessions.delete(session.channel);
+      this.metrics.connections.dec();
+      void this.sub.unsubscribe(session.channel).catch(() => {});
+    });
+    this.sub.subscribe(session.channel).then(
+      () => {
+        if (ws.readyState !== ws.OPEN) return;
+        session.welcome();
+        const queued = early ?? [];
+        early = null;
+        for (const [data, isBinary] of queued) session.onFrame(data, isBinary);
+      },
+      (err: Error) => {
+        log.warn({ err: err.message }, "could not subscribe a session; closing it");
+        ws.close(1011, "redis unavailable");
+      },
+    );
+  }
+
+  /** Stops accepting, closes clients with 1001 (they resume elsewhere), then closes. Idempotent. */
+  drain(deadlineMs = 5_000): Promise<void> {
+    return this.shutdown(deadlineMs);
+  }
+
+  /** Closes now. Idempotent. */
+  close(): Promise<void> {
+    return this.shutdown(0);
+  }
+
+  private shutdown(deadlineMs: number): Promise<void> {
+    this.closing ??= (async () => {
+      this.draining = true;
+      this.logger.info({ connections: this.sessions.size }, "gateway closing");
+      const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.server.closeIdleConnections();
+      for (const ws of this.wss.clients) ws.close(1001, "gateway shutting down");
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+      const allClosed = new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (this.wss.clients.size === 0) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 20);
+        check.unref();
+        void deadline.then(() => {
+          clearInterval(check);
+          resolve();
+        });
+      });
+      await allClosed;
+      for (const ws of this.wss.clients) ws.terminate();
+      this.server.closeAllConnections();
+      await serverClosed;
+      await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+      await this.requester.close();
+      await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
+      this.logger.info("gateway closed");
+    })();
+    return this.closing;
+  }
+}

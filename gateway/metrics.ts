@@ -1,0 +1,21 @@
+/**
+ * The gateway's Prometheus metrics (GET /metrics). One registry per gateway, so several gateways
+ * in one process (tests, `servman start`) do not collide.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({ name: "servman_gateway_connections", help: "Open client connections", registers: [this.registry] });
+  readonly connectionsTotal = new Counter({ name: "servman_gateway_connections_total", help: "Client connections accepted", registers: [this.registry] });
+  readonly requests = new Counter({ name: "servman_gateway_requests_total", help: "Client requests by type", labelNames: ["type"], registers: [this.registry] });
+  readonly errors = new Counter({ name: "servman_gateway_errors_total", help: "Error replies by code", labelNames: ["code"], registers: [this.registry] });
+  readonly launches = new Counter({ name: "servman_gateway_launches_total", help: "Launches by result (ok or error code)", labelNames: ["result"], registers: [this.registry] });
+  readonly eventsOut = new Counter({ name: "servman_gateway_events_total", help: "Frames sent to clients", registers: [this.registry] });
+  readonly slowConsumers = new Counter({ name: "servman_gateway_slow_consumers_total", help: "Clients disconnected for not reading", registers: [this.registry] });
+  readonly oversizedFrames = new Counter({ name: "servman_gateway_oversized_frames_total", help: "Connections closed with 1009", registers: [this.registry] });
+
+  constructor(defaultMetrics: boolean) {
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: "servman_" });
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * One client connection: the client protocol's requests (SPEC §3), the instances it joined and
+ * owns, and the events arriving for it on its session channel.
+ */
+import type { Redis } from "ioredis";
+import { nanoid } from "nanoid";
+import type { Logger } from "pino";
+import type { WebSocket } from "ws";
+import type { GatewayLimits } from "../src/config/options.js";
+import { ServmanError, toServmanError } from "../src/errors.js";
+import type { Keys } from "../src/keys.js";
+import type { Requester } from "../src/launch/requester.js";
+import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protocol/bus-messages.js";
+import {
+  parseClientFrame,
+  type ClientRequest,
+  type JoinRequest,
+  type LaunchRequest,
+  type LeaveRequest,
+  type RequestId,
+  type SendRequest,
+  type ServerFrame,
+  type StopRequest,
+} from "../src/protocol/client-messages.js";
+import type { InstanceRecord } from "../src/registry/instance-registry.js";
+import type { GatewayMetrics } from "./metrics.js";
+
+/** A join is answered `timeout` if its instance's node says nothing for this long. */
+const JOIN_TIMEOUT_MS = 10_000;
+
+/** What a session needs from its gateway. */
+export interface SessionContext {
+  readonly gatewayId: string;
+  readonly redis: Redis;
+  readonly keys: Keys;
+  readonly requester: Requester;
+  readonly limits: GatewayLimits;
+  readonly metrics: GatewayMetrics;
+}
+
+interface PendingJoin {
+  ids: (RequestId | undefined)[];
+  /** Sends made before the join was answered, as bus payloads with their request ids. */
+  queued: { payload: string; id: RequestId | undefined }[];
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** True when `list` names the user (ticket `sub`) or, in open mode, the session id. */
+function listed(list: readonly string[] | undefined, user: string | null, session: string): boolean {
+  return list !== undefined && ((user !== null && list.includes(user)) || list.includes(session));
+}
+
+export class ClientSession {
+  readonly id = nanoid(21);
+  readonly resumeToken = nanoid(32);
+  readonly channel: string;
+  private readonly joined = new Set<string>();
+  private readonly pendingJoins = new Map<string, PendingJoin>();
+  /** Instances this session launched with closeOnOwnerLeave. */
+  private readonly closeOnLeave = new Set<string>();
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: SessionContext,
+    private readonly logger: Logger,
+    readonly user: string | null = null,
+    readonly admin = false,
+  ) {
+    this.channel = ctx.keys.sessionChannel(this.id);
+  }
+
+  /** Sends the welcome; call once the session channel is subscribed. */
+  welcome(): void {
+    this.send({ type: "welcome", session: this.id, resume: this.resumeToken, gateway: this.ctx.gatewayId });
+  }
+
+  private send(frame: ServerFrame): void {
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  /** Sends JSON text; a client that stopped reading is disconnected instead of buffered forever. */
+  sendRaw(text: string): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(text);
+    this.ctx.metrics.eventsOut.inc();
+    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
+      this.ctx.metrics.slowConsumers.inc();
+      this.logger.warn({ buffered: this.ws.bufferedAmount }, "slow consumer disconnected");
+      this.ws.close(1008, "slow consumer: too much unread output");
+    }
+  }
+
+  private fail(err: unknown, id: RequestId | undefined): void {
+    const e = toServmanError(err);
+    if (e.code === "internal") this.logger.error({ err: e.message }, "internal error handling a request");
+    this.ctx.metrics.errors.inc({ code: e.code });
+    this.send(e.toFrame(id));
+  }
+
+  private publish(instance: string, message: ToInstance): Promise<number> {
+    return this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), JSON.stringify(message));
+  }
+
+  /** Handles one frame from the client. Never throws. */
+  onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (isBinary) {
+      this.fail(new ServmanError("bad_request", "binary frames are not supported; send JSON text"), undefined);
+      return;
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8");
+    const parsed = parseClientFrame(text);
+    if (!parsed.ok) {
+      this.ctx.metrics.errors.inc({ code: parsed.code });
+      this.send({ type: "error", ...(parsed.id !== undefined ? { id: parsed.id } : {}), code: parsed.code, message: parsed.message });
+      return;
+    }
+    this.ctx.metrics.requests.inc({ type: parsed.request.type });
+    this.dispatch(parsed.request);
+  }
+
+  private dispatch(req: ClientRequest): void {
+    switch (req.type) {
+      case "send":
+        return this.onSend(req);
+      case "join":
+        return this.onJoin(req);
+      case "leave":
+        return this.onLeave(req);
+      case "launch":
+        return void this.onLaunch(req).catch((err) => this.fail(err, req.id));
+      case "stop":
+        return void this.onStop(req).catch((err) => this.fail(err, req.id));
+      case "ping":
+        return this.send(req.id === undefined ? { type: "pong" } : { type: "pong", id: req.id });
+      case "resume":
+        return this.fail(new ServmanError("unavailable", "this session cannot be resumed here: sessions end when their connection closes; start a new one"), req.id);
+    }
+  }
+
+  private onSend(req: SendRequest): void {
+    const message: ToInstance = { type: "message", client: this.id, action: req.action, data: req.data ?? null };
+    if (req.channel !== undefined) message.channel = req.channel;
+    const pending = this.pendingJoins.get(req.instance);
+    if (pending) {
+      pending.queued.push({ payload: JSON.stringify(message), id: req.id });
+    } else if (this.joined.has(req.instance)) {
+      this.ctx.redis.publish(this.ctx.keys.instanceChannel(req.instance), JSON.stringify(message)).catch((err) => this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), req.id));
+    } else {
+      this.fail(new ServmanError("not_joined", `not joined to ${req.instance}; join it first`), req.id);
+    }
+  }
+
+  private onJoin(req: JoinRequest): void {
+    const instance = req.instance;
+    if (this.joined.has(instance)) return this.send({ type: "joined", ...idOf(req.id), instance });
+    const existing = this.pendingJoins.get(instance);
+    if (existing) {
+      existing.ids.push(req.id);
+      return;
+    }
+    if (this.joined.size + this.pendingJoins.size >= this.ctx.limits.maxJoinsPerConnection) {
+      return this.fail(new ServmanError("forbidden", `a connection may join at most ${this.ctx.limits.maxJoinsPerConnection} instances`), req.id);
+    }
+    // Registered synchronously: sends that follow this join are queued behind it, in order.
+    const pending: PendingJoin = { ids: [req.id], queued: [], timer: undefined };
+    this.pendingJoins.set(instance, pending);
+    void this.requestJoin(instance, pending, req.data).catch((err) => this.settleJoin(instance, pending, toServmanError(err)));
+  }
+
+  private async requestJoin(instance: string, pending: PendingJoin, data: unknown): Promise<void> {
+    const record = await this.ctx.requester.instances.get(instance);
+    if (this.pendingJoins.get(instance) !== pending) return;
+    if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(instance)}`);
+    if (record.state === "launching") throw new ServmanError("unavailable", `instance ${instance} is still launching; join once launched`);
+    if (!this.mayJoin(record)) throw new ServmanError("forbidden", `not allowed to join ${instance}`);
+    pending.timer = setTimeout(() => this.settleJoin(instance, pending, new ServmanError("timeout", `instance ${instance} did not answer the join`)), JOIN_TIMEOUT_MS);
+    const receivers = await this.publish(instance, { type: "join", client: this.id, user: this.user, data: data ?? null, reply: this.channel });
+    if (receivers === 0) throw new ServmanError("unknown_instance", `instance ${instance} is not running`);
+  }
+
+  private mayJoin(record: InstanceRecord): boolean {
+    if (this.admin || record.owner === this.id || (this.user !== null && record.ownerUser === this.user)) return true;
+    const { allow, deny } = record.options;
+    if (listed(deny, this.user, this.id)) return false;
+    return allow === undefined || listed(allow, this.user, this.id);
+  }
+
+  /** Ends a pending join: joined when `err` is null, else every waiting request gets the error. */
+  private settleJoin(instance: string, pending: PendingJoin, err: ServmanError | null): void {
+    if (this.pendingJoins.get(instance) !== pending) return;
+    this.pendingJoins.delete(instance);
+    clearTimeout(pending.timer);
+    if (err === null) {
+      this.joined.add(instance);
+      for (const id of pending.ids) this.send({ type: "joined", ...idOf(id), instance });
+      for (const q of pending.queued) {
+        this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), q.payload).catch(() => {});
+      }
+      return;
+    }
+    for (const id of pending.ids) this.fail(err, id);
+    for (const q of pending.queued) this.fail(new ServmanError("not_joined", `message not delivered: join of ${instance} failed`), q.id);
+  }
+
+  private onLeave(req: LeaveRequest): void {
+    const instance = req.instance;
+    const pending = this.pendingJoins.get(instance);
+    if (pending) this.settleJoin(instance, pending, new ServmanError("not_joined", `left ${instance} before the join completed`));
+    if (!this.joined.delete(instance) && !pending) {
+      return this.fail(new ServmanError("not_joined", `not joined to ${instance}`), req.id);
+    }
+    void this.publish(instance, { type: "leave", client: this.id, reason: "left" }).catch(() => {});
+    this.send({ type: "left", ...idOf(req.id), instance });
+    if (this.closeOnLeave.has(instance)) this.stopOwned(instance);
+  }
+
+  private async onLaunch(req: LaunchRequest): Promise<void> {
+    const options = req.options ?? {};
+    try {
+      const result = await this.ctx.requester.launch({
+        task: req.task,
+        ...(req.args !== undefined ? { args: req.args } : {}),
+        ...(req.instance !== undefined ? { instance: req.instance } : {}),
+        options,
+        owner: this.id,
+        ownerUser: this.user,
+      });
+      this.ctx.metrics.launches.inc({ result: "ok" });
+      if (options.closeOnOwnerLeave) {
+        if (this.closed) return this.stopOwned(result.instance);
+        this.closeOnLeave.add(result.instance);
+      }
+      this.send({ type: "launched", ...idOf(req.id), instance: result.instance, node: result.node });
+    } catch (err) {
+      this.ctx.metrics.launches.inc({ result: toServmanError(err).code });
+      throw err;
+    }
+  }
+
+  private async onStop(req: StopRequest): Promise<void> {
+    const record = await this.ctx.requester.instances.get(req.instance);
+    if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(req.instance)}`);
+    const owner = record.owner === this.id || (this.user !== null && record.ownerUser === this.user);
+    if (!owner && !this.admin) {
+      if (record.owner !== null) {
+        const alert: ToRequester = { type: "alert", instance: record.instance, kind: "stop_refused", session: this.id, user: this.user };
+        void this.ctx.redis.publish(this.ctx.keys.sessionChannel(record.owner), JSON.stringify(alert)).catch(() => {});
+      }
+      this.logger.warn({ instance: record.instance }, "stop refused: not the owner");
+      throw new ServmanError("forbidden", `only the owner of ${req.instance} may stop it`);
+    }
+    await this.ctx.requester.stop(req.instance, this.id);
+    this.closeOnLeave.delete(req.instance);
+    this.send({ type: "stopped", ...idOf(req.id), instance: req.instance });
+  }
+
+  private stopOwned(instance: string): void {
+    this.closeOnLeave.delete(instance);
+    this.ctx.requester.stop(instance, this.id).catch((err: Error) => this.logger.warn({ instance, err: err.message }, "closeOnOwnerLeave stop failed"));
+  }
+
+  /** Handles one event published on the session channel. */
+  onBus(payload: string): void {
+    if (payload.startsWith(MESSAGE_PREFIX)) return this.sendRaw(payload);
+    let event: ToRequester;
+    try {
+      event = JSON.parse(payload) as ToRequester;
+    } catch {
+      return;
+    }
+    switch (event.type) {
+      case "joined": {
+        const pending = this.pendingJoins.get(event.instance);
+        if (pending) this.settleJoin(event.instance, pending, null);
+        break;
+      }
+      case "join_rejected": {
+        const pending = this.pendingJoins.get(event.instance);
+        if (pending) this.settleJoin(event.instance, pending, new ServmanError("join_rejected", event.reason));
+        break;
+      }
+      case "closed":
+        this.joined.delete(event.instance);
+        this.closeOnLeave.delete(event.instance);
+        this.send({ type: "closed", instance: event.instance, reason: event.reason });
+        break;
+      case "alert":
+        this.send(event);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** The connection closed: leave everything, stop what must not outlive its owner. Idempotent. */
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [instance, pending] of this.pendingJoins) {
+      clearTimeout(pending.timer);
+      void this.publish(instance, { type: "leave", client: this.id, reason: "disconnected" }).catch(() => {});
+    }
+    this.pendingJoins.clear();
+    for (const instance of this.joined) {
+      void this.publish(instance, { type: "leave", client: this.id, reason: "disconnected" }).catch(() => {});
+    }
+    this.joined.clear();
+    for (const instance of [...this.closeOnLeave]) this.stopOwned(instance);
+  }
+}
+
+function idOf(id: RequestId | undefined): { id?: RequestId } {
+  return id === undefined ? {} : { id };
+}

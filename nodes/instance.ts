@@ -1,0 +1,358 @@
+/**
+ * One instance: its child process, the task protocol with it, and the clients joined to it.
+ * The node feeds it what arrives on the instance's channel; it publishes what the service sends.
+ */
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import type { Logger } from "pino";
+import type { TaskConfig } from "../src/config/options.js";
+import { ServmanError } from "../src/errors.js";
+import type { Keys } from "../src/keys.js";
+import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protocol/bus-messages.js";
+import type { ClosedReason } from "../src/protocol/client-messages.js";
+import { checkServiceMessage, type NodeToService, type ServiceToNode } from "../src/protocol/task-messages.js";
+import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
+import { LineSplitter } from "./line-splitter.js";
+
+/** What the instance needs from its node. */
+export interface InstanceHost {
+  readonly keys: Keys;
+  readonly baseDir: string;
+  readonly shutdownDeadlineMs: number;
+  /** Publishes JSON text on a channel (fire and forget; order per channel is kept). */
+  publish(channel: string, payload: string): void;
+  /** Removes the ended instance from the registry; clients are told only after it resolves. */
+  retire(instance: Instance, end: InstanceEnd): Promise<void>;
+}
+
+/** How an instance ended. */
+export interface InstanceEnd {
+  reason: Exclude<ClosedReason, "kicked" | "lost">;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export type InstancePhase = "launching" | "ready" | "stopping" | "ended";
+
+/** Log lines kept per instance to explain a failed launch. */
+const KEPT_LOG_LINES = 20;
+const MAX_LOG_LINE = 16 * 1024;
+
+export class Instance {
+  readonly id: string;
+  readonly task: TaskConfig;
+  phase: InstancePhase = "launching";
+  /** Joined clients: session id -> user id. */
+  private readonly members = new Map<string, string | null>();
+  /** Joins sent to the service and not answered yet: session id -> reply channel. */
+  private readonly pendingJoins = new Map<string, { user: string | null; reply: string }>();
+  /** Reply channels waiting for this instance to have stopped. */
+  private readonly stopReplies: string[] = [];
+  private stopAsked = false;
+  /** True once clients were told the instance ended. */
+  private announced = false;
+  private child: ChildProcess | undefined;
+  private channel: ChildChannel | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly recentLog: string[] = [];
+  private readyWaiter: { resolve(): void; reject(err: ServmanError): void } | undefined;
+  private endResolve!: (end: InstanceEnd) => void;
+  /** Settles once the process has exited and its output is drained. */
+  readonly ended: Promise<InstanceEnd>;
+
+  constructor(
+    id: string,
+    task: TaskConfig,
+    private readonly host: InstanceHost,
+    private readonly logger: Logger,
+  ) {
+    this.id = id;
+    this.task = task;
+    this.ended = new Promise((resolve) => (this.endResolve = resolve));
+  }
+
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
+  get memberCount(): number {
+    return this.members.size;
+  }
+
+  /** Starts the process and resolves once the service says `ready` (else `launch_failed` / `timeout`). */
+  start(args: Record<string, unknown>): Promise<void> {
+    const env = { ...process.env, ...this.task.env, SERVMAN_INSTANCE: this.id, SERVMAN_TASK: this.task.name };
+    // detached: the instance gets its own process group, so stopping it ends its whole tree.
+    const child =
+      this.task.kind === "module"
+        ? fork(this.task.module!, [], { cwd: this.host.baseDir, env, stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true, serialization: "json" })
+        : spawn(this.task.command![0]!, this.task.command!.slice(1), { cwd: this.host.baseDir, env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    this.child = child;
+    const handlers = {
+      onMessage: (value: unknown) => this.onServiceMessage(value),
+      onGarbage: (problem: string) => this.logger.warn({ problem }, "service wrote something that is not a message"),
+    };
+    this.channel = this.task.kind === "module" ? ipcChannel(child, handlers) : lineChannel(child, handlers);
+    this.captureLog(child.stderr, "stderr");
+    if (this.task.kind === "module") this.captureLog(child.stdout, "stdout");
+    child.on("error", (err) => {
+      this.log("spawn", err.message);
+      this.logger.error({ err: err.message }, "instance process error");
+    });
+    child.on("close", (code, signal) => this.onClose(code, signal));
+    const ready = new Promise<void>((resolve, reject) => (this.readyWaiter = { resolve, reject }));
+    this.timer(this.task.readyTimeoutMs, () => {
+      if (this.phase !== "launching") return;
+      this.failLaunch(new ServmanError("timeout", `instance did not become ready within ${this.task.readyTimeoutMs} ms`));
+      this.kill();
+    });
+    this.toService({ type: "start", instance: this.id, task: this.task.name, args });
+    return ready;
+  }
+
+  private captureLog(stream: NodeJS.ReadableStream | null | undefined, source: "stderr" | "stdout"): void {
+    if (!stream) return;
+    const splitter = new LineSplitter({
+      maxLineLength: MAX_LOG_LINE,
+      onLine: (line) => this.log(source, line),
+      onOversized: (length) => this.log(source, `[line of ${length}+ characters dropped]`),
+    });
+    stream.on("data", (chunk: Buffer) => splitter.push(chunk));
+    stream.on("end", () => splitter.end());
+  }
+
+  private log(source: string, line: string): void {
+    this.recentLog.push(line);
+    if (this.recentLog.length > KEPT_LOG_LINES) this.recentLog.shift();
+    this.logger.info({ source }, line);
+  }
+
+  private timer(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private toService(message: NodeToService): void {
+    this.channel?.send(JSON.stringify(message));
+  }
+
+  private toRequester(channel: string, message: ToRequester): void {
+    this.host.publish(channel, JSON.stringify(message));
+  }
+
+  private toSession(session: string, message: ToRequester): void {
+    this.toRequester(this.host.keys.sessionChannel(session), message);
+  }
+
+  /** Handles one payload from the instance's channel. */
+  handleBus(payload: string): void {
+    if (this.phase === "ended") return;
+    if (payload.startsWith(MESSAGE_PREFIX)) {
+      // Hot path: already the task protocol's `message`, forwarded as it came.
+      this.channel?.send(payload);
+      return;
+    }
+    let message: ToInstance;
+    try {
+      message = JSON.parse(payload) as ToInstance;
+    } catch {
+      this.logger.warn("unparseable bus message dropped");
+      return;
+    }
+    switch (message.type) {
+      case "join":
+        if (this.members.has(message.client)) {
+          this.toRequester(message.reply, { type: "joined", instance: this.id });
+        } else {
+          this.pendingJoins.set(message.client, { user: message.user, reply: message.reply });
+          this.toService({ type: "join", client: message.client, user: message.user, data: message.data ?? null });
+        }
+        break;
+      case "leave":
+        if (this.members.delete(message.client) || this.pendingJoins.delete(message.client)) {
+          this.toService({ type: "leave", client: message.client, reason: message.reason });
+          this.armIdleTimer();
+        }
+        break;
+      case "stop":
+        this.stop(message.reply);
+        break;
+      case "message":
+        this.channel?.send(payload);
+        break;
+    }
+  }
+
+  private onServiceMessage(value: unknown): void {
+    if (typeof value === "string") {
+      try {
+        value = JSON.parse(value);
+      } catch {
+        this.logger.warn("service sent a string that is not JSON");
+        return;
+      }
+    }
+    const parsed = checkServiceMessage(value);
+    if (!parsed.ok) {
+      this.logger.warn({ problem: parsed.problem }, "invalid message from service ignored");
+      return;
+    }
+    this.apply(parsed.message);
+  }
+
+  private apply(message: ServiceToNode): void {
+    switch (message.type) {
+      case "ready":
+        if (this.phase === "launching") {
+          this.phase = "ready";
+          this.armLifetimeTimers();
+          this.readyWaiter?.resolve();
+          this.readyWaiter = undefined;
+        }
+        break;
+      case "accept": {
+        const pending = this.pendingJoins.get(message.client);
+        if (!pending) break;
+        this.pendingJoins.delete(message.client);
+        this.members.set(message.client, pending.user);
+        this.toRequester(pending.reply, { type: "joined", instance: this.id });
+        break;
+      }
+      case "reject": {
+        const pending = this.pendingJoins.get(message.client);
+        if (!pending) break;
+        this.pendingJoins.delete(message.client);
+        this.toRequester(pending.reply, { type: "join_rejected", instance: this.id, reason: message.reason ?? "refused by the service" });
+        break;
+      }
+      case "send": {
+        const event: ToRequester = { type: "message", instance: this.id, action: message.action, data: message.data ?? null };
+        if (message.channel !== undefined) event.channel = message.channel;
+        const payload = JSON.stringify(event);
+        const targets = message.to ?? this.members.keys();
+        for (const client of targets) {
+          if (this.members.has(client)) this.host.publish(this.host.keys.sessionChannel(client), payload);
+        }
+        break;
+      }
+      case "kick":
+        if (this.members.delete(message.client)) {
+          this.toService({ type: "leave", client: message.client, reason: "kicked" });
+          this.toSession(message.client, { type: "closed", instance: this.id, reason: "kicked" });
+          this.armIdleTimer();
+        }
+        break;
+      case "stop":
+        this.stopAsked = true;
+        this.phase = "stopping";
+        this.timer(this.host.shutdownDeadlineMs, () => this.kill());
+        break;
+    }
+  }
+
+  private armLifetimeTimers(): void {
+    if (this.task.maxLifetimeMs !== undefined) {
+      this.timer(this.task.maxLifetimeMs, () => {
+        this.logger.info({ maxLifetimeMs: this.task.maxLifetimeMs }, "instance reached its maximum lifetime; stopping");
+        this.stop(null);
+      });
+    }
+    this.armIdleTimer();
+  }
+
+  private armIdleTimer(): void {
+    const idle = this.task.idleTimeoutMs;
+    if (idle === undefined || this.phase !== "ready" || this.members.size > 0) return;
+    this.timer(idle, () => {
+      if (this.phase === "ready" && this.members.size === 0 && this.pendingJoins.size === 0) {
+        this.logger.info({ idleTimeoutMs: idle }, "instance idle with no client joined; stopping");
+        this.stop(null);
+      }
+    });
+  }
+
+  /**
+   * Asks the service to shut down within the node's deadline, then kills it. `reply` (if any)
+   * receives `stopped` once the process has exited.
+   */
+  stop(reply: string | null, deadlineMs = this.host.shutdownDeadlineMs): void {
+    if (reply !== null) this.stopReplies.push(reply);
+    if (this.phase === "ended") {
+      if (this.announced) this.flushStopReplies();
+      return;
+    }
+    if (this.stopAsked) return;
+    this.stopAsked = true;
+    if (this.phase === "launching") {
+      this.failLaunch(new ServmanError("launch_failed", "instance was stopped before it became ready"));
+      this.kill();
+      return;
+    }
+    this.phase = "stopping";
+    this.toService({ type: "shutdown", deadlineMs });
+    this.timer(deadlineMs, () => {
+      this.logger.warn({ deadlineMs }, "instance did not exit after shutdown; killing it");
+      this.kill();
+    });
+  }
+
+  /** Kills the whole process group now. */
+  kill(): void {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.phase === "ended") return;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      this.child?.kill("SIGKILL");
+    }
+  }
+
+  private failLaunch(err: ServmanError): void {
+    const waiter = this.readyWaiter;
+    this.readyWaiter = undefined;
+    waiter?.reject(err);
+  }
+
+  private flushStopReplies(): void {
+    for (const reply of this.stopReplies.splice(0)) this.toRequester(reply, { type: "stopped", instance: this.id });
+  }
+
+  private onClose(code: number | null, signal: NodeJS.Signals | null): void {
+    const wasLaunching = this.phase === "launching";
+    this.phase = "ended";
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.channel?.close();
+    const reason: InstanceEnd["reason"] = this.stopAsked ? "stopped" : code === 0 ? "exited" : "crashed";
+    if (wasLaunching) {
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const last = this.recentLog.slice(-5).join(" | ");
+      this.failLaunch(new ServmanError("launch_failed", `process ${how} before it was ready${last ? `: ${last}` : ""}`));
+    }
+    const end: InstanceEnd = { reason, code, signal };
+    const level = reason === "crashed" && !wasLaunching ? "warn" : "info";
+    this.logger[level]({ code, signal, reason }, "instance ended");
+    void this.host
+      .retire(this, end)
+      .catch((err: Error) => this.logger.error({ err: err.message }, "could not remove the instance from the registry"))
+      .finally(() => this.announceEnd(end));
+  }
+
+  /** Tells joined clients, pending joiners and stop requesters that the instance is gone. */
+  private announceEnd(end: InstanceEnd): void {
+    const { reason } = end;
+    this.announced = true;
+    const closed: ToRequester = { type: "closed", instance: this.id, reason };
+    const payload = JSON.stringify(closed);
+    for (const client of this.members.keys()) this.host.publish(this.host.keys.sessionChannel(client), payload);
+    for (const [client, pending] of this.pendingJoins) {
+      this.toRequester(pending.reply, { type: "join_rejected", instance: this.id, reason: `instance ${reason}` });
+      this.pendingJoins.delete(client);
+    }
+    this.members.clear();
+    this.flushStopReplies();
+    this.endResolve(end);
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * A worker node: claims launch jobs for its tasks from BullMQ, runs each instance as a child
+ * process, relays between Redis and the processes, and keeps its liveness record fresh.
+ */
+import { hostname } from "node:os";
+import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import { customAlphabet } from "nanoid";
+import { pino, type Logger } from "pino";
+import type { ServmanConfig, TaskConfig } from "../src/config/options.js";
+import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
+import { Keys } from "../src/keys.js";
+import type { LaunchJobData, LaunchJobResult } from "../src/launch/launch-job.js";
+import { isValidName } from "../src/names.js";
+import type { ToRequester } from "../src/protocol/bus-messages.js";
+import { createRedis } from "../src/redis-connection.js";
+import { InstanceRegistry } from "../src/registry/instance-registry.js";
+import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.js";
+import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
+
+export interface ServmanNodeOptions {
+  config: ServmanConfig;
+  /** Root logger; the node binds its id. Default: silent. */
+  logger?: Logger;
+  /** Tasks of the configuration this node offers. Default: all of them. */
+  tasks?: readonly string[];
+}
+
+/** How long a job handed back by a full node waits before any node may take it again. */
+const HAND_BACK_MS = 100;
+
+const randomSuffix = customAlphabet("abcdefghijklmnopqrstuvwxyz0123456789", 6);
+
+/** A default node id: host name (reduced to the id alphabet) and a random suffix. */
+export function defaultNodeId(): string {
+  const host = hostname().replaceAll(/[^A-Za-z0-9_.-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 48) || "node";
+  return `${host}-${randomSuffix()}`;
+}
+
+export class ServmanNode {
+  readonly id: string;
+  readonly keys: Keys;
+  private readonly config: ServmanConfig;
+  private readonly logger: Logger;
+  private readonly tasks: ReadonlyMap<string, TaskConfig>;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly registry: InstanceRegistry;
+  private readonly nodeRegistry: NodeRegistry;
+  private readonly workers: Worker[] = [];
+  private readonly instances = new Map<string, Instance>();
+  private readonly byChannel = new Map<string, Instance>();
+  /** Capacity slots taken: instances launching, ready or stopping. */
+  private live = 0;
+  private state: "new" | "running" | "draining" | "closed" = "new";
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly started = Date.now();
+  private closing: Promise<void> | undefined;
+  private readonly host: InstanceHost;
+
+  constructor(options: ServmanNodeOptions) {
+    this.config = options.config;
+    this.id = options.config.node.id ?? defaultNodeId();
+    this.keys = new Keys(options.config.prefix);
+    this.logger = (options.logger ?? pino({ level: "silent" })).child({ node: this.id });
+    const names = options.tasks ?? Object.keys(options.config.tasks);
+    const tasks = new Map<string, TaskConfig>();
+    for (const name of names) {
+      const task = options.config.tasks[name];
+      if (!task) throw new ServmanError("unknown_task", `task ${JSON.stringify(name)} is not in the configuration`);
+      tasks.set(name, task);
+    }
+    this.tasks = tasks;
+    this.redis = createRedis(this.config.redis, { name: `servman:node:${this.id}`, logger: this.logger });
+    this.sub = createRedis(this.config.redis, { name: `servman:node-sub:${this.id}`, logger: this.logger, blocking: true });
+    this.registry = new InstanceRegistry(this.redis, this.keys);
+    this.nodeRegistry = new NodeRegistry(this.redis, this.keys);
+    this.sub.on("message", (channel: string, payload: string) => this.byChannel.get(channel)?.handleBus(payload));
+    this.host = {
+      keys: this.keys,
+      baseDir: this.config.baseDir,
+      shutdownDeadlineMs: this.config.node.shutdownDeadlineMs,
+      publish: (channel, payload) => this.publish(channel, payload),
+      retire: (instance, end) => this.retire(instance, end),
+    };
+  }
+
+  /** Live instances (launching, ready or stopping). */
+  get running(): number {
+    return this.live;
+  }
+
+  /** Registers the node and starts claiming launches. */
+  async start(): Promise<void> {
+    if (this.state !== "new") throw new ServmanError("internal", "a node starts once");
+    this.state = "running";
+    await this.beat();
+    this.heartbeatTimer = setInterval(() => void this.beat(), NODE_HEARTBEAT_MS);
+    for (const task of this.tasks.keys()) {
+      const connection = createRedis(this.config.redis, { name: `servman:node-worker:${this.id}`, logger: this.logger, blocking: true });
+      const worker = new Worker<LaunchJobData, LaunchJobResult>(task, (job, token) => this.process(job, token), {
+        connection,
+        prefix: this.keys.queuePrefix(),
+        concurrency: Math.max(1, Math.min(this.config.node.launchConcurrency, this.config.node.capacity)),
+        autorun: this.config.node.capacity > 0,
+      });
+      worker.on("error", (err) => this.logger.warn({ err: err.message, task }, "launch worker error"));
+      worker.on("closed", () => connection.disconnect());
+      this.workers.push(worker);
+    }
+    this.logger.info({ tasks: [...this.tasks.keys()], capacity: this.config.node.capacity }, "node started");
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.nodeRegistry.heartbeat({
+        id: this.id,
+        host: hostname(),
+        pid: process.pid,
+        tasks: [...this.tasks.keys()],
+        capacity: this.config.node.capacity,
+        running: this.live,
+        started: this.started,
+        seen: Date.now(),
+        draining: this.state !== "running",
+      });
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, "node heartbeat failed");
+    }
+  }
+
+  private publish(channel: string, payload: string): void {
+    this.redis.publish(channel, payload).catch((err: Error) => this.logger.warn({ err: err.message, channel }, "publish failed"));
+  }
+
+  private reply(data: LaunchJobData, message: ToRequester): void {
+    if (typeof data.reply === "string" && data.reply !== "") this.publish(data.reply, JSON.stringify(message));
+  }
+
+  /** Pauses claiming while full and resumes when a slot frees (PITFALLS: pause(true) from a processor). */
+  private updateIntake(): void {
+    const open = this.state === "running" && this.live < this.config.node.capacity;
+    for (const worker of this.workers) {
+      if (!open && !worker.isPaused()) void worker.pause(true);
+      else if (open && worker.isPaused()) void worker.resume();
+    }
+  }
+
+  private async handBack(job: Job<LaunchJobData>, token: string | undefined): Promise<never> {
+    await job.moveToDelayed(Date.now() + HAND_BACK_MS, token);
+    throw new DelayedError();
+  }
+
+  private async process(job: Job<LaunchJobData, LaunchJobResult>, token: string | undefined): Promise<LaunchJobResult> {
+    const data = job.data;
+    const fail = (code: ErrorCode, message: string): never => {
+      if (typeof data.instance === "string") {
+        this.reply(data, { type: "launch_error", instance: data.instance, token: data.token ?? "", code, message });
+      }
+      throw new UnrecoverableError(`${code}: ${message}`);
+    };
+    if (!isValidName(data?.instance)) return fail("bad_request", "job data.instance must be a valid instance id");
+    if (data.task !== job.queueName) return fail("bad_request", `job data.task must be ${JSON.stringify(job.queueName)}`);
+    const task = this.tasks.get(data.task);
+    if (!task) return fail("unknown_task", `node ${this.id} does not offer ${data.task}`);
+    if (this.state !== "running" || this.live >= this.config.node.capacity) {
+      this.updateIntake();
+      return this.handBack(job, token);
+    }
+    if (data.deadline && Date.now() > data.deadline) return fail("no_capacity", "the launch waited past its timeout");
+    // Take the slot before any await, so concurrent jobs see it.
+    this.live++;
+    this.updateIntake();
+    let instance: Instance | undefined;
+    try {
+      const owner = { task: data.task, owner: data.owner ?? null, ownerUser: data.ownerUser ?? null, options: data.options ?? {} };
+      if (!(await this.registry.claim(data.instance, this.id, data.token ?? "", owner))) {
+        this.live--;
+        this.updateIntake();
+        return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
+      }
+      instance = new Instance(data.instance, task, this.host, this.logger.child({ instance: data.instance, task: task.name }));
+      this.instances.set(instance.id, instance);
+      const channel = this.keys.instanceChannel(instance.id);
+      this.byChannel.set(channel, instance);
+      await Promise.all([this.sub.subscribe(channel), instance.start(data.args ?? {})]);
+      await this.registry.update(instance.id, { state: "ready", readyAt: Date.now(), pid: instance.pid });
+      this.logger.info({ instance: instance.id, task: task.name, pid: instance.pid }, "instance ready");
+      this.reply(data, { type: "launched", instance: instance.id, node: this.id, token: data.token ?? "" });
+      return { instance: instance.id, node: this.id };
+    } catch (err) {
+      if (err instanceof UnrecoverableError) throw err;
+      instance?.kill();
+      const e = toServmanError(err);
+      return fail(e.code, e.message);
+    }
+  }
+
+  private async retire(instance: Instance, end: InstanceEnd): Promise<void> {
+    this.instances.delete(instance.id);
+    const channel = this.keys.instanceChannel(instance.id);
+    this.byChannel.delete(channel);
+    this.live--;
+    this.updateIntake();
+    this.logger.debug({ instance: instance.id, ...end }, "retiring instance");
+    await Promise.allSettled([this.sub.unsubscribe(channel), this.registry.removeIfNode(instance.id, this.id)]);
+  }
+
+  /**
+   * Stops taking launches, asks every instance to shut down within `deadlineMs`, kills those
+   * still running after it, then closes. Idempotent.
+   */
+  drain(deadlineMs = this.config.node.shutdownDeadlineMs): Promise<void> {
+    return this.shutdown(deadlineMs);
+  }
+
+  /** Closes now: instances are killed, not asked. Idempotent. */
+  close(): Promise<void> {
+    return this.shutdown(0);
+  }
+
+  private shutdown(deadlineMs: number): Promise<void> {
+    this.closing ??= (async () => {
+      this.state = "draining";
+      this.logger.info({ deadlineMs, instances: this.instances.size }, deadlineMs > 0 ? "node draining" : "node closing");
+      await this.beat();
+      // Launches in progress finish (or time out) before workers close; nothing new is claimed.
+      await Promise.allSettled(this.workers.map((w) => w.close(deadlineMs === 0)));
+      const all = [...this.instances.values()];
+      for (const instance of all) {
+        if (deadlineMs > 0) instance.stop(null, deadlineMs);
+        else instance.kill();
+      }
+      await Promise.allSettled(all.map((i) => i.ended));
+      this.state = "closed";
+      clearInterval(this.heartbeatTimer);
+      await this.nodeRegistry.unregister(this.id, [...this.tasks.keys()]).catch(() => {});
+      await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
+      this.logger.info("node closed");
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Loads the configuration once at startup (SPEC §2): file, then environment, then flags, validated
+ * against one schema and frozen. Every problem is a ConfigError naming the file and key path.
+ */
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
+import { delimiter, dirname, join, resolve } from "node:path";
+import { ConfigError } from "../errors.js";
+import { NAME_PATTERN, PREFIX_PATTERN } from "../names.js";
+import { compile } from "../protocol/validate.js";
+import { DEFAULTS, type ServmanConfig, type TaskConfig } from "./options.js";
+import { ConfigFileSchema, type ConfigFile, type TaskFileEntry } from "./schema.js";
+
+/** Values given on the command line; they win over environment and file. */
+export interface ConfigOverrides {
+  config?: string;
+  redis?: string;
+  prefix?: string;
+  host?: string;
+  port?: number;
+  capacity?: number;
+  id?: string;
+  insecure?: boolean;
+}
+
+const validateFile = compile(ConfigFileSchema);
+
+function readFile(file: string): ConfigFile {
+  if (!existsSync(file)) throw new ConfigError(file, "", "file does not exist");
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new ConfigError(file, "", `not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  const problem = validateFile.explain(value);
+  if (problem !== null) {
+    const match = /^field ([^:]+): (.*)$/.exec(problem);
+    throw match ? new ConfigError(file, match[1]!, match[2]!) : new ConfigError(file, "", problem);
+  }
+  return value as ConfigFile;
+}
+
+/** Which file to read: flag, then $SERVMAN_CONFIG, then conf/servman.json if present. */
+function chooseFile(overrides: ConfigOverrides, env: NodeJS.ProcessEnv, cwd: string): string | null {
+  const named = overrides.config ?? env.SERVMAN_CONFIG;
+  if (named !== undefined && named !== "") return resolve(cwd, named);
+  const fallback = resolve(cwd, "conf/servman.json");
+  return existsSync(fallback) ? fallback : null;
+}
+
+function envInt(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(null, `$${name}`, `expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function checked(value: string | undefined, pattern: RegExp, where: string, expected: string): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!pattern.test(value)) throw new ConfigError(null, where, `expected ${expected}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Finds `program` on PATH the way execvp would, or returns null. */
+export function findOnPath(program: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (dir === "") continue;
+    const candidate = join(dir, program);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return null;
+}
+
+/**
+ * Resolves one task entry of the file: defaults applied, paths made absolute, the module or the
+ * program checked to exist. Exported for programs that build a task themselves (heartbeat).
+ */
+export function resolveTask(name: string, entry: TaskFileEntry, file: string | null, baseDir: string, env: NodeJS.ProcessEnv = process.env): TaskConfig {
+  const at = `tasks.${name}`;
+  if ((entry.module === undefined) === (entry.command === undefined)) {
+    throw new ConfigError(file, at, 'expected exactly one of "module" (a JavaScript file) or "command" (an argv array)');
+  }
+  const common = {
+    name,
+    restart: entry.restart ?? "never",
+    maxRestarts: entry.maxRestarts ?? DEFAULTS.maxRestarts,
+    attempts: entry.attempts ?? DEFAULTS.attempts,
+    readyTimeoutMs: entry.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs,
+    idleTimeoutMs: entry.idleTimeoutMs,
+    maxLifetimeMs: entry.maxLifetimeMs,
+    maxMemoryMb: entry.maxMemoryMb,
+    relaunch: entry.relaunch ?? false,
+    warm: entry.warm ?? 0,
+    env: { ...(entry.env ?? {}) },
+  };
+  if (entry.module !== undefined) {
+    const module = resolve(baseDir, entry.module);
+    if (!existsSync(module) || !statSync(module).isFile()) {
+      throw new ConfigError(file, `${at}.module`, `expected an existing JavaScript file, ${module} does not exist`);
+    }
+    return { ...common, kind: "module", module };
+  }
+  const command = entry.command!.map((arg) => (arg.startsWith("./") || arg.startsWith("../") ? resolve(baseDir, arg) : arg));
+  const program = command[0]!;
+  if (!program.includes("/")) {
+    const found = findOnPath(program, env);
+    if (found === null) throw new ConfigError(file, `${at}.command.0`, `expected a program on PATH, ${JSON.stringify(program)} is not`);
+  } else if (!isExecutable(resolve(baseDir, program))) {
+    throw new ConfigError(file, `${at}.command.0`, `expected an executable file, ${program} is not one`);
+  }
+  return { ...common, kind: "command", command };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/**
+ * Loads, validates and freezes the configuration. Throws ConfigError (the CLI exits 2 on it).
+ * @param overrides flags from the command line
+ * @param env the environment (SERVMAN_* variables)
+ * @param cwd where relative flag paths and the default `conf/servman.json` are looked up
+ */
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ServmanConfig {
+  const file = chooseFile(overrides, env, cwd);
+  const data: ConfigFile = file === null ? {} : readFile(file);
+  const baseDir = file === null ? cwd : dirname(file);
+
+  const redis = overrides.redis ?? checked(env.SERVMAN_REDIS_URL, /^rediss?:\/\//, "$SERVMAN_REDIS_URL", "a redis:// or rediss:// URL") ?? data.redis ?? DEFAULTS.redis;
+  if (!/^rediss?:\/\//.test(redis)) throw new ConfigError(null, "--redis", `expected a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`);
+  const prefix = overrides.prefix ?? checked(env.SERVMAN_PREFIX, PREFIX_PATTERN, "$SERVMAN_PREFIX", "a key prefix") ?? data.prefix ?? DEFAULTS.prefix;
+  if (!PREFIX_PATTERN.test(prefix)) throw new ConfigError(null, "--prefix", `expected 1-64 of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(prefix)}`);
+  const nodeId = overrides.id ?? checked(env.SERVMAN_NODE_ID, NAME_PATTERN, "$SERVMAN_NODE_ID", "a node id") ?? data.node?.id;
+  if (nodeId !== undefined && !NAME_PATTERN.test(nodeId)) throw new ConfigError(null, "--id", `expected 1-64 of A-Z a-z 0-9 _ . -, got ${JSON.stringify(nodeId)}`);
+
+  const tasks: Record<string, TaskConfig> = {};
+  for (const [name, entry] of Object.entries(data.tasks ?? {})) tasks[name] = resolveTask(name, entry, file, baseDir, env);
+
+  const tls = data.gateway?.tls;
+  const config: ServmanConfig = {
+    file,
+    baseDir,
+    redis,
+    prefix,
+    gateway: {
+      host: overrides.host ?? (env.SERVMAN_HOST || undefined) ?? data.gateway?.host ?? DEFAULTS.host,
+      port: overrides.port ?? envInt(env, "SERVMAN_PORT", 0, 65535) ?? data.gateway?.port ?? DEFAULTS.port,
+      ...(tls ? { tls: { cert: resolve(baseDir, tls.cert), key: resolve(baseDir, tls.key) } } : {}),
+      limits: { ...DEFAULTS.limits, ...(data.gateway?.limits ?? {}) },
+      insecure: overrides.insecure ?? false,
+    },
+    node: {
+      ...(nodeId !== undefined ? { id: nodeId } : {}),
+      capacity: overrides.capacity ?? envInt(env, "SERVMAN_CAPACITY", 0, 1_000_000) ?? data.node?.capacity ?? DEFAULTS.capacity,
+      launchConcurrency: data.node?.launchConcurrency ?? DEFAULTS.launchConcurrency,
+      shutdownDeadlineMs: data.node?.shutdownDeadlineMs ?? DEFAULTS.shutdownDeadlineMs,
+    },
+    auth: {
+      ...(data.auth?.secret !== undefined ? { secret: data.auth.secret } : {}),
+      adminTokens: [...(data.auth?.adminTokens ?? [])],
+    },
+    tasks,
+  };
+  return deepFreeze(config);
+}

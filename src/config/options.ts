@@ -1,0 +1,110 @@
+/**
+ * The resolved, frozen configuration every role receives, and every default in one place.
+ * docs/configuration.md documents each field; keep the two in step.
+ */
+
+/** How an instance process is started. */
+export type TaskKind = "module" | "command";
+
+/** One task after resolution: paths are absolute, defaults applied. */
+export interface TaskConfig {
+  readonly name: string;
+  readonly kind: TaskKind;
+  /** `module` tasks: absolute path of the JavaScript module forked with Node IPC. */
+  readonly module?: string;
+  /** `command` tasks: argv, first entry resolved on PATH or against the config folder. */
+  readonly command?: readonly string[];
+  readonly restart: "never" | "on-failure" | "always";
+  readonly maxRestarts: number;
+  /** How many nodes may try a launch before it fails. Default 1. */
+  readonly attempts: number;
+  /** A launched process must say `ready` within this, else it is killed (`timeout`). Default 15 000. */
+  readonly readyTimeoutMs: number;
+  /** Stop the instance after this long with no client joined. Default: never. */
+  readonly idleTimeoutMs?: number;
+  /** Stop the instance after this long, whatever it is doing. Default: never. */
+  readonly maxLifetimeMs?: number;
+  readonly maxMemoryMb?: number;
+  readonly relaunch: boolean;
+  readonly warm: number;
+  /** Extra environment variables for the process. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** Gateway limits (SPEC §2 `gateway.limits`). */
+export interface GatewayLimits {
+  /** Largest accepted frame; a larger one closes the connection with 1009. Default 1 MiB. */
+  readonly maxFrameBytes: number;
+  /** Sustained requests per second per connection (token bucket refill). Default 1000. */
+  readonly messagesPerSecond: number;
+  /** Token bucket size. Default 2000. */
+  readonly burst: number;
+  /** Instances one connection may be joined to at once. Default 100. */
+  readonly maxJoinsPerConnection: number;
+  /** Open connections per client IP. Default 1000. */
+  readonly maxConnectionsPerIp: number;
+  /** A client whose unsent output passes this is disconnected (slow consumer). Default 8 MiB. */
+  readonly maxBufferedBytes: number;
+}
+
+export interface GatewayConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly limits: GatewayLimits;
+  /** Allow binding a non-loopback address without an auth secret. Default false. */
+  readonly insecure: boolean;
+}
+
+export interface NodeConfig {
+  /** Stable node id; default `<hostname>-<random>`. */
+  readonly id?: string;
+  /** Live instances this node holds at most. Default 100. */
+  readonly capacity: number;
+  /** Launches this node runs at once (forks are CPU-bound). Default 8. */
+  readonly launchConcurrency: number;
+  /** Time instances get to exit after `shutdown` before they are killed. Default 5 000. */
+  readonly shutdownDeadlineMs: number;
+}
+
+export interface AuthConfig {
+  readonly secret?: string;
+  readonly adminTokens: readonly string[];
+}
+
+/** The whole resolved configuration. */
+export interface ServmanConfig {
+  /** Absolute path of the file it came from, or null for defaults only. */
+  readonly file: string | null;
+  /** Folder paths resolve against and instances run in. */
+  readonly baseDir: string;
+  readonly redis: string;
+  readonly prefix: string;
+  readonly gateway: GatewayConfig;
+  readonly node: NodeConfig;
+  readonly auth: AuthConfig;
+  readonly tasks: Readonly<Record<string, TaskConfig>>;
+}
+
+export const DEFAULTS = Object.freeze({
+  redis: "redis://127.0.0.1:6379",
+  prefix: "servman",
+  host: "127.0.0.1",
+  port: 8080,
+  capacity: 100,
+  launchConcurrency: 8,
+  shutdownDeadlineMs: 5_000,
+  /** Default launch timeout (SPEC §3: `options.timeoutMs`). */
+  launchTimeoutMs: 30_000,
+  readyTimeoutMs: 15_000,
+  attempts: 1,
+  maxRestarts: 5,
+  limits: Object.freeze({
+    maxFrameBytes: 1024 * 1024,
+    messagesPerSecond: 1000,
+    burst: 2000,
+    maxJoinsPerConnection: 100,
+    maxConnectionsPerIp: 1000,
+    maxBufferedBytes: 8 * 1024 * 1024,
+  }) satisfies GatewayLimits,
+});

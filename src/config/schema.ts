@@ -1,0 +1,83 @@
+/**
+ * The one schema of the configuration file (SPEC §2). Unknown keys are rejected everywhere, so a
+ * typo is an error at startup rather than a setting silently ignored.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import { NAME_PATTERN, PREFIX_PATTERN } from "../names.js";
+
+const strict = { additionalProperties: false } as const;
+const PositiveInt = Type.Integer({ minimum: 1 });
+const Millis = Type.Integer({ minimum: 1, maximum: 86_400_000 });
+
+export const TaskSchema = Type.Object(
+  {
+    module: Type.Optional(Type.String({ minLength: 1 })),
+    command: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    restart: Type.Optional(Type.Union([Type.Literal("never"), Type.Literal("on-failure"), Type.Literal("always")])),
+    maxRestarts: Type.Optional(Type.Integer({ minimum: 0 })),
+    attempts: Type.Optional(PositiveInt),
+    readyTimeoutMs: Type.Optional(Millis),
+    idleTimeoutMs: Type.Optional(Millis),
+    maxLifetimeMs: Type.Optional(Millis),
+    maxMemoryMb: Type.Optional(PositiveInt),
+    relaunch: Type.Optional(Type.Boolean()),
+    warm: Type.Optional(Type.Integer({ minimum: 0 })),
+    env: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  strict,
+);
+
+export const LimitsSchema = Type.Object(
+  {
+    maxFrameBytes: Type.Optional(PositiveInt),
+    messagesPerSecond: Type.Optional(PositiveInt),
+    burst: Type.Optional(PositiveInt),
+    maxJoinsPerConnection: Type.Optional(PositiveInt),
+    maxConnectionsPerIp: Type.Optional(PositiveInt),
+    maxBufferedBytes: Type.Optional(PositiveInt),
+  },
+  strict,
+);
+
+export const ConfigFileSchema = Type.Object(
+  {
+    redis: Type.Optional(Type.String({ pattern: "^rediss?://" })),
+    prefix: Type.Optional(Type.String({ pattern: PREFIX_PATTERN.source })),
+    gateway: Type.Optional(
+      Type.Object(
+        {
+          host: Type.Optional(Type.String({ minLength: 1 })),
+          port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+          tls: Type.Optional(Type.Object({ cert: Type.String(), key: Type.String() }, strict)),
+          limits: Type.Optional(LimitsSchema),
+        },
+        strict,
+      ),
+    ),
+    node: Type.Optional(
+      Type.Object(
+        {
+          id: Type.Optional(Type.String({ pattern: NAME_PATTERN.source })),
+          capacity: Type.Optional(Type.Integer({ minimum: 0 })),
+          launchConcurrency: Type.Optional(PositiveInt),
+          shutdownDeadlineMs: Type.Optional(Millis),
+        },
+        strict,
+      ),
+    ),
+    auth: Type.Optional(
+      Type.Object(
+        {
+          secret: Type.Optional(Type.String({ minLength: 16 })),
+          adminTokens: Type.Optional(Type.Array(Type.String({ minLength: 16 }))),
+        },
+        strict,
+      ),
+    ),
+    tasks: Type.Optional(Type.Record(Type.String({ pattern: NAME_PATTERN.source }), TaskSchema)),
+  },
+  strict,
+);
+
+export type ConfigFile = Static<typeof ConfigFileSchema>;
+export type TaskFileEntry = Static<typeof TaskSchema>;

@@ -1,0 +1,63 @@
+/**
+ * Every Redis key and pub/sub channel Servman uses, built in this one module (docs/redis.md
+ * describes each). Callers pass names already checked by `names.ts`.
+ */
+
+/** Builds the keys and channels of one Servman deployment, all under `prefix`. */
+export class Keys {
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  /** Hash: one instance's registry record (task, node, owner, state, created, ...). */
+  instance(id: string): string {
+    return `${this.prefix}:instance:${id}`;
+  }
+
+  /** Set: the ids of every instance in the registry. */
+  instances(): string {
+    return `${this.prefix}:instances`;
+  }
+
+  /** Hash with a TTL: one node's record, refreshed by its heartbeat. */
+  node(id: string): string {
+    return `${this.prefix}:node:${id}`;
+  }
+
+  /** Set: the ids of every node that registered (stale ones are pruned on read). */
+  nodes(): string {
+    return `${this.prefix}:nodes`;
+  }
+
+  /** Sorted set: node ids offering `task`, scored by the time their offer expires (ms). */
+  taskNodes(task: string): string {
+    return `${this.prefix}:task-nodes:${task}`;
+  }
+
+  /** BullMQ prefix of the launch queues; each task's queue is named after the task. */
+  queuePrefix(): string {
+    return `${this.prefix}:launch`;
+  }
+
+  /** Channel: what clients and admins send to one instance; its node subscribes while it runs. */
+  instanceChannel(id: string): string {
+    return `${this.prefix}:to-instance:${id}`;
+  }
+
+  /** Channel: events for one client session; the gateway holding the session subscribes. */
+  sessionChannel(session: string): string {
+    return `${this.prefix}:to-session:${session}`;
+  }
+
+  /** Channel: launch and stop results for one requester (a gateway or a Launcher). */
+  replyChannel(requester: string): string {
+    return `${this.prefix}:reply:${requester}`;
+  }
+
+  /** Pattern matching every key of this deployment (used only to clean up a private prefix). */
+  everything(): string {
+    return `${this.prefix}:*`;
+  }
+}

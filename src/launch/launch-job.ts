@@ -1,0 +1,34 @@
+/**
+ * The launch queue's contract (docs/launch-queue.md), shared by everything that enqueues launches
+ * and by the nodes that claim them. A backend in another language can enqueue the same job with
+ * its own BullMQ client: queue name = the task's name, BullMQ prefix = `<prefix>:launch`.
+ */
+import type { LaunchOptions } from "../protocol/client-messages.js";
+
+/** Name of the BullMQ job (informational; nodes accept any name). */
+export const LAUNCH_JOB_NAME = "launch";
+
+/** `data` of a launch job. Only `instance` and `task` are required from other backends. */
+export interface LaunchJobData {
+  /** Instance id; must be a valid name (docs/protocol.md). */
+  instance: string;
+  /** Task name; must equal the queue's name. */
+  task: string;
+  args?: Record<string, unknown>;
+  options?: LaunchOptions;
+  /** Session id of the owning client, if any. */
+  owner?: string | null;
+  ownerUser?: string | null;
+  /** Token of the registry reservation made before enqueueing; absent for direct enqueues. */
+  token?: string;
+  /** Channel on which the node publishes `launched` / `launch_error`; absent: none. */
+  reply?: string | null;
+  /** Epoch ms after which no node may start this launch (it reports `no_capacity`). 0: none. */
+  deadline?: number;
+}
+
+/** What a completed launch job returns. */
+export interface LaunchJobResult {
+  instance: string;
+  node: string;
+}

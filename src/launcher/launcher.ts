@@ -1,0 +1,115 @@
+/**
+ * The Launcher (SPEC §7): how another backend (a matchmaker, a lobby service) launches and stops
+ * instances through Redis, without a gateway.
+ *
+ * ```ts
+ * const launcher = new Launcher({ redis: "redis://127.0.0.1:6379" });
+ * const { instance, node } = await launcher.launch("match", { args: { map: "dust" } });
+ * await launcher.stop(instance);
+ * await launcher.close();
+ * ```
+ */
+import type { Redis } from "ioredis";
+import { nanoid } from "nanoid";
+import { pino, type Logger } from "pino";
+import { DEFAULTS } from "../config/options.js";
+import { Keys } from "../keys.js";
+import type { LaunchJobResult } from "../launch/launch-job.js";
+import { Requester } from "../launch/requester.js";
+import { PREFIX_PATTERN, assertName } from "../names.js";
+import { ServmanError } from "../errors.js";
+import type { ToRequester } from "../protocol/bus-messages.js";
+import type { LaunchOptions } from "../protocol/client-messages.js";
+import { createRedis } from "../redis-connection.js";
+import type { InstanceRecord } from "../registry/instance-registry.js";
+import type { NodeRecord } from "../registry/node-registry.js";
+
+export interface LauncherOptions {
+  /** Redis URL. Default `redis://127.0.0.1:6379`. */
+  redis?: string;
+  /** Key prefix of the deployment. Default `servman`. */
+  prefix?: string;
+  logger?: Logger;
+}
+
+export interface LauncherLaunchParams {
+  args?: Record<string, unknown>;
+  /** Instance id; generated when absent. A taken id fails with `already_exists`. */
+  instance?: string;
+  options?: LaunchOptions;
+  /** How long to wait for a node with free capacity. Default 30 000 ms. */
+  timeoutMs?: number;
+}
+
+export class Launcher {
+  readonly keys: Keys;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly requester: Requester;
+  private readonly subscribed: Promise<unknown>;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: LauncherOptions = {}) {
+    const prefix = options.prefix ?? DEFAULTS.prefix;
+    if (!PREFIX_PATTERN.test(prefix)) throw new ServmanError("bad_request", `invalid prefix ${JSON.stringify(prefix)}`);
+    const url = options.redis ?? DEFAULTS.redis;
+    const logger = (options.logger ?? pino({ level: "silent" })).child({ launcher: true });
+    this.keys = new Keys(prefix);
+    const id = `launcher-${nanoid(10)}`;
+    this.redis = createRedis(url, { name: `servman:${id}`, logger });
+    this.sub = createRedis(url, { name: `servman:${id}-sub`, logger, blocking: true });
+    const replyChannel = this.keys.replyChannel(id);
+    this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel, logger });
+    this.sub.on("message", (_channel: string, payload: string) => {
+      try {
+        this.requester.handleReply(JSON.parse(payload) as ToRequester);
+      } catch {
+        logger.warn("unparseable reply dropped");
+      }
+    });
+    this.subscribed = this.sub.subscribe(replyChannel);
+    this.subscribed.catch(() => {});
+  }
+
+  /** Launches an instance; resolves once its service is ready. Rejects with a ServmanError. */
+  async launch(task: string, params: LauncherLaunchParams = {}): Promise<LaunchJobResult> {
+    await this.subscribed;
+    return this.requester.launch({
+      task,
+      ...(params.args !== undefined ? { args: params.args } : {}),
+      ...(params.instance !== undefined ? { instance: params.instance } : {}),
+      options: params.options ?? {},
+      ...(params.timeoutMs !== undefined ? { timeoutMs: params.timeoutMs } : {}),
+    });
+  }
+
+  /** Stops an instance (as an admin) and resolves once its process has exited. */
+  async stop(instance: string): Promise<void> {
+    await this.subscribed;
+    return this.requester.stop(instance, null);
+  }
+
+  /** One instance's registry record, or null. */
+  get(instance: string): Promise<InstanceRecord | null> {
+    return this.requester.instances.get(assertName(instance, "instance"));
+  }
+
+  /** Every instance in the registry. */
+  list(): Promise<InstanceRecord[]> {
+    return this.requester.instances.list();
+  }
+
+  /** Every live node. */
+  nodes(): Promise<NodeRecord[]> {
+    return this.requester.nodes.list();
+  }
+
+  /** Closes the connections; pending calls reject with `unavailable`. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.requester.close();
+      await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
+    })();
+    return this.closing;
+  }
+}

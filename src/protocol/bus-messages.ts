@@ -1,0 +1,31 @@
+/**
+ * Messages that travel between Servman processes over Redis pub/sub (docs/redis.md). They are
+ * internal: only gateways, nodes and Launchers publish them, so they are typed but not re-validated.
+ *
+ * Hot path: a client's `send` is published to the instance channel already in the task protocol's
+ * `message` shape, and a service's `send` is published to the session channel already in the
+ * client protocol's `message` shape, so the relays forward those strings without parsing them.
+ */
+import type { ErrorCode } from "../errors.js";
+import type { ClosedReason } from "./client-messages.js";
+
+/** Published on an instance channel (gateway or Launcher -> node). */
+export type ToInstance =
+  | { type: "message"; client: string; action: string; data: unknown; channel?: string }
+  | { type: "join"; client: string; user: string | null; data: unknown; reply: string }
+  | { type: "leave"; client: string; reason: "left" | "disconnected" }
+  | { type: "stop"; by: string | null; reply: string | null };
+
+/** Published on a session channel or a reply channel (node -> gateway or Launcher). */
+export type ToRequester =
+  | { type: "message"; instance: string; action: string; data: unknown; channel?: string }
+  | { type: "joined"; instance: string }
+  | { type: "join_rejected"; instance: string; reason: string }
+  | { type: "closed"; instance: string; reason: ClosedReason }
+  | { type: "stopped"; instance: string }
+  | { type: "alert"; instance: string; kind: "stop_refused"; session: string; user: string | null }
+  | { type: "launched"; instance: string; node: string; token: string }
+  | { type: "launch_error"; instance: string; token: string; code: ErrorCode; message: string };
+
+/** The first bytes of a pass-through `message`, as `JSON.stringify` writes it. */
+export const MESSAGE_PREFIX = '{"type":"message"';

@@ -1,0 +1,131 @@
+/**
+ * The client protocol (SPEC §3): one schema per request type, the types they give, and the
+ * events the gateway sends. Requests may carry fields we do not know (forward compatibility);
+ * the fields we do know are checked strictly.
+ */
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import type { ErrorCode } from "../errors.js";
+import { NAME_PATTERN } from "../names.js";
+import { compile, type Validator } from "./validate.js";
+
+const Name = Type.String({ pattern: NAME_PATTERN.source });
+const RequestId = Type.Union([Type.String({ maxLength: 128 }), Type.Number()]);
+const UserList = Type.Array(Type.String({ maxLength: 256 }), { maxItems: 10_000 });
+
+/** Options of a launch request; all optional. */
+export const LaunchOptionsSchema = Type.Object({
+  closeOnOwnerLeave: Type.Optional(Type.Boolean()),
+  allow: Type.Optional(UserList),
+  deny: Type.Optional(UserList),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
+});
+export type LaunchOptions = Static<typeof LaunchOptionsSchema>;
+
+function request<T extends string, P extends Record<string, TSchema>>(type: T, props: P) {
+  return Type.Object({ type: Type.Literal(type), id: Type.Optional(RequestId), ...props });
+}
+
+export const LaunchRequestSchema = request("launch", {
+  task: Name,
+  args: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  instance: Type.Optional(Name),
+  options: Type.Optional(LaunchOptionsSchema),
+});
+export const JoinRequestSchema = request("join", { instance: Name, data: Type.Optional(Type.Unknown()) });
+export const SendRequestSchema = request("send", {
+  instance: Name,
+  action: Type.String({ minLength: 1, maxLength: 256 }),
+  data: Type.Optional(Type.Unknown()),
+  channel: Type.Optional(Type.String({ maxLength: 256 })),
+});
+export const LeaveRequestSchema = request("leave", { instance: Name });
+export const StopRequestSchema = request("stop", { instance: Name });
+export const ResumeRequestSchema = request("resume", {
+  session: Type.String({ maxLength: 128 }),
+  resume: Type.String({ maxLength: 256 }),
+});
+export const PingRequestSchema = request("ping", {});
+
+export type LaunchRequest = Static<typeof LaunchRequestSchema>;
+export type JoinRequest = Static<typeof JoinRequestSchema>;
+export type SendRequest = Static<typeof SendRequestSchema>;
+export type LeaveRequest = Static<typeof LeaveRequestSchema>;
+export type StopRequest = Static<typeof StopRequestSchema>;
+export type ResumeRequest = Static<typeof ResumeRequestSchema>;
+export type PingRequest = Static<typeof PingRequestSchema>;
+export type ClientRequest =
+  | LaunchRequest
+  | JoinRequest
+  | SendRequest
+  | LeaveRequest
+  | StopRequest
+  | ResumeRequest
+  | PingRequest;
+export type RequestId = string | number;
+
+const validators: Record<ClientRequest["type"], Validator<TSchema>> = {
+  launch: compile(LaunchRequestSchema),
+  join: compile(JoinRequestSchema),
+  send: compile(SendRequestSchema),
+  leave: compile(LeaveRequestSchema),
+  stop: compile(StopRequestSchema),
+  resume: compile(ResumeRequestSchema),
+  ping: compile(PingRequestSchema),
+};
+
+/** The outcome of parsing one client frame: a request, or an error to send back. */
+export type ParsedRequest =
+  | { ok: true; request: ClientRequest }
+  | { ok: false; id: RequestId | undefined; code: ErrorCode; message: string };
+
+function requestIdOf(value: Record<string, unknown>): RequestId | undefined {
+  const id = value.id;
+  return (typeof id === "string" && id.length <= 128) || (typeof id === "number" && Number.isFinite(id))
+    ? id
+    : undefined;
+}
+
+/** Parses and validates one text frame from a client. Never throws. */
+export function parseClientFrame(text: string): ParsedRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, id: undefined, code: "bad_request", message: "frame is not valid JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { ok: false, id: undefined, code: "bad_request", message: "frame must be a JSON object" };
+  }
+  const obj = value as Record<string, unknown>;
+  const id = requestIdOf(obj);
+  if (typeof obj.type !== "string") {
+    return { ok: false, id, code: "bad_request", message: "field type: must be a string" };
+  }
+  const validator = Object.hasOwn(validators, obj.type)
+    ? validators[obj.type as ClientRequest["type"]]
+    : undefined;
+  if (!validator) {
+    return { ok: false, id, code: "unknown_type", message: `unknown request type ${JSON.stringify(obj.type.slice(0, 64))}` };
+  }
+  const problem = validator.explain(obj);
+  if (problem !== null) return { ok: false, id, code: "bad_request", message: `${obj.type}: ${problem}` };
+  return { ok: true, request: obj as ClientRequest };
+}
+
+/** Why a client is no longer joined to an instance. */
+export type ClosedReason = "stopped" | "exited" | "crashed" | "lost" | "kicked";
+
+/** Events and replies the gateway sends to clients. */
+export type ServerFrame =
+  | { type: "welcome"; session: string; resume: string; gateway: string }
+  | { type: "launched"; id?: RequestId; instance: string; node: string }
+  | { type: "joined"; id?: RequestId; instance: string }
+  | { type: "left"; id?: RequestId; instance: string }
+  | { type: "stopped"; id?: RequestId; instance: string }
+  | { type: "resumed"; id?: RequestId; session: string; instances: string[] }
+  | { type: "pong"; id?: RequestId }
+  | { type: "message"; instance: string; action: string; data: unknown; channel?: string }
+  | { type: "closed"; instance: string; reason: ClosedReason }
+  | { type: "dropped"; instance: string; count: number }
+  | { type: "alert"; instance: string; kind: "stop_refused"; session: string; user: string | null }
+  | { type: "error"; id?: RequestId; code: ErrorCode; message: string };

@@ -1,0 +1,71 @@
+/**
+ * Creating Redis connections the same way in every role, and the startup check that turns
+ * "no Redis" into a message saying what to do.
+ */
+import { Redis, type RedisOptions } from "ioredis";
+import type { Logger } from "pino";
+import { ServmanError } from "./errors.js";
+
+/** Options every Servman connection shares. */
+export interface ConnectionOptions {
+  /** Shown in `CLIENT LIST` and in logs: `servman:<role>`. */
+  name: string;
+  logger?: Logger;
+  /** BullMQ workers and subscribers need commands to wait for a reconnect instead of failing. */
+  blocking?: boolean;
+}
+
+/** Opens a connection to `url`; errors are logged (once per distinct message), never thrown. */
+export function createRedis(url: string, options: ConnectionOptions): Redis {
+  const redisOptions: RedisOptions = {
+    connectionName: options.name.replaceAll(/[^A-Za-z0-9_.:-]/g, "_"),
+    maxRetriesPerRequest: options.blocking ? null : 2,
+    enableAutoPipelining: !options.blocking,
+    retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
+  };
+  const redis = new Redis(url, redisOptions);
+  let lastError = "";
+  redis.on("error", (err: Error) => {
+    if (err.message !== lastError) options.logger?.warn({ err: err.message, connection: options.name }, "redis connection error");
+    lastError = err.message;
+  });
+  redis.on("ready", () => {
+    if (lastError !== "") options.logger?.info({ connection: options.name }, "redis connection restored");
+    lastError = "";
+  });
+  return redis;
+}
+
+/**
+ * Checks that a Redis server answers at `url` within `timeoutMs`. Throws `unavailable` with the
+ * fix in its message: the first thing a new user sees when they forgot to start Redis.
+ */
+export async function checkRedis(url: string, timeoutMs = 3_000): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  let lastError: Error | undefined;
+  redis.on("error", (err: Error) => (lastError = err));
+  try {
+    await redis.connect();
+    const info = await redis.info("server");
+    const version = /redis_version:(\d+)\.(\d+)/.exec(info);
+    if (version && (Number(version[1]) < 6 || (Number(version[1]) === 6 && Number(version[2]) < 2))) {
+      throw new ServmanError("unavailable", `Redis at ${url} is ${version[1]}.${version[2]}; Servman needs Redis 6.2 or newer.`);
+    }
+  } catch (err) {
+    if (err instanceof ServmanError) throw err;
+    const reason = lastError?.message ?? (err instanceof Error ? err.message : String(err));
+    throw new ServmanError(
+      "unavailable",
+      [
+        `No Redis answers at ${url} (${reason}).`,
+        "Servman keeps its queue and registry in Redis. Either:",
+        "  - start one here:         redis-server --port 6379 --save '' --appendonly no",
+        "  - or with Docker:         docker compose up -d redis",
+        "  - or point at yours:      --redis redis://HOST:PORT  (or SERVMAN_REDIS_URL)",
+      ].join("\n"),
+      { cause: err },
+    );
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The instance registry in Redis: one hash per instance plus a set of ids (docs/redis.md).
+ * Reservation and claim are atomic scripts, which is what makes a launch id idempotent: a second
+ * launch with the same id can never start a second process.
+ */
+import type { Redis } from "ioredis";
+import type { Keys } from "../keys.js";
+import type { LaunchOptions } from "../protocol/client-messages.js";
+
+/** Where an instance is in its life. */
+export type InstanceState = "launching" | "ready" | "stopping";
+
+/** One instance as the registry holds it. */
+export interface InstanceRecord {
+  instance: string;
+  task: string;
+  /** Node running it; empty while the launch waits in the queue. */
+  node: string;
+  /** Session id of the client that launched it; null when an admin or a backend did. */
+  owner: string | null;
+  /** User id of that client, when it had one. */
+  ownerUser: string | null;
+  state: InstanceState;
+  /** When the launch was requested (ms since epoch). */
+  created: number;
+  /** When it became ready (ms since epoch), 0 before. */
+  readyAt: number;
+  pid: number;
+  options: LaunchOptions;
+  /** Random token tying the reservation to its launch job. */
+  token: string;
+}
+
+/** What a launcher writes when it reserves an id. */
+export interface Reservation {
+  task: string;
+  owner: string | null;
+  ownerUser: string | null;
+  options: LaunchOptions;
+  token: string;
+}
+
+// KEYS: record, id set. ARGV: id, then field/value pairs. Returns 1 when reserved, 0 when taken.
+const RESERVE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1`;
+
+// KEYS: record, id set. ARGV: id, node, token, created, task, owner, ownerUser, options.
+// A job with a token must find its reservation unclaimed; a job without one (enqueued straight
+// into BullMQ by another backend) creates the record. Returns 1 when this node now owns the launch.
+const CLAIM = `
+if ARGV[3] ~= '' then
+  if redis.call('HGET', KEYS[1], 'token') ~= ARGV[3] then return 0 end
+  if redis.call('HGET', KEYS[1], 'node') ~= '' then return 0 end
+  redis.call('HSET', KEYS[1], 'node', ARGV[2])
+  return 1
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'node', ARGV[2], 'token', '', 'created', ARGV[4],
+  'task', ARGV[5], 'owner', ARGV[6], 'ownerUser', ARGV[7], 'options', ARGV[8], 'state', 'launching',
+  'readyAt', '0', 'pid', '0')
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1`;
+
+// KEYS: record, id set. ARGV: id, token. Deletes a reservation no node has claimed yet.
+const CANCEL_UNCLAIMED = `
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'node') ~= '' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1`;
+
+// KEYS: record, id set. ARGV: id, node. Removes the record only while this node holds it.
+const REMOVE_IF_NODE = `
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1`;
+
+function fromHash(hash: Record<string, string>): InstanceRecord | null {
+  if (hash.instance === undefined || hash.task === undefined) return null;
+  let options: LaunchOptions = {};
+  try {
+    options = hash.options ? (JSON.parse(hash.options) as LaunchOptions) : {};
+  } catch {
+    options = {};
+  }
+  return {
+    instance: hash.instance,
+    task: hash.task,
+    node: hash.node ?? "",
+    owner: hash.owner ? hash.owner : null,
+    ownerUser: hash.ownerUser ? hash.ownerUser : null,
+    state: (hash.state ?? "launching") as InstanceState,
+    created: Number(hash.created ?? 0),
+    readyAt: Number(hash.readyAt ?? 0),
+    pid: Number(hash.pid ?? 0),
+    options,
+    token: hash.token ?? "",
+  };
+}
+
+/** Reads and writes instance records. Holds no connection of its own. */
+export class InstanceRegistry {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /** Reserves `id` for a launch; false when an instance with that id exists already. */
+  async reserve(id: string, r: Reservation): Promise<boolean> {
+    const fields = [
+      "instance", id, "task", r.task, "node", "", "owner", r.owner ?? "", "ownerUser", r.ownerUser ?? "",
+      "state", "launching", "created", String(Date.now()), "readyAt", "0", "pid", "0",
+      "options", JSON.stringify(r.options), "token", r.token,
+    ];
+    const done = await this.redis.eval(RESERVE, 2, this.keys.instance(id), this.keys.instances(), id, ...fields);
+    return done === 1;
+  }
+
+  /** Claims a launch for `node` (see CLAIM above). */
+  async claim(id: string, node: string, token: string, r: Omit<Reservation, "token">): Promise<boolean> {
+    const done = await this.redis.eval(
+      CLAIM, 2, this.keys.instance(id), this.keys.instances(),
+      id, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options),
+    );
+    return done === 1;
+  }
+
+  /** Deletes a reservation no node has claimed; true when it did (the launch will never start). */
+  async cancelUnclaimed(id: string, token: string): Promise<boolean> {
+    return (await this.redis.eval(CANCEL_UNCLAIMED, 2, this.keys.instance(id), this.keys.instances(), id, token)) === 1;
+  }
+
+  /** Records a state change (and any extra fields). */
+  async update(id: string, fields: Partial<Pick<InstanceRecord, "state" | "readyAt" | "pid">>): Promise<void> {
+    const flat: string[] = [];
+    for (const [k, v] of Object.entries(fields)) flat.push(k, String(v));
+    if (flat.length > 0) await this.redis.hset(this.keys.instance(id), ...flat);
+  }
+
+  /** Removes the record while `node` still holds it (so a relaunch elsewhere is not erased). */
+  async removeIfNode(id: string, node: string): Promise<void> {
+    await this.redis.eval(REMOVE_IF_NODE, 2, this.keys.instance(id), this.keys.instances(), id, node);
+  }
+
+  /** One record, or null when there is no such instance. */
+  async get(id: string): Promise<InstanceRecord | null> {
+    return fromHash(await this.redis.hgetall(this.keys.instance(id)));
+  }
+
+  /** Every record, oldest first; ids whose record is gone are pruned from the set. */
+  async list(): Promise<InstanceRecord[]> {
+    const ids = await this.redis.smembers(this.keys.instances());
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.instance(id));
+    const results = (await pipeline.exec()) ?? [];
+    const records: InstanceRecord[] = [];
+    const stale: string[] = [];
+    results.forEach(([err, hash], i) => {
+      const record = err ? null : fromHash(hash as Record<string, string>);
+      if (record) records.push(record);
+      else if (!err) stale.push(ids[i]!);
+    });
+    if (stale.length > 0) await this.redis.srem(this.keys.instances(), ...stale);
+    return records.sort((a, b) => a.created - b.created || a.instance.localeCompare(b.instance));
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Node liveness in Redis: each node refreshes a hash with a TTL and its offer in one sorted set per
+ * task (score = when the offer expires). A node that stops refreshing disappears by itself.
+ */
+import type { Redis } from "ioredis";
+import type { Keys } from "../keys.js";
+
+/** One node as `servman nodes` and `GET /v1/nodes` show it. */
+export interface NodeRecord {
+  id: string;
+  host: string;
+  pid: number;
+  tasks: string[];
+  capacity: number;
+  /** Live instances (launching, ready or stopping). */
+  running: number;
+  /** When the node started (ms since epoch). */
+  started: number;
+  /** Last heartbeat (ms since epoch). */
+  seen: number;
+  /** True while the node takes no new launches. */
+  draining: boolean;
+}
+
+/** How often nodes refresh their record, and how long a record outlives a silent node. */
+export const NODE_HEARTBEAT_MS = 2_000;
+export const NODE_TTL_MS = 10_000;
+
+export class NodeRegistry {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /** Writes the node's record and offers; called every NODE_HEARTBEAT_MS. */
+  async heartbeat(node: NodeRecord): Promise<void> {
+    const now = Date.now();
+    const p = this.redis.multi();
+    p.hset(this.keys.node(node.id), {
+      id: node.id,
+      host: node.host,
+      pid: String(node.pid),
+      tasks: JSON.stringify(node.tasks),
+      capacity: String(node.capacity),
+      running: String(node.running),
+      started: String(node.started),
+      seen: String(now),
+      draining: node.draining ? "1" : "0",
+    });
+    p.pexpire(this.keys.node(node.id), NODE_TTL_MS);
+    p.sadd(this.keys.nodes(), node.id);
+    for (const task of node.tasks) {
+      if (node.draining) p.zrem(this.keys.taskNodes(task), node.id);
+      else p.zadd(this.keys.taskNodes(task), now + NODE_TTL_MS, node.id);
+    }
+    await p.exec();
+  }
+
+  /** Removes the node's record and offers (clean shutdown). */
+  async unregister(id: string, tasks: readonly string[]): Promise<void> {
+    const p = this.redis.multi();
+    p.del(this.keys.node(id));
+    p.srem(this.keys.nodes(), id);
+    for (const task of tasks) p.zrem(this.keys.taskNodes(task), id);
+    await p.exec();
+  }
+
+  /** How many live nodes offer `task`. */
+  async offering(task: string): Promise<number> {
+    return this.redis.zcount(this.keys.taskNodes(task), Date.now(), "+inf");
+  }
+
+  /** Every live node; ids whose record expired are pruned. */
+  async list(): Promise<NodeRecord[]> {
+    const ids = await this.redis.smembers(this.keys.nodes());
+    if (ids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hgetall(this.keys.node(id));
+    const results = (await p.exec()) ?? [];
+    const nodes: NodeRecord[] = [];
+    const stale: string[] = [];
+    results.forEach(([err, value], i) => {
+      const h = value as Record<string, string>;
+      if (err) return;
+      if (h.id === undefined) {
+        stale.push(ids[i]!);
+        return;
+      }
+      nodes.push({
+        id: h.id,
+        host: h.host ?? "",
+        pid: Number(h.pid ?? 0),
+        tasks: JSON.parse(h.tasks ?? "[]") as string[],
+        capacity: Number(h.capacity ?? 0),
+        running: Number(h.running ?? 0),
+        started: Number(h.started ?? 0),
+        seen: Number(h.seen ?? 0),
+        draining: h.draining === "1",
+      });
+    });
+    if (stale.length > 0) await this.redis.srem(this.keys.nodes(), ...stale);
+    return nodes.sort((a, b) => a.id.localeCompare(b.id));
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The service SDK: what a `module` task's process uses to talk to its node (SPEC §4). Subclass
+ * `Service`, mark action handlers with `@action()` (or register them with `handle`), override the
+ * lifecycle hooks you need, and call `runService(MyService)` as the module's last line.
+ *
+ * ```ts
+ * class Echo extends Service {
+ *   @action() say(client: string, data: unknown) { this.send(client, "said", data); }
+ * }
+ * runService(Echo);
+ * ```
+ */
+import { ActionDispatcher } from "../actions.js";
+import type { LeaveReason, NodeToService, ServiceToNode } from "../protocol/task-messages.js";
+import { connectTransport, type ServiceTransport } from "./service-transport.js";
+
+/** What `onJoin` may return: true / undefined accept, false rejects, a string rejects with that reason. */
+export type JoinDecision = boolean | string | undefined | void;
+
+/** Arguments every action handler receives. */
+export type ServiceActionArgs = [client: string, data: unknown, channel: string | undefined];
+
+/** Base class of a service. `Args` types the launch arguments. */
+export class Service<Args extends Record<string, unknown> = Record<string, unknown>> extends ActionDispatcher<ServiceActionArgs> {
+  /** This instance's id. Set before `onStart`. */
+  instance = "";
+  /** The task's name. Set before `onStart`. */
+  task = "";
+  /** The launch arguments. Set before `onStart`. */
+  args = {} as Args;
+  readonly #clients = new Map<string, string | null>();
+  #transport: ServiceTransport | undefined;
+  #stopping = false;
+
+  /** Joined clients: client id -> user id (null without tickets). */
+  get clients(): ReadonlyMap<string, string | null> {
+    return this.#clients;
+  }
+
+  /** Called once before the instance is ready; the launch completes when it resolves. */
+  onStart(): void | Promise<void> {}
+
+  /** A client asks to join. Default: accept everyone. */
+  onJoin(_client: string, _user: string | null, _data: unknown): JoinDecision | Promise<JoinDecision> {
+    return true;
+  }
+
+  /** A client left, disconnected or was kicked. */
+  onLeave(_client: string, _reason: LeaveReason): void {}
+
+  /** The node asks the instance to end within `deadlineMs`; the process exits when this resolves. */
+  onShutdown(_deadlineMs: number): void | Promise<void> {}
+
+  /** A message whose action has no handler. Default: logged on stderr. */
+  onUnknownAction(client: string, action: string, _data: unknown, _channel: string | undefined): void {
+    process.stderr.write(`servman service: no handler for action ${JSON.stringify(action)} (from ${client})\n`);
+  }
+
+  /** A handler threw or rejected. Default: logged on stderr; the instance goes on. */
+  onError(err: unknown): void {
+    process.stderr.write(`servman service: handler failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+
+  #send(message: ServiceToNode): Promise<void> {
+    return this.#transport ? this.#transport.send(message) : Promise.resolve();
+  }
+
+  /** Sends to one client or to several. Clients not joined are skipped by the node. */
+  send(to: string | readonly string[], action: string, data?: unknown, channel?: string): void {
+    const message: ServiceToNode = { type: "send", to: typeof to === "string" ? [to] : [...to], action, data: data ?? null };
+    if (channel !== undefined) message.channel = channel;
+    void this.#send(message);
+  }
+
+  /** Sends to every joined client. */
+  broadcast(action: string, data?: unknown, channel?: string): void {
+    const message: ServiceToNode = { type: "send", action, data: data ?? null };
+    if (channel !== undefined) message.channel = channel;
+    void this.#send(message);
+  }
+
+  /** Removes a client; it receives `closed` with reason `kicked`. */
+  kick(client: string, reason?: string): void {
+    this.#clients.delete(client);
+    void this.#send(reason === undefined ? { type: "kick", client } : { type: "kick", client, reason });
+  }
+
+  /** Ends the instance: joined clients receive `closed` with reason `stopped`. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    await this.#send({ type: "stop" });
+    process.exit(0);
+  }
+
+  /** Connects to the node and runs until told to shut down. Called by {@link runService}. */
+  run(transport: ServiceTransport = connectTransport()): void {
+    this.#transport = transport;
+    transport.onDisconnect(() => process.exit(0));
+    transport.onMessage((message) => this.#receive(message));
+  }
+
+  #receive(message: NodeToService): void {
+    switch (message.type) {
+      case "message":
+        if (!this.dispatchAction(message.action, [message.client, message.data, message.channel], (err) => this.onError(err))) {
+          this.onUnknownAction(message.client, message.action, message.data, message.channel);
+        }
+        break;
+      case "join":
+        void this.#join(message.client, message.user, message.data);
+        break;
+      case "leave":
+        this.#clients.delete(message.client);
+        this.#guard(() => this.onLeave(message.client, message.reason));
+        break;
+      case "start":
+        void this.#start(message);
+        break;
+      case "shutdown":
+        void this.#shutdown(message.deadlineMs);
+        break;
+    }
+  }
+
+  #guard(fn: () => unknown): void {
+    try {
+      const result = fn();
+      if (result instanceof Promise) result.catch((err) => this.onError(err));
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  async #start(message: Extract<NodeToService, { type: "start" }>): Promise<void> {
+    this.instance = message.instance;
+    this.task = message.task;
+    this.args = message.args as Args;
+    try {
+      await this.onStart();
+    } catch (err) {
+      process.stderr.write(`servman service: onStart failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    }
+    await this.#send({ type: "ready" });
+  }
+
+  async #join(client: string, user: string | null, data: unknown): Promise<void> {
+    let decision: JoinDecision;
+    try {
+      decision = await this.onJoin(client, user, data);
+    } catch (err) {
+      this.onError(err);
+      decision = "join handler failed";
+    }
+    if (decision === true || decision === undefined) {
+      this.#clients.set(client, user);
+      await this.#send({ type: "accept", client });
+    } else {
+      await this.#send(typeof decision === "string" ? { type: "reject", client, reason: decision } : { type: "reject", client });
+    }
+  }
+
+  async #shutdown(deadlineMs: number): Promise<void> {
+    try {
+      await this.onShutdown(deadlineMs);
+    } catch (err) {
+      this.onError(err);
+    }
+    process.exit(0);
+  }
+}
+
+/**
+ * Runs a service in this process: pass the class (constructed with no arguments) or an instance.
+ * Call it once, as the module's last line.
+ */
+export function runService<S extends Service<any>>(service: S | (new () => S)): S {
+  const instance = typeof service === "function" ? new service() : service;
+  instance.run();
+  return instance;
+}
+
+export { action } from "../actions.js";
+export type { LeaveReason } from "../protocol/task-messages.js";
