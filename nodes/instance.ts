@@ -328,7 +328,8 @@ export class Instance {
     const reason: InstanceEnd["reason"] = this.stopAsked ? "stopped" : code === 0 ? "exited" : "crashed";
     if (wasLaunching) {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      const last = this.recentLog.slice(-5).join(" | ");
+      // Stack frames say little to whoever launched; the error lines above them say what went wrong.
+      const last = this.recentLog.filter((line) => !/^\s+at /.test(line)).slice(-3).join(" | ");
       this.failLaunch(new ServmanError("launch_failed", `process ${how} before it was ready${last ? `: ${last}` : ""}`));
     }
     const end: InstanceEnd = { reason, code, signal };

@@ -1,0 +1,104 @@
+/**
+ * Dockerfile and docker-compose.yml are read, not run (no Docker engine in CI): this pins what a
+ * `docker compose up` depends on, and checks every service's command against the real CLI parser
+ * so a renamed or removed flag breaks here rather than in a container restart loop.
+ */
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { parseCommand } from "../cli/cli-options.js";
+
+// Compiled to dist/test/, so the repo root is two levels up.
+const root = new URL("../../", import.meta.url);
+const read = (name: string) => readFileSync(new URL(name, root), "utf8");
+
+interface Service {
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition?: string }>;
+  ports?: string[];
+  restart?: string;
+  stop_grace_period?: string;
+  healthcheck?: { test?: string[] };
+}
+// merge: the servman services share their settings through a `<<: *servman` anchor.
+const compose = parse(read("docker-compose.yml"), { merge: true }) as { services: Record<string, Service> };
+const services = compose.services;
+const gateways = ["gateway-1", "gateway-2"];
+const nodes = ["node-1", "node-2"];
+const servman = [...gateways, ...nodes];
+
+const dockerfile = read("Dockerfile");
+/** The arguments of every instruction named `name`, line continuations joined. */
+function instructions(name: string): string[] {
+  const lines = dockerfile.replace(/\\\n/g, " ").split("\n");
+  return lines.filter((line) => new RegExp(`^${name}\\s`, "i").test(line)).map((line) => line.slice(name.length).trim());
+}
+
+test("compose defines redis, two gateways and two nodes", () => {
+  assert.deepEqual(Object.keys(services).sort(), ["gateway-1", "gateway-2", "node-1", "node-2", "redis"]);
+  assert.match(services.redis!.image!, /^redis:7/);
+  assert.deepEqual(services.redis!.healthcheck?.test, ["CMD", "redis-cli", "ping"]);
+});
+
+test("every servman command is valid for the CLI", () => {
+  for (const name of servman) {
+    const command = services[name]!.command!;
+    assert.equal(parseCommand(command).command, name.startsWith("gateway") ? "gateway" : "node", name);
+  }
+});
+
+test("gateways bind all interfaces and publish distinct host ports to 8080", () => {
+  const hostPorts = gateways.map((name) => {
+    const { values } = parseCommand(services[name]!.command!);
+    assert.equal(values.host, "0.0.0.0", name);
+    // Without an auth secret the gateway refuses a non-loopback address unless --insecure.
+    assert.equal(values.insecure, true, name);
+    assert.equal(services[name]!.ports?.length, 1, name);
+    const [host, container] = services[name]!.ports![0]!.split(":");
+    assert.equal(container, "8080", name);
+    assert.match(services[name]!.healthcheck?.test?.join(" ") ?? "", /127\.0\.0\.1:8080\/healthz/, name);
+    return host;
+  });
+  assert.equal(new Set(hostPorts).size, gateways.length);
+});
+
+test("nodes have distinct ids", () => {
+  const ids = nodes.map((name) => parseCommand(services[name]!.command!).values.id);
+  for (const id of ids) assert.equal(typeof id, "string");
+  assert.equal(new Set(ids).size, nodes.length);
+});
+
+test("servman services reach the redis service and wait for it", () => {
+  for (const name of servman) {
+    const service = services[name]!;
+    assert.equal(service.environment?.SERVMAN_REDIS_URL, "redis://redis:6379", name);
+    assert.equal(service.depends_on?.redis?.condition, "service_healthy", name);
+    assert.equal(service.restart, "unless-stopped", name);
+    // Drain takes up to shutdownDeadlineMs (5 s) plus 5 s grace; Docker's default 10 s cuts it off.
+    assert.ok(Number.parseInt(service.stop_grace_period ?? "0", 10) > 10, name);
+  }
+});
+
+test("the Dockerfile builds a Node >= 20 image with python3 that runs bin/servman.js", () => {
+  const from = instructions("FROM").at(-1) ?? "";
+  assert.ok(Number(/^node:(\d+)/.exec(from)?.[1]) >= 20, from);
+  assert.ok(instructions("RUN").some((run) => /apt-get install .*\bpython3\b/.test(run)));
+  assert.ok(instructions("RUN").some((run) => /\bnpm ci\b/.test(run)));
+  assert.deepEqual(JSON.parse(instructions("ENTRYPOINT")[0]!), ["node", "bin/servman.js"]);
+  assert.deepEqual(JSON.parse(instructions("CMD")[0]!), ["start"]);
+  assert.deepEqual(instructions("USER"), ["node"]);
+});
+
+test("the image's working dir holds conf/servman.json, where the default config lookup looks", () => {
+  const workdir = instructions("WORKDIR").at(-1);
+  assert.ok(workdir?.startsWith("/"), "WORKDIR must be absolute");
+  // `COPY . .` (or an explicit `COPY conf ...`) into the working dir brings conf/ along.
+  assert.ok(instructions("COPY").some((copy) => /^(\.|conf\/?) (\.|\.\/|\.\/conf\/?|conf\/?)$/.test(copy)));
+  const ignored = read(".dockerignore").split("\n").map((line) => line.trim());
+  assert.ok(!ignored.some((line) => /^\/?conf\b/.test(line)), ".dockerignore must not exclude conf/");
+  // Host builds are for the host's platform; the image installs and compiles its own.
+  assert.ok(ignored.includes("node_modules") && ignored.includes("dist"));
+});

@@ -1,0 +1,179 @@
+/**
+ * Real clusters for integration tests: a configuration file written to a temporary folder, and
+ * real gateways and nodes (in this process) whose instances are real child processes.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { WebSocket } from "ws";
+import { Gateway } from "../../gateway/gateway.js";
+import { ServmanNode } from "../../nodes/servman-node.js";
+import { ServmanClient } from "../../src/client/servman-client.js";
+import { loadConfig } from "../../src/config/load-config.js";
+import type { ServmanConfig } from "../../src/config/options.js";
+import type { TestRedis } from "./redis-server.js";
+
+/** The repository root (tests run from dist/test/). */
+export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const ECHO_SERVICE = fileURLToPath(new URL("../fixtures/echo-service.js", import.meta.url));
+export const HEARTBEAT_SERVICE = join(ROOT, "dist/examples/heartbeat/service.js");
+export const PYTHON_ECHO = join(ROOT, "examples/python-echo/echo.py");
+export const CLI = join(ROOT, "bin/servman.js");
+
+/** Tasks every test cluster offers. */
+export function testTasks(): Record<string, unknown> {
+  return {
+    echo: { module: ECHO_SERVICE, env: { ECHO_EXTRA: "from-config" } },
+    "slow-echo": { module: ECHO_SERVICE, readyTimeoutMs: 800 },
+    "idle-echo": { module: ECHO_SERVICE, idleTimeoutMs: 300 },
+    "short-echo": { module: ECHO_SERVICE, maxLifetimeMs: 500 },
+    "python-echo": { command: ["python3", PYTHON_ECHO] },
+    heartbeat: { module: HEARTBEAT_SERVICE },
+  };
+}
+
+/** Writes a configuration file and returns its path. */
+export function writeConfig(file: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), "servman-test-"));
+  const path = join(dir, "servman.json");
+  writeFileSync(path, JSON.stringify(file, null, 2));
+  return path;
+}
+
+/** A configuration for `redis` with the test tasks (and `extra` merged over the top level). */
+export function testConfig(redis: TestRedis, extra: Record<string, unknown> = {}): ServmanConfig {
+  const path = writeConfig({
+    redis: redis.url,
+    prefix: "t",
+    gateway: { host: "127.0.0.1", port: 0 },
+    node: { capacity: 20, shutdownDeadlineMs: 2000 },
+    tasks: testTasks(),
+    ...extra,
+  });
+  // Only PATH from the environment: a developer's SERVMAN_* variables must not change the tests.
+  return loadConfig({ config: path }, { PATH: process.env.PATH });
+}
+
+export interface NodeSpec {
+  id?: string;
+  capacity?: number;
+  tasks?: string[];
+}
+
+/** A frame-level client for protocol tests: raw JSON in, raw JSON out. */
+export class RawClient {
+  readonly frames: Record<string, any>[] = [];
+  private waiters: { match: (f: Record<string, any>) => boolean; resolve: (f: Record<string, any>) => void }[] = [];
+  closeCode: number | null = null;
+  /** Session id from the welcome. */
+  session = "";
+  private nextId = 1;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      const frame = JSON.parse(data.toString()) as Record<string, any>;
+      const i = this.waiters.findIndex((w) => w.match(frame));
+      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(frame);
+      else this.frames.push(frame);
+    });
+    ws.on("close", (code) => (this.closeCode = code));
+  }
+
+  static async connect(url: string): Promise<RawClient> {
+    const ws = new WebSocket(url);
+    const client = new RawClient(ws);
+    client.session = (await client.next((f) => f.type === "welcome")).session as string;
+    return client;
+  }
+
+  /** The next frame matching `match` (already received or still to come). */
+  next(match: (f: Record<string, any>) => boolean = () => true, ms = 10_000): Promise<Record<string, any>> {
+    const i = this.frames.findIndex(match);
+    if (i >= 0) return Promise.resolve(this.frames.splice(i, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching frame within ${ms} ms; have ${JSON.stringify(this.frames)}`)), ms);
+      this.waiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)) });
+    });
+  }
+
+  sendText(text: string): void {
+    this.ws.send(text);
+  }
+
+  send(frame: Record<string, unknown>): void {
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  /** Sends `frame` with a fresh id and resolves with the reply carrying that id. */
+  request(frame: Record<string, unknown>, ms?: number): Promise<Record<string, any>> {
+    const id = `r${this.nextId++}`;
+    this.send({ ...frame, id });
+    return this.next((f) => f.id === id, ms);
+  }
+
+  close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.ws.once("close", () => resolve());
+      this.ws.close();
+    });
+  }
+}
+
+export class TestCluster {
+  readonly gateways: Gateway[] = [];
+  readonly nodes: ServmanNode[] = [];
+  private readonly clients: (ServmanClient | RawClient)[] = [];
+
+  constructor(readonly config: ServmanConfig) {}
+
+  async addNode(spec: NodeSpec = {}): Promise<ServmanNode> {
+    const config: ServmanConfig = {
+      ...this.config,
+      node: { ...this.config.node, ...(spec.id ? { id: spec.id } : {}), ...(spec.capacity !== undefined ? { capacity: spec.capacity } : {}) },
+    };
+    const node = new ServmanNode({ config, ...(spec.tasks ? { tasks: spec.tasks } : {}) });
+    await node.start();
+    this.nodes.push(node);
+    return node;
+  }
+
+  async addGateway(): Promise<Gateway> {
+    const gateway = new Gateway({ config: this.config, processMetrics: false });
+    await gateway.listen();
+    this.gateways.push(gateway);
+    return gateway;
+  }
+
+  /** A connected SDK client on gateway `i`. */
+  async client(i = 0): Promise<ServmanClient> {
+    const client = new ServmanClient(this.gateways[i]!.url);
+    await client.connect();
+    this.clients.push(client);
+    return client;
+  }
+
+  /** A connected raw client on gateway `i`. */
+  async raw(i = 0): Promise<RawClient> {
+    const client = await RawClient.connect(this.gateways[i]!.url);
+    this.clients.push(client);
+    return client;
+  }
+
+  /** Closes clients, gateways, then nodes (killing their instances). */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.clients.map((c) => c.close()));
+    await Promise.allSettled(this.gateways.map((g) => g.close()));
+    await Promise.allSettled(this.nodes.map((n) => n.close()));
+  }
+}
+
+/** A cluster of `gateways` gateways and the given nodes (default: one node offering every task). */
+export async function startCluster(redis: TestRedis, options: { gateways?: number; nodes?: NodeSpec[]; extra?: Record<string, unknown> } = {}): Promise<TestCluster> {
+  const cluster = new TestCluster(testConfig(redis, options.extra));
+  for (const spec of options.nodes ?? [{}]) await cluster.addNode(spec);
+  for (let i = 0; i < (options.gateways ?? 1); i++) await cluster.addGateway();
+  return cluster;
+}

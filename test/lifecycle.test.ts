@@ -1,0 +1,163 @@
+/** How instances start, talk and end, as joined clients see it. */
+import assert from "node:assert/strict";
+import { realpathSync } from "node:fs";
+import { dirname } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { startCluster, type RawClient, type TestCluster } from "./helpers/cluster.js";
+import { alive, descendants, eventually } from "./helpers/processes.js";
+import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+
+describe("instance lifecycle", () => {
+  let redis: TestRedis;
+  let cluster: TestCluster;
+
+  before(async () => {
+    redis = await startRedis();
+    cluster = await startCluster(redis, { gateways: 2 });
+  });
+
+  after(async () => {
+    await cluster?.close();
+    await redis?.stop();
+    assert.deepEqual(descendants(), []);
+  });
+
+  /** An owner with an instance of `task` and two other clients joined to it (one per gateway). */
+  async function joinedPair(task = "echo"): Promise<{ owner: RawClient; a: RawClient; b: RawClient; instance: string }> {
+    const owner = await cluster.raw(0);
+    const launched = await owner.request({ type: "launch", task });
+    assert.equal(launched.type, "launched", JSON.stringify(launched));
+    const a = await cluster.raw(0);
+    const b = await cluster.raw(1);
+    assert.equal((await a.request({ type: "join", instance: launched.instance })).type, "joined");
+    assert.equal((await b.request({ type: "join", instance: launched.instance })).type, "joined");
+    return { owner, a, b, instance: launched.instance };
+  }
+
+  async function whoami(client: RawClient, instance: string): Promise<Record<string, any>> {
+    client.send({ type: "send", instance, action: "whoami" });
+    return (await client.next((f) => f.type === "message" && f.action === "whoami")).data;
+  }
+
+  async function expectClosed(clients: RawClient[], instance: string, reason: string): Promise<void> {
+    for (const c of clients) assert.equal((await c.next((f) => f.type === "closed" && f.instance === instance)).reason, reason);
+    await eventually(async () => (await redis.client.exists(`t:instance:${instance}`)) === 0, "the registry record to go");
+  }
+
+  it("reports a crash to every joined client, on both gateways", async () => {
+    const { a, b, instance } = await joinedPair();
+    a.send({ type: "send", instance, action: "crash" });
+    await expectClosed([a, b], instance, "crashed");
+    const err = await a.request({ type: "send", instance, action: "echo" });
+    assert.equal(err.code, "not_joined", "a send to the crashed instance is refused");
+  });
+
+  it("reports a service that stops itself as stopped", async () => {
+    const { a, b, instance } = await joinedPair();
+    b.send({ type: "send", instance, action: "stop-yourself" });
+    await expectClosed([a, b], instance, "stopped");
+  });
+
+  it("reports a clean exit nobody asked for as exited", async () => {
+    const { a, b, instance } = await joinedPair();
+    a.send({ type: "send", instance, action: "exit-clean" });
+    await expectClosed([a, b], instance, "exited");
+  });
+
+  it("answers a stop once the process has exited, and closes everyone", async () => {
+    const { owner, a, b, instance } = await joinedPair();
+    const { pid } = await whoami(a, instance);
+    assert.ok(alive(pid));
+    assert.equal((await owner.request({ type: "stop", instance })).type, "stopped");
+    assert.equal(alive(pid), false, "the process is gone when stopped arrives");
+    assert.equal(await redis.client.exists(`t:instance:${instance}`), 0);
+    await expectClosed([a, b], instance, "stopped");
+  });
+
+  it("kicks: the kicked client is closed, the others are told, the service saw the reason", async () => {
+    const { owner, a, b, instance } = await joinedPair();
+    a.send({ type: "send", instance, action: "kick-me" });
+    assert.equal((await a.next((f) => f.type === "closed")).reason, "kicked");
+    const left = await b.next((f) => f.type === "message" && f.action === "member-left");
+    assert.deepEqual(left.data, { client: a.session, reason: "kicked" });
+    const err = await a.request({ type: "leave", instance });
+    assert.equal(err.code, "not_joined");
+    await owner.request({ type: "stop", instance });
+  });
+
+  it("tells the service whether a client left or disconnected", async () => {
+    const { owner, a, b, instance } = await joinedPair();
+    assert.equal((await a.request({ type: "leave", instance })).type, "left");
+    assert.deepEqual((await b.next((f) => f.action === "member-left")).data, { client: a.session, reason: "left" });
+    const c = await cluster.raw(1);
+    await c.request({ type: "join", instance });
+    await c.close();
+    assert.deepEqual((await b.next((f) => f.action === "member-left")).data, { client: c.session, reason: "disconnected" });
+    await owner.request({ type: "stop", instance });
+  });
+
+  it("answers a second join with joined, and queues sends made before joined arrives", async () => {
+    const owner = await cluster.raw();
+    const { instance } = await owner.request({ type: "launch", task: "echo" });
+    owner.send({ type: "join", instance, id: "j1" });
+    for (let seq = 0; seq < 20; seq++) owner.send({ type: "send", instance, action: "echo", data: seq });
+    assert.equal((await owner.next((f) => f.id === "j1")).type, "joined");
+    for (let seq = 0; seq < 20; seq++) assert.equal((await owner.next((f) => f.action === "echo")).data, seq);
+    assert.equal((await owner.request({ type: "join", instance })).type, "joined");
+    await owner.request({ type: "stop", instance });
+  });
+
+  it("answers queued sends with not_joined when the join fails", async () => {
+    const owner = await cluster.raw();
+    const { instance } = await owner.request({ type: "launch", task: "echo" });
+    owner.send({ type: "join", instance, id: "j", data: "reject" });
+    owner.send({ type: "send", instance, action: "echo", id: "s" });
+    assert.equal((await owner.next((f) => f.id === "j")).code, "join_rejected");
+    assert.equal((await owner.next((f) => f.id === "s")).code, "not_joined");
+    await owner.request({ type: "stop", instance });
+  });
+
+  it("gives the service its id, task, args, environment and working folder", async () => {
+    const owner = await cluster.raw();
+    const { instance } = await owner.request({ type: "launch", task: "echo", instance: "with-args", args: { map: "dust", players: 4 } });
+    await owner.request({ type: "join", instance });
+    const who = await whoami(owner, instance);
+    assert.deepEqual(
+      { instance: who.instance, task: who.task, args: who.args, envInstance: who.envInstance, envExtra: who.envExtra, client: who.client },
+      { instance: "with-args", task: "echo", args: { map: "dust", players: 4 }, envInstance: "with-args", envExtra: "from-config", client: owner.session },
+    );
+    assert.equal(realpathSync(who.cwd), realpathSync(dirname(cluster.config.file!)));
+    await owner.request({ type: "stop", instance });
+  });
+
+  it("keeps running when a handler throws", async () => {
+    const owner = await cluster.raw();
+    const { instance } = await owner.request({ type: "launch", task: "echo" });
+    await owner.request({ type: "join", instance });
+    owner.send({ type: "send", instance, action: "throws" });
+    owner.send({ type: "send", instance, action: "no-such-action" });
+    owner.send({ type: "send", instance, action: "echo", data: "still here" });
+    assert.equal((await owner.next((f) => f.action === "echo")).data, "still here");
+    await owner.request({ type: "stop", instance });
+  });
+
+  it("launches one process for concurrent launches of the same id", async () => {
+    const clients = await Promise.all([0, 1, 0, 1, 0].map((g) => cluster.raw(g)));
+    const replies = await Promise.all(clients.map((c) => c.request({ type: "launch", task: "echo", instance: "contested" })));
+    assert.deepEqual(replies.map((r) => r.type ?? r.code).sort(), ["error", "error", "error", "error", "launched"]);
+    assert.deepEqual(replies.filter((r) => r.type === "error").map((r) => r.code), ["already_exists", "already_exists", "already_exists", "already_exists"]);
+    const services = descendants().filter((p) => p.cmd.includes("echo-service"));
+    assert.equal(services.length, 1);
+    const owner = clients[replies.findIndex((r) => r.type === "launched")]!;
+    await owner.request({ type: "stop", instance: "contested" });
+  });
+
+  it("stops an instance left idle (idleTimeoutMs) and one past its lifetime (maxLifetimeMs)", async () => {
+    const owner = await cluster.raw();
+    const idle = await owner.request({ type: "launch", task: "idle-echo" });
+    await eventually(async () => (await redis.client.exists(`t:instance:${idle.instance}`)) === 0, "the idle instance to stop", 5000);
+    const short = await owner.request({ type: "launch", task: "short-echo" });
+    await owner.request({ type: "join", instance: short.instance });
+    assert.equal((await owner.next((f) => f.type === "closed" && f.instance === short.instance, 5000)).reason, "stopped");
+  });
+});
