@@ -63,16 +63,22 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const tooLarge = () => new ServmanError("too_large", `request body over ${MAX_BODY_BYTES} bytes`);
+    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
+      // Discard the body (the reply closes the connection) rather than reset the socket mid-upload.
+      req.resume();
+      return reject(tooLarge());
+    }
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new ServmanError("too_large", `request body over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-        return;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else if (chunks.length > 0) {
+        chunks.length = 0;
+        reject(tooLarge());
       }
-      chunks.push(chunk);
     });
     req.on("end", () => {
+      if (size > MAX_BODY_BYTES) return;
       const text = Buffer.concat(chunks).toString("utf8");
       try {
         resolve(text === "" ? {} : JSON.parse(text));
@@ -135,6 +141,7 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
     const e = toServmanError(err);
     if (e.code === "internal") ctx.logger.error({ err: e.message, path }, "admin API internal error");
     const status = e.code === "unknown_type" ? 404 : HTTP_STATUS[e.code];
+    if (e.code === "too_large") res.setHeader("connection", "close");
     if (!res.headersSent) json(res, status, { error: { code: e.code, message: e.message } });
     else res.end();
   }

@@ -30,9 +30,9 @@ export async function serve(role: "start" | "gateway" | "node", config: ServmanC
     }
     if (role !== "node") {
       gateway = new Gateway({ config, logger });
-      await gateway.listen();
       // The gateway drains first: clients stop sending before their instances are shut down.
       parts.unshift(gateway);
+      await gateway.listen();
     }
   } catch (err) {
     await Promise.allSettled(parts.map((p) => p.close()));

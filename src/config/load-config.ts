@@ -32,11 +32,8 @@ function readFile(file: string): ConfigFile {
   } catch (err) {
     throw new ConfigError(file, "", `not valid JSON (${(err as Error).message})`, { cause: err });
   }
-  const problem = validateFile.explain(value);
-  if (problem !== null) {
-    const match = /^field ([^:]+): (.*)$/.exec(problem);
-    throw match ? new ConfigError(file, match[1]!, match[2]!) : new ConfigError(file, "", problem);
-  }
+  const problem = validateFile.problem(value);
+  if (problem !== null) throw new ConfigError(file, problem.path, problem.message);
   return value as ConfigFile;
 }
 

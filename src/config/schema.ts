@@ -74,7 +74,8 @@ export const ConfigFileSchema = Type.Object(
         strict,
       ),
     ),
-    tasks: Type.Optional(Type.Record(Type.String({ pattern: NAME_PATTERN.source }), TaskSchema)),
+    // additionalProperties: a task name outside the pattern is an error, not an ignored entry.
+    tasks: Type.Optional(Type.Record(Type.String({ pattern: NAME_PATTERN.source }), TaskSchema, strict)),
   },
   strict,
 );

@@ -5,23 +5,41 @@
 import type { Static, TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 
+/** The first problem found in a value: a dotted key path ("" for the value itself) and what was expected. */
+export interface Problem {
+  path: string;
+  message: string;
+}
+
 /** A compiled check for one schema. */
 export interface Validator<T extends TSchema> {
   check(value: unknown): value is Static<T>;
-  /** The first problem as `"path: message"`, or null when `value` is valid. */
+  /** The first problem, or null when `value` is valid. */
+  problem(value: unknown): Problem | null;
+  /** The first problem as `"field a.b: message"`, or null when `value` is valid. */
   explain(value: unknown): string | null;
 }
 
 /** Compiles `schema`; call once at module load, not per message. */
 export function compile<T extends TSchema>(schema: T): Validator<T> {
   const compiled = TypeCompiler.Compile(schema);
+  const problem = (value: unknown): Problem | null => {
+    const first = compiled.Errors(value).First();
+    if (!first) return null;
+    const path = first.path.slice(1).replaceAll("/", ".");
+    // "Expected union value" says nothing; a union of literals can say what it accepts.
+    const options = (first.schema as { anyOf?: { const?: unknown }[] }).anyOf;
+    if (options?.every((o) => o.const !== undefined)) {
+      return { path, message: `expected one of ${options.map((o) => JSON.stringify(o.const)).join(", ")}` };
+    }
+    return { path, message: first.message.toLowerCase() };
+  };
   return {
     check: (value: unknown): value is Static<T> => compiled.Check(value),
+    problem,
     explain(value: unknown): string | null {
-      const first = compiled.Errors(value).First();
-      if (!first) return null;
-      const where = first.path === "" ? "message" : `field ${first.path.slice(1).replaceAll("/", ".")}`;
-      return `${where}: ${first.message.toLowerCase()}`;
+      const p = problem(value);
+      return p === null ? null : `${p.path === "" ? "message" : `field ${p.path}`}: ${p.message}`;
     },
   };
 }
