@@ -97,6 +97,14 @@ export class Gateway {
   /** Binds the configured host and port (0 picks a free port) and subscribes its reply channel. */
   async listen(): Promise<AddressInfo> {
     const { host, port, insecure } = this.config.gateway;
+    if (this.config.auth.secret !== undefined || this.config.auth.adminTokens.length > 0) {
+      // Running open while the operator believes tickets are checked would be worse than not running.
+      throw new ServmanError(
+        "unavailable",
+        "the auth section (ticket secret, admin tokens) is not supported by this version yet; " +
+          "remove it and keep the gateway on 127.0.0.1, or put an authenticating proxy in front and pass --insecure",
+      );
+    }
     if (!isLoopback(host) && !this.config.auth.secret && !insecure) {
       throw new ServmanError(
         "forbidden",

@@ -1,32 +1,19 @@
 /** Capacity: a node never holds more live instances than it is configured for, across nodes. */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { startCluster, type TestCluster } from "./helpers/cluster.js";
+import { describe, it } from "node:test";
 import { descendants, eventually } from "./helpers/processes.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { useCluster } from "./helpers/use-cluster.js";
 
 describe("capacity across two nodes", () => {
-  let redis: TestRedis;
-  let cluster: TestCluster;
-
-  before(async () => {
-    redis = await startRedis();
-    cluster = await startCluster(redis, { nodes: [{ id: "n1", capacity: 2, tasks: ["echo"] }, { id: "n2", capacity: 3, tasks: ["echo"] }] });
-  });
-
-  after(async () => {
-    await cluster?.close();
-    await redis?.stop();
-    assert.deepEqual(descendants(), []);
-  });
+  const fx = useCluster({ nodes: [{ id: "n1", capacity: 2, tasks: ["echo"] }, { id: "n2", capacity: 3, tasks: ["echo"] }] });
 
   it("fills both nodes to their capacity, refuses the next launch, and takes it once a slot frees", async () => {
-    const client = await cluster.raw();
+    const client = await fx.cluster.raw();
     const replies = await Promise.all(Array.from({ length: 5 }, () => client.request({ type: "launch", task: "echo" })));
     assert.deepEqual(replies.map((r) => r.type), Array(5).fill("launched"));
     const perNode = (node: string) => replies.filter((r) => r.node === node).length;
     assert.deepEqual([perNode("n1"), perNode("n2")], [2, 3]);
-    assert.deepEqual(cluster.nodes.map((n) => n.running), [2, 3]);
+    assert.deepEqual(fx.cluster.nodes.map((n) => n.running), [2, 3]);
 
     const refused = await client.request({ type: "launch", task: "echo", options: { timeoutMs: 500 } });
     assert.equal(refused.code, "no_capacity");
@@ -39,15 +26,15 @@ describe("capacity across two nodes", () => {
     const placed = await waiting;
     assert.equal(placed.type, "launched");
     assert.equal(placed.node, "n1");
-    assert.deepEqual(cluster.nodes.map((n) => n.running), [2, 3]);
+    assert.deepEqual(fx.cluster.nodes.map((n) => n.running), [2, 3]);
     assert.equal(descendants().filter((p) => p.cmd.includes("echo-service")).length, 5);
 
     for (const r of [...replies.filter((r) => r !== freed), placed]) await client.request({ type: "stop", instance: r.instance });
-    await eventually(() => cluster.nodes.every((n) => n.running === 0), "every slot to free");
+    await eventually(() => fx.cluster.nodes.every((n) => n.running === 0), "every slot to free");
   });
 
   it("shows running and capacity in the node list", async () => {
-    const nodes = await cluster.gateways[0]!["requester"].nodes.list();
+    const nodes = await fx.cluster.gateways[0]!["requester"].nodes.list();
     assert.deepEqual(nodes.map((n) => [n.id, n.capacity]), [["n1", 2], ["n2", 3]]);
   });
 });

@@ -132,6 +132,13 @@ describe("servman CLI", () => {
     assert.match(r.stderr, /--insecure/);
   });
 
+  it("refuses to start a gateway whose configuration asks for auth it cannot enforce yet", async () => {
+    const withAuth = writeConfig({ redis: redis.url, gateway: { port: await freePort() }, auth: { secret: "0123456789abcdef0123" } });
+    const r = await runCli(["gateway", "--config", withAuth]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /auth section .* not supported/);
+  });
+
   it("drains on SIGTERM: instances shut down, registry cleaned, exit 0", async () => {
     const drainPort = await freePort();
     const drainConfig = writeConfig({ redis: redis.url, prefix: "drain", gateway: { port: drainPort }, node: { capacity: 5, shutdownDeadlineMs: 1000 }, tasks: testTasks() });

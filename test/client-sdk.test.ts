@@ -1,12 +1,11 @@
 /** The client SDK against a real cluster: promises, coded errors, events and action handlers. */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ServmanClient } from "../src/client/servman-client.js";
 import { action } from "../src/actions.js";
 import { ServmanError } from "../src/errors.js";
-import { startCluster, type TestCluster } from "./helpers/cluster.js";
-import { descendants, eventually } from "./helpers/processes.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { eventually } from "./helpers/processes.js";
+import { useCluster } from "./helpers/use-cluster.js";
 
 class GameClient extends ServmanClient {
   readonly echoes: unknown[] = [];
@@ -24,25 +23,13 @@ class GameClient extends ServmanClient {
 }
 
 describe("ServmanClient", () => {
-  let redis: TestRedis;
-  let cluster: TestCluster;
-
-  before(async () => {
-    redis = await startRedis();
-    cluster = await startCluster(redis);
-  });
-
-  after(async () => {
-    await cluster?.close();
-    await redis?.stop();
-    assert.deepEqual(descendants(), []);
-  });
+  const fx = useCluster();
 
   it("dispatches service messages to @action methods of a subclass", async () => {
-    const client = new GameClient(cluster.gateways[0]!.url);
+    const client = new GameClient(fx.cluster.gateways[0]!.url);
     const welcome = await client.connect();
     assert.equal(welcome.session, client.session);
-    assert.equal(welcome.gateway, cluster.gateways[0]!.id);
+    assert.equal(welcome.gateway, fx.cluster.gateways[0]!.id);
     const { instance } = await client.launch("echo", { args: { x: 1 } });
     await client.join(instance);
     client.send(instance, "echo", { n: 1 });
@@ -57,7 +44,7 @@ describe("ServmanClient", () => {
   });
 
   it("rejects requests with ServmanErrors carrying the protocol's code", async () => {
-    const client = await cluster.client();
+    const client = await fx.cluster.client();
     await assert.rejects(client.launch("nope"), (e: ServmanError) => e instanceof ServmanError && e.code === "unknown_task");
     await assert.rejects(client.join("ghost"), (e: ServmanError) => e.code === "unknown_instance");
     await assert.rejects(client.leave("ghost"), (e: ServmanError) => e.code === "not_joined");
@@ -73,8 +60,8 @@ describe("ServmanClient", () => {
   });
 
   it("emits closed and alert events, and handlers can be removed", async () => {
-    const owner = await cluster.client();
-    const other = await cluster.client();
+    const owner = await fx.cluster.client();
+    const other = await fx.cluster.client();
     const { instance } = await owner.launch("echo");
     await other.join(instance);
     const alerts: unknown[] = [];
@@ -91,7 +78,7 @@ describe("ServmanClient", () => {
   });
 
   it("rejects pending requests with unavailable when the connection drops", async () => {
-    const client = await cluster.client();
+    const client = await fx.cluster.client();
     const launch = client.launch("echo", { args: { readyDelayMs: 300 } });
     const disconnects: number[] = [];
     client.on("disconnect", (code) => disconnects.push(code));
@@ -100,7 +87,7 @@ describe("ServmanClient", () => {
     assert.deepEqual(disconnects, [1000]);
     assert.throws(() => client.send("x", "y"), (e: ServmanError) => e.code === "unavailable");
     // The launch itself went on; stop what it started.
-    const requester = cluster.gateways[0]!["requester"];
+    const requester = fx.cluster.gateways[0]!["requester"];
     await eventually(async () => (await requester.instances.list()).filter((r) => r.state === "ready").length === 1, "the launch to finish");
     for (const r of await requester.instances.list()) await requester.stop(r.instance, null);
   });

@@ -1,10 +1,9 @@
 /** Two gateways and two nodes on one real Redis: the cluster behaves as one. */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import type { ServmanClient } from "../src/client/servman-client.js";
-import { startCluster, type TestCluster } from "./helpers/cluster.js";
-import { descendants, eventually } from "./helpers/processes.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { eventually } from "./helpers/processes.js";
+import { useCluster } from "./helpers/use-cluster.js";
 
 /** Collects the data of every `action` message `client` receives. */
 function collect(client: ServmanClient, action: string): unknown[] {
@@ -16,26 +15,13 @@ function collect(client: ServmanClient, action: string): unknown[] {
 }
 
 describe("two gateways, two nodes", () => {
-  let redis: TestRedis;
-  let cluster: TestCluster;
-
-  before(async () => {
-    redis = await startRedis();
-    // Node A does not offer echo, so every echo instance runs on node B.
-    cluster = await startCluster(redis, { gateways: 2, nodes: [{ id: "node-a", tasks: ["heartbeat"] }, { id: "node-b", tasks: ["echo", "heartbeat"] }] });
-  });
-
-  after(async () => {
-    await cluster?.close();
-    await redis?.stop();
-    assert.deepEqual(descendants(), [], "no child process is left");
-  });
+  const fx = useCluster({ gateways: 2, nodes: [{ id: "node-a", tasks: ["heartbeat"] }, { id: "node-b", tasks: ["echo", "heartbeat"] }] });
 
   it("serves a client on one gateway from an instance on the other node", async () => {
-    const client = await cluster.client(0);
+    const client = await fx.cluster.client(0);
     const { instance, node } = await client.launch("echo");
     assert.equal(node, "node-b");
-    const record = await redis.client.hgetall(`t:instance:${instance}`);
+    const record = await fx.redis.client.hgetall(`t:instance:${instance}`);
     assert.equal(record.node, "node-b");
     assert.equal(record.state, "ready");
     assert.equal(record.owner, client.session);
@@ -48,7 +34,7 @@ describe("two gateways, two nodes", () => {
   });
 
   it("delivers 300 messages each way complete and in order", async () => {
-    const client = await cluster.client(1);
+    const client = await fx.cluster.client(1);
     const { instance } = await client.launch("echo");
     await client.join(instance);
     const echoes = collect(client, "echo");
@@ -62,8 +48,8 @@ describe("two gateways, two nodes", () => {
   });
 
   it("broadcasts to clients on both gateways", async () => {
-    const a = await cluster.client(0);
-    const b = await cluster.client(1);
+    const a = await fx.cluster.client(0);
+    const b = await fx.cluster.client(1);
     const { instance } = await a.launch("echo");
     await a.join(instance);
     await b.join(instance);
@@ -77,7 +63,7 @@ describe("two gateways, two nodes", () => {
   });
 
   it("keeps a channel name on messages both ways", async () => {
-    const client = await cluster.client(0);
+    const client = await fx.cluster.client(0);
     const { instance } = await client.launch("echo");
     await client.join(instance);
     const got: [unknown, string | undefined][] = [];
@@ -92,7 +78,7 @@ describe("two gateways, two nodes", () => {
   });
 
   it("lists both nodes with their tasks", async () => {
-    const nodes = await cluster.gateways[0]!["requester"].nodes.list();
+    const nodes = await fx.cluster.gateways[0]!["requester"].nodes.list();
     assert.deepEqual(nodes.map((n) => [n.id, n.tasks]), [["node-a", ["heartbeat"]], ["node-b", ["echo", "heartbeat"]]]);
   });
 });

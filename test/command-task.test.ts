@@ -1,28 +1,15 @@
 /** A `command` task: the Python example speaks NDJSON on stdio, args arrive only in `start`. */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { startCluster, type TestCluster } from "./helpers/cluster.js";
+import { describe, it } from "node:test";
 import { descendants } from "./helpers/processes.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { useCluster } from "./helpers/use-cluster.js";
 
 describe("command task (examples/python-echo)", () => {
-  let redis: TestRedis;
-  let cluster: TestCluster;
-
-  before(async () => {
-    redis = await startRedis();
-    cluster = await startCluster(redis, { gateways: 2 });
-  });
-
-  after(async () => {
-    await cluster?.close();
-    await redis?.stop();
-    assert.deepEqual(descendants(), []);
-  });
+  const fx = useCluster({ gateways: 2 });
 
   it("launches, echoes with args and channel, broadcasts, refuses a join, and stops", async () => {
-    const a = await cluster.raw(0);
-    const b = await cluster.raw(1);
+    const a = await fx.cluster.raw(0);
+    const b = await fx.cluster.raw(1);
     const { instance, type } = await a.request({ type: "launch", task: "python-echo", args: { level: 3 } });
     assert.equal(type, "launched");
     const proc = descendants().find((p) => p.cmd.includes("echo.py"));
@@ -42,7 +29,7 @@ describe("command task (examples/python-echo)", () => {
   });
 
   it("reports a self-stop as stopped and a crash as crashed", async () => {
-    const a = await cluster.raw(0);
+    const a = await fx.cluster.raw(0);
     const quit = await a.request({ type: "launch", task: "python-echo" });
     await a.request({ type: "join", instance: quit.instance });
     a.send({ type: "send", instance: quit.instance, action: "quit" });

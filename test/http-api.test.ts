@@ -1,25 +1,14 @@
 /** The gateway's HTTP side (SPEC §5): health, metrics and the admin API. */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { startCluster, type TestCluster } from "./helpers/cluster.js";
-import { descendants } from "./helpers/processes.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { before, describe, it } from "node:test";
+import { useCluster } from "./helpers/use-cluster.js";
 
 describe("HTTP API", () => {
-  let redis: TestRedis;
-  let cluster: TestCluster;
+  const fx = useCluster();
   let base: string;
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startCluster(redis);
-    base = cluster.gateways[0]!.url.replace("ws://", "http://").replace("/v1/connect", "");
-  });
-
-  after(async () => {
-    await cluster?.close();
-    await redis?.stop();
-    assert.deepEqual(descendants(), []);
+    base = fx.cluster.gateways[0]!.url.replace("ws://", "http://").replace("/v1/connect", "");
   });
 
   async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
@@ -36,7 +25,7 @@ describe("HTTP API", () => {
   });
 
   it("GET /metrics is Prometheus text with the gateway's counters", async () => {
-    const client = await cluster.raw();
+    const client = await fx.cluster.raw();
     await client.request({ type: "ping" });
     await client.request({ type: "dance" });
     const { status, json: text } = await call("GET", "/metrics");
@@ -49,12 +38,12 @@ describe("HTTP API", () => {
 
   it("launches, lists, shows and stops instances", async () => {
     const created = await call("POST", "/v1/instances", { task: "echo", instance: "via-http", args: { a: 1 } });
-    assert.deepEqual(created, { status: 201, json: { instance: "via-http", node: cluster.nodes[0]!.id } });
+    assert.deepEqual(created, { status: 201, json: { instance: "via-http", node: fx.cluster.nodes[0]!.id } });
     const list = await call("GET", "/v1/instances");
     assert.equal(list.status, 200);
     assert.deepEqual(list.json.instances.map((r: any) => [r.instance, r.task, r.state]), [["via-http", "echo", "ready"]]);
     const one = await call("GET", "/v1/instances/via-http");
-    assert.equal(one.json.node, cluster.nodes[0]!.id);
+    assert.equal(one.json.node, fx.cluster.nodes[0]!.id);
     assert.deepEqual(await call("DELETE", "/v1/instances/via-http"), { status: 200, json: { instance: "via-http", stopped: true } });
     assert.equal((await call("GET", "/v1/instances/via-http")).status, 404);
   });
@@ -62,7 +51,7 @@ describe("HTTP API", () => {
   it("lists nodes", async () => {
     const { status, json } = await call("GET", "/v1/nodes");
     assert.equal(status, 200);
-    assert.deepEqual(json.nodes.map((n: any) => [n.id, n.running, n.capacity]), [[cluster.nodes[0]!.id, 0, 20]]);
+    assert.deepEqual(json.nodes.map((n: any) => [n.id, n.running, n.capacity]), [[fx.cluster.nodes[0]!.id, 0, 20]]);
   });
 
   it("answers errors as JSON with the code's status", async () => {

@@ -2,33 +2,21 @@
 import assert from "node:assert/strict";
 import { realpathSync } from "node:fs";
 import { dirname } from "node:path";
-import { after, before, describe, it } from "node:test";
-import { startCluster, type RawClient, type TestCluster } from "./helpers/cluster.js";
+import { describe, it } from "node:test";
+import { type RawClient } from "./helpers/cluster.js";
 import { alive, descendants, eventually } from "./helpers/processes.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { useCluster } from "./helpers/use-cluster.js";
 
 describe("instance lifecycle", () => {
-  let redis: TestRedis;
-  let cluster: TestCluster;
-
-  before(async () => {
-    redis = await startRedis();
-    cluster = await startCluster(redis, { gateways: 2 });
-  });
-
-  after(async () => {
-    await cluster?.close();
-    await redis?.stop();
-    assert.deepEqual(descendants(), []);
-  });
+  const fx = useCluster({ gateways: 2 });
 
   /** An owner with an instance of `task` and two other clients joined to it (one per gateway). */
   async function joinedPair(task = "echo"): Promise<{ owner: RawClient; a: RawClient; b: RawClient; instance: string }> {
-    const owner = await cluster.raw(0);
+    const owner = await fx.cluster.raw(0);
     const launched = await owner.request({ type: "launch", task });
     assert.equal(launched.type, "launched", JSON.stringify(launched));
-    const a = await cluster.raw(0);
-    const b = await cluster.raw(1);
+    const a = await fx.cluster.raw(0);
+    const b = await fx.cluster.raw(1);
     assert.equal((await a.request({ type: "join", instance: launched.instance })).type, "joined");
     assert.equal((await b.request({ type: "join", instance: launched.instance })).type, "joined");
     return { owner, a, b, instance: launched.instance };
@@ -41,7 +29,7 @@ describe("instance lifecycle", () => {
 
   async function expectClosed(clients: RawClient[], instance: string, reason: string): Promise<void> {
     for (const c of clients) assert.equal((await c.next((f) => f.type === "closed" && f.instance === instance)).reason, reason);
-    await eventually(async () => (await redis.client.exists(`t:instance:${instance}`)) === 0, "the registry record to go");
+    await eventually(async () => (await fx.redis.client.exists(`t:instance:${instance}`)) === 0, "the registry record to go");
   }
 
   it("reports a crash to every joined client, on both gateways", async () => {
@@ -70,7 +58,7 @@ describe("instance lifecycle", () => {
     assert.ok(alive(pid));
     assert.equal((await owner.request({ type: "stop", instance })).type, "stopped");
     assert.equal(alive(pid), false, "the process is gone when stopped arrives");
-    assert.equal(await redis.client.exists(`t:instance:${instance}`), 0);
+    assert.equal(await fx.redis.client.exists(`t:instance:${instance}`), 0);
     await expectClosed([a, b], instance, "stopped");
   });
 
@@ -89,7 +77,7 @@ describe("instance lifecycle", () => {
     const { owner, a, b, instance } = await joinedPair();
     assert.equal((await a.request({ type: "leave", instance })).type, "left");
     assert.deepEqual((await b.next((f) => f.action === "member-left")).data, { client: a.session, reason: "left" });
-    const c = await cluster.raw(1);
+    const c = await fx.cluster.raw(1);
     await c.request({ type: "join", instance });
     await c.close();
     assert.deepEqual((await b.next((f) => f.action === "member-left")).data, { client: c.session, reason: "disconnected" });
@@ -97,7 +85,7 @@ describe("instance lifecycle", () => {
   });
 
   it("answers a second join with joined, and queues sends made before joined arrives", async () => {
-    const owner = await cluster.raw();
+    const owner = await fx.cluster.raw();
     const { instance } = await owner.request({ type: "launch", task: "echo" });
     owner.send({ type: "join", instance, id: "j1" });
     for (let seq = 0; seq < 20; seq++) owner.send({ type: "send", instance, action: "echo", data: seq });
@@ -108,7 +96,7 @@ describe("instance lifecycle", () => {
   });
 
   it("answers queued sends with not_joined when the join fails", async () => {
-    const owner = await cluster.raw();
+    const owner = await fx.cluster.raw();
     const { instance } = await owner.request({ type: "launch", task: "echo" });
     owner.send({ type: "join", instance, id: "j", data: "reject" });
     owner.send({ type: "send", instance, action: "echo", id: "s" });
@@ -118,7 +106,7 @@ describe("instance lifecycle", () => {
   });
 
   it("gives the service its id, task, args, environment and working folder", async () => {
-    const owner = await cluster.raw();
+    const owner = await fx.cluster.raw();
     const { instance } = await owner.request({ type: "launch", task: "echo", instance: "with-args", args: { map: "dust", players: 4 } });
     await owner.request({ type: "join", instance });
     const who = await whoami(owner, instance);
@@ -126,12 +114,12 @@ describe("instance lifecycle", () => {
       { instance: who.instance, task: who.task, args: who.args, envInstance: who.envInstance, envExtra: who.envExtra, client: who.client },
       { instance: "with-args", task: "echo", args: { map: "dust", players: 4 }, envInstance: "with-args", envExtra: "from-config", client: owner.session },
     );
-    assert.equal(realpathSync(who.cwd), realpathSync(dirname(cluster.config.file!)));
+    assert.equal(realpathSync(who.cwd), realpathSync(dirname(fx.cluster.config.file!)));
     await owner.request({ type: "stop", instance });
   });
 
   it("keeps running when a handler throws", async () => {
-    const owner = await cluster.raw();
+    const owner = await fx.cluster.raw();
     const { instance } = await owner.request({ type: "launch", task: "echo" });
     await owner.request({ type: "join", instance });
     owner.send({ type: "send", instance, action: "throws" });
@@ -142,7 +130,7 @@ describe("instance lifecycle", () => {
   });
 
   it("launches one process for concurrent launches of the same id", async () => {
-    const clients = await Promise.all([0, 1, 0, 1, 0].map((g) => cluster.raw(g)));
+    const clients = await Promise.all([0, 1, 0, 1, 0].map((g) => fx.cluster.raw(g)));
     const replies = await Promise.all(clients.map((c) => c.request({ type: "launch", task: "echo", instance: "contested" })));
     assert.deepEqual(replies.map((r) => r.type ?? r.code).sort(), ["error", "error", "error", "error", "launched"]);
     assert.deepEqual(replies.filter((r) => r.type === "error").map((r) => r.code), ["already_exists", "already_exists", "already_exists", "already_exists"]);
@@ -153,9 +141,9 @@ describe("instance lifecycle", () => {
   });
 
   it("stops an instance left idle (idleTimeoutMs) and one past its lifetime (maxLifetimeMs)", async () => {
-    const owner = await cluster.raw();
+    const owner = await fx.cluster.raw();
     const idle = await owner.request({ type: "launch", task: "idle-echo" });
-    await eventually(async () => (await redis.client.exists(`t:instance:${idle.instance}`)) === 0, "the idle instance to stop", 5000);
+    await eventually(async () => (await fx.redis.client.exists(`t:instance:${idle.instance}`)) === 0, "the idle instance to stop", 5000);
     const short = await owner.request({ type: "launch", task: "short-echo" });
     await owner.request({ type: "join", instance: short.instance });
     assert.equal((await owner.next((f) => f.type === "closed" && f.instance === short.instance, 5000)).reason, "stopped");

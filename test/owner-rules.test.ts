@@ -1,30 +1,17 @@
 /** The owner rules of the original: who may stop, who may join, and closeOnOwnerLeave. */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { startCluster, type TestCluster } from "./helpers/cluster.js";
-import { descendants, eventually } from "./helpers/processes.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { describe, it } from "node:test";
+import { eventually } from "./helpers/processes.js";
+import { useCluster } from "./helpers/use-cluster.js";
 
 describe("owner rules", () => {
-  let redis: TestRedis;
-  let cluster: TestCluster;
+  const fx = useCluster({ gateways: 2 });
 
-  before(async () => {
-    redis = await startRedis();
-    cluster = await startCluster(redis, { gateways: 2 });
-  });
-
-  after(async () => {
-    await cluster?.close();
-    await redis?.stop();
-    assert.deepEqual(descendants(), []);
-  });
-
-  const exists = async (instance: string) => (await redis.client.exists(`t:instance:${instance}`)) === 1;
+  const exists = async (instance: string) => (await fx.redis.client.exists(`t:instance:${instance}`)) === 1;
 
   it("refuses a stop from anyone but the owner, and alerts the owner", async () => {
-    const owner = await cluster.raw(0);
-    const intruder = await cluster.raw(1);
+    const owner = await fx.cluster.raw(0);
+    const intruder = await fx.cluster.raw(1);
     const { instance } = await owner.request({ type: "launch", task: "echo" });
     await intruder.request({ type: "join", instance });
     const refused = await intruder.request({ type: "stop", instance });
@@ -36,15 +23,15 @@ describe("owner rules", () => {
   });
 
   it("lets the owner stop without having joined", async () => {
-    const owner = await cluster.raw(1);
+    const owner = await fx.cluster.raw(1);
     const { instance } = await owner.request({ type: "launch", task: "echo" });
     assert.equal((await owner.request({ type: "stop", instance })).type, "stopped");
     assert.equal(await exists(instance), false);
   });
 
   it("closeOnOwnerLeave: stops the instance when its owner leaves", async () => {
-    const owner = await cluster.raw(0);
-    const player = await cluster.raw(1);
+    const owner = await fx.cluster.raw(0);
+    const player = await fx.cluster.raw(1);
     const { instance } = await owner.request({ type: "launch", task: "echo", options: { closeOnOwnerLeave: true } });
     await owner.request({ type: "join", instance });
     await player.request({ type: "join", instance });
@@ -54,8 +41,8 @@ describe("owner rules", () => {
   });
 
   it("closeOnOwnerLeave: stops the instance when its owner disconnects", async () => {
-    const owner = await cluster.raw(0);
-    const player = await cluster.raw(1);
+    const owner = await fx.cluster.raw(0);
+    const player = await fx.cluster.raw(1);
     const { instance } = await owner.request({ type: "launch", task: "echo", options: { closeOnOwnerLeave: true } });
     await player.request({ type: "join", instance });
     await owner.close();
@@ -64,22 +51,22 @@ describe("owner rules", () => {
   });
 
   it("without closeOnOwnerLeave the instance outlives its owner's connection", async () => {
-    const owner = await cluster.raw(0);
-    const player = await cluster.raw(1);
+    const owner = await fx.cluster.raw(0);
+    const player = await fx.cluster.raw(1);
     const { instance } = await owner.request({ type: "launch", task: "echo" });
     await player.request({ type: "join", instance });
     await owner.close();
     player.send({ type: "send", instance, action: "echo", data: "alive" });
     assert.equal((await player.next((f) => f.action === "echo")).data, "alive");
     assert.ok(await exists(instance));
-    const admin = cluster.gateways[0]!["requester"];
+    const admin = fx.cluster.gateways[0]!["requester"];
     await admin.stop(instance, null);
   });
 
   it("allow list: only the listed sessions (and the owner) may join", async () => {
-    const owner = await cluster.raw(0);
-    const friend = await cluster.raw(1);
-    const stranger = await cluster.raw(1);
+    const owner = await fx.cluster.raw(0);
+    const friend = await fx.cluster.raw(1);
+    const stranger = await fx.cluster.raw(1);
     const { instance } = await owner.request({ type: "launch", task: "echo", options: { allow: [friend.session] } });
     assert.equal((await friend.request({ type: "join", instance })).type, "joined");
     assert.equal((await stranger.request({ type: "join", instance })).code, "forbidden");
@@ -88,9 +75,9 @@ describe("owner rules", () => {
   });
 
   it("deny list: the listed sessions may not join, everyone else may", async () => {
-    const owner = await cluster.raw(0);
-    const banned = await cluster.raw(1);
-    const other = await cluster.raw(0);
+    const owner = await fx.cluster.raw(0);
+    const banned = await fx.cluster.raw(1);
+    const other = await fx.cluster.raw(0);
     const { instance } = await owner.request({ type: "launch", task: "echo", options: { deny: [banned.session] } });
     assert.equal((await banned.request({ type: "join", instance })).code, "forbidden");
     assert.equal((await other.request({ type: "join", instance })).type, "joined");

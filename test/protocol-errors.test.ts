@@ -3,30 +3,20 @@
  * stays usable afterwards (SPEC §3).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { ECHO_SERVICE, startCluster, testTasks, type RawClient, type TestCluster } from "./helpers/cluster.js";
-import { descendants } from "./helpers/processes.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { before, describe, it } from "node:test";
+import { ECHO_SERVICE, testTasks, type RawClient } from "./helpers/cluster.js";
+import { useCluster } from "./helpers/use-cluster.js";
 
 describe("client protocol errors", () => {
-  let redis: TestRedis;
-  let cluster: TestCluster;
+  const fx = useCluster({
+    // "full" is offered only by a node with no capacity: its launches can never be placed.
+    nodes: [{ id: "worker", tasks: ["echo", "slow-echo"] }, { id: "full-node", capacity: 0, tasks: ["full"] }],
+    extra: { tasks: { ...testTasks(), full: { module: ECHO_SERVICE } }, gateway: { host: "127.0.0.1", port: 0, limits: { maxFrameBytes: 4096, maxJoinsPerConnection: 2 } } },
+  });
   let raw: RawClient;
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startCluster(redis, {
-      // "full" is offered only by a node with no capacity: its launches can never be placed.
-      nodes: [{ id: "worker" , tasks: ["echo", "slow-echo"] }, { id: "full-node", capacity: 0, tasks: ["full"] }],
-      extra: { tasks: { ...testTasks(), full: { module: ECHO_SERVICE } }, gateway: { host: "127.0.0.1", port: 0, limits: { maxFrameBytes: 4096, maxJoinsPerConnection: 2 } } },
-    });
-    raw = await cluster.raw();
-  });
-
-  after(async () => {
-    await cluster?.close();
-    await redis?.stop();
-    assert.deepEqual(descendants(), []);
+    raw = await fx.cluster.raw();
   });
 
   /** Sends `frame`, expects an error with `code`, then proves the connection still answers. */
@@ -103,12 +93,12 @@ describe("client protocol errors", () => {
   });
 
   it("forbidden: stop by someone else, a deny list, too many joins", async () => {
-    const owner = await cluster.raw();
+    const owner = await fx.cluster.raw();
     const { instance } = await owner.request({ type: "launch", task: "echo" });
     await expectError({ type: "stop", instance }, "forbidden");
     const denied = await owner.request({ type: "launch", task: "echo", options: { deny: [raw.session] } });
     await expectError({ type: "join", instance: denied.instance }, "forbidden");
-    const other = await cluster.raw();
+    const other = await fx.cluster.raw();
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await owner.request({ type: "launch", task: "echo" })).instance);
     assert.equal((await other.request({ type: "join", instance: ids[0] })).type, "joined");
@@ -120,7 +110,7 @@ describe("client protocol errors", () => {
   it("no_capacity: no node has room before the launch timeout", async () => {
     const reply = await expectError({ type: "launch", task: "full", options: { timeoutMs: 300 } }, "no_capacity");
     assert.match(reply.message, /capacity/);
-    assert.deepEqual(await redis.client.smembers("t:instances"), [], "the reservation is gone");
+    assert.deepEqual(await fx.redis.client.smembers("t:instances"), [], "the reservation is gone");
   });
 
   it("launch_failed: the process exits before it is ready, with its last log line", async () => {
@@ -139,7 +129,7 @@ describe("client protocol errors", () => {
   });
 
   it("closes with 1009 on a frame over the size limit", async () => {
-    const victim = await cluster.raw();
+    const victim = await fx.cluster.raw();
     victim.sendText(JSON.stringify({ type: "send", instance: "x", action: "a", data: "y".repeat(5000) }));
     await new Promise((r) => victim.ws.once("close", r));
     assert.equal(victim.closeCode, 1009);

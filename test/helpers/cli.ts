@@ -1,7 +1,8 @@
 /** Running the real `servman` program as a child process. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { CLI, ROOT } from "./cluster.js";
+
+export { freePort } from "./redis-server.js";
 
 export interface CliResult {
   code: number | null;
@@ -69,18 +70,6 @@ export function startServer(args: string[], options: { env?: NodeJS.ProcessEnv; 
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}: ${stderr}`));
-    });
-  });
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
     });
   });
 }

@@ -170,8 +170,15 @@ export class TestCluster {
   }
 }
 
+export interface StartClusterOptions {
+  gateways?: number;
+  nodes?: NodeSpec[];
+  /** Top-level configuration keys merged over the test defaults. */
+  extra?: Record<string, unknown>;
+}
+
 /** A cluster of `gateways` gateways and the given nodes (default: one node offering every task). */
-export async function startCluster(redis: TestRedis, options: { gateways?: number; nodes?: NodeSpec[]; extra?: Record<string, unknown> } = {}): Promise<TestCluster> {
+export async function startCluster(redis: TestRedis, options: StartClusterOptions = {}): Promise<TestCluster> {
   const cluster = new TestCluster(testConfig(redis, options.extra));
   for (const spec of options.nodes ?? [{}]) await cluster.addNode(spec);
   for (let i = 0; i < (options.gateways ?? 1); i++) await cluster.addGateway();
