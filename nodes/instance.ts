@@ -20,6 +20,8 @@ export interface InstanceHost {
   readonly shutdownDeadlineMs: number;
   /** Publishes JSON text on a channel (fire and forget; order per channel is kept). */
   publish(channel: string, payload: string): void;
+  /** Records that the instance is shutting down (shown by `servman ls`). */
+  stopping(instance: Instance): void;
   /** Removes the ended instance from the registry; clients are told only after it resolves. */
   retire(instance: Instance, end: InstanceEnd): Promise<void>;
 }
@@ -245,8 +247,9 @@ export class Instance {
         }
         break;
       case "stop":
+        if (this.stopAsked) break;
         this.stopAsked = true;
-        this.phase = "stopping";
+        this.enterStopping();
         this.timer(this.host.shutdownDeadlineMs, () => this.kill());
         break;
     }
@@ -290,12 +293,18 @@ export class Instance {
       this.kill();
       return;
     }
-    this.phase = "stopping";
+    this.enterStopping();
     this.toService({ type: "shutdown", deadlineMs });
     this.timer(deadlineMs, () => {
       this.logger.warn({ deadlineMs }, "instance did not exit after shutdown; killing it");
       this.kill();
     });
+  }
+
+  private enterStopping(): void {
+    if (this.phase !== "ready") return;
+    this.phase = "stopping";
+    this.host.stopping(this);
   }
 
   /** Kills the whole process group now. */

@@ -82,6 +82,9 @@ export class ServmanNode {
       shutdownDeadlineMs: this.config.node.shutdownDeadlineMs,
       publish: (channel, payload) => this.publish(channel, payload),
       retire: (instance, end) => this.retire(instance, end),
+      stopping: (instance) => {
+        this.registry.update(instance.id, { state: "stopping" }).catch((err: Error) => this.logger.warn({ err: err.message }, "could not record stopping"));
+      },
     };
   }
 

@@ -62,6 +62,20 @@ describe("instance lifecycle", () => {
     await expectClosed([a, b], instance, "stopped");
   });
 
+  it("shows a shutting-down instance as stopping, and kills one that overruns its deadline", async () => {
+    const owner = await fx.cluster.raw(0);
+    const slow = await owner.request({ type: "launch", task: "echo", args: { slowShutdownMs: 400 } });
+    const stopping = owner.request({ type: "stop", instance: slow.instance });
+    await eventually(async () => (await fx.redis.client.hget(`t:instance:${slow.instance}`, "state")) === "stopping", "state stopping");
+    assert.equal((await stopping).type, "stopped");
+    // shutdownDeadlineMs is 2000 in the test config: a service taking 60 s is killed at the deadline.
+    const stuck = await owner.request({ type: "launch", task: "echo", args: { slowShutdownMs: 60_000 } });
+    const started = Date.now();
+    assert.equal((await owner.request({ type: "stop", instance: stuck.instance })).type, "stopped");
+    const took = Date.now() - started;
+    assert.ok(took >= 1900 && took < 30_000, `stopped after ${took} ms`);
+  });
+
   it("kicks: the kicked client is closed, the others are told, the service saw the reason", async () => {
     const { owner, a, b, instance } = await joinedPair();
     a.send({ type: "send", instance, action: "kick-me" });

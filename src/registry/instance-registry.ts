@@ -72,6 +72,12 @@ redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 return 1`;
 
+// KEYS: record. ARGV: field/value pairs. Updates a record that still exists (never recreates one).
+const UPDATE_EXISTING = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`;
+
 // KEYS: record, id set. ARGV: id, node. Removes the record only while this node holds it.
 const REMOVE_IF_NODE = `
 if redis.call('HGET', KEYS[1], 'node') ~= ARGV[2] then return 0 end
@@ -134,11 +140,11 @@ export class InstanceRegistry {
     return (await this.redis.eval(CANCEL_UNCLAIMED, 2, this.keys.instance(id), this.keys.instances(), id, token)) === 1;
   }
 
-  /** Records a state change (and any extra fields). */
+  /** Records a state change (and any extra fields) of an instance still in the registry. */
   async update(id: string, fields: Partial<Pick<InstanceRecord, "state" | "readyAt" | "pid">>): Promise<void> {
     const flat: string[] = [];
     for (const [k, v] of Object.entries(fields)) flat.push(k, String(v));
-    if (flat.length > 0) await this.redis.hset(this.keys.instance(id), ...flat);
+    if (flat.length > 0) await this.redis.eval(UPDATE_EXISTING, 1, this.keys.instance(id), ...flat);
   }
 
   /** Removes the record while `node` still holds it (so a relaunch elsewhere is not erased). */
