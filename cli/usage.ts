@@ -7,18 +7,20 @@ Servers:
   node                       a worker node (also installed as servman-node)
 
 Cluster (through Redis):
-  launch TASK [--args JSON] [--id I]   launch an instance; prints {"instance","node"}
+  launch TASK [--args JSON] [--id I] [--timeout MS]
+                                       launch an instance; prints {"instance","node"}
   ls [--json]                          list instances
   stop ID                              stop an instance (as an admin)
   nodes [--json]                       list live nodes
-  heartbeat N [--pings 10] [--interval 1000] [--gateway URL]
+  heartbeat N [--pings 10] [--interval 1000] [--gateway URL] [--json]
                                        run N client/service pairs and report
 
 Options of every command:
   --config FILE     configuration file (default: $SERVMAN_CONFIG, else conf/servman.json)
   --redis URL       Redis URL (default redis://127.0.0.1:6379, or $SERVMAN_REDIS_URL)
   --prefix P        key prefix of the deployment (default servman)
-  --log-level L     fatal|error|warn|info|debug|trace|silent (default info)
+  --log-level L     fatal|error|warn|info|debug|trace|silent (default: info for
+                    servers, warn for the other commands; or $SERVMAN_LOG_LEVEL)
   -h, --help        this text
 Gateway and start:  --host H  --port N  --insecure
 Node and start:     --capacity N  --id ID

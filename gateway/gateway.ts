@@ -10,7 +10,7 @@ import { nanoid } from "nanoid";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ServmanConfig } from "../src/config/options.js";
-import { ServmanError } from "../src/errors.js";
+import { ConfigError, ServmanError } from "../src/errors.js";
 import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
 import type { ToRequester } from "../src/protocol/bus-messages.js";
@@ -33,6 +33,35 @@ export const CONNECT_PATH = "/v1/connect";
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Throws ConfigError when this version cannot serve `config` safely. Called before anything
+ * starts, so `servman start` refuses before its node registers.
+ */
+export function assertServable(config: ServmanConfig): void {
+  const { host, insecure } = config.gateway;
+  // Running open or in plain text while the operator believes tickets or TLS are in force
+  // would be worse than not running at all.
+  if (config.auth.secret !== undefined || config.auth.adminTokens.length > 0) {
+    throw new ConfigError(
+      config.file,
+      "auth",
+      "tickets and admin tokens are not supported by this version yet; remove the auth section and keep " +
+        "the gateway on 127.0.0.1, or put an authenticating proxy in front and pass --insecure",
+    );
+  }
+  if (config.gateway.tls) {
+    throw new ConfigError(config.file, "gateway.tls", "TLS is not supported by this version yet; terminate TLS in a proxy in front of the gateway");
+  }
+  if (!isLoopback(host) && !insecure) {
+    throw new ConfigError(
+      config.file,
+      "gateway.host",
+      `refusing to listen on ${host}: without authentication anyone who reaches it could launch and stop instances. ` +
+        "Bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients",
+    );
+  }
 }
 
 export class Gateway {
@@ -96,22 +125,8 @@ export class Gateway {
 
   /** Binds the configured host and port (0 picks a free port) and subscribes its reply channel. */
   async listen(): Promise<AddressInfo> {
-    const { host, port, insecure } = this.config.gateway;
-    if (this.config.auth.secret !== undefined || this.config.auth.adminTokens.length > 0) {
-      // Running open while the operator believes tickets are checked would be worse than not running.
-      throw new ServmanError(
-        "unavailable",
-        "the auth section (ticket secret, admin tokens) is not supported by this version yet; " +
-          "remove it and keep the gateway on 127.0.0.1, or put an authenticating proxy in front and pass --insecure",
-      );
-    }
-    if (!isLoopback(host) && !this.config.auth.secret && !insecure) {
-      throw new ServmanError(
-        "forbidden",
-        `refusing to listen on ${host}: with no auth.secret anyone who reaches it could launch and stop instances. ` +
-          "Configure auth.secret, bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients.",
-      );
-    }
+    const { host, port } = this.config.gateway;
+    assertServable(this.config);
     await this.sub.subscribe(this.replyChannel);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
@@ -202,8 +217,12 @@ export class Gateway {
     return this.shutdown(deadlineMs);
   }
 
-  /** Closes now. Idempotent. */
+  /** Closes now; also cuts short a drain in progress. Idempotent. */
   close(): Promise<void> {
+    if (this.closing) {
+      for (const ws of this.wss.clients) ws.terminate();
+      return this.closing;
+    }
     return this.shutdown(0);
   }
 

@@ -111,17 +111,31 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
     if (path === "/v1/nodes" && method === "GET") return json(res, 200, { nodes: await requester.nodes.list() });
     if (path === "/v1/instances" && method === "GET") return json(res, 200, { instances: await requester.instances.list() });
     if (path === "/v1/instances" && method === "POST") {
+      // Requiring JSON keeps this out of reach of "simple" cross-site form posts from a browser.
+      if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) {
+        throw new ServmanError("bad_request", "send the body as JSON with content-type: application/json");
+      }
       const body = await readJson(req);
       const problem = validateLaunchBody.explain(body);
       if (problem !== null) throw new ServmanError("bad_request", problem);
       const b = body as { task: string; args?: Record<string, unknown>; instance?: string; options?: Record<string, unknown> };
-      const result = await requester.launch({ task: b.task, args: b.args ?? {}, ...(b.instance ? { instance: b.instance } : {}), options: b.options ?? {} });
-      ctx.metrics.launches.inc({ result: "ok" });
-      return json(res, 201, result);
+      try {
+        const result = await requester.launch({ task: b.task, args: b.args ?? {}, ...(b.instance ? { instance: b.instance } : {}), options: b.options ?? {} });
+        ctx.metrics.launches.inc({ result: "ok" });
+        return json(res, 201, result);
+      } catch (err) {
+        ctx.metrics.launches.inc({ result: toServmanError(err).code });
+        throw err;
+      }
     }
     const match = /^\/v1\/instances\/([^/]+)$/.exec(path);
     if (match) {
-      const id = decodeURIComponent(match[1]!);
+      let id = "";
+      try {
+        id = decodeURIComponent(match[1]!);
+      } catch {
+        // A malformed %-escape is the client's mistake: the check below answers bad_request.
+      }
       if (!NAME_PATTERN.test(id)) throw new ServmanError("bad_request", "instance id is not valid");
       if (method === "GET") {
         const record = await requester.instances.get(id);
@@ -134,7 +148,7 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
       }
     }
     if (path === "/v1/tickets" && method === "POST") {
-      throw new ServmanError("unavailable", "tickets need auth.secret in the configuration");
+      throw new ServmanError("unavailable", "tickets are not supported by this version yet");
     }
     throw new ServmanError("unknown_type", `no route ${method} ${path}`);
   } catch (err) {

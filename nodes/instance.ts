@@ -35,6 +35,16 @@ export interface InstanceEnd {
 
 export type InstancePhase = "launching" | "ready" | "stopping" | "ended";
 
+/**
+ * The node's environment without Servman's own settings (Redis URL and the like): an instance
+ * gets what its task's `env` gives it, not the node's credentials.
+ */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("SERVMAN_")) env[key] = value;
+  return env;
+}
+
 /** Log lines kept per instance to explain a failed launch. */
 const KEPT_LOG_LINES = 20;
 const MAX_LOG_LINE = 16 * 1024;
@@ -55,6 +65,7 @@ export class Instance {
   private child: ChildProcess | undefined;
   private channel: ChildChannel | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private idleTimer: NodeJS.Timeout | undefined;
   private readonly recentLog: string[] = [];
   private readyWaiter: { resolve(): void; reject(err: ServmanError): void } | undefined;
   private endResolve!: (end: InstanceEnd) => void;
@@ -82,7 +93,7 @@ export class Instance {
 
   /** Starts the process and resolves once the service says `ready` (else `launch_failed` / `timeout`). */
   start(args: Record<string, unknown>): Promise<void> {
-    const env = { ...process.env, ...this.task.env, SERVMAN_INSTANCE: this.id, SERVMAN_TASK: this.task.name };
+    const env = { ...inheritedEnv(), ...this.task.env, SERVMAN_INSTANCE: this.id, SERVMAN_TASK: this.task.name };
     // detached: the instance gets its own process group, so stopping it ends its whole tree.
     const child =
       this.task.kind === "module"
@@ -219,6 +230,7 @@ export class Instance {
         if (!pending) break;
         this.pendingJoins.delete(message.client);
         this.members.set(message.client, pending.user);
+        this.cancelIdleTimer();
         this.toRequester(pending.reply, { type: "joined", instance: this.id });
         break;
       }
@@ -265,15 +277,25 @@ export class Instance {
     this.armIdleTimer();
   }
 
+  /** (Re)starts the idle countdown when no client is joined; a join cancels it. */
   private armIdleTimer(): void {
     const idle = this.task.idleTimeoutMs;
+    this.cancelIdleTimer();
     if (idle === undefined || this.phase !== "ready" || this.members.size > 0) return;
-    this.timer(idle, () => {
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
       if (this.phase === "ready" && this.members.size === 0 && this.pendingJoins.size === 0) {
         this.logger.info({ idleTimeoutMs: idle }, "instance idle with no client joined; stopping");
         this.stop(null);
+      } else {
+        this.armIdleTimer();
       }
-    });
+    }, idle);
+  }
+
+  private cancelIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   /**
@@ -281,7 +303,11 @@ export class Instance {
    * receives `stopped` once the process has exited.
    */
   stop(reply: string | null, deadlineMs = this.host.shutdownDeadlineMs): void {
-    if (reply !== null) this.stopReplies.push(reply);
+    if (reply !== null) {
+      this.stopReplies.push(reply);
+      // Tells the requester how long the stop may take, so it waits no less (and no more).
+      if (this.phase !== "ended") this.toRequester(reply, { type: "stopping", instance: this.id, deadlineMs });
+    }
     if (this.phase === "ended") {
       if (this.announced) this.flushStopReplies();
       return;
@@ -305,6 +331,12 @@ export class Instance {
     if (this.phase !== "ready") return;
     this.phase = "stopping";
     this.host.stopping(this);
+  }
+
+  /** Ends the instance now; a launch still in progress fails with `launch_failed: <reason>`. */
+  abort(reason: string): void {
+    if (this.phase === "launching") this.failLaunch(new ServmanError("launch_failed", reason));
+    this.kill();
   }
 
   /** Kills the whole process group now. */
@@ -333,6 +365,7 @@ export class Instance {
     this.phase = "ended";
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.cancelIdleTimer();
     this.channel?.close();
     const reason: InstanceEnd["reason"] = this.stopAsked ? "stopped" : code === 0 ? "exited" : "crashed";
     if (wasLaunching) {

@@ -52,6 +52,8 @@ export class ServmanNode {
   private readonly byChannel = new Map<string, Instance>();
   /** Capacity slots taken: instances launching, ready or stopping. */
   private live = 0;
+  /** Launches in progress, across every task (bounded by node.launchConcurrency). */
+  private launching = 0;
   private state: "new" | "running" | "draining" | "closed" = "new";
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
@@ -142,7 +144,7 @@ export class ServmanNode {
 
   /** Pauses claiming while full and resumes when a slot frees (PITFALLS: pause(true) from a processor). */
   private updateIntake(): void {
-    const open = this.state === "running" && this.live < this.config.node.capacity;
+    const open = this.state === "running" && this.live < this.config.node.capacity && this.launching < this.config.node.launchConcurrency;
     for (const worker of this.workers) {
       if (!open && !worker.isPaused()) void worker.pause(true);
       else if (open && worker.isPaused()) void worker.resume();
@@ -155,38 +157,48 @@ export class ServmanNode {
   }
 
   private async process(job: Job<LaunchJobData, LaunchJobResult>, token: string | undefined): Promise<LaunchJobResult> {
-    const data = job.data;
+    // Jobs may come from other backends: nothing in `data` is trusted until checked.
+    const data: LaunchJobData = typeof job.data === "object" && job.data !== null ? job.data : ({} as LaunchJobData);
     const fail = (code: ErrorCode, message: string): never => {
-      if (typeof data.instance === "string") {
+      if (isValidName(data.instance)) {
         this.reply(data, { type: "launch_error", instance: data.instance, token: data.token ?? "", code, message });
       }
       throw new UnrecoverableError(`${code}: ${message}`);
     };
-    if (!isValidName(data?.instance)) return fail("bad_request", "job data.instance must be a valid instance id");
+    if (!isValidName(data.instance)) return fail("bad_request", "job data.instance must be a valid instance id");
     if (data.task !== job.queueName) return fail("bad_request", `job data.task must be ${JSON.stringify(job.queueName)}`);
     const task = this.tasks.get(data.task);
     if (!task) return fail("unknown_task", `node ${this.id} does not offer ${data.task}`);
-    if (this.state !== "running" || this.live >= this.config.node.capacity) {
+    if (typeof data.deadline === "number" && data.deadline > 0 && Date.now() > data.deadline) {
+      return fail("no_capacity", "the launch waited past its timeout");
+    }
+    if (this.state !== "running" || this.live >= this.config.node.capacity || this.launching >= this.config.node.launchConcurrency) {
       this.updateIntake();
       return this.handBack(job, token);
     }
-    if (data.deadline && Date.now() > data.deadline) return fail("no_capacity", "the launch waited past its timeout");
     // Take the slot before any await, so concurrent jobs see it.
     this.live++;
+    this.launching++;
     this.updateIntake();
     let instance: Instance | undefined;
     try {
       const owner = { task: data.task, owner: data.owner ?? null, ownerUser: data.ownerUser ?? null, options: data.options ?? {} };
       if (!(await this.registry.claim(data.instance, this.id, data.token ?? "", owner))) {
         this.live--;
-        this.updateIntake();
         return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
+      }
+      if (this.state !== "running") {
+        // The node began to drain while the claim was in flight: give the id back.
+        this.live--;
+        await this.registry.removeIfNode(data.instance, this.id);
+        return fail("launch_failed", "the node is draining");
       }
       instance = new Instance(data.instance, task, this.host, this.logger.child({ instance: data.instance, task: task.name }));
       this.instances.set(instance.id, instance);
       const channel = this.keys.instanceChannel(instance.id);
       this.byChannel.set(channel, instance);
-      await Promise.all([this.sub.subscribe(channel), instance.start(data.args ?? {})]);
+      const args = typeof data.args === "object" && data.args !== null && !Array.isArray(data.args) ? data.args : {};
+      await Promise.all([this.sub.subscribe(channel), instance.start(args)]);
       await this.registry.update(instance.id, { state: "ready", readyAt: Date.now(), pid: instance.pid });
       this.logger.info({ instance: instance.id, task: task.name, pid: instance.pid }, "instance ready");
       this.reply(data, { type: "launched", instance: instance.id, node: this.id, token: data.token ?? "" });
@@ -196,6 +208,9 @@ export class ServmanNode {
       instance?.kill();
       const e = toServmanError(err);
       return fail(e.code, e.message);
+    } finally {
+      this.launching--;
+      this.updateIntake();
     }
   }
 
@@ -217,23 +232,32 @@ export class ServmanNode {
     return this.shutdown(deadlineMs);
   }
 
-  /** Closes now: instances are killed, not asked. Idempotent. */
+  /**
+   * Closes now: every instance is killed, not asked. Also cuts short a drain in progress.
+   * Idempotent.
+   */
   close(): Promise<void> {
+    if (this.closing) {
+      for (const instance of this.instances.values()) instance.kill();
+      return this.closing;
+    }
     return this.shutdown(0);
   }
 
   private shutdown(deadlineMs: number): Promise<void> {
     this.closing ??= (async () => {
       this.state = "draining";
+      this.updateIntake();
       this.logger.info({ deadlineMs, instances: this.instances.size }, deadlineMs > 0 ? "node draining" : "node closing");
       await this.beat();
-      // Launches in progress finish (or time out) before workers close; nothing new is claimed.
-      await Promise.allSettled(this.workers.map((w) => w.close(deadlineMs === 0)));
       const all = [...this.instances.values()];
       for (const instance of all) {
-        if (deadlineMs > 0) instance.stop(null, deadlineMs);
-        else instance.kill();
+        // A launch still waiting for `ready` fails now (its client hears launch_failed) rather
+        // than holding the drain up for the task's readyTimeoutMs.
+        if (deadlineMs > 0 && instance.phase !== "launching") instance.stop(null, deadlineMs);
+        else instance.abort(deadlineMs > 0 ? "the node is draining" : "the node is closing");
       }
+      await Promise.allSettled(this.workers.map((w) => w.close(deadlineMs === 0)));
       await Promise.allSettled(all.map((i) => i.ended));
       this.state = "closed";
       clearInterval(this.heartbeatTimer);

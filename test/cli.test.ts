@@ -127,7 +127,7 @@ describe("servman CLI", () => {
 
   it("refuses to bind a non-loopback address without auth unless --insecure", async () => {
     const r = await runCli(["gateway", "--config", config, "--host", "0.0.0.0", "--port", String(await freePort())]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /refusing to listen on 0\.0\.0\.0/);
     assert.match(r.stderr, /--insecure/);
   });
@@ -135,8 +135,14 @@ describe("servman CLI", () => {
   it("refuses to start a gateway whose configuration asks for auth it cannot enforce yet", async () => {
     const withAuth = writeConfig({ redis: redis.url, gateway: { port: await freePort() }, auth: { secret: "0123456789abcdef0123" } });
     const r = await runCli(["gateway", "--config", withAuth]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /auth section .* not supported/);
+    assert.equal(r.code, 2);
+    assert.ok(r.stderr.includes(withAuth), r.stderr);
+    assert.match(r.stderr, /at auth: tickets and admin tokens are not supported/);
+    const withTls = writeConfig({ redis: redis.url, gateway: { port: await freePort(), tls: { cert: "./c.pem", key: "./k.pem" } } });
+    const t = await runCli(["start", "--config", withTls]);
+    assert.equal(t.code, 2);
+    assert.match(t.stderr, /at gateway\.tls: TLS is not supported/);
+    assert.deepEqual(await redis.client.smembers("servman:nodes"), [], "start refused before a node registered");
   });
 
   it("drains on SIGTERM: instances shut down, registry cleaned, exit 0", async () => {
@@ -147,7 +153,13 @@ describe("servman CLI", () => {
     const launched = JSON.parse((await runCli(["launch", "echo", "--config", drainConfig])).stdout);
     const pids = descendants(s.child.pid).filter((p) => p.cmd.includes("echo-service")).map((p) => p.pid);
     assert.equal(pids.length, 1);
+    // A launch still waiting for ready does not hold the drain up: it fails, saying why.
+    const pending = runCli(["launch", "echo", "--args", '{"readyDelayMs":60000}', "--config", drainConfig]);
+    await eventually(() => descendants(s.child.pid).filter((p) => p.cmd.includes("echo-service")).length === 2, "the second launch to start");
     assert.equal(await s.stop("SIGTERM"), 0);
+    const failed = await pending;
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /launch_failed: the node is draining/);
     assert.equal(alive(pids[0]!), false, "the instance process is gone");
     assert.equal(await redis.client.exists(`drain:instance:${launched.instance}`), 0);
     assert.deepEqual(await redis.client.smembers("drain:nodes"), []);

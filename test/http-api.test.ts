@@ -65,6 +65,7 @@ describe("HTTP API", () => {
       ["GET", "/v1/instances/ghost", undefined, 404, "unknown_instance"],
       ["DELETE", "/v1/instances/ghost", undefined, 404, "unknown_instance"],
       ["GET", "/v1/instances/bad%3Aid", undefined, 400, "bad_request"],
+      ["GET", "/v1/instances/%E0", undefined, 400, "bad_request"],
       ["POST", "/v1/tickets", {}, 503, "unavailable"],
       ["GET", "/v1/nowhere", undefined, 404, "unknown_type"],
     ];
@@ -74,6 +75,10 @@ describe("HTTP API", () => {
       assert.equal(res.json.error.code, code, `${method} ${path}`);
       assert.equal(typeof res.json.error.message, "string");
     }
+    const form = await fetch(base + "/v1/instances", { method: "POST", body: "task=echo", headers: { "content-type": "application/x-www-form-urlencoded" } });
+    assert.equal(form.status, 400, "a cross-site form post is refused");
+    const metrics = await (await fetch(base + "/metrics")).text();
+    assert.match(metrics, /^servman_gateway_launches_total\{result="launch_failed"\} 1$/m);
     const dup = await call("POST", "/v1/instances", { task: "echo", instance: "twice" });
     assert.equal(dup.status, 201);
     assert.equal((await call("POST", "/v1/instances", { task: "echo", instance: "twice" })).status, 409);

@@ -78,6 +78,8 @@ describe("Launcher", () => {
 
       const bad = await queue.add("launch", { instance: "has:colon", task: "echo" });
       await assert.rejects(bad.waitUntilFinished(events, 20_000), /bad_request/);
+      const empty = await queue.add("launch", null);
+      await assert.rejects(empty.waitUntilFinished(events, 20_000), /bad_request/);
       await launcher.stop("direct-1");
     } finally {
       await events.close();

@@ -120,6 +120,8 @@ describe("instance lifecycle", () => {
   });
 
   it("gives the service its id, task, args, environment and working folder", async () => {
+    // The node's own SERVMAN_* settings (its Redis URL, say) are not passed on.
+    process.env.SERVMAN_TEST_SECRET = "node only";
     const owner = await fx.cluster.raw();
     const { instance } = await owner.request({ type: "launch", task: "echo", instance: "with-args", args: { map: "dust", players: 4 } });
     await owner.request({ type: "join", instance });
@@ -129,6 +131,8 @@ describe("instance lifecycle", () => {
       { instance: "with-args", task: "echo", args: { map: "dust", players: 4 }, envInstance: "with-args", envExtra: "from-config", client: owner.session },
     );
     assert.equal(realpathSync(who.cwd), realpathSync(dirname(fx.cluster.config.file!)));
+    assert.deepEqual(who.servmanEnv, ["SERVMAN_INSTANCE", "SERVMAN_TASK"]);
+    delete process.env.SERVMAN_TEST_SECRET;
     await owner.request({ type: "stop", instance });
   });
 
@@ -158,6 +162,13 @@ describe("instance lifecycle", () => {
     const owner = await fx.cluster.raw();
     const idle = await owner.request({ type: "launch", task: "idle-echo" });
     await eventually(async () => (await fx.redis.client.exists(`t:instance:${idle.instance}`)) === 0, "the idle instance to stop", 5000);
+    // A joined client keeps an idle-limited instance alive; the countdown starts when it leaves.
+    const kept = await owner.request({ type: "launch", task: "idle-echo" });
+    await owner.request({ type: "join", instance: kept.instance });
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(await fx.redis.client.exists(`t:instance:${kept.instance}`), 1, "still running while joined");
+    await owner.request({ type: "leave", instance: kept.instance });
+    await eventually(async () => (await fx.redis.client.exists(`t:instance:${kept.instance}`)) === 0, "the instance to stop once idle", 5000);
     const short = await owner.request({ type: "launch", task: "short-echo" });
     await owner.request({ type: "join", instance: short.instance });
     assert.equal((await owner.next((f) => f.type === "closed" && f.instance === short.instance, 5000)).reason, "stopped");

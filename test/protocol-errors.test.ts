@@ -45,7 +45,8 @@ describe("client protocol errors", () => {
     assert.match(missing.message, /task/);
     const mistyped = await expectError({ type: "join", instance: 7 }, "bad_request");
     assert.match(mistyped.message, /instance/);
-    await expectError({ type: "join", instance: "bad:id" }, "bad_request");
+    const badId = await expectError({ type: "join", instance: "bad:id" }, "bad_request");
+    assert.ok(badId.message.includes("A-Za-z0-9"), badId.message);
     await expectError({ type: "send", instance: "x", action: "" }, "bad_request");
     await expectError({ type: "launch", task: "echo", options: { allow: "everyone" } }, "bad_request");
   });

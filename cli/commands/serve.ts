@@ -3,7 +3,7 @@
  * deadline (a second signal closes at once); the process exits 0 once everything is closed.
  */
 import type { Logger } from "pino";
-import { Gateway } from "../../gateway/gateway.js";
+import { Gateway, assertServable } from "../../gateway/gateway.js";
 import { ServmanNode } from "../../nodes/servman-node.js";
 import type { ServmanConfig } from "../../src/config/options.js";
 import { checkRedis } from "../../src/redis-connection.js";
@@ -17,6 +17,7 @@ interface Closable {
 const EXIT_GRACE_MS = 5_000;
 
 export async function serve(role: "start" | "gateway" | "node", config: ServmanConfig, logger: Logger): Promise<number> {
+  if (role !== "node") assertServable(config);
   await checkRedis(config.redis);
   const parts: Closable[] = [];
   let gateway: Gateway | undefined;
@@ -56,8 +57,8 @@ export async function serve(role: "start" | "gateway" | "node", config: ServmanC
       logger.info({ signal }, "draining");
       const deadline = config.node.shutdownDeadlineMs;
       setTimeout(() => {
-        logger.error({ deadlineMs: deadline + EXIT_GRACE_MS }, "drain did not finish in time; exiting");
-        resolve(1);
+        logger.error({ deadlineMs: deadline + EXIT_GRACE_MS }, "drain did not finish in time; closing now");
+        void Promise.allSettled(parts.map((p) => p.close())).then(() => resolve(1));
       }, deadline + EXIT_GRACE_MS).unref();
       void (async () => {
         for (const part of parts) await part.drain(deadline).catch((err: Error) => logger.error({ err: err.message }, "drain failed"));

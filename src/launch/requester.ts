@@ -51,8 +51,10 @@ const newInstanceId = customAlphabet("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef
 const CLAIMED_POLL_MS = 500;
 /** A claimed launch that is neither ready nor failed this long after its deadline is a `timeout`. */
 const CLAIMED_GRACE_MS = 60_000;
-/** How long a stop waits beyond the node's shutdown deadline. */
-const STOP_TIMEOUT_MS = 30_000;
+/** How long a stop waits for the node to acknowledge it (`stopping`, with the deadline). */
+const STOP_ACK_TIMEOUT_MS = 30_000;
+/** How long a stop waits beyond the deadline the node announced. */
+const STOP_GRACE_MS = 10_000;
 
 export interface RequesterOptions {
   /** Command connection (shared; not closed by the requester). */
@@ -179,7 +181,7 @@ export class Requester {
       throw new ServmanError("unavailable", `instance ${instance} is still launching; stop it once launched`);
     }
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => void this.onStopTimeout(instance), STOP_TIMEOUT_MS);
+      const timer = setTimeout(() => void this.onStopTimeout(instance), STOP_ACK_TIMEOUT_MS);
       const waiters = this.stops.get(instance) ?? [];
       waiters.push({ resolve, reject, timer });
       this.stops.set(instance, waiters);
@@ -218,6 +220,12 @@ export class Requester {
         break;
       case "launch_error":
         this.settleLaunch(message.instance, message.token, new ServmanError(message.code, message.message));
+        break;
+      case "stopping":
+        for (const w of this.stops.get(message.instance) ?? []) {
+          clearTimeout(w.timer);
+          w.timer = setTimeout(() => void this.onStopTimeout(message.instance), message.deadlineMs + STOP_GRACE_MS);
+        }
         break;
       case "stopped":
         this.settleStops(message.instance, null);

@@ -22,6 +22,7 @@ export type ToRequester =
   | { type: "joined"; instance: string }
   | { type: "join_rejected"; instance: string; reason: string }
   | { type: "closed"; instance: string; reason: ClosedReason }
+  | { type: "stopping"; instance: string; deadlineMs: number }
   | { type: "stopped"; instance: string }
   | { type: "alert"; instance: string; kind: "stop_refused"; session: string; user: string | null }
   | { type: "launched"; instance: string; node: string; token: string }

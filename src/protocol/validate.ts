@@ -32,7 +32,8 @@ export function compile<T extends TSchema>(schema: T): Validator<T> {
     if (options?.every((o) => o.const !== undefined)) {
       return { path, message: `expected one of ${options.map((o) => JSON.stringify(o.const)).join(", ")}` };
     }
-    return { path, message: first.message.toLowerCase() };
+    // Only the first letter: the rest may quote a pattern whose case matters.
+    return { path, message: first.message.charAt(0).toLowerCase() + first.message.slice(1) };
   };
   return {
     check: (value: unknown): value is Static<T> => compiled.Check(value),

@@ -52,6 +52,8 @@ export class NodeRegistry {
     for (const task of node.tasks) {
       if (node.draining) p.zrem(this.keys.taskNodes(task), node.id);
       else p.zadd(this.keys.taskNodes(task), now + NODE_TTL_MS, node.id);
+      // Offers of nodes that died without unregistering would otherwise stay forever.
+      p.zremrangebyscore(this.keys.taskNodes(task), "-inf", now);
     }
     await p.exec();
   }

@@ -29,6 +29,8 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
   /** The launch arguments. Set before `onStart`. */
   args = {} as Args;
   readonly #clients = new Map<string, string | null>();
+  /** Joins whose `onJoin` has not answered yet; a leave meanwhile removes the client from here. */
+  readonly #joining = new Set<string>();
   #transport: ServiceTransport | undefined;
   #stopping = false;
 
@@ -112,6 +114,7 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
         break;
       case "leave":
         this.#clients.delete(message.client);
+        this.#joining.delete(message.client);
         this.#guard(() => this.onLeave(message.client, message.reason));
         break;
       case "start":
@@ -146,6 +149,7 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
   }
 
   async #join(client: string, user: string | null, data: unknown): Promise<void> {
+    this.#joining.add(client);
     let decision: JoinDecision;
     try {
       decision = await this.onJoin(client, user, data);
@@ -153,6 +157,8 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
       this.onError(err);
       decision = "join handler failed";
     }
+    // The client left (or disconnected) while onJoin ran: the node no longer waits for an answer.
+    if (!this.#joining.delete(client)) return;
     if (decision === true || decision === undefined) {
       this.#clients.set(client, user);
       await this.#send({ type: "accept", client });
