@@ -27,6 +27,7 @@ export const COMMAND_OPTIONS: Record<string, OptionSpec> = {
   ls: { json: { type: "boolean" } },
   stop: {},
   nodes: { json: { type: "boolean" } },
+  ticket: { tasks: { type: "string" }, instances: { type: "string" }, admin: { type: "boolean" }, ttl: { type: "string" }, json: { type: "boolean" } },
   heartbeat: { pings: { type: "string" }, interval: { type: "string" }, gateway: { type: "string" }, json: { type: "boolean" } },
 };
 

@@ -8,6 +8,7 @@ import { overridesOf, parseCommand, UsageError } from "./cli-options.js";
 import { cluster } from "./commands/cluster.js";
 import { heartbeat } from "./commands/heartbeat.js";
 import { serve } from "./commands/serve.js";
+import { ticket } from "./commands/ticket.js";
 import { USAGE } from "./usage.js";
 
 /** Runs one command line and resolves with the exit code. Never throws. */
@@ -34,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(command, config, logger);
       case "heartbeat":
         return await heartbeat(parsed, config, logger, process.stdout);
+      case "ticket":
+        return await ticket(parsed, config, process.stdout);
       default:
         return await cluster(parsed, config, process.stdout);
     }

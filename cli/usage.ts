@@ -12,6 +12,8 @@ Cluster (through Redis):
   ls [--json]                          list instances
   stop ID                              stop an instance (as an admin)
   nodes [--json]                       list live nodes
+  ticket SUB [--tasks a,b] [--instances x,y] [--admin] [--ttl 3600] [--json]
+                                       mint a client ticket (needs auth.secret)
   heartbeat N [--pings 10] [--interval 1000] [--gateway URL] [--json]
                                        run N client/service pairs and report
 

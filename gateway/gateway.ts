@@ -10,11 +10,12 @@ import { nanoid } from "nanoid";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ServmanConfig } from "../src/config/options.js";
-import { ConfigError, ServmanError } from "../src/errors.js";
+import { ConfigError, ServmanError, toServmanError } from "../src/errors.js";
 import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
 import type { ToRequester } from "../src/protocol/bus-messages.js";
 import { createRedis } from "../src/redis-connection.js";
+import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { handleHttp } from "./http-api.js";
 import { GatewayMetrics } from "./metrics.js";
 import { ClientSession, type SessionContext } from "./session.js";
@@ -41,25 +42,17 @@ export function isLoopback(host: string): boolean {
  */
 export function assertServable(config: ServmanConfig): void {
   const { host, insecure } = config.gateway;
-  // Running open or in plain text while the operator believes tickets or TLS are in force
-  // would be worse than not running at all.
-  if (config.auth.secret !== undefined || config.auth.adminTokens.length > 0) {
-    throw new ConfigError(
-      config.file,
-      "auth",
-      "tickets and admin tokens are not supported by this version yet; remove the auth section and keep " +
-        "the gateway on 127.0.0.1, or put an authenticating proxy in front and pass --insecure",
-    );
-  }
+  // Running in plain text while the operator believes TLS is in force would be worse than not running.
   if (config.gateway.tls) {
     throw new ConfigError(config.file, "gateway.tls", "TLS is not supported by this version yet; terminate TLS in a proxy in front of the gateway");
   }
-  if (!isLoopback(host) && !insecure) {
+  if (!isLoopback(host) && config.auth.secret === undefined && !insecure) {
+    // The host may come from the file, $SERVMAN_HOST or --host: name all three.
     throw new ConfigError(
-      config.file,
-      "gateway.host",
-      `refusing to listen on ${host}: without authentication anyone who reaches it could launch and stop instances. ` +
-        "Bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients",
+      null,
+      "gateway.host ($SERVMAN_HOST, --host)",
+      `refusing to listen on ${host}: with no auth.secret anyone who reaches it could launch and stop instances. ` +
+        "Configure auth.secret (tickets), bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients",
     );
   }
 }
@@ -78,6 +71,7 @@ export class Gateway {
   private readonly sessions = new Map<string, ClientSession>();
   private readonly replyChannel: string;
   private readonly ctx: SessionContext;
+  private readonly auth: GatewayAuth;
   private draining = false;
   private closing: Promise<void> | undefined;
 
@@ -89,6 +83,7 @@ export class Gateway {
     this.redis = createRedis(this.config.redis, { name: `servman:gateway:${this.id}`, logger: this.logger });
     this.sub = createRedis(this.config.redis, { name: `servman:gateway-sub:${this.id}`, logger: this.logger, blocking: true });
     this.replyChannel = this.keys.replyChannel(this.id);
+    this.auth = new GatewayAuth(this.config.auth);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.ctx = {
       gatewayId: this.id,
@@ -107,7 +102,8 @@ export class Gateway {
           metrics: this.metrics,
           logger: this.logger,
           unhealthy: () => this.unhealthy(),
-          authorizeAdmin: () => {},
+          authorizeAdmin: (req) => this.auth.authorizeAdmin(req),
+          secret: this.config.auth.secret,
         },
         req,
         res,
@@ -172,11 +168,23 @@ export class Gateway {
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+    this.auth.identify(req).then(
+      (identity) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, identity)),
+      (err: unknown) => {
+        // Completing the handshake lets a browser client see why (close reason, error frame).
+        const e = toServmanError(err, "unauthorized");
+        this.metrics.refusedTickets.inc();
+        this.logger.info({ reason: e.message }, "connection refused: ticket");
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.send(JSON.stringify(e.toFrame()));
+          ws.close(1008, e.message.slice(0, 120));
+        });
+      },
+    );
   }
 
-  private onConnection(ws: WebSocket): void {
-    const session = new ClientSession(ws, this.ctx, this.logger, null, false);
+  private onConnection(ws: WebSocket, identity: Identity): void {
+    const session = new ClientSession(ws, this.ctx, this.logger, identity);
     const log = this.logger.child({ session: session.id });
     this.sessions.set(session.channel, session);
     this.metrics.connections.inc();
@@ -191,7 +199,9 @@ export class Gateway {
       if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.metrics.oversizedFrames.inc();
       log.debug({ err: err.message }, "client connection error");
     });
+    const expiry = identity.expiresAt === null ? undefined : setTimeout(() => ws.close(1008, "ticket expired"), Math.min(Math.max(0, identity.expiresAt - Date.now()), 2 ** 31 - 1));
     ws.on("close", () => {
+      clearTimeout(expiry);
       session.onClose();
       this.sessions.delete(session.channel);
       this.metrics.connections.dec();

@@ -3,13 +3,14 @@
  * `{"error":{"code","message"}}` with a status derived from the error code.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Type } from "@sinclair/typebox";
 import type { Logger } from "pino";
+import { mintTicket, type TicketGrant } from "../src/auth/tickets.js";
 import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
 import type { Requester } from "../src/launch/requester.js";
-import { compile } from "../src/protocol/validate.js";
-import { LaunchOptionsSchema } from "../src/protocol/client-messages.js";
-import { Type } from "@sinclair/typebox";
 import { NAME_PATTERN } from "../src/names.js";
+import { LaunchOptionsSchema } from "../src/protocol/client-messages.js";
+import { compile } from "../src/protocol/validate.js";
 import type { GatewayMetrics } from "./metrics.js";
 
 /** HTTP status of each error code. */
@@ -51,6 +52,8 @@ export interface HttpApiContext {
   unhealthy(): string | null;
   /** Throws `unauthorized` unless the request may use the admin API. */
   authorizeAdmin(req: IncomingMessage): void;
+  /** The ticket secret, when tickets are configured. */
+  readonly secret: string | undefined;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -90,6 +93,25 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   });
 }
 
+/** Reads a JSON body; requiring the JSON content type keeps out "simple" cross-site form posts. */
+function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  if (!/^application\/json\s*(;|$)/i.test(req.headers["content-type"] ?? "")) {
+    req.resume();
+    return Promise.reject(new ServmanError("bad_request", "send the body as JSON with content-type: application/json"));
+  }
+  return readJson(req);
+}
+
+const validateTicketBody = compile(
+  Type.Object({
+    sub: Type.String({ minLength: 1, maxLength: 256 }),
+    instances: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN.source }))),
+    tasks: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN.source }))),
+    admin: Type.Optional(Type.Boolean()),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 366 * 24 * 3600 })),
+  }, { additionalProperties: false }),
+);
+
 /** Handles one HTTP request. Never throws. */
 export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", "http://gateway");
@@ -111,11 +133,7 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
     if (path === "/v1/nodes" && method === "GET") return json(res, 200, { nodes: await requester.nodes.list() });
     if (path === "/v1/instances" && method === "GET") return json(res, 200, { instances: await requester.instances.list() });
     if (path === "/v1/instances" && method === "POST") {
-      // Requiring JSON keeps this out of reach of "simple" cross-site form posts from a browser.
-      if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) {
-        throw new ServmanError("bad_request", "send the body as JSON with content-type: application/json");
-      }
-      const body = await readJson(req);
+      const body = await readJsonBody(req);
       const problem = validateLaunchBody.explain(body);
       if (problem !== null) throw new ServmanError("bad_request", problem);
       const b = body as { task: string; args?: Record<string, unknown>; instance?: string; options?: Record<string, unknown> };
@@ -148,7 +166,11 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
       }
     }
     if (path === "/v1/tickets" && method === "POST") {
-      throw new ServmanError("unavailable", "tickets are not supported by this version yet");
+      if (ctx.secret === undefined) throw new ServmanError("unavailable", "tickets need auth.secret in the configuration");
+      const body = await readJsonBody(req);
+      const problem = validateTicketBody.explain(body);
+      if (problem !== null) throw new ServmanError("bad_request", problem);
+      return json(res, 201, await mintTicket(ctx.secret, body as TicketGrant));
     }
     throw new ServmanError("unknown_type", `no route ${method} ${path}`);
   } catch (err) {
@@ -156,6 +178,7 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
     if (e.code === "internal") ctx.logger.error({ err: e.message, path }, "admin API internal error");
     const status = e.code === "unknown_type" ? 404 : HTTP_STATUS[e.code];
     if (e.code === "too_large") res.setHeader("connection", "close");
+    if (e.code === "unauthorized") res.setHeader("www-authenticate", 'Bearer realm="servman admin"');
     if (!res.headersSent) json(res, status, { error: { code: e.code, message: e.message } });
     else res.end();
   }

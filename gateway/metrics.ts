@@ -13,6 +13,7 @@ export class GatewayMetrics {
   readonly launches = new Counter({ name: "servman_gateway_launches_total", help: "Launches by result (ok or error code)", labelNames: ["result"], registers: [this.registry] });
   readonly eventsOut = new Counter({ name: "servman_gateway_events_total", help: "Frames sent to clients", registers: [this.registry] });
   readonly slowConsumers = new Counter({ name: "servman_gateway_slow_consumers_total", help: "Clients disconnected for not reading", registers: [this.registry] });
+  readonly refusedTickets = new Counter({ name: "servman_gateway_refused_tickets_total", help: "Connections closed with 1008 for a missing or bad ticket", registers: [this.registry] });
   readonly oversizedFrames = new Counter({ name: "servman_gateway_oversized_frames_total", help: "Connections closed with 1009", registers: [this.registry] });
 
   constructor(defaultMetrics: boolean) {

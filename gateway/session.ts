@@ -23,6 +23,7 @@ import {
   type StopRequest,
 } from "../src/protocol/client-messages.js";
 import type { InstanceRecord } from "../src/registry/instance-registry.js";
+import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import type { GatewayMetrics } from "./metrics.js";
 
 /** A join is answered `timeout` if its instance's node says nothing for this long. */
@@ -64,10 +65,18 @@ export class ClientSession {
     private readonly ws: WebSocket,
     private readonly ctx: SessionContext,
     private readonly logger: Logger,
-    readonly user: string | null = null,
-    readonly admin = false,
+    readonly identity: Identity = OPEN_IDENTITY,
   ) {
     this.channel = ctx.keys.sessionChannel(this.id);
+  }
+
+  /** The ticket's user id; null in open mode. */
+  get user(): string | null {
+    return this.identity.user;
+  }
+
+  get admin(): boolean {
+    return this.identity.admin;
   }
 
   /** Sends the welcome; call once the session channel is subscribed. */
@@ -171,6 +180,8 @@ export class ClientSession {
   private async requestJoin(instance: string, pending: PendingJoin, data: unknown): Promise<void> {
     const record = await this.ctx.requester.instances.get(instance);
     if (this.pendingJoins.get(instance) !== pending) return;
+    // Outside a ticket's `instances`, whether the instance exists is none of the client's business.
+    if (!this.inScope(instance, record)) throw new ServmanError("forbidden", `this ticket does not allow joining ${instance}`);
     if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(instance)}`);
     if (record.state === "launching") throw new ServmanError("unavailable", `instance ${instance} is still launching; join once launched`);
     if (!this.mayJoin(record)) throw new ServmanError("forbidden", `not allowed to join ${instance}`);
@@ -179,8 +190,17 @@ export class ClientSession {
     if (receivers === 0) throw new ServmanError("unknown_instance", `instance ${instance} is not running`);
   }
 
+  private owns(record: InstanceRecord): boolean {
+    return record.owner === this.id || (this.user !== null && record.ownerUser === this.user);
+  }
+
+  /** A ticket's `instances` claim bounds what its holder may join (its own instances aside). */
+  private inScope(instance: string, record: InstanceRecord | null): boolean {
+    return this.admin || this.identity.instances === null || this.identity.instances.has(instance) || (record !== null && this.owns(record));
+  }
+
   private mayJoin(record: InstanceRecord): boolean {
-    if (this.admin || record.owner === this.id || (this.user !== null && record.ownerUser === this.user)) return true;
+    if (this.admin || this.owns(record)) return true;
     const { allow, deny } = record.options;
     if (listed(deny, this.user, this.id)) return false;
     return allow === undefined || listed(allow, this.user, this.id);
@@ -217,6 +237,9 @@ export class ClientSession {
 
   private async onLaunch(req: LaunchRequest): Promise<void> {
     const options = req.options ?? {};
+    if (!this.admin && this.identity.tasks !== null && !this.identity.tasks.has(req.task)) {
+      throw new ServmanError("forbidden", `this ticket does not allow launching ${JSON.stringify(req.task)}`);
+    }
     try {
       const result = await this.ctx.requester.launch({
         task: req.task,
@@ -241,8 +264,7 @@ export class ClientSession {
   private async onStop(req: StopRequest): Promise<void> {
     const record = await this.ctx.requester.instances.get(req.instance);
     if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(req.instance)}`);
-    const owner = record.owner === this.id || (this.user !== null && record.ownerUser === this.user);
-    if (!owner && !this.admin) {
+    if (!this.owns(record) && !this.admin) {
       if (record.owner !== null) {
         const alert: ToRequester = { type: "alert", instance: record.instance, kind: "stop_refused", session: this.id, user: this.user };
         void this.ctx.redis.publish(this.ctx.keys.sessionChannel(record.owner), JSON.stringify(alert)).catch(() => {});

@@ -336,6 +336,7 @@ export class Instance {
   /** Ends the instance now; a launch still in progress fails with `launch_failed: <reason>`. */
   abort(reason: string): void {
     if (this.phase === "launching") this.failLaunch(new ServmanError("launch_failed", reason));
+    this.stopAsked = true;
     this.kill();
   }
 

@@ -183,7 +183,14 @@ export class ServmanNode {
     let instance: Instance | undefined;
     try {
       const owner = { task: data.task, owner: data.owner ?? null, ownerUser: data.ownerUser ?? null, options: data.options ?? {} };
-      if (!(await this.registry.claim(data.instance, this.id, data.token ?? "", owner))) {
+      let claimed: boolean;
+      try {
+        claimed = await this.registry.claim(data.instance, this.id, data.token ?? "", owner);
+      } catch (err) {
+        this.live--;
+        return fail("unavailable", `could not claim the launch: ${(err as Error).message}`);
+      }
+      if (!claimed) {
         this.live--;
         return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
       }

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { HeartbeatClient, type HeartbeatRun } from "../../examples/heartbeat/heartbeat-client.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { ServmanNode } from "../../nodes/servman-node.js";
+import { mintTicket } from "../../src/auth/tickets.js";
 import { resolveTask } from "../../src/config/load-config.js";
 import type { ServmanConfig } from "../../src/config/options.js";
 import { Keys } from "../../src/keys.js";
@@ -43,7 +44,9 @@ function privateConfig(base: ServmanConfig, pairs: number): ServmanConfig {
   return {
     ...base,
     prefix,
-    gateway: { ...base.gateway, host: "127.0.0.1", port: 0, insecure: false },
+    gateway: { host: "127.0.0.1", port: 0, limits: base.gateway.limits, insecure: false },
+    // A private gateway on loopback, reached only by this process's own clients.
+    auth: { adminTokens: [] },
     node: { capacity: Math.max(1, pairs), launchConcurrency: base.node.launchConcurrency, shutdownDeadlineMs: 5_000 },
     tasks: { heartbeat: task },
   };
@@ -63,8 +66,10 @@ async function deleteKeys(config: ServmanConfig): Promise<void> {
   }
 }
 
-async function runPair(url: string, pings: number, intervalMs: number, launchTimeoutMs: number): Promise<HeartbeatRun> {
-  const client = new HeartbeatClient(url);
+async function runPair(url: string, pings: number, intervalMs: number, launchTimeoutMs: number, secret: string | undefined): Promise<HeartbeatRun> {
+  // Against a deployment with tickets, each client gets its own, allowed to launch heartbeat only.
+  const ticketed = secret === undefined ? url : `${url}${url.includes("?") ? "&" : "?"}ticket=${(await mintTicket(secret, { sub: `heartbeat-${nanoid(8)}`, tasks: ["heartbeat"] })).ticket}`;
+  const client = new HeartbeatClient(ticketed);
   try {
     await client.connect();
     return await client.run({ pings, intervalMs, launchTimeoutMs });
@@ -100,7 +105,8 @@ export async function heartbeat(cmd: ParsedCommand, base: ServmanConfig, logger:
       await gateway.listen();
       url = gateway.url;
     }
-    results = await Promise.all(Array.from({ length: pairs }, () => runPair(url!, pings, intervalMs, launchTimeoutMs)));
+    const secret = external ? base.auth.secret : undefined;
+    results = await Promise.all(Array.from({ length: pairs }, () => runPair(url!, pings, intervalMs, launchTimeoutMs, secret)));
   } finally {
     await gateway?.close();
     await node?.close();

@@ -15,6 +15,8 @@ interface Closable {
 
 /** Extra time the process waits beyond the drain deadline before it exits anyway. */
 const EXIT_GRACE_MS = 5_000;
+/** How long a draining gateway waits for clients to close after 1001 before it cuts them off. */
+const CLIENT_CLOSE_WAIT_MS = 2_000;
 
 export async function serve(role: "start" | "gateway" | "node", config: ServmanConfig, logger: Logger): Promise<number> {
   if (role !== "node") assertServable(config);
@@ -56,12 +58,17 @@ export async function serve(role: "start" | "gateway" | "node", config: ServmanC
       }
       logger.info({ signal }, "draining");
       const deadline = config.node.shutdownDeadlineMs;
+      // Clients only need to see 1001 and go; the instances get the whole deadline.
+      const clientWait = Math.min(CLIENT_CLOSE_WAIT_MS, deadline);
+      const budget = (gateway ? clientWait : 0) + (node ? deadline : 0) + EXIT_GRACE_MS;
       setTimeout(() => {
-        logger.error({ deadlineMs: deadline + EXIT_GRACE_MS }, "drain did not finish in time; closing now");
+        logger.error({ budgetMs: budget }, "drain did not finish in time; closing now");
         void Promise.allSettled(parts.map((p) => p.close())).then(() => resolve(1));
-      }, deadline + EXIT_GRACE_MS).unref();
+      }, budget).unref();
       void (async () => {
-        for (const part of parts) await part.drain(deadline).catch((err: Error) => logger.error({ err: err.message }, "drain failed"));
+        for (const part of parts) {
+          await part.drain(part === gateway ? clientWait : deadline).catch((err: Error) => logger.error({ err: err.message }, "drain failed"));
+        }
         resolve(0);
       })();
     };

@@ -20,6 +20,7 @@ import { PREFIX_PATTERN, assertName } from "../names.js";
 import { ServmanError } from "../errors.js";
 import type { ToRequester } from "../protocol/bus-messages.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
+import { mintTicket, type TicketGrant } from "../auth/tickets.js";
 import { createRedis } from "../redis-connection.js";
 import type { InstanceRecord } from "../registry/instance-registry.js";
 import type { NodeRecord } from "../registry/node-registry.js";
@@ -29,6 +30,8 @@ export interface LauncherOptions {
   redis?: string;
   /** Key prefix of the deployment. Default `servman`. */
   prefix?: string;
+  /** The deployment's auth.secret, needed only to mint tickets with {@link Launcher.ticket}. */
+  secret?: string;
   logger?: Logger;
 }
 
@@ -48,8 +51,10 @@ export class Launcher {
   private readonly requester: Requester;
   private readonly subscribed: Promise<unknown>;
   private closing: Promise<void> | undefined;
+  private readonly secret: string | undefined;
 
   constructor(options: LauncherOptions = {}) {
+    this.secret = options.secret;
     const prefix = options.prefix ?? DEFAULTS.prefix;
     if (!PREFIX_PATTERN.test(prefix)) throw new ServmanError("bad_request", `invalid prefix ${JSON.stringify(prefix)}`);
     const url = options.redis ?? DEFAULTS.redis;
@@ -87,6 +92,15 @@ export class Launcher {
   async stop(instance: string): Promise<void> {
     await this.subscribed;
     return this.requester.stop(instance, null);
+  }
+
+  /**
+   * Mints a ticket for a client (SPEC §3): give it to the client, which connects with
+   * `?ticket=...`. Needs the `secret` option.
+   */
+  async ticket(grant: TicketGrant): Promise<{ ticket: string; exp: number }> {
+    if (this.secret === undefined) throw new ServmanError("bad_request", "Launcher needs the secret option to mint tickets");
+    return mintTicket(this.secret, grant);
   }
 
   /** One instance's registry record, or null. */

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
 import { WebSocket } from "ws";
 import { Gateway } from "../../gateway/gateway.js";
 import { ServmanNode } from "../../nodes/servman-node.js";
@@ -81,8 +82,8 @@ export class RawClient {
     ws.on("close", (code) => (this.closeCode = code));
   }
 
-  static async connect(url: string): Promise<RawClient> {
-    const ws = new WebSocket(url);
+  static async connect(url: string, headers?: Record<string, string>): Promise<RawClient> {
+    const ws = new WebSocket(url, headers ? { headers } : {});
     const client = new RawClient(ws);
     client.session = (await client.next((f) => f.type === "welcome")).session as string;
     return client;
@@ -127,21 +128,24 @@ export class TestCluster {
   readonly nodes: ServmanNode[] = [];
   private readonly clients: (ServmanClient | RawClient)[] = [];
 
-  constructor(readonly config: ServmanConfig) {}
+  constructor(
+    readonly config: ServmanConfig,
+    private readonly logger?: Logger,
+  ) {}
 
   async addNode(spec: NodeSpec = {}): Promise<ServmanNode> {
     const config: ServmanConfig = {
       ...this.config,
       node: { ...this.config.node, ...(spec.id ? { id: spec.id } : {}), ...(spec.capacity !== undefined ? { capacity: spec.capacity } : {}) },
     };
-    const node = new ServmanNode({ config, ...(spec.tasks ? { tasks: spec.tasks } : {}) });
+    const node = new ServmanNode({ config, ...(spec.tasks ? { tasks: spec.tasks } : {}), ...(this.logger ? { logger: this.logger } : {}) });
     await node.start();
     this.nodes.push(node);
     return node;
   }
 
   async addGateway(): Promise<Gateway> {
-    const gateway = new Gateway({ config: this.config, processMetrics: false });
+    const gateway = new Gateway({ config: this.config, processMetrics: false, ...(this.logger ? { logger: this.logger } : {}) });
     await gateway.listen();
     this.gateways.push(gateway);
     return gateway;
@@ -155,9 +159,10 @@ export class TestCluster {
     return client;
   }
 
-  /** A connected raw client on gateway `i`. */
-  async raw(i = 0): Promise<RawClient> {
-    const client = await RawClient.connect(this.gateways[i]!.url);
+  /** A connected raw client on gateway `i`, presenting `ticket` if given. */
+  async raw(i = 0, ticket?: string): Promise<RawClient> {
+    const url = this.gateways[i]!.url + (ticket === undefined ? "" : `?ticket=${encodeURIComponent(ticket)}`);
+    const client = await RawClient.connect(url);
     this.clients.push(client);
     return client;
   }
@@ -175,11 +180,13 @@ export interface StartClusterOptions {
   nodes?: NodeSpec[];
   /** Top-level configuration keys merged over the test defaults. */
   extra?: Record<string, unknown>;
+  /** Root logger for gateways and nodes. Default: silent. */
+  logger?: Logger;
 }
 
 /** A cluster of `gateways` gateways and the given nodes (default: one node offering every task). */
 export async function startCluster(redis: TestRedis, options: StartClusterOptions = {}): Promise<TestCluster> {
-  const cluster = new TestCluster(testConfig(redis, options.extra));
+  const cluster = new TestCluster(testConfig(redis, options.extra), options.logger);
   for (const spec of options.nodes ?? [{}]) await cluster.addNode(spec);
   for (let i = 0; i < (options.gateways ?? 1); i++) await cluster.addGateway();
   return cluster;

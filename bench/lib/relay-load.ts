@@ -1,0 +1,139 @@
+/**
+ * The two relay workloads, identical for Servman and its floor: sequential round trips on one
+ * connection (latency), and many connections each keeping a window of messages in flight
+ * (throughput). Replies are matched first-in first-out, which relies on per-connection ordering,
+ * a guarantee both chains give; every message still unanswered at the end counts as lost.
+ */
+import type { TextPipe } from "./wire-client.js";
+
+/**
+ * Sends one message, waits for one frame back, `warmup + rounds` times; returns the last `rounds`
+ * round-trip times in ms. `frame(i)` builds the i-th message.
+ */
+export async function sequentialRoundTrips(pipe: TextPipe, frame: (i: number) => string, warmup: number, rounds: number, timeoutMs = 10_000): Promise<number[]> {
+  const samples: number[] = [];
+  let arrived: (() => void) | null = null;
+  pipe.onFrame(() => arrived?.());
+  try {
+    for (let i = 0; i < warmup + rounds; i++) {
+      const got = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`round trip ${i} got no reply within ${timeoutMs} ms`)), timeoutMs);
+        arrived = () => {
+          clearTimeout(timer);
+          arrived = null;
+          resolve();
+        };
+      });
+      const start = performance.now();
+      pipe.send(frame(i));
+      await got;
+      if (i >= warmup) samples.push(performance.now() - start);
+    }
+  } finally {
+    pipe.onFrame(null);
+  }
+  return samples;
+}
+
+/** What a pipelined run measured. */
+export interface PipelinedResult {
+  clients: number;
+  window: number;
+  /** Replies received during the measured interval, per second. */
+  messagesPerSecond: number;
+  /** Round-trip times of the replies received during the measured interval, in ms. */
+  samples: number[];
+  /** Messages sent in total (warm-up included). */
+  sent: number;
+  /** Replies received in total. */
+  received: number;
+  /** Sent but never answered, after waiting `drainMs` at the end. */
+  lost: number;
+  measuredMs: number;
+}
+
+/**
+ * Each pipe keeps `window` messages in flight: every reply is answered by the next message, until
+ * `warmupMs + durationMs` have passed. Only replies in the last `durationMs` are counted; `hooks`
+ * run when that interval starts and ends (to read CPU counters over exactly that interval).
+ */
+export async function pipelinedLoad(
+  pipes: readonly TextPipe[],
+  frame: (client: number, seq: number) => string,
+  window: number,
+  warmupMs: number,
+  durationMs: number,
+  hooks: { onMeasureStart?(): void; onMeasureEnd?(): void } = {},
+  drainMs = 10_000,
+): Promise<PipelinedResult> {
+  let sending = true;
+  let measuring = false;
+  let sent = 0;
+  let received = 0;
+  let counted = 0;
+  const samples: number[] = [];
+  let outstanding = 0;
+  let drained: (() => void) | null = null;
+  const queues = pipes.map(() => [] as number[]);
+  const heads = pipes.map(() => 0);
+  const seqs = pipes.map(() => 0);
+
+  const sendOne = (c: number) => {
+    queues[c]!.push(performance.now());
+    sent++;
+    outstanding++;
+    pipes[c]!.send(frame(c, seqs[c]!++));
+  };
+  pipes.forEach((pipe, c) => {
+    pipe.onFrame(() => {
+      const q = queues[c]!;
+      const start = q[heads[c]!];
+      if (start === undefined) return; // A frame that answers nothing we sent (should not happen).
+      heads[c]!++;
+      // Compact now and then so the FIFO does not grow without bound.
+      if (heads[c]! > 4096) {
+        q.splice(0, heads[c]!);
+        heads[c] = 0;
+      }
+      received++;
+      outstanding--;
+      if (measuring) {
+        counted++;
+        samples.push(performance.now() - start);
+      }
+      if (sending) sendOne(c);
+      else if (outstanding === 0) drained?.();
+    });
+  });
+
+  for (let c = 0; c < pipes.length; c++) for (let w = 0; w < window; w++) sendOne(c);
+  await new Promise((r) => setTimeout(r, warmupMs));
+  hooks.onMeasureStart?.();
+  measuring = true;
+  const start = performance.now();
+  await new Promise((r) => setTimeout(r, durationMs));
+  measuring = false;
+  sending = false;
+  const measuredMs = performance.now() - start;
+  hooks.onMeasureEnd?.();
+  if (outstanding > 0) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, drainMs);
+      drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+  for (const pipe of pipes) pipe.onFrame(null);
+  return {
+    clients: pipes.length,
+    window,
+    messagesPerSecond: Math.round((counted * 1000) / measuredMs),
+    samples,
+    sent,
+    received,
+    lost: outstanding,
+    measuredMs: Math.round(measuredMs),
+  };
+}

@@ -1,0 +1,14 @@
+/**
+ * The Servman side of the relay, launch and density benchmarks: the smallest useful `module` task,
+ * built on the service SDK exactly as a user would write it. `echo` answers the sender only.
+ */
+import { Service, action, runService } from "../../src/service/service.js";
+
+class BenchEcho extends Service {
+  @action()
+  echo(client: string, data: unknown): void {
+    this.send(client, "echo", data);
+  }
+}
+
+runService(BenchEcho);
