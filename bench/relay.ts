@@ -6,9 +6,11 @@
  * Two workloads, run identically on both: sequential round trips on one connection (latency),
  * and BENCH_RELAY_CLIENTS connections spread over BENCH_RELAY_INSTANCES instances, each keeping
  * BENCH_RELAY_WINDOW messages in flight (throughput). CPU time per message is recorded for each
- * process group, to show where the time goes.
+ * process group, to show where the time goes. Both chains stay up and the workloads alternate
+ * between them BENCH_RELAY_REPEATS times, so a burst of someone else's load on this shared
+ * machine hits both rather than one; each figure is the median of the repetitions.
  *
- *   node dist/bench/relay.js      (sizes: BENCH_RELAY_ROUNDS, _WARMUP, _CLIENTS, _INSTANCES, _WINDOW, _SECONDS)
+ *   node dist/bench/relay.js   (sizes: BENCH_RELAY_ROUNDS, _WARMUP, _CLIENTS, _INSTANCES, _WINDOW, _SECONDS, _REPEATS)
  */
 import { runBenchmark, type BenchContext } from "./lib/bench-runner.js";
 import { startScript, startServman } from "./lib/child-processes.js";
@@ -30,6 +32,7 @@ const CLIENTS = envInt("BENCH_RELAY_CLIENTS", 100);
 const INSTANCES = Math.min(CLIENTS, envInt("BENCH_RELAY_INSTANCES", 10));
 const WINDOW = envInt("BENCH_RELAY_WINDOW", 10);
 const SECONDS = envInt("BENCH_RELAY_SECONDS", 3);
+const REPEATS = envInt("BENCH_RELAY_REPEATS", 3);
 const WARMUP_MS = 1000;
 
 /** The same client frame for both chains: a Servman `send` (the floor relays it unread). */
@@ -37,74 +40,96 @@ function sendFrame(instance: string, seq: number): string {
   return `{"type":"send","instance":"${instance}","action":"echo","data":{"seq":${seq}}}`;
 }
 
-/** What one chain measured. */
-interface ChainResult {
-  sequential: LatencySummary;
-  pipelined: Omit<PipelinedResult, "samples"> & { latency: LatencySummary };
-  /** CPU ms per process group during the measured pipelined interval. */
+/** One chain set up and ready to drive: its clients, their instances, its processes. */
+interface Chain {
+  name: "servman" | "floor";
+  pipes: TextPipe[];
+  instanceOf(client: number): string;
+  groups: CpuGroups;
+  teardown(): Promise<void>;
+}
+
+/** What one pipelined run measured. */
+interface PipelinedRun extends Omit<PipelinedResult, "samples"> {
+  latency: LatencySummary;
+  /** CPU ms per process group during the measured interval. */
   cpuMs: CpuSnapshot;
   /** CPU µs per relayed message per process group. */
   cpuUsPerMessage: Record<string, number>;
 }
 
-/** Runs both workloads over `pipes` (pipes[0] is the sequential client). */
-async function drive(pipes: TextPipe[], instanceOf: (client: number) => string, groups: CpuGroups): Promise<ChainResult> {
-  say(`  sequential: ${WARMUP} warm-up + ${ROUNDS} round trips on one connection`);
-  const seqSamples = await sequentialRoundTrips(pipes[0]!, (i) => sendFrame(instanceOf(0), i), WARMUP, ROUNDS);
-  const sequential = summarize(seqSamples);
-  say(`  sequential p50 ${sequential.p50Ms} ms, p99 ${sequential.p99Ms} ms`);
-  say(`  pipelined: ${pipes.length} clients x window ${WINDOW}, ${WARMUP_MS} ms warm-up + ${SECONDS} s`);
+/** Every repetition of both workloads on one chain. */
+interface ChainRuns {
+  sequential: LatencySummary[];
+  pipelined: PipelinedRun[];
+}
+
+async function runSequential(chain: Chain): Promise<LatencySummary> {
+  const samples = await sequentialRoundTrips(chain.pipes[0]!, (i) => sendFrame(chain.instanceOf(0), i), WARMUP, ROUNDS);
+  const summary = summarize(samples);
+  say(`  ${chain.name} sequential: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms`);
+  return summary;
+}
+
+async function runPipelined(chain: Chain): Promise<PipelinedRun> {
   let before: CpuSnapshot = {};
   let after: CpuSnapshot = {};
-  const run = await pipelinedLoad(pipes, (c, seq) => sendFrame(instanceOf(c), seq), WINDOW, WARMUP_MS, SECONDS * 1000, {
-    onMeasureStart: () => (before = cpuSnapshot(groups)),
-    onMeasureEnd: () => (after = cpuSnapshot(groups)),
+  const run = await pipelinedLoad(chain.pipes, (c, seq) => sendFrame(chain.instanceOf(c), seq), WINDOW, WARMUP_MS, SECONDS * 1000, {
+    onMeasureStart: () => (before = cpuSnapshot(chain.groups)),
+    onMeasureEnd: () => (after = cpuSnapshot(chain.groups)),
   });
   const { samples, ...rest } = run;
   const cpuMs = cpuDelta(before, after);
   const messages = (run.messagesPerSecond * run.measuredMs) / 1000;
   const cpuUsPerMessage = Object.fromEntries(Object.entries(cpuMs).map(([k, ms]) => [k, messages > 0 ? Math.round((ms * 1000 * 10) / messages) / 10 : 0]));
-  say(`  pipelined ${run.messagesPerSecond} msgs/s, lost ${run.lost}; CPU µs/msg ${JSON.stringify(cpuUsPerMessage)}`);
-  return { sequential, pipelined: { ...rest, latency: summarize(samples) }, cpuMs, cpuUsPerMessage };
+  say(`  ${chain.name} pipelined: ${run.messagesPerSecond} msgs/s, lost ${run.lost}; CPU µs/msg ${JSON.stringify(cpuUsPerMessage)}`);
+  return { ...rest, latency: summarize(samples), cpuMs, cpuUsPerMessage };
+}
+
+/** The median of `values` (the middle one of an odd count, the lower middle of an even count). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
 }
 
 async function closeAll(pipes: TextPipe[]): Promise<void> {
   await Promise.allSettled(pipes.map((p) => p.close()));
 }
 
-async function measureFloor(ctx: BenchContext, redisUrl: string, redisPid: number): Promise<ChainResult> {
-  say("floor: raw ws + ioredis pub/sub + Node IPC");
+async function setupFloor(ctx: BenchContext, redisUrl: string, redisPid: number): Promise<Chain> {
+  say(`floor: raw ws + ioredis pub/sub + Node IPC, ${INSTANCES} raw echo children`);
   const server = await startScript<{ url: string; pids: number[] }>("floor-relay", [redisUrl, String(INSTANCES)]);
   const pipes: TextPipe[] = [];
-  try {
-    const url = server.ready.url;
-    pipes.push(...(await mapLimit(CLIENTS, 50, (c) => PlainWire.connect(`${url}?i=${c % INSTANCES}`, true))));
-    const groups: CpuGroups = { "gateway+node": [server.pid], instances: server.ready.pids, redis: [redisPid], "load generator": [process.pid] };
-    return await drive(pipes, (c) => `floor-instance-${String(c % INSTANCES).padStart(2, "0")}`, groups);
-  } finally {
+  const teardown = async () => {
     await closeAll(pipes);
     const below = processesBelow(server.pid);
     await server.stop();
     const left = survivors(below);
     ctx.check("floor relay left no process", left.length === 0, `${left.length} of ${below.length} still running`);
+  };
+  try {
+    const url = server.ready.url;
+    pipes.push(...(await mapLimit(CLIENTS, 50, (c) => PlainWire.connect(`${url}?i=${c % INSTANCES}`, true))));
+  } catch (err) {
+    await teardown();
+    throw err;
   }
+  return {
+    name: "floor",
+    pipes,
+    instanceOf: (c) => `floor-instance-${String(c % INSTANCES).padStart(2, "0")}`,
+    groups: { "gateway+node": [server.pid], instances: server.ready.pids, redis: [redisPid], "load generator": [process.pid] },
+    teardown,
+  };
 }
 
-async function measureServman(ctx: BenchContext, redisUrl: string, redisPid: number): Promise<ChainResult> {
+async function setupServman(ctx: BenchContext, redisUrl: string, redisPid: number): Promise<Chain> {
   say(`servman: servman start (gateway + node in one process), ${INSTANCES} echo instances`);
   const config = writeBenchConfig({ redisUrl, capacity: INSTANCES + 10 });
   const server = await startServman(["start", "--config", config.path, "--port", "0"]);
   const pipes: ServmanWire[] = [];
   let owner: ServmanWire | undefined;
-  try {
-    owner = await ServmanWire.connect(server.url!);
-    const instances = await mapLimit(INSTANCES, 8, async () => String((await owner!.request({ type: "launch", task: "echo" })).instance));
-    pipes.push(...(await mapLimit(CLIENTS, 50, () => ServmanWire.connect(server.url!))));
-    await mapLimit(CLIENTS, 50, (c) => pipes[c]!.request({ type: "join", instance: instances[c % INSTANCES] }));
-    const instancePids = processesBelow(server.pid).map((p) => p.pid);
-    const groups: CpuGroups = { "gateway+node": [server.pid], instances: instancePids, redis: [redisPid], "load generator": [process.pid] };
-    return await drive(pipes, (c) => instances[c % INSTANCES]!, groups);
-  } finally {
+  const teardown = async () => {
     await closeAll(pipes);
     await owner?.close();
     const below = processesBelow(server.pid);
@@ -114,30 +139,73 @@ async function measureServman(ctx: BenchContext, redisUrl: string, redisPid: num
     const warnings = server.stderr().split("\n").filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
     if (warnings.length > 0) ctx.notes.push(`servman logged ${warnings.length} lines at warn or above, first: ${warnings[0]!.slice(0, 300)}`);
     config.remove();
+  };
+  try {
+    owner = await ServmanWire.connect(server.url!);
+    const instances = await mapLimit(INSTANCES, 8, async () => String((await owner!.request({ type: "launch", task: "echo" })).instance));
+    pipes.push(...(await mapLimit(CLIENTS, 50, () => ServmanWire.connect(server.url!))));
+    await mapLimit(CLIENTS, 50, (c) => pipes[c]!.request({ type: "join", instance: instances[c % INSTANCES] }));
+    const instancePids = processesBelow(server.pid).map((p) => p.pid);
+    return {
+      name: "servman",
+      pipes,
+      instanceOf: (c) => instances[c % INSTANCES]!,
+      groups: { "gateway+node": [server.pid], instances: instancePids, redis: [redisPid], "load generator": [process.pid] },
+      teardown,
+    };
+  } catch (err) {
+    await teardown();
+    throw err;
   }
 }
 
+/** Median figures of a chain's repetitions (each figure's own median). */
+function medians(runs: ChainRuns) {
+  const cpuGroups = Object.keys(runs.pipelined[0]?.cpuUsPerMessage ?? {});
+  return {
+    sequentialP50Ms: median(runs.sequential.map((r) => r.p50Ms)),
+    sequentialP99Ms: median(runs.sequential.map((r) => r.p99Ms)),
+    messagesPerSecond: median(runs.pipelined.map((r) => r.messagesPerSecond)),
+    loadedP50Ms: median(runs.pipelined.map((r) => r.latency.p50Ms)),
+    loadedP99Ms: median(runs.pipelined.map((r) => r.latency.p99Ms)),
+    lost: runs.pipelined.reduce((sum, r) => sum + r.lost, 0),
+    sent: runs.pipelined.reduce((sum, r) => sum + r.sent, 0),
+    cpuUsPerMessage: Object.fromEntries(cpuGroups.map((g) => [g, median(runs.pipelined.map((r) => r.cpuUsPerMessage[g] ?? 0))])),
+  };
+}
+
 await runBenchmark("relay", "Relay: client -> gateway -> Redis -> node -> instance -> back", async (ctx) => {
-  ctx.params = { rounds: ROUNDS, warmup: WARMUP, clients: CLIENTS, instances: INSTANCES, window: WINDOW, seconds: SECONDS, warmupMs: WARMUP_MS };
+  ctx.params = { rounds: ROUNDS, warmup: WARMUP, clients: CLIENTS, instances: INSTANCES, window: WINDOW, seconds: SECONDS, warmupMs: WARMUP_MS, repeats: REPEATS };
+  ctx.notes.push(`each figure is the median of ${REPEATS} alternating repetitions (floor, then servman) on the same connections`);
   const redis = await startRedis();
+  const chains: Chain[] = [];
   try {
-    const floor = await measureFloor(ctx, redis.url, redis.pid);
-    ctx.floor = { ...floor };
-    const servman = await measureServman(ctx, redis.url, redis.pid);
-    ctx.servman = { ...servman };
+    chains.push(await setupFloor(ctx, redis.url, redis.pid));
+    chains.push(await setupServman(ctx, redis.url, redis.pid));
+    const runs: Record<string, ChainRuns> = { floor: { sequential: [], pipelined: [] }, servman: { sequential: [], pipelined: [] } };
+    for (let r = 1; r <= REPEATS; r++) {
+      say(`repetition ${r} of ${REPEATS}: sequential (${WARMUP} warm-up + ${ROUNDS} round trips), then pipelined (${CLIENTS} clients x window ${WINDOW}, ${SECONDS} s)`);
+      for (const chain of chains) runs[chain.name]!.sequential.push(await runSequential(chain));
+      for (const chain of chains) runs[chain.name]!.pipelined.push(await runPipelined(chain));
+    }
+    const floor = medians(runs.floor!);
+    const servman = medians(runs.servman!);
+    ctx.floor = { ...floor, runs: runs.floor };
+    ctx.servman = { ...servman, runs: runs.servman };
     ctx.metrics.push(
-      metric("throughput", `pipelined throughput, ${CLIENTS} clients`, "msgs/s", "higher", servman.pipelined.messagesPerSecond, floor.pipelined.messagesPerSecond, { minRatio: 1.0 }),
-      metric("p50", "sequential round trip p50", "ms", "lower", servman.sequential.p50Ms, floor.sequential.p50Ms, { maxRatio: 1.3 }),
-      metric("p99", "sequential round trip p99", "ms", "lower", servman.sequential.p99Ms, floor.sequential.p99Ms),
-      metric("loadedP50", "round trip p50 under pipelined load", "ms", "lower", servman.pipelined.latency.p50Ms, floor.pipelined.latency.p50Ms),
-      metric("loadedP99", "round trip p99 under pipelined load", "ms", "lower", servman.pipelined.latency.p99Ms, floor.pipelined.latency.p99Ms),
+      metric("throughput", `pipelined throughput, ${CLIENTS} clients`, "msgs/s", "higher", servman.messagesPerSecond, floor.messagesPerSecond, { minRatio: 1.0 }),
+      metric("p50", "sequential round trip p50", "ms", "lower", servman.sequentialP50Ms, floor.sequentialP50Ms, { maxRatio: 1.3 }),
+      metric("p99", "sequential round trip p99", "ms", "lower", servman.sequentialP99Ms, floor.sequentialP99Ms),
+      metric("loadedP50", "round trip p50 under pipelined load", "ms", "lower", servman.loadedP50Ms, floor.loadedP50Ms),
+      metric("loadedP99", "round trip p99 under pipelined load", "ms", "lower", servman.loadedP99Ms, floor.loadedP99Ms),
     );
     for (const group of Object.keys(servman.cpuUsPerMessage)) {
       ctx.metrics.push(metric(`cpu.${group}`, `CPU per message: ${group}`, "µs", "lower", servman.cpuUsPerMessage[group] ?? null, floor.cpuUsPerMessage[group] ?? null));
     }
-    ctx.check("no message lost (servman)", servman.pipelined.lost === 0, `${servman.pipelined.lost} of ${servman.pipelined.sent} unanswered`);
-    ctx.check("no message lost (floor)", floor.pipelined.lost === 0, `${floor.pipelined.lost} of ${floor.pipelined.sent} unanswered`);
+    ctx.check("no message lost (servman)", servman.lost === 0, `${servman.lost} of ${servman.sent} unanswered`);
+    ctx.check("no message lost (floor)", floor.lost === 0, `${floor.lost} of ${floor.sent} unanswered`);
   } finally {
+    for (const chain of chains) await chain.teardown().catch((err: Error) => say(`teardown of ${chain.name} failed: ${err.message}`));
     await redis.stop();
   }
 });

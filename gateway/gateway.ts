@@ -2,7 +2,10 @@
  * A gateway: HTTP + WebSocket server that holds client sessions and relays them over Redis.
  * Stateless beyond its open connections: any gateway serves any client for any instance.
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Redis } from "ioredis";
@@ -42,10 +45,7 @@ export function isLoopback(host: string): boolean {
  */
 export function assertServable(config: ServmanConfig): void {
   const { host, insecure } = config.gateway;
-  // Running in plain text while the operator believes TLS is in force would be worse than not running.
-  if (config.gateway.tls) {
-    throw new ConfigError(config.file, "gateway.tls", "TLS is not supported by this version yet; terminate TLS in a proxy in front of the gateway");
-  }
+  if (config.gateway.tls) readTlsFiles(config.gateway.tls, config.file);
   if (!isLoopback(host) && config.auth.secret === undefined && !insecure) {
     // The host may come from the file, $SERVMAN_HOST or --host: name all three.
     throw new ConfigError(
@@ -57,6 +57,24 @@ export function assertServable(config: ServmanConfig): void {
   }
 }
 
+/** Reads a certificate and key, or throws a ConfigError naming the one that failed. */
+function readTlsFiles(tls: { cert: string; key: string }, file: string | null): { cert: Buffer; key: Buffer } {
+  const read = (path: string, key: "cert" | "key") => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(file, `gateway.tls.${key}`, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const files = { cert: read(tls.cert, "cert"), key: read(tls.key, "key") };
+  try {
+    createSecureContext(files);
+  } catch (err) {
+    throw new ConfigError(file, "gateway.tls", `the certificate and key cannot be used together: ${(err as Error).message}`, { cause: err });
+  }
+  return files;
+}
+
 export class Gateway {
   readonly id = `gw-${nanoid(10)}`;
   readonly metrics: GatewayMetrics;
@@ -66,7 +84,7 @@ export class Gateway {
   private readonly redis: Redis;
   private readonly sub: Redis;
   private readonly requester: Requester;
-  private readonly server: Server;
+  private readonly server: Server | HttpsServer;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, ClientSession>();
   private readonly replyChannel: string;
@@ -77,6 +95,8 @@ export class Gateway {
 
   constructor(options: GatewayOptions) {
     this.config = options.config;
+    // First, before any connection exists: an unreadable certificate must leave nothing open.
+    const tlsFiles = this.config.gateway.tls ? readTlsFiles(this.config.gateway.tls, this.config.file) : undefined;
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ gateway: this.id });
     this.keys = new Keys(this.config.prefix);
     this.metrics = new GatewayMetrics(options.processMetrics ?? true);
@@ -95,7 +115,7 @@ export class Gateway {
     };
     this.sub.on("message", (channel: string, payload: string) => this.onBus(channel, payload));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.config.gateway.limits.maxFrameBytes, perMessageDeflate: false });
-    this.server = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       void handleHttp(
         {
           requester: this.requester,
@@ -108,7 +128,8 @@ export class Gateway {
         req,
         res,
       );
-    });
+    };
+    this.server = tlsFiles ? createHttpsServer(tlsFiles, onRequest) : createServer(onRequest);
     this.server.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
   }
 
@@ -141,7 +162,19 @@ export class Gateway {
     const address = this.server.address() as AddressInfo | null;
     if (!address) throw new ServmanError("unavailable", "gateway is not listening");
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    return `ws://${host}:${address.port}${CONNECT_PATH}`;
+    return `${this.config.gateway.tls ? "wss" : "ws"}://${host}:${address.port}${CONNECT_PATH}`;
+  }
+
+  /**
+   * Reads the certificate and key again and serves them to new connections; open connections
+   * keep theirs. For certificate renewal without a restart (`servman` calls it on SIGHUP).
+   * A file that cannot be read leaves the current certificate in place and rejects.
+   */
+  reloadTls(): void {
+    const tls = this.config.gateway.tls;
+    if (!tls) throw new ServmanError("bad_request", "this gateway has no TLS configured");
+    (this.server as HttpsServer).setSecureContext(readTlsFiles(tls, this.config.file));
+    this.logger.info("TLS certificate reloaded");
   }
 
   /** Open client connections. */

@@ -29,7 +29,9 @@ nodeSub.on("message", (channel: string, payload: string) => {
 });
 
 async function startChild(k: number): Promise<void> {
-  const child = fork(RAW_ECHO_CHILD, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  // detached, as a Servman node forks: with autogroup scheduling a new session is its own
+  // scheduling group, which changes the CPU share the child gets on a busy machine.
+  const child = fork(RAW_ECHO_CHILD, [], { stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
   children.push(child);
   await new Promise<void>((resolve, reject) => {
     child.once("message", () => resolve());

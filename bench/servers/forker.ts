@@ -15,7 +15,9 @@ let nextInstance = 0;
 
 function launchOne(): Promise<number> {
   const start = performance.now();
-  const child = fork(service, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  // detached, as a Servman node forks: with the kernel's autogroup scheduling a new session is a
+  // scheduling group of its own, which changes how much CPU the child gets on a busy machine.
+  const child = fork(service, [], { stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
   const pid = child.pid!;
   children.set(pid, child);
   child.once("exit", () => children.delete(pid));

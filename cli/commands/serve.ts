@@ -74,5 +74,14 @@ export async function serve(role: "start" | "gateway" | "node", config: ServmanC
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    // SIGHUP: renewed certificates are served to new connections; open ones are not dropped.
+    process.on("SIGHUP", () => {
+      if (!gateway || !config.gateway.tls) return logger.info("SIGHUP ignored: no TLS to reload");
+      try {
+        gateway.reloadTls();
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, "TLS reload failed; keeping the current certificate");
+      }
+    });
   });
 }

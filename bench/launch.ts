@@ -1,0 +1,172 @@
+/**
+ * Launch benchmark: launch-to-ready latency and sustained launches per second, through the whole
+ * path (client -> gateway -> reservation + BullMQ -> node -> fork -> `ready` -> back), against
+ * the floor: a raw `fork()` of the same service file until its first IPC message
+ * (bench/servers/forker.ts). Sequential launches also get a breakdown of where the time goes,
+ * from the BullMQ job's timestamps and the registry record.
+ *
+ *   node dist/bench/launch.js   (sizes: BENCH_LAUNCH_SEQ, BENCH_LAUNCHES, BENCH_LAUNCH_CONCURRENCY)
+ */
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { runBenchmark, type BenchContext } from "./lib/bench-runner.js";
+import { startScript, startServman, type ScriptProcess, type ServmanProcess } from "./lib/child-processes.js";
+import { mapLimit } from "./lib/concurrency.js";
+import { envInt } from "./lib/env.js";
+import { processesBelow, survivors } from "./lib/leftovers.js";
+import { say } from "./lib/output.js";
+import { ECHO_SERVICE } from "./lib/paths.js";
+import { startRedis } from "./lib/redis.js";
+import { metric } from "./lib/results.js";
+import { writeBenchConfig } from "./lib/servman-config.js";
+import { round, summarize, type LatencySummary } from "./lib/stats.js";
+import { ServmanWire } from "./lib/wire-client.js";
+
+const SEQ = envInt("BENCH_LAUNCH_SEQ", 20);
+const LAUNCHES = envInt("BENCH_LAUNCHES", 100);
+const CONCURRENCY = envInt("BENCH_LAUNCH_CONCURRENCY", 8);
+const WARMUP = 2;
+
+/** What one side measured. */
+interface LaunchFigures {
+  sequential: LatencySummary;
+  concurrent: LatencySummary;
+  launchesPerSecond: number;
+  concurrentDurationMs: number;
+}
+
+/** One sequential launch, timed at the client, with the server-side timestamps (epoch ms). */
+interface LaunchTrace {
+  instance: string;
+  sentAt: number;
+  receivedAt: number;
+  latencyMs: number;
+}
+
+/** Launches through the gateway and resolves with the client-side timing. */
+async function launchOne(client: ServmanWire): Promise<LaunchTrace> {
+  const sentAt = Date.now();
+  const start = performance.now();
+  const reply = await client.request({ type: "launch", task: "echo", options: { timeoutMs: 300_000 } }, 400_000);
+  return { instance: String(reply.instance), sentAt, receivedAt: Date.now(), latencyMs: performance.now() - start };
+}
+
+async function stopAll(client: ServmanWire, instances: readonly string[]): Promise<void> {
+  await mapLimit(instances.length, 16, (i) => client.request({ type: "stop", instance: instances[i] }, 60_000));
+}
+
+/**
+ * Where the time of each sequential launch went, from the BullMQ job (enqueued, picked up,
+ * finished) and the registry record (readyAt): medians in ms. Clocks are this machine's.
+ */
+async function breakdown(redisUrl: string, prefix: string, traces: readonly LaunchTrace[]): Promise<Record<string, number>> {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue("echo", { connection, prefix: `${prefix}:launch` });
+  try {
+    const jobs = await queue.getJobs(["completed"], 0, -1);
+    const byInstance = new Map(jobs.map((j) => [String((j.data as { instance?: unknown }).instance), j]));
+    const parts: Record<string, number[]> = { "client -> enqueued": [], "queue wait": [], "picked up -> ready": [], "ready -> client": [], total: [] };
+    for (const t of traces) {
+      const job = byInstance.get(t.instance);
+      const readyAt = Number(await connection.hget(`${prefix}:instance:${t.instance}`, "readyAt"));
+      if (!job || !job.processedOn || !readyAt) continue;
+      parts["client -> enqueued"]!.push(job.timestamp - t.sentAt);
+      parts["queue wait"]!.push(job.processedOn - job.timestamp);
+      parts["picked up -> ready"]!.push(readyAt - job.processedOn);
+      parts["ready -> client"]!.push(t.receivedAt - readyAt);
+      parts.total!.push(t.receivedAt - t.sentAt);
+    }
+    return Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, summarize(v).p50Ms]));
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+type Launched = { latencies: number[]; durationMs: number };
+
+await runBenchmark("launch", "Launch: launch-to-ready latency and sustained launches per second", async (ctx: BenchContext) => {
+  ctx.params = { sequential: SEQ, launches: LAUNCHES, concurrency: CONCURRENCY, warmup: WARMUP };
+  ctx.notes.push("sequential launches alternate one floor fork, one Servman launch; the concurrent phases run floor first, then Servman");
+  const redis = await startRedis();
+  const config = writeBenchConfig({ redisUrl: redis.url, capacity: WARMUP + SEQ + LAUNCHES + 10 });
+  let forker: ScriptProcess<unknown> | undefined;
+  let server: ServmanProcess | undefined;
+  let client: ServmanWire | undefined;
+  try {
+    say("floor: raw fork() of the echo service until its first IPC message (bench/servers/forker.ts)");
+    forker = await startScript("forker", [ECHO_SERVICE]);
+    say("servman: servman start, launches through the gateway (node launchConcurrency: Servman's default)");
+    server = await startServman(["start", "--config", config.path, "--port", "0"]);
+    client = await ServmanWire.connect(server.url!);
+    const fork = (count: number, concurrency: number) => forker!.request<Launched>("launch", { count, concurrency });
+
+    say(`warm-up: ${WARMUP} launches each`);
+    await fork(WARMUP, 1);
+    await forker.request("killAll");
+    const warm = await mapLimit(WARMUP, 1, () => launchOne(client!));
+    await stopAll(client, warm.map((t) => t.instance));
+
+    say(`sequential: ${SEQ} launches each, alternating`);
+    const floorSeq: number[] = [];
+    const traces: LaunchTrace[] = [];
+    for (let i = 0; i < SEQ; i++) {
+      floorSeq.push(...(await fork(1, 1)).latencies);
+      traces.push(await launchOne(client));
+    }
+    await forker.request("killAll");
+    const floorSequential = summarize(floorSeq);
+    const servmanSequential = summarize(traces.map((t) => t.latencyMs));
+    say(`  floor p50 ${floorSequential.p50Ms} ms, p99 ${floorSequential.p99Ms} ms; servman p50 ${servmanSequential.p50Ms} ms, p99 ${servmanSequential.p99Ms} ms`);
+    const breakdownP50Ms = await breakdown(redis.url, config.prefix, traces);
+    say(`  where a sequential Servman launch's time goes (p50 ms): ${JSON.stringify(breakdownP50Ms)}`);
+    await stopAll(client, traces.map((t) => t.instance));
+
+    say(`concurrent: ${LAUNCHES} launches, ${CONCURRENCY} at a time`);
+    const conc = await fork(LAUNCHES, CONCURRENCY);
+    await forker.request("killAll");
+    const floorConcurrent = summarize(conc.latencies);
+    const floorRate = round((LAUNCHES * 1000) / conc.durationMs, 1);
+    say(`  floor: ${floorRate}/s, p50 ${floorConcurrent.p50Ms} ms, p99 ${floorConcurrent.p99Ms} ms`);
+    const start = performance.now();
+    const launched = await mapLimit(LAUNCHES, CONCURRENCY, () => launchOne(client!));
+    const durationMs = performance.now() - start;
+    const servmanConcurrent = summarize(launched.map((t) => t.latencyMs));
+    const servmanRate = round((LAUNCHES * 1000) / durationMs, 1);
+    say(`  servman: ${servmanRate}/s, p50 ${servmanConcurrent.p50Ms} ms, p99 ${servmanConcurrent.p99Ms} ms`);
+    await stopAll(client, launched.map((t) => t.instance));
+
+    const floor: LaunchFigures = { sequential: floorSequential, concurrent: floorConcurrent, launchesPerSecond: floorRate, concurrentDurationMs: Math.round(conc.durationMs) };
+    const servman: LaunchFigures = { sequential: servmanSequential, concurrent: servmanConcurrent, launchesPerSecond: servmanRate, concurrentDurationMs: Math.round(durationMs) };
+    ctx.floor = { ...floor };
+    ctx.servman = { ...servman, breakdownP50Ms };
+    ctx.metrics.push(
+      metric("p50", "launch-to-ready p50, one at a time", "ms", "lower", servman.sequential.p50Ms, floor.sequential.p50Ms, { maxRatio: 1.25 }),
+      metric("p99", "launch-to-ready p99, one at a time", "ms", "lower", servman.sequential.p99Ms, floor.sequential.p99Ms),
+      metric("throughput", `sustained launches, ${CONCURRENCY} at a time`, "launches/s", "higher", servman.launchesPerSecond, floor.launchesPerSecond),
+      metric("concurrentP50", `launch-to-ready p50, ${CONCURRENCY} at a time`, "ms", "lower", servman.concurrent.p50Ms, floor.concurrent.p50Ms),
+      metric("concurrentP99", `launch-to-ready p99, ${CONCURRENCY} at a time`, "ms", "lower", servman.concurrent.p99Ms, floor.concurrent.p99Ms),
+    );
+    const b = breakdownP50Ms;
+    ctx.notes.push(
+      `sequential launch p50 breakdown (ms): client -> enqueued ${b["client -> enqueued"]}, queue wait ${b["queue wait"]}, ` +
+        `picked up -> ready ${b["picked up -> ready"]} (the fork floor alone: ${floor.sequential.p50Ms}), ready -> client ${b["ready -> client"]}`,
+    );
+  } finally {
+    await client?.close();
+    if (forker) {
+      const below = processesBelow(forker.pid);
+      await forker.stop();
+      const left = survivors(below);
+      ctx.check("floor forker left no process", left.length === 0, `${left.length} of ${below.length} still running`);
+    }
+    if (server) {
+      const below = processesBelow(server.pid);
+      const code = await server.stop();
+      const left = survivors(below);
+      ctx.check("servman stopped cleanly and left no process", code === 0 && left.length === 0, `exit code ${code}, ${left.length} of ${below.length} still running`);
+    }
+    config.remove();
+    await redis.stop();
+  }
+});
