@@ -12,6 +12,7 @@ import { Redis } from "ioredis";
 import { runBenchmark, type BenchContext } from "./lib/bench-runner.js";
 import { startScript, startServman, type ScriptProcess, type ServmanProcess } from "./lib/child-processes.js";
 import { mapLimit } from "./lib/concurrency.js";
+import { cpuTimeMs } from "./lib/cpu-time.js";
 import { envInt } from "./lib/env.js";
 import { processesBelow, survivors } from "./lib/leftovers.js";
 import { say } from "./lib/output.js";
@@ -123,29 +124,39 @@ await runBenchmark("launch", "Launch: launch-to-ready latency and sustained laun
     await stopAll(client, traces.map((t) => t.instance));
 
     say(`concurrent: ${LAUNCHES} launches, ${CONCURRENCY} at a time`);
+    // CPU of the launching process itself (not its children) per launch: Servman's own overhead.
+    const perLaunch = (ms: number) => round(ms / LAUNCHES, 2);
+    let cpuBefore = cpuTimeMs(forker.pid);
     const conc = await fork(LAUNCHES, CONCURRENCY);
+    const floorCpuMs = perLaunch(cpuTimeMs(forker.pid) - cpuBefore);
     await forker.request("killAll");
     const floorConcurrent = summarize(conc.latencies);
     const floorRate = round((LAUNCHES * 1000) / conc.durationMs, 1);
     say(`  floor: ${floorRate}/s, p50 ${floorConcurrent.p50Ms} ms, p99 ${floorConcurrent.p99Ms} ms`);
+    cpuBefore = cpuTimeMs(server.pid);
+    const redisBefore = cpuTimeMs(redis.pid);
     const start = performance.now();
     const launched = await mapLimit(LAUNCHES, CONCURRENCY, () => launchOne(client!));
     const durationMs = performance.now() - start;
+    const servmanCpuMs = perLaunch(cpuTimeMs(server.pid) - cpuBefore);
+    const redisCpuMs = perLaunch(cpuTimeMs(redis.pid) - redisBefore);
     const servmanConcurrent = summarize(launched.map((t) => t.latencyMs));
     const servmanRate = round((LAUNCHES * 1000) / durationMs, 1);
     say(`  servman: ${servmanRate}/s, p50 ${servmanConcurrent.p50Ms} ms, p99 ${servmanConcurrent.p99Ms} ms`);
+    say(`  CPU ms per launch in the launching process: servman gateway+node ${servmanCpuMs} (+ redis ${redisCpuMs}), floor forker ${floorCpuMs}`);
     await stopAll(client, launched.map((t) => t.instance));
 
     const floor: LaunchFigures = { sequential: floorSequential, concurrent: floorConcurrent, launchesPerSecond: floorRate, concurrentDurationMs: Math.round(conc.durationMs) };
     const servman: LaunchFigures = { sequential: servmanSequential, concurrent: servmanConcurrent, launchesPerSecond: servmanRate, concurrentDurationMs: Math.round(durationMs) };
-    ctx.floor = { ...floor };
-    ctx.servman = { ...servman, breakdownP50Ms };
+    ctx.floor = { ...floor, launcherCpuMsPerLaunch: floorCpuMs };
+    ctx.servman = { ...servman, breakdownP50Ms, launcherCpuMsPerLaunch: servmanCpuMs, redisCpuMsPerLaunch: redisCpuMs };
     ctx.metrics.push(
       metric("p50", "launch-to-ready p50, one at a time", "ms", "lower", servman.sequential.p50Ms, floor.sequential.p50Ms, { maxRatio: 1.25 }),
       metric("p99", "launch-to-ready p99, one at a time", "ms", "lower", servman.sequential.p99Ms, floor.sequential.p99Ms),
       metric("throughput", `sustained launches, ${CONCURRENCY} at a time`, "launches/s", "higher", servman.launchesPerSecond, floor.launchesPerSecond),
       metric("concurrentP50", `launch-to-ready p50, ${CONCURRENCY} at a time`, "ms", "lower", servman.concurrent.p50Ms, floor.concurrent.p50Ms),
       metric("concurrentP99", `launch-to-ready p99, ${CONCURRENCY} at a time`, "ms", "lower", servman.concurrent.p99Ms, floor.concurrent.p99Ms),
+      metric("launcherCpu", "CPU per launch in the launching process (node+gateway / forker)", "ms", "lower", servmanCpuMs, floorCpuMs),
     );
     const b = breakdownP50Ms;
     ctx.notes.push(

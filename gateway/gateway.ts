@@ -87,6 +87,8 @@ export class Gateway {
   private readonly server: Server | HttpsServer;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, ClientSession>();
+  /** Open connections per client address (gateway.limits.maxConnectionsPerIp). */
+  private readonly perIp = new Map<string, number>();
   private readonly replyChannel: string;
   private readonly ctx: SessionContext;
   private readonly auth: GatewayAuth;
@@ -201,19 +203,36 @@ export class Gateway {
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
+    const ip = req.socket.remoteAddress ?? "unknown";
+    const open = this.perIp.get(ip) ?? 0;
+    if (open >= this.config.gateway.limits.maxConnectionsPerIp) {
+      this.metrics.limited.inc({ limit: "connections_per_ip" });
+      return this.refuseUpgrade(req, socket, head, new ServmanError("rate_limited", `too many connections from ${ip} (limit ${this.config.gateway.limits.maxConnectionsPerIp})`));
+    }
+    // Counted from the upgrade on, so a burst of handshakes cannot slip past the limit.
+    this.perIp.set(ip, open + 1);
+    socket.once("close", () => {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, left);
+    });
     this.auth.identify(req).then(
       (identity) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, identity)),
       (err: unknown) => {
-        // Completing the handshake lets a browser client see why (close reason, error frame).
         const e = toServmanError(err, "unauthorized");
         this.metrics.refusedTickets.inc();
         this.logger.info({ reason: e.message }, "connection refused: ticket");
-        this.wss.handleUpgrade(req, socket, head, (ws) => {
-          ws.send(JSON.stringify(e.toFrame()));
-          ws.close(1008, e.message.slice(0, 120));
-        });
+        this.refuseUpgrade(req, socket, head, e);
       },
     );
+  }
+
+  /** Completes the handshake only to say why (error frame, close 1008): browsers see no HTTP status. */
+  private refuseUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, err: ServmanError): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.send(JSON.stringify(err.toFrame()));
+      ws.close(1008, err.message.slice(0, 120));
+    });
   }
 
   private onConnection(ws: WebSocket, identity: Identity): void {

@@ -14,6 +14,12 @@ export class GatewayMetrics {
   readonly eventsOut = new Counter({ name: "servman_gateway_events_total", help: "Frames sent to clients", registers: [this.registry] });
   readonly slowConsumers = new Counter({ name: "servman_gateway_slow_consumers_total", help: "Clients disconnected for not reading", registers: [this.registry] });
   readonly refusedTickets = new Counter({ name: "servman_gateway_refused_tickets_total", help: "Connections closed with 1008 for a missing or bad ticket", registers: [this.registry] });
+  readonly limited = new Counter({
+    name: "servman_gateway_limited_total",
+    help: "Requests or connections refused by a limit (rate, joins, connections_per_ip, instances_per_user)",
+    labelNames: ["limit"],
+    registers: [this.registry],
+  });
   readonly oversizedFrames = new Counter({ name: "servman_gateway_oversized_frames_total", help: "Connections closed with 1009", registers: [this.registry] });
 
   constructor(defaultMetrics: boolean) {

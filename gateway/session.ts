@@ -25,6 +25,7 @@ import {
 import type { InstanceRecord } from "../src/registry/instance-registry.js";
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import type { GatewayMetrics } from "./metrics.js";
+import { TokenBucket } from "./token-bucket.js";
 
 /** A join is answered `timeout` if its instance's node says nothing for this long. */
 const JOIN_TIMEOUT_MS = 10_000;
@@ -60,6 +61,9 @@ export class ClientSession {
   /** Instances this session launched with closeOnOwnerLeave. */
   private readonly closeOnLeave = new Set<string>();
   private closed = false;
+  private readonly bucket: TokenBucket;
+  /** Frames refused in a row by the rate limit; past `burst` the connection is closed. */
+  private refusedInRow = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -68,6 +72,7 @@ export class ClientSession {
     readonly identity: Identity = OPEN_IDENTITY,
   ) {
     this.channel = ctx.keys.sessionChannel(this.id);
+    this.bucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.burst);
   }
 
   /** The ticket's user id; null in open mode. */
@@ -96,7 +101,8 @@ export class ClientSession {
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
       this.ctx.metrics.slowConsumers.inc();
       this.logger.warn({ buffered: this.ws.bufferedAmount }, "slow consumer disconnected");
-      this.ws.close(1008, "slow consumer: too much unread output");
+      // A close frame would queue behind the very output it does not read: cut the socket instead.
+      this.ws.terminate();
     }
   }
 
@@ -113,6 +119,9 @@ export class ClientSession {
 
   /** Handles one frame from the client. Never throws. */
   onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    // Limited before parsing: a flood costs the gateway as little as possible.
+    if (!this.bucket.take()) return this.refuse();
+    this.refusedInRow = 0;
     if (isBinary) {
       this.fail(new ServmanError("bad_request", "binary frames are not supported; send JSON text"), undefined);
       return;
@@ -126,6 +135,19 @@ export class ClientSession {
     }
     this.ctx.metrics.requests.inc({ type: parsed.request.type });
     this.dispatch(parsed.request);
+  }
+
+  /** A frame over the rate: the first of a run is answered, a sustained flood closes the connection. */
+  private refuse(): void {
+    this.refusedInRow++;
+    this.ctx.metrics.limited.inc({ limit: "rate" });
+    if (this.refusedInRow === 1) {
+      const { messagesPerSecond, burst } = this.ctx.limits;
+      this.fail(new ServmanError("rate_limited", `over ${messagesPerSecond} messages per second (burst ${burst}); frames are dropped until the rate falls`), undefined);
+    } else if (this.refusedInRow > this.ctx.limits.burst) {
+      this.logger.warn("closing a connection that kept flooding past its rate limit");
+      this.ws.close(1008, "rate limit exceeded");
+    }
   }
 
   private dispatch(req: ClientRequest): void {
@@ -169,6 +191,7 @@ export class ClientSession {
       return;
     }
     if (this.joined.size + this.pendingJoins.size >= this.ctx.limits.maxJoinsPerConnection) {
+      this.ctx.metrics.limited.inc({ limit: "joins" });
       return this.fail(new ServmanError("forbidden", `a connection may join at most ${this.ctx.limits.maxJoinsPerConnection} instances`), req.id);
     }
     // Registered synchronously: sends that follow this join are queued behind it, in order.
@@ -248,6 +271,8 @@ export class ClientSession {
         options,
         owner: this.id,
         ownerUser: this.user,
+        // Quotas bound users (tickets); admins and open mode have none.
+        ...(this.user !== null && !this.admin ? { quota: this.ctx.limits.maxInstancesPerUser } : {}),
       });
       this.ctx.metrics.launches.inc({ result: "ok" });
       if (options.closeOnOwnerLeave) {
@@ -256,7 +281,9 @@ export class ClientSession {
       }
       this.send({ type: "launched", ...idOf(req.id), instance: result.instance, node: result.node });
     } catch (err) {
-      this.ctx.metrics.launches.inc({ result: toServmanError(err).code });
+      const code = toServmanError(err).code;
+      this.ctx.metrics.launches.inc({ result: code });
+      if (code === "rate_limited") this.ctx.metrics.limited.inc({ limit: "instances_per_user" });
       throw err;
     }
   }

@@ -75,6 +75,8 @@ export class Instance {
   constructor(
     id: string,
     task: TaskConfig,
+    /** The owning user (a ticket's `sub`), if any: the registry keeps per-user counts. */
+    readonly ownerUser: string | null,
     private readonly host: InstanceHost,
     private readonly logger: Logger,
   ) {

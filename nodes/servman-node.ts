@@ -182,7 +182,12 @@ export class ServmanNode {
     this.updateIntake();
     let instance: Instance | undefined;
     try {
-      const owner = { task: data.task, owner: data.owner ?? null, ownerUser: data.ownerUser ?? null, options: data.options ?? {} };
+      const owner = {
+        task: data.task,
+        owner: typeof data.owner === "string" ? data.owner : null,
+        ownerUser: typeof data.ownerUser === "string" ? data.ownerUser : null,
+        options: typeof data.options === "object" && data.options !== null ? data.options : {},
+      };
       let claimed: boolean;
       try {
         claimed = await this.registry.claim(data.instance, this.id, data.token ?? "", owner);
@@ -197,10 +202,10 @@ export class ServmanNode {
       if (this.state !== "running") {
         // The node began to drain while the claim was in flight: give the id back.
         this.live--;
-        await this.registry.removeIfNode(data.instance, this.id);
+        await this.registry.removeIfNode(data.instance, this.id, owner.ownerUser);
         return fail("launch_failed", "the node is draining");
       }
-      instance = new Instance(data.instance, task, this.host, this.logger.child({ instance: data.instance, task: task.name }));
+      instance = new Instance(data.instance, task, owner.ownerUser, this.host, this.logger.child({ instance: data.instance, task: task.name }));
       this.instances.set(instance.id, instance);
       const channel = this.keys.instanceChannel(instance.id);
       this.byChannel.set(channel, instance);
@@ -228,7 +233,7 @@ export class ServmanNode {
     this.live--;
     this.updateIntake();
     this.logger.debug({ instance: instance.id, ...end }, "retiring instance");
-    await Promise.allSettled([this.sub.unsubscribe(channel), this.registry.removeIfNode(instance.id, this.id)]);
+    await Promise.allSettled([this.sub.unsubscribe(channel), this.registry.removeIfNode(instance.id, this.id, instance.ownerUser)]);
   }
 
   /**

@@ -21,6 +21,12 @@ export class Keys {
     return `${this.prefix}:instances`;
   }
 
+  /** Set: ids of the instances one user (a ticket's `sub`) owns, for launch quotas. */
+  userInstances(user: string): string {
+    // A user id is any string: encoded so that it cannot reach outside its key.
+    return `${this.prefix}:user-instances:${encodeURIComponent(user)}`;
+  }
+
   /** Hash with a TTL: one node's record, refreshed by its heartbeat. */
   node(id: string): string {
     return `${this.prefix}:node:${id}`;

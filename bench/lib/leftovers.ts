@@ -20,8 +20,3 @@ export function processesBelow(root: number): SeenProcess[] {
 export function survivors(seen: readonly SeenProcess[]): SeenProcess[] {
   return seen.filter((p) => alive(p.pid) && cmdlineOf(p.pid) === p.cmd);
 }
-
-/** Adds newly seen processes to `into` (a polling snapshot, for programs that start and end children). */
-export function collectBelow(root: number, into: Map<number, SeenProcess>): void {
-  for (const p of processesBelow(root)) if (!into.has(p.pid)) into.set(p.pid, p);
-}

@@ -18,7 +18,11 @@ export function formatRatio(value: number | null | undefined): string {
 /** A Markdown table (readable as is in a terminal); numeric-looking cells are right-aligned. */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => /^[-+~]?[\d.,]+[x%]?$|^-$/.test(r[i] ?? "-")));
+  // A column is numeric when every non-empty cell looks like a number ("-" stands for none).
+  const numeric = headers.map((_, i) => {
+    const cells = rows.map((r) => r[i] ?? "").filter((c) => c !== "");
+    return cells.length > 0 && cells.every((c) => /^[-+~]?[\d.,]+[x%]?$|^-$/.test(c));
+  });
   const cell = (text: string, i: number) => (numeric[i] ? text.padStart(widths[i]!) : text.padEnd(widths[i]!));
   const line = (cells: readonly string[]) => `| ${cells.map((c, i) => cell(c, i)).join(" | ")} |`;
   const rule = `| ${widths.map((w, i) => (numeric[i] ? "-".repeat(w - 1) + ":" : "-".repeat(w))).join(" | ")} |`;

@@ -45,6 +45,8 @@ export interface GatewayLimits {
   readonly maxConnectionsPerIp: number;
   /** A client whose unsent output passes this is disconnected (slow consumer). Default 8 MiB. */
   readonly maxBufferedBytes: number;
+  /** Instances one user (ticket `sub`, not admins) may own at once; 0: no limit. Default 100. */
+  readonly maxInstancesPerUser: number;
 }
 
 export interface GatewayConfig {
@@ -106,5 +108,6 @@ export const DEFAULTS = Object.freeze({
     maxJoinsPerConnection: 100,
     maxConnectionsPerIp: 1000,
     maxBufferedBytes: 8 * 1024 * 1024,
+    maxInstancesPerUser: 100,
   }) satisfies GatewayLimits,
 });

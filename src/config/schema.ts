@@ -35,6 +35,7 @@ export const LimitsSchema = Type.Object(
     maxJoinsPerConnection: Type.Optional(PositiveInt),
     maxConnectionsPerIp: Type.Optional(PositiveInt),
     maxBufferedBytes: Type.Optional(PositiveInt),
+    maxInstancesPerUser: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   strict,
 );

@@ -29,6 +29,8 @@ export interface LaunchRequest {
   ownerUser?: string | null;
   /** How long to wait for a node with free capacity. Default 30 000 ms (or `options.timeoutMs`). */
   timeoutMs?: number;
+  /** Most instances `ownerUser` may own at once (`rate_limited` past it); 0 or absent: no limit. */
+  quota?: number;
 }
 
 interface PendingLaunch {
@@ -110,9 +112,9 @@ export class Requester {
     const token = nanoid(16);
     const owner = req.owner ?? null;
     const ownerUser = req.ownerUser ?? null;
-    if (!(await this.instances.reserve(instance, { task, owner, ownerUser, options, token }))) {
-      throw new ServmanError("already_exists", `instance ${JSON.stringify(instance)} already exists`);
-    }
+    const reserved = await this.instances.reserve(instance, { task, owner, ownerUser, options, token }, req.quota ?? 0);
+    if (reserved === "taken") throw new ServmanError("already_exists", `instance ${JSON.stringify(instance)} already exists`);
+    if (reserved === "quota") throw new ServmanError("rate_limited", `launch quota reached: ${ownerUser} already owns ${req.quota} instances`);
     const deadline = Date.now() + timeoutMs;
     const result = new Promise<LaunchJobResult>((resolve, reject) => {
       this.launches.set(instance, { token, resolve, reject, timer: undefined });
@@ -127,11 +129,11 @@ export class Requester {
       });
     } catch (err) {
       this.launches.delete(instance);
-      await this.instances.cancelUnclaimed(instance, token).catch(() => {});
+      await this.instances.cancelUnclaimed(instance, token, ownerUser).catch(() => {});
       throw new ServmanError("unavailable", `could not enqueue the launch: ${(err as Error).message}`, { cause: err });
     }
     const pending = this.launches.get(instance);
-    if (pending) pending.timer = setTimeout(() => void this.onDeadline(instance, token, deadline), Math.max(0, deadline - Date.now()));
+    if (pending) pending.timer = setTimeout(() => void this.onDeadline(instance, token, ownerUser, deadline), Math.max(0, deadline - Date.now()));
     return result;
   }
 
@@ -144,9 +146,9 @@ export class Requester {
     else pending.resolve(outcome);
   }
 
-  private async onDeadline(instance: string, token: string, deadline: number): Promise<void> {
+  private async onDeadline(instance: string, token: string, ownerUser: string | null, deadline: number): Promise<void> {
     try {
-      if (await this.instances.cancelUnclaimed(instance, token)) {
+      if (await this.instances.cancelUnclaimed(instance, token, ownerUser)) {
         this.settleLaunch(instance, token, new ServmanError("no_capacity", `no node had free capacity for ${instance} in time`));
         return;
       }
@@ -164,7 +166,7 @@ export class Requester {
     }
     const pending = this.launches.get(instance);
     if (pending && pending.token === token) {
-      pending.timer = setTimeout(() => void this.onDeadline(instance, token, deadline), CLAIMED_POLL_MS);
+      pending.timer = setTimeout(() => void this.onDeadline(instance, token, ownerUser, deadline), CLAIMED_POLL_MS);
     }
   }
 

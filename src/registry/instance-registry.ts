@@ -40,36 +40,45 @@ export interface Reservation {
   token: string;
 }
 
-// KEYS: record, id set. ARGV: id, then field/value pairs. Returns 1 when reserved, 0 when taken.
+// Every script that creates or deletes a record also keeps the owner's set of instances (KEYS[3],
+// used for launch quotas) in step; ARGV "user" is "1" when the instance has an owning user.
+
+// KEYS: record, id set, user set. ARGV: id, user, quota, then field/value pairs.
+// Returns 1 when reserved, 0 when the id is taken, -1 when the user's quota is reached.
 const RESERVE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+local quota = tonumber(ARGV[3])
+if ARGV[2] == '1' and quota > 0 and redis.call('SCARD', KEYS[3]) >= quota then return -1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
 return 1`;
 
-// KEYS: record, id set. ARGV: id, node, token, created, task, owner, ownerUser, options.
+// KEYS: record, id set, user set. ARGV: id, user, node, token, created, task, owner, ownerUser, options.
 // A job with a token must find its reservation unclaimed; a job without one (enqueued straight
 // into BullMQ by another backend) creates the record. Returns 1 when this node now owns the launch.
 const CLAIM = `
-if ARGV[3] ~= '' then
-  if redis.call('HGET', KEYS[1], 'token') ~= ARGV[3] then return 0 end
+if ARGV[4] ~= '' then
+  if redis.call('HGET', KEYS[1], 'token') ~= ARGV[4] then return 0 end
   if redis.call('HGET', KEYS[1], 'node') ~= '' then return 0 end
-  redis.call('HSET', KEYS[1], 'node', ARGV[2])
+  redis.call('HSET', KEYS[1], 'node', ARGV[3])
   return 1
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'node', ARGV[2], 'token', '', 'created', ARGV[4],
-  'task', ARGV[5], 'owner', ARGV[6], 'ownerUser', ARGV[7], 'options', ARGV[8], 'state', 'launching',
+redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'node', ARGV[3], 'token', '', 'created', ARGV[5],
+  'task', ARGV[6], 'owner', ARGV[7], 'ownerUser', ARGV[8], 'options', ARGV[9], 'state', 'launching',
   'readyAt', '0', 'pid', '0')
 redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
 return 1`;
 
-// KEYS: record, id set. ARGV: id, token. Deletes a reservation no node has claimed yet.
+// KEYS: record, id set, user set. ARGV: id, user, token. Deletes a reservation no node has claimed.
 const CANCEL_UNCLAIMED = `
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[3] then return 0 end
 if redis.call('HGET', KEYS[1], 'node') ~= '' then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
+if ARGV[2] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
 return 1`;
 
 // KEYS: record. ARGV: field/value pairs. Updates a record that still exists (never recreates one).
@@ -78,11 +87,12 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`;
 
-// KEYS: record, id set. ARGV: id, node. Removes the record only while this node holds it.
+// KEYS: record, id set, user set. ARGV: id, user, node. Removes the record only while this node holds it.
 const REMOVE_IF_NODE = `
-if redis.call('HGET', KEYS[1], 'node') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
+if ARGV[2] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
 return 1`;
 
 function fromHash(hash: Record<string, string>): InstanceRecord | null {
@@ -115,29 +125,43 @@ export class InstanceRegistry {
     private readonly keys: Keys,
   ) {}
 
-  /** Reserves `id` for a launch; false when an instance with that id exists already. */
-  async reserve(id: string, r: Reservation): Promise<boolean> {
+  /** The keys every create/delete script takes, and whether there is an owning user. */
+  private scriptKeys(id: string, ownerUser: string | null): { keys: [string, string, string]; user: "0" | "1" } {
+    return {
+      keys: [this.keys.instance(id), this.keys.instances(), this.keys.userInstances(ownerUser ?? "")],
+      user: ownerUser ? "1" : "0",
+    };
+  }
+
+  /**
+   * Reserves `id` for a launch: "reserved", "taken" when an instance with that id exists, or
+   * "quota" when the owning user already has `quota` instances (0: no quota).
+   */
+  async reserve(id: string, r: Reservation, quota = 0): Promise<"reserved" | "taken" | "quota"> {
     const fields = [
       "instance", id, "task", r.task, "node", "", "owner", r.owner ?? "", "ownerUser", r.ownerUser ?? "",
       "state", "launching", "created", String(Date.now()), "readyAt", "0", "pid", "0",
       "options", JSON.stringify(r.options), "token", r.token,
     ];
-    const done = await this.redis.eval(RESERVE, 2, this.keys.instance(id), this.keys.instances(), id, ...fields);
-    return done === 1;
+    const { keys, user } = this.scriptKeys(id, r.ownerUser);
+    const done = await this.redis.eval(RESERVE, 3, ...keys, id, user, String(quota), ...fields);
+    return done === 1 ? "reserved" : done === -1 ? "quota" : "taken";
   }
 
   /** Claims a launch for `node` (see CLAIM above). */
   async claim(id: string, node: string, token: string, r: Omit<Reservation, "token">): Promise<boolean> {
+    const { keys, user } = this.scriptKeys(id, r.ownerUser);
     const done = await this.redis.eval(
-      CLAIM, 2, this.keys.instance(id), this.keys.instances(),
-      id, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options),
+      CLAIM, 3, ...keys,
+      id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options),
     );
     return done === 1;
   }
 
   /** Deletes a reservation no node has claimed; true when it did (the launch will never start). */
-  async cancelUnclaimed(id: string, token: string): Promise<boolean> {
-    return (await this.redis.eval(CANCEL_UNCLAIMED, 2, this.keys.instance(id), this.keys.instances(), id, token)) === 1;
+  async cancelUnclaimed(id: string, token: string, ownerUser: string | null): Promise<boolean> {
+    const { keys, user } = this.scriptKeys(id, ownerUser);
+    return (await this.redis.eval(CANCEL_UNCLAIMED, 3, ...keys, id, user, token)) === 1;
   }
 
   /** Records a state change (and any extra fields) of an instance still in the registry. */
@@ -148,8 +172,14 @@ export class InstanceRegistry {
   }
 
   /** Removes the record while `node` still holds it (so a relaunch elsewhere is not erased). */
-  async removeIfNode(id: string, node: string): Promise<void> {
-    await this.redis.eval(REMOVE_IF_NODE, 2, this.keys.instance(id), this.keys.instances(), id, node);
+  async removeIfNode(id: string, node: string, ownerUser: string | null): Promise<void> {
+    const { keys, user } = this.scriptKeys(id, ownerUser);
+    await this.redis.eval(REMOVE_IF_NODE, 3, ...keys, id, user, node);
+  }
+
+  /** How many instances `user` owns. */
+  countOwnedBy(user: string): Promise<number> {
+    return this.redis.scard(this.keys.userInstances(user));
   }
 
   /** One record, or null when there is no such instance. */
