@@ -20,6 +20,8 @@ export interface InstanceHost {
   readonly shutdownDeadlineMs: number;
   /** Publishes JSON text on a channel (fire and forget; order per channel is kept). */
   publish(channel: string, payload: string): void;
+  /** Counts one piece of invalid output from a service (node metrics). */
+  countInvalid(): void;
   /** Records that the instance is shutting down (shown by `servman ls`). */
   stopping(instance: Instance): void;
   /** Removes the ended instance from the registry; clients are told only after it resolves. */
@@ -45,6 +47,10 @@ function inheritedEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Invalid service output logged line by line before logging turns into periodic summaries. */
+const INVALID_LOGGED_FREELY = 5;
+const INVALID_SUMMARY_MS = 10_000;
+
 /** Log lines kept per instance to explain a failed launch. */
 const KEPT_LOG_LINES = 20;
 const MAX_LOG_LINE = 16 * 1024;
@@ -66,6 +72,8 @@ export class Instance {
   private channel: ChildChannel | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Invalid output seen from the service, for throttled logging. */
+  private readonly invalid = { count: 0, logged: 0, lastSummary: 0 };
   private readonly recentLog: string[] = [];
   private readyWaiter: { resolve(): void; reject(err: ServmanError): void } | undefined;
   private endResolve!: (end: InstanceEnd) => void;
@@ -104,7 +112,7 @@ export class Instance {
     this.child = child;
     const handlers = {
       onMessage: (value: unknown) => this.onServiceMessage(value),
-      onGarbage: (problem: string) => this.logger.warn({ problem }, "service wrote something that is not a message"),
+      onGarbage: (problem: string) => this.reportInvalid(problem),
     };
     this.channel = this.task.kind === "module" ? ipcChannel(child, handlers) : lineChannel(child, handlers);
     this.captureLog(child.stderr, "stderr");
@@ -122,6 +130,23 @@ export class Instance {
     });
     this.toService({ type: "start", instance: this.id, task: this.task.name, args });
     return ready;
+  }
+
+  /**
+   * Something the service sent is not a valid message: it is dropped and logged, but a service
+   * spewing garbage gets a few lines and then one summary per interval, not a log flood.
+   */
+  private reportInvalid(problem: string): void {
+    this.invalid.count++;
+    this.host.countInvalid();
+    const now = Date.now();
+    if (this.invalid.logged < INVALID_LOGGED_FREELY) {
+      this.invalid.logged++;
+      this.logger.warn({ problem }, "invalid output from service dropped");
+    } else if (now - this.invalid.lastSummary >= INVALID_SUMMARY_MS) {
+      this.invalid.lastSummary = now;
+      this.logger.warn({ problem, droppedSoFar: this.invalid.count }, "service keeps sending invalid output; dropping it");
+    }
   }
 
   private captureLog(stream: NodeJS.ReadableStream | null | undefined, source: "stderr" | "stdout"): void {
@@ -205,15 +230,11 @@ export class Instance {
       try {
         value = JSON.parse(value);
       } catch {
-        this.logger.warn("service sent a string that is not JSON");
-        return;
+        return this.reportInvalid("service sent a string that is not JSON");
       }
     }
     const parsed = checkServiceMessage(value);
-    if (!parsed.ok) {
-      this.logger.warn({ problem: parsed.problem }, "invalid message from service ignored");
-      return;
-    }
+    if (!parsed.ok) return this.reportInvalid(parsed.problem);
     this.apply(parsed.message);
   }
 

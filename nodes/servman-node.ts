@@ -52,6 +52,8 @@ export class ServmanNode {
   private readonly byChannel = new Map<string, Instance>();
   /** Capacity slots taken: instances launching, ready or stopping. */
   private live = 0;
+  /** Invalid lines and messages dropped from services since start (shown in `servman nodes --json`). */
+  invalidOutput = 0;
   /** Launches in progress, across every task (bounded by node.launchConcurrency). */
   private launching = 0;
   private state: "new" | "running" | "draining" | "closed" = "new";
@@ -84,6 +86,7 @@ export class ServmanNode {
       shutdownDeadlineMs: this.config.node.shutdownDeadlineMs,
       publish: (channel, payload) => this.publish(channel, payload),
       retire: (instance, end) => this.retire(instance, end),
+      countInvalid: () => this.invalidOutput++,
       stopping: (instance) => {
         this.registry.update(instance.id, { state: "stopping" }).catch((err: Error) => this.logger.warn({ err: err.message }, "could not record stopping"));
       },
@@ -128,6 +131,7 @@ export class ServmanNode {
         started: this.started,
         seen: Date.now(),
         draining: this.state !== "running",
+        invalidOutput: this.invalidOutput,
       });
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, "node heartbeat failed");

@@ -20,6 +20,8 @@ export interface NodeRecord {
   seen: number;
   /** True while the node takes no new launches. */
   draining: boolean;
+  /** Invalid lines or messages its services sent (dropped), since the node started. */
+  invalidOutput: number;
 }
 
 /** How often nodes refresh their record, and how long a record outlives a silent node. */
@@ -46,6 +48,7 @@ export class NodeRegistry {
       started: String(node.started),
       seen: String(now),
       draining: node.draining ? "1" : "0",
+      invalidOutput: String(node.invalidOutput),
     });
     p.pexpire(this.keys.node(node.id), NODE_TTL_MS);
     p.sadd(this.keys.nodes(), node.id);
@@ -98,6 +101,7 @@ export class NodeRegistry {
         started: Number(h.started ?? 0),
         seen: Number(h.seen ?? 0),
         draining: h.draining === "1",
+        invalidOutput: Number(h.invalidOutput ?? 0),
       });
     });
     if (stale.length > 0) await this.redis.srem(this.keys.nodes(), ...stale);

@@ -65,7 +65,7 @@ export interface NodeSpec {
 /** A frame-level client for protocol tests: raw JSON in, raw JSON out. */
 export class RawClient {
   readonly frames: Record<string, any>[] = [];
-  private waiters: { match: (f: Record<string, any>) => boolean; resolve: (f: Record<string, any>) => void }[] = [];
+  private waiters: { match: (f: Record<string, any>) => boolean; resolve: (f: Record<string, any>) => void; reject: (err: Error) => void }[] = [];
   closeCode: number | null = null;
   /** Session id from the welcome. */
   session = "";
@@ -79,7 +79,11 @@ export class RawClient {
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(frame);
       else this.frames.push(frame);
     });
-    ws.on("close", (code) => (this.closeCode = code));
+    ws.on("close", (code) => {
+      this.closeCode = code;
+      // Nothing more will arrive: whoever still waits hears so now, not at its timeout.
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`connection closed (${code})`));
+    });
   }
 
   static async connect(url: string, headers?: Record<string, string>): Promise<RawClient> {
@@ -93,9 +97,10 @@ export class RawClient {
   next(match: (f: Record<string, any>) => boolean = () => true, ms = 10_000): Promise<Record<string, any>> {
     const i = this.frames.findIndex(match);
     if (i >= 0) return Promise.resolve(this.frames.splice(i, 1)[0]!);
+    if (this.closeCode !== null) return Promise.reject(new Error(`connection closed (${this.closeCode})`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no matching frame within ${ms} ms; have ${JSON.stringify(this.frames)}`)), ms);
-      this.waiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)) });
+      this.waiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)), reject: (err) => (clearTimeout(timer), reject(err)) });
     });
   }
 
