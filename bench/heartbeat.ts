@@ -19,6 +19,7 @@ import { processesBelow, survivors, type SeenProcess } from "./lib/leftovers.js"
 import { say } from "./lib/output.js";
 import { CLI, ROOT } from "./lib/paths.js";
 import { endProcess, track } from "./lib/process-guard.js";
+import { profileFlags } from "./lib/profiling.js";
 import { memoryOf } from "./lib/proc-memory.js";
 import { redisKeyCount, startRedis } from "./lib/redis.js";
 import { metric, soloMetric } from "./lib/results.js";
@@ -58,7 +59,7 @@ await runBenchmark("heartbeat", `Heartbeat at scale: servman heartbeat ${N}`, as
   if (size.cappedBy) ctx.notes.push(`asked for ${size.asked} pairs, ran ${N}: capped by ${size.cappedBy}`);
   const redis = await startRedis();
   try {
-    const args = [CLI, "heartbeat", String(N), "--json", "--redis", redis.url, "--pings", String(PINGS), "--interval", String(INTERVAL_MS)];
+    const args = [...profileFlags("servman-heartbeat"), CLI, "heartbeat", String(N), "--json", "--redis", redis.url, "--pings", String(PINGS), "--interval", String(INTERVAL_MS)];
     say(`running: node bin/servman.js heartbeat ${N} --json --redis ${redis.url} --pings ${PINGS} --interval ${INTERVAL_MS}`);
     const started = performance.now();
     const child = spawn(process.execPath, args, { cwd: ROOT, env: servmanEnv(), stdio: ["ignore", "pipe", "pipe"] });

@@ -6,6 +6,7 @@
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { CLI, ROOT, serverScript } from "./paths.js";
 import { endProcess, track } from "./process-guard.js";
+import { profileFlags } from "./profiling.js";
 
 /** Keeps the last `max` characters of a stream, to explain a failure without holding everything. */
 function tail(max = 64 * 1024): { push(chunk: Buffer | string): void; text(): string } {
@@ -44,7 +45,7 @@ export interface ServmanProcess {
  * @param args e.g. `["start", "--config", path, "--port", "0"]`
  */
 export function startServman(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ServmanProcess> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: options.env ?? servmanEnv(), stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [...profileFlags(`servman-${args[0] ?? ""}`), CLI, ...args], { cwd: ROOT, env: options.env ?? servmanEnv(), stdio: ["ignore", "ignore", "pipe"] });
   track(child, `servman ${args[0] ?? ""}`);
   const err = tail();
   return new Promise((resolve, reject) => {
@@ -99,7 +100,7 @@ export function startScript<Ready = Record<string, unknown>>(
   args: string[] = [],
   options: { timeoutMs?: number; execArgv?: string[] } = {},
 ): Promise<ScriptProcess<Ready>> {
-  const child = fork(serverScript(name), args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv: options.execArgv ?? [] });
+  const child = fork(serverScript(name), args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv: [...profileFlags(name), ...(options.execArgv ?? [])] });
   track(child, name);
   const err = tail();
   child.stderr!.on("data", (chunk: Buffer) => err.push(chunk));
