@@ -24,6 +24,8 @@ export interface Validator<T extends TSchema> {
 export function compile<T extends TSchema>(schema: T): Validator<T> {
   const compiled = TypeCompiler.Compile(schema);
   const problem = (value: unknown): Problem | null => {
+    // The compiled check is fast; the error walker is slow, so it only runs on invalid values.
+    if (compiled.Check(value)) return null;
     const first = compiled.Errors(value).First();
     if (!first) return null;
     const path = first.path.slice(1).replaceAll("/", ".");
