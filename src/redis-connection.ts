@@ -36,11 +36,17 @@ export function createRedis(url: string, options: ConnectionOptions): Redis {
   return redis;
 }
 
+/** The URL with its password replaced by `***`, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/[^:@/]*):[^@/]*@/, "$1:***@");
+}
+
 /**
  * Checks that a Redis server answers at `url` within `timeoutMs`. Throws `unavailable` with the
  * fix in its message: the first thing a new user sees when they forgot to start Redis.
  */
 export async function checkRedis(url: string, timeoutMs = 3_000): Promise<void> {
+  const shown = redactUrl(url);
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
   let lastError: Error | undefined;
   redis.on("error", (err: Error) => (lastError = err));
@@ -49,15 +55,25 @@ export async function checkRedis(url: string, timeoutMs = 3_000): Promise<void> 
     const info = await redis.info("server");
     const version = /redis_version:(\d+)\.(\d+)/.exec(info);
     if (version && (Number(version[1]) < 6 || (Number(version[1]) === 6 && Number(version[2]) < 2))) {
-      throw new ServmanError("unavailable", `Redis at ${url} is ${version[1]}.${version[2]}; Servman needs Redis 6.2 or newer.`);
+      throw new ServmanError("unavailable", `Redis at ${shown} is ${version[1]}.${version[2]}; Servman needs Redis 6.2 or newer.`);
     }
   } catch (err) {
     if (err instanceof ServmanError) throw err;
-    const reason = lastError?.message ?? (err instanceof Error ? err.message : String(err));
+    const reason = (err instanceof Error && /WRONGPASS|NOAUTH|NOPERM/.test(err.message) ? err.message : undefined) ?? lastError?.message ?? (err instanceof Error ? err.message : String(err));
+    if (/WRONGPASS|NOAUTH|NOPERM|invalid password/i.test(reason)) {
+      throw new ServmanError("unavailable", `Redis at ${shown} refused the credentials (${reason}). Check the user and password in the URL: rediss://USER:PASSWORD@HOST:PORT`, { cause: err });
+    }
+    if (/certificate|self.signed|SSL|TLS/i.test(reason)) {
+      throw new ServmanError(
+        "unavailable",
+        `TLS to Redis at ${shown} failed (${reason}). If the server's certificate comes from a private CA, give Node the CA: NODE_EXTRA_CA_CERTS=/path/to/ca.pem`,
+        { cause: err },
+      );
+    }
     throw new ServmanError(
       "unavailable",
       [
-        `No Redis answers at ${url} (${reason}).`,
+        `No Redis answers at ${shown} (${reason}).`,
         "Servman keeps its queue and registry in Redis. Either:",
         "  - start one here:         redis-server --port 6379 --save '' --appendonly no",
         "  - or with Docker:         docker compose up -d redis",

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { Redis } from "ioredis";
+import { Redis, type RedisOptions } from "ioredis";
 
 export interface TestRedis {
   url: string;
@@ -27,10 +27,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(url: string, child: ChildProcess): Promise<void> {
+async function waitForPing(url: string, child: ChildProcess, options: RedisOptions): Promise<void> {
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-    const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const redis = new Redis(url, { ...options, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
     redis.on("error", () => {});
     try {
       await redis.connect();
@@ -45,20 +45,35 @@ async function waitForPing(url: string, child: ChildProcess): Promise<void> {
   throw new Error("redis-server did not answer");
 }
 
+/** Variations for servers with passwords, ACL users or TLS. */
+export interface RedisServerOptions {
+  /**
+   * Extra redis-server arguments; `{port}` is replaced by the chosen port, and when an argument
+   * uses it the plain port is turned off (`--port 0`): for TLS-only servers (`--tls-port {port}`).
+   */
+  args?: string[];
+  /** The URL clients use (default `redis://127.0.0.1:{port}`). */
+  url?: (port: number) => string;
+  /** ioredis options for the harness's own connections (TLS trust, say). */
+  clientOptions?: RedisOptions;
+}
+
 /** Starts redis-server on a free port (retrying if another process takes the port first). */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: RedisServerOptions = {}): Promise<TestRedis> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"], {
+    const tlsPort = (options.args ?? []).some((a) => a.includes("{port}"));
+    const base = ["--port", tlsPort ? "0" : String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"];
+    const child = spawn("redis-server", [...base, ...(options.args ?? []).map((a) => a.replaceAll("{port}", String(port)))], {
       stdio: ["ignore", "ignore", "inherit"],
     });
     // Last resort if the test file dies before its after() hook: never leave a redis-server behind.
     const killOnExit = () => child.kill("SIGKILL");
     process.once("exit", killOnExit);
     try {
-      const url = `redis://127.0.0.1:${port}`;
-      await waitForPing(url, child);
-      const client = new Redis(url);
+      const url = options.url?.(port) ?? `redis://127.0.0.1:${port}`;
+      await waitForPing(url, child, options.clientOptions ?? {});
+      const client = new Redis(url, options.clientOptions ?? {});
       return {
         url,
         port,
