@@ -16,7 +16,8 @@ import type { ServmanConfig } from "../src/config/options.js";
 import { ConfigError, ServmanError, toServmanError } from "../src/errors.js";
 import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
-import type { ToRequester } from "../src/protocol/bus-messages.js";
+import { NodeReaper } from "../src/launch/node-reaper.js";
+import type { ClusterEvent, ToRequester } from "../src/protocol/bus-messages.js";
 import { createRedis } from "../src/redis-connection.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { handleHttp } from "./http-api.js";
@@ -92,6 +93,7 @@ export class Gateway {
   private readonly replyChannel: string;
   private readonly ctx: SessionContext;
   private readonly auth: GatewayAuth;
+  private readonly reaper: NodeReaper;
   private draining = false;
   private closing: Promise<void> | undefined;
 
@@ -107,6 +109,7 @@ export class Gateway {
     this.replyChannel = this.keys.replyChannel(this.id);
     this.auth = new GatewayAuth(this.config.auth);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
+    this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
     this.ctx = {
       gatewayId: this.id,
       redis: this.redis,
@@ -146,7 +149,8 @@ export class Gateway {
   async listen(): Promise<AddressInfo> {
     const { host, port } = this.config.gateway;
     assertServable(this.config);
-    await this.sub.subscribe(this.replyChannel);
+    await this.sub.subscribe(this.replyChannel, this.keys.events());
+    this.reaper.start();
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(port, host, () => {
@@ -187,12 +191,18 @@ export class Gateway {
   private onBus(channel: string, payload: string): void {
     const session = this.sessions.get(channel);
     if (session) return session.onBus(payload);
-    if (channel === this.replyChannel) {
-      try {
+    try {
+      if (channel === this.replyChannel) {
         this.requester.handleReply(JSON.parse(payload) as ToRequester);
-      } catch {
-        this.logger.warn("unparseable reply dropped");
+      } else if (channel === this.keys.events()) {
+        const event = JSON.parse(payload) as ClusterEvent;
+        if (event.type !== "lost") return;
+        // Rare, so every session is asked rather than indexing sessions by instance.
+        for (const s of this.sessions.values()) s.onLost(event.instance);
+        this.requester.onLost(event.instance);
       }
+    } catch {
+      this.logger.warn({ channel }, "unparseable bus message dropped");
     }
   }
 
@@ -314,6 +324,7 @@ export class Gateway {
       this.server.closeAllConnections();
       await serverClosed;
       await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+      this.reaper.close();
       await this.requester.close();
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
       this.logger.info("gateway closed");

@@ -342,6 +342,14 @@ export class ClientSession {
     }
   }
 
+  /** The instance died with its node: the client is told (`closed`, `lost`) if it was joined. */
+  onLost(instance: string): void {
+    this.closeOnLeave.delete(instance);
+    const pending = this.pendingJoins.get(instance);
+    if (pending) this.settleJoin(instance, pending, new ServmanError("unknown_instance", `instance ${instance} was lost with its node`));
+    if (this.joined.delete(instance)) this.send({ type: "closed", instance, reason: "lost" });
+  }
+
   /** The connection closed: leave everything, stop what must not outlive its owner. Idempotent. */
   onClose(): void {
     if (this.closed) return;

@@ -16,6 +16,8 @@ import type { ToRequester } from "../src/protocol/bus-messages.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
 import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.js";
+import { NodeReaper } from "../src/launch/node-reaper.js";
+import { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
 
 export interface ServmanNodeOptions {
@@ -47,6 +49,9 @@ export class ServmanNode {
   private readonly sub: Redis;
   private readonly registry: InstanceRegistry;
   private readonly nodeRegistry: NodeRegistry;
+  private readonly replyChannel: string;
+  private readonly requester: Requester;
+  private readonly reaper: NodeReaper;
   private readonly workers: Worker[] = [];
   private readonly instances = new Map<string, Instance>();
   private readonly byChannel = new Map<string, Instance>();
@@ -79,7 +84,20 @@ export class ServmanNode {
     this.sub = createRedis(this.config.redis, { name: `servman:node-sub:${this.id}`, logger: this.logger, blocking: true });
     this.registry = new InstanceRegistry(this.redis, this.keys);
     this.nodeRegistry = new NodeRegistry(this.redis, this.keys);
-    this.sub.on("message", (channel: string, payload: string) => this.byChannel.get(channel)?.handleBus(payload));
+    this.replyChannel = this.keys.replyChannel(`node-${this.id}`);
+    this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
+    this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
+    this.sub.on("message", (channel: string, payload: string) => {
+      const instance = this.byChannel.get(channel);
+      if (instance) return instance.handleBus(payload);
+      // Results of relaunches this node's reaper asked for.
+      if (channel !== this.replyChannel) return;
+      try {
+        this.requester.handleReply(JSON.parse(payload) as ToRequester);
+      } catch {
+        this.logger.warn("unparseable reply dropped");
+      }
+    });
     this.host = {
       keys: this.keys,
       baseDir: this.config.baseDir,
@@ -104,6 +122,8 @@ export class ServmanNode {
     this.state = "running";
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat(), NODE_HEARTBEAT_MS);
+    await this.sub.subscribe(this.replyChannel);
+    this.reaper.start();
     for (const task of this.tasks.keys()) {
       const connection = createRedis(this.config.redis, { name: `servman:node-worker:${this.id}`, logger: this.logger, blocking: true });
       const worker = new Worker<LaunchJobData, LaunchJobResult>(task, (job, token) => this.process(job, token), {
@@ -186,11 +206,13 @@ export class ServmanNode {
     this.updateIntake();
     let instance: Instance | undefined;
     try {
+      const args = typeof data.args === "object" && data.args !== null && !Array.isArray(data.args) ? data.args : {};
       const owner = {
         task: data.task,
         owner: typeof data.owner === "string" ? data.owner : null,
         ownerUser: typeof data.ownerUser === "string" ? data.ownerUser : null,
         options: typeof data.options === "object" && data.options !== null ? data.options : {},
+        args,
       };
       let claimed: boolean;
       try {
@@ -213,7 +235,6 @@ export class ServmanNode {
       this.instances.set(instance.id, instance);
       const channel = this.keys.instanceChannel(instance.id);
       this.byChannel.set(channel, instance);
-      const args = typeof data.args === "object" && data.args !== null && !Array.isArray(data.args) ? data.args : {};
       await Promise.all([this.sub.subscribe(channel), instance.start(args)]);
       await this.registry.update(instance.id, { state: "ready", readyAt: Date.now(), pid: instance.pid });
       this.logger.info({ instance: instance.id, task: task.name, pid: instance.pid }, "instance ready");
@@ -277,6 +298,8 @@ export class ServmanNode {
       await Promise.allSettled(all.map((i) => i.ended));
       this.state = "closed";
       clearInterval(this.heartbeatTimer);
+      this.reaper.close();
+      await this.requester.close();
       await this.nodeRegistry.unregister(this.id, [...this.tasks.keys()]).catch(() => {});
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
       this.logger.info("node closed");

@@ -27,6 +27,16 @@ export class Keys {
     return `${this.prefix}:user-instances:${encodeURIComponent(user)}`;
   }
 
+  /** Set: ids of the instances a node holds, so they can be found when the node dies. */
+  nodeInstances(node: string): string {
+    return `${this.prefix}:node-instances:${node}`;
+  }
+
+  /** Channel: cluster-wide events (an instance lost with its node); every gateway subscribes. */
+  events(): string {
+    return `${this.prefix}:events`;
+  }
+
   /** Hash with a TTL: one node's record, refreshed by its heartbeat. */
   node(id: string): string {
     return `${this.prefix}:node:${id}`;

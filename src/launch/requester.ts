@@ -112,7 +112,7 @@ export class Requester {
     const token = nanoid(16);
     const owner = req.owner ?? null;
     const ownerUser = req.ownerUser ?? null;
-    const reserved = await this.instances.reserve(instance, { task, owner, ownerUser, options, token }, req.quota ?? 0);
+    const reserved = await this.instances.reserve(instance, { task, owner, ownerUser, options, token, args: req.args ?? {} }, req.quota ?? 0);
     if (reserved === "taken") throw new ServmanError("already_exists", `instance ${JSON.stringify(instance)} already exists`);
     if (reserved === "quota") throw new ServmanError("rate_limited", `launch quota reached: ${ownerUser} already owns ${req.quota} instances`);
     const deadline = Date.now() + timeoutMs;
@@ -212,6 +212,11 @@ export class Requester {
       if (err) w.reject(err);
       else w.resolve();
     }
+  }
+
+  /** The instance died with its node: a stop waiting for it is done (it is gone). */
+  onLost(instance: string): void {
+    this.settleStops(instance, null);
   }
 
   /** Feeds one message received on the reply channel. */

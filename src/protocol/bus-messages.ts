@@ -28,5 +28,8 @@ export type ToRequester =
   | { type: "launched"; instance: string; node: string; token: string }
   | { type: "launch_error"; instance: string; token: string; code: ErrorCode; message: string };
 
+/** Published on the cluster-wide events channel (a node reaper -> every gateway). */
+export type ClusterEvent = { type: "lost"; instance: string; node: string };
+
 /** The first bytes of a pass-through `message`, as `JSON.stringify` writes it. */
 export const MESSAGE_PREFIX = '{"type":"message"';

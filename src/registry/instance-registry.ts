@@ -29,6 +29,8 @@ export interface InstanceRecord {
   options: LaunchOptions;
   /** Random token tying the reservation to its launch job. */
   token: string;
+  /** Launch arguments. */
+  args: Record<string, unknown>;
 }
 
 /** What a launcher writes when it reserves an id. */
@@ -38,6 +40,8 @@ export interface Reservation {
   ownerUser: string | null;
   options: LaunchOptions;
   token: string;
+  /** Launch arguments, kept so an instance lost with its node can be launched again. */
+  args?: Record<string, unknown>;
 }
 
 // Every script that creates or deletes a record also keeps the owner's set of instances (KEYS[3],
@@ -54,7 +58,8 @@ redis.call('SADD', KEYS[2], ARGV[1])
 if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
 return 1`;
 
-// KEYS: record, id set, user set. ARGV: id, user, node, token, created, task, owner, ownerUser, options.
+// KEYS: record, id set, user set, node's instance set.
+// ARGV: id, user, node, token, created, task, owner, ownerUser, options, args.
 // A job with a token must find its reservation unclaimed; a job without one (enqueued straight
 // into BullMQ by another backend) creates the record. Returns 1 when this node now owns the launch.
 const CLAIM = `
@@ -62,14 +67,16 @@ if ARGV[4] ~= '' then
   if redis.call('HGET', KEYS[1], 'token') ~= ARGV[4] then return 0 end
   if redis.call('HGET', KEYS[1], 'node') ~= '' then return 0 end
   redis.call('HSET', KEYS[1], 'node', ARGV[3])
+  redis.call('SADD', KEYS[4], ARGV[1])
   return 1
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'node', ARGV[3], 'token', '', 'created', ARGV[5],
   'task', ARGV[6], 'owner', ARGV[7], 'ownerUser', ARGV[8], 'options', ARGV[9], 'state', 'launching',
-  'readyAt', '0', 'pid', '0')
+  'readyAt', '0', 'pid', '0', 'args', ARGV[10])
 redis.call('SADD', KEYS[2], ARGV[1])
 if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
+redis.call('SADD', KEYS[4], ARGV[1])
 return 1`;
 
 // KEYS: record, id set, user set. ARGV: id, user, token. Deletes a reservation no node has claimed.
@@ -87,8 +94,10 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`;
 
-// KEYS: record, id set, user set. ARGV: id, user, node. Removes the record only while this node holds it.
+// KEYS: record, id set, user set, node's instance set. ARGV: id, user, node.
+// Removes the record only while this node holds it; the node's own index is cleaned either way.
 const REMOVE_IF_NODE = `
+redis.call('SREM', KEYS[4], ARGV[1])
 if redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -97,12 +106,13 @@ return 1`;
 
 function fromHash(hash: Record<string, string>): InstanceRecord | null {
   if (hash.instance === undefined || hash.task === undefined) return null;
-  let options: LaunchOptions = {};
-  try {
-    options = hash.options ? (JSON.parse(hash.options) as LaunchOptions) : {};
-  } catch {
-    options = {};
-  }
+  const parsed = <T>(text: string | undefined): T => {
+    try {
+      return (text ? JSON.parse(text) : {}) as T;
+    } catch {
+      return {} as T;
+    }
+  };
   return {
     instance: hash.instance,
     task: hash.task,
@@ -113,8 +123,9 @@ function fromHash(hash: Record<string, string>): InstanceRecord | null {
     created: Number(hash.created ?? 0),
     readyAt: Number(hash.readyAt ?? 0),
     pid: Number(hash.pid ?? 0),
-    options,
+    options: parsed<LaunchOptions>(hash.options),
     token: hash.token ?? "",
+    args: parsed<Record<string, unknown>>(hash.args),
   };
 }
 
@@ -141,7 +152,7 @@ export class InstanceRegistry {
     const fields = [
       "instance", id, "task", r.task, "node", "", "owner", r.owner ?? "", "ownerUser", r.ownerUser ?? "",
       "state", "launching", "created", String(Date.now()), "readyAt", "0", "pid", "0",
-      "options", JSON.stringify(r.options), "token", r.token,
+      "options", JSON.stringify(r.options), "token", r.token, "args", JSON.stringify(r.args ?? {}),
     ];
     const { keys, user } = this.scriptKeys(id, r.ownerUser);
     const done = await this.redis.eval(RESERVE, 3, ...keys, id, user, String(quota), ...fields);
@@ -152,8 +163,8 @@ export class InstanceRegistry {
   async claim(id: string, node: string, token: string, r: Omit<Reservation, "token">): Promise<boolean> {
     const { keys, user } = this.scriptKeys(id, r.ownerUser);
     const done = await this.redis.eval(
-      CLAIM, 3, ...keys,
-      id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options),
+      CLAIM, 4, ...keys, this.keys.nodeInstances(node),
+      id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options), JSON.stringify(r.args ?? {}),
     );
     return done === 1;
   }
@@ -172,9 +183,14 @@ export class InstanceRegistry {
   }
 
   /** Removes the record while `node` still holds it (so a relaunch elsewhere is not erased). */
-  async removeIfNode(id: string, node: string, ownerUser: string | null): Promise<void> {
+  async removeIfNode(id: string, node: string, ownerUser: string | null): Promise<boolean> {
     const { keys, user } = this.scriptKeys(id, ownerUser);
-    await this.redis.eval(REMOVE_IF_NODE, 3, ...keys, id, user, node);
+    return (await this.redis.eval(REMOVE_IF_NODE, 4, ...keys, this.keys.nodeInstances(node), id, user, node)) === 1;
+  }
+
+  /** Ids of the instances `node` holds (or held, if it died). */
+  heldBy(node: string): Promise<string[]> {
+    return this.redis.smembers(this.keys.nodeInstances(node));
   }
 
   /** How many instances `user` owns. */

@@ -26,7 +26,7 @@ export interface NodeRecord {
 
 /** How often nodes refresh their record, and how long a record outlives a silent node. */
 export const NODE_HEARTBEAT_MS = 2_000;
-export const NODE_TTL_MS = 10_000;
+export const NODE_TTL_MS = 6_000;
 
 export class NodeRegistry {
   constructor(
@@ -75,7 +75,22 @@ export class NodeRegistry {
     return this.redis.zcount(this.keys.taskNodes(task), Date.now(), "+inf");
   }
 
-  /** Every live node; ids whose record expired are pruned. */
+  /** Ids of nodes that registered and whose record has expired: dead, not yet reaped. */
+  async expired(): Promise<string[]> {
+    const ids = await this.redis.smembers(this.keys.nodes());
+    if (ids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.exists(this.keys.node(id));
+    const results = (await p.exec()) ?? [];
+    return ids.filter((_, i) => results[i]?.[0] === null && results[i]?.[1] === 0);
+  }
+
+  /** Takes a dead node out of the set; true for exactly one caller, which then reaps it. */
+  async claimReap(id: string): Promise<boolean> {
+    return (await this.redis.srem(this.keys.nodes(), id)) === 1;
+  }
+
+  /** Every live node (dead ones are left for the reaper). */
   async list(): Promise<NodeRecord[]> {
     const ids = await this.redis.smembers(this.keys.nodes());
     if (ids.length === 0) return [];
@@ -83,14 +98,9 @@ export class NodeRegistry {
     for (const id of ids) p.hgetall(this.keys.node(id));
     const results = (await p.exec()) ?? [];
     const nodes: NodeRecord[] = [];
-    const stale: string[] = [];
-    results.forEach(([err, value], i) => {
+    results.forEach(([err, value]) => {
       const h = value as Record<string, string>;
-      if (err) return;
-      if (h.id === undefined) {
-        stale.push(ids[i]!);
-        return;
-      }
+      if (err || h.id === undefined) return;
       nodes.push({
         id: h.id,
         host: h.host ?? "",
@@ -104,7 +114,6 @@ export class NodeRegistry {
         invalidOutput: Number(h.invalidOutput ?? 0),
       });
     });
-    if (stale.length > 0) await this.redis.srem(this.keys.nodes(), ...stale);
     return nodes.sort((a, b) => a.id.localeCompare(b.id));
   }
 }

@@ -1,0 +1,79 @@
+/**
+ * Finds nodes that died without unregistering (SIGKILL, power loss): their record's TTL ran out.
+ * Exactly one reaper in the cluster takes each dead node; it removes the node's instances from
+ * the registry, tells every gateway they are lost (their clients get `closed` with reason `lost`),
+ * and launches again, under the same id, those whose task says `relaunch: true`.
+ * Every node and every gateway runs one, so the cluster heals while any of them is alive.
+ */
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { TaskConfig } from "../config/options.js";
+import type { Keys } from "../keys.js";
+import type { ClusterEvent } from "../protocol/bus-messages.js";
+import type { Requester } from "./requester.js";
+
+export interface NodeReaperOptions {
+  redis: Redis;
+  keys: Keys;
+  requester: Requester;
+  /** Task settings (relaunch) from this process's configuration. */
+  tasks: Readonly<Record<string, TaskConfig>>;
+  logger: Logger;
+  /** How often to look for dead nodes. Default 2 000 ms. */
+  intervalMs?: number;
+}
+
+export class NodeReaper {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+
+  constructor(private readonly options: NodeReaperOptions) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.sweep(), this.options.intervalMs ?? 2_000);
+  }
+
+  /** Stops looking. Idempotent. */
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One pass: reaps every dead node this reaper is first to claim. Never throws. */
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    const { requester, logger } = this.options;
+    try {
+      for (const node of await requester.nodes.expired()) {
+        if (await requester.nodes.claimReap(node)) await this.reap(node);
+      }
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, "dead-node sweep failed; retrying");
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private async reap(node: string): Promise<void> {
+    const { redis, keys, requester, tasks, logger } = this.options;
+    const lost: string[] = [];
+    for (const id of await requester.instances.heldBy(node)) {
+      const record = await requester.instances.get(id);
+      if (!(await requester.instances.removeIfNode(id, node, record?.ownerUser ?? null)) || !record) continue;
+      lost.push(id);
+      const event: ClusterEvent = { type: "lost", instance: id, node };
+      await redis.publish(keys.events(), JSON.stringify(event));
+      if (tasks[record.task]?.relaunch) {
+        requester
+          .launch({ task: record.task, instance: id, args: record.args, options: record.options, owner: record.owner, ownerUser: record.ownerUser })
+          .then(
+            (r) => logger.info({ instance: id, node: r.node, from: node }, "lost instance relaunched"),
+            (err: Error) => logger.warn({ instance: id, err: err.message }, "relaunch of a lost instance failed"),
+          );
+      }
+    }
+    await redis.del(keys.nodeInstances(node));
+    logger.warn({ deadNode: node, lost: lost.length, instances: lost.slice(0, 20) }, "node stopped answering; its instances are lost");
+  }
+}
