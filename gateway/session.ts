@@ -335,6 +335,9 @@ export class ClientSession {
         this.send({ type: "closed", instance: event.instance, reason: event.reason });
         break;
       case "alert":
+      case "restarting":
+      case "restarted":
+      case "dropped":
         this.send(event);
         break;
       default:

@@ -12,6 +12,7 @@ import type { ClosedReason } from "../src/protocol/client-messages.js";
 import { checkServiceMessage, type NodeToService, type ServiceToNode } from "../src/protocol/task-messages.js";
 import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
 import { LineSplitter } from "./line-splitter.js";
+import { RestartPolicy } from "./restart-policy.js";
 
 /** What the instance needs from its node. */
 export interface InstanceHost {
@@ -22,8 +23,8 @@ export interface InstanceHost {
   publish(channel: string, payload: string): void;
   /** Counts one piece of invalid output from a service (node metrics). */
   countInvalid(): void;
-  /** Records that the instance is shutting down (shown by `servman ls`). */
-  stopping(instance: Instance): void;
+  /** Records a state change in the registry (shown by `servman ls`). */
+  setState(instance: Instance, state: "ready" | "restarting" | "stopping"): void;
   /** Removes the ended instance from the registry; clients are told only after it resolves. */
   retire(instance: Instance, end: InstanceEnd): Promise<void>;
 }
@@ -35,7 +36,7 @@ export interface InstanceEnd {
   signal: NodeJS.Signals | null;
 }
 
-export type InstancePhase = "launching" | "ready" | "stopping" | "ended";
+export type InstancePhase = "launching" | "ready" | "restarting" | "stopping" | "ended";
 
 /**
  * The node's environment without Servman's own settings (Redis URL and the like): an instance
@@ -50,6 +51,9 @@ function inheritedEnv(): NodeJS.ProcessEnv {
 /** Invalid service output logged line by line before logging turns into periodic summaries. */
 const INVALID_LOGGED_FREELY = 5;
 const INVALID_SUMMARY_MS = 10_000;
+
+/** Client messages held for a restarting process, at most. */
+const MAX_HELD = 10_000;
 
 /** Log lines kept per instance to explain a failed launch. */
 const KEPT_LOG_LINES = 20;
@@ -72,6 +76,16 @@ export class Instance {
   private channel: ChildChannel | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleTimer: NodeJS.Timeout | undefined;
+  private args: Record<string, unknown> = {};
+  private readonly restarts: RestartPolicy;
+  /** What clients sent while the process restarts, delivered once it is ready again. */
+  private readonly held: string[] = [];
+  /** Per client, messages that did not fit in `held` (reported as `dropped`). */
+  private readonly droppedWhileRestarting = new Map<string, number>();
+  /** Members whose join is being replayed to a restarted process. */
+  private readonly rejoining = new Set<string>();
+  /** When maxLifetimeMs runs out (ms since epoch), fixed at the first ready. */
+  private lifetimeEndsAt: number | undefined;
   /** Invalid output seen from the service, for throttled logging. */
   private readonly invalid = { count: 0, logged: 0, lastSummary: 0 };
   private readonly recentLog: string[] = [];
@@ -90,6 +104,7 @@ export class Instance {
   ) {
     this.id = id;
     this.task = task;
+    this.restarts = new RestartPolicy(task);
     this.ended = new Promise((resolve) => (this.endResolve = resolve));
   }
 
@@ -103,6 +118,19 @@ export class Instance {
 
   /** Starts the process and resolves once the service says `ready` (else `launch_failed` / `timeout`). */
   start(args: Record<string, unknown>): Promise<void> {
+    this.args = args;
+    this.spawnProcess();
+    const ready = new Promise<void>((resolve, reject) => (this.readyWaiter = { resolve, reject }));
+    this.timer(this.task.readyTimeoutMs, () => {
+      if (this.phase !== "launching") return;
+      this.failLaunch(new ServmanError("timeout", `instance did not become ready within ${this.task.readyTimeoutMs} ms`));
+      this.kill();
+    });
+    return ready;
+  }
+
+  /** Forks or spawns the process, wires its channel and logs, and sends it `start`. */
+  private spawnProcess(): void {
     const env = { ...inheritedEnv(), ...this.task.env, SERVMAN_INSTANCE: this.id, SERVMAN_TASK: this.task.name };
     // detached: the instance gets its own process group, so stopping it ends its whole tree.
     const child =
@@ -122,14 +150,8 @@ export class Instance {
       this.logger.error({ err: err.message }, "instance process error");
     });
     child.on("close", (code, signal) => this.onClose(code, signal));
-    const ready = new Promise<void>((resolve, reject) => (this.readyWaiter = { resolve, reject }));
-    this.timer(this.task.readyTimeoutMs, () => {
-      if (this.phase !== "launching") return;
-      this.failLaunch(new ServmanError("timeout", `instance did not become ready within ${this.task.readyTimeoutMs} ms`));
-      this.kill();
-    });
-    this.toService({ type: "start", instance: this.id, task: this.task.name, args });
-    return ready;
+    // Sent straight to the channel: while restarting, everything else waits in `held`.
+    this.channel.send(JSON.stringify({ type: "start", instance: this.id, task: this.task.name, args: this.args } satisfies NodeToService));
   }
 
   /**
@@ -175,7 +197,20 @@ export class Instance {
   }
 
   private toService(message: NodeToService): void {
-    this.channel?.send(JSON.stringify(message));
+    this.sendToService(JSON.stringify(message));
+  }
+
+  /** Sends JSON text to the service, or holds it while the process restarts. */
+  private sendToService(payload: string): void {
+    if (this.phase !== "restarting") {
+      this.channel?.send(payload);
+    } else if (this.held.length < MAX_HELD) {
+      this.held.push(payload);
+    } else {
+      // Only overflow is parsed: to tell the sender what it lost.
+      const client = (JSON.parse(payload) as { client?: string }).client;
+      if (client !== undefined) this.droppedWhileRestarting.set(client, (this.droppedWhileRestarting.get(client) ?? 0) + 1);
+    }
   }
 
   private toRequester(channel: string, message: ToRequester): void {
@@ -191,7 +226,7 @@ export class Instance {
     if (this.phase === "ended") return;
     if (payload.startsWith(MESSAGE_PREFIX)) {
       // Hot path: already the task protocol's `message`, forwarded as it came.
-      this.channel?.send(payload);
+      this.sendToService(payload);
       return;
     }
     let message: ToInstance;
@@ -220,7 +255,7 @@ export class Instance {
         this.stop(message.reply);
         break;
       case "message":
-        this.channel?.send(payload);
+        this.sendToService(payload);
         break;
     }
   }
@@ -241,7 +276,8 @@ export class Instance {
   private apply(message: ServiceToNode): void {
     switch (message.type) {
       case "ready":
-        if (this.phase === "launching") {
+        if (this.phase === "restarting") this.resume();
+        else if (this.phase === "launching") {
           this.phase = "ready";
           this.armLifetimeTimers();
           this.readyWaiter?.resolve();
@@ -249,6 +285,7 @@ export class Instance {
         }
         break;
       case "accept": {
+        if (this.rejoining.delete(message.client)) break;
         const pending = this.pendingJoins.get(message.client);
         if (!pending) break;
         this.pendingJoins.delete(message.client);
@@ -258,6 +295,11 @@ export class Instance {
         break;
       }
       case "reject": {
+        if (this.rejoining.delete(message.client)) {
+          // The restarted service would not take this member back.
+          if (this.members.delete(message.client)) this.toSession(message.client, { type: "closed", instance: this.id, reason: "kicked" });
+          break;
+        }
         const pending = this.pendingJoins.get(message.client);
         if (!pending) break;
         this.pendingJoins.delete(message.client);
@@ -292,7 +334,8 @@ export class Instance {
 
   private armLifetimeTimers(): void {
     if (this.task.maxLifetimeMs !== undefined) {
-      this.timer(this.task.maxLifetimeMs, () => {
+      this.lifetimeEndsAt ??= Date.now() + this.task.maxLifetimeMs;
+      this.timer(Math.max(0, this.lifetimeEndsAt - Date.now()), () => {
         this.logger.info({ maxLifetimeMs: this.task.maxLifetimeMs }, "instance reached its maximum lifetime; stopping");
         this.stop(null);
       });
@@ -337,6 +380,12 @@ export class Instance {
     }
     if (this.stopAsked) return;
     this.stopAsked = true;
+    if (this.phase === "restarting") {
+      // Between two processes: nothing to ask, only a process to end (if one started already).
+      if (this.child) this.kill();
+      else this.finish({ reason: "stopped", code: null, signal: null }, false);
+      return;
+    }
     if (this.phase === "launching") {
       this.failLaunch(new ServmanError("launch_failed", "instance was stopped before it became ready"));
       this.kill();
@@ -353,13 +402,14 @@ export class Instance {
   private enterStopping(): void {
     if (this.phase !== "ready") return;
     this.phase = "stopping";
-    this.host.stopping(this);
+    this.host.setState(this, "stopping");
   }
 
   /** Ends the instance now; a launch still in progress fails with `launch_failed: <reason>`. */
   abort(reason: string): void {
     if (this.phase === "launching") this.failLaunch(new ServmanError("launch_failed", reason));
     this.stopAsked = true;
+    if (this.phase === "restarting" && !this.child) return this.finish({ reason: "stopped", code: null, signal: null }, false);
     this.kill();
   }
 
@@ -386,19 +436,71 @@ export class Instance {
 
   private onClose(code: number | null, signal: NodeJS.Signals | null): void {
     const wasLaunching = this.phase === "launching";
-    this.phase = "ended";
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.cancelIdleTimer();
     this.channel?.close();
+    this.child = undefined;
     const reason: InstanceEnd["reason"] = this.stopAsked ? "stopped" : code === 0 ? "exited" : "crashed";
+    if (reason !== "stopped" && !wasLaunching) {
+      const delay = this.restarts.next(reason);
+      if (delay !== null) return this.beginRestart({ reason, code, signal }, delay);
+    }
+    this.finish({ reason, code, signal }, wasLaunching);
+  }
+
+  /** The process ended and the policy wants it back: clients are told, messages held meanwhile. */
+  private beginRestart(end: InstanceEnd, delayMs: number): void {
+    this.phase = "restarting";
+    this.rejoining.clear();
+    const attempt = this.restarts.attempts;
+    this.logger.warn({ ...end, attempt, delayMs }, "instance ended; restarting it");
+    this.host.setState(this, "restarting");
+    const event: ToRequester = { type: "restarting", instance: this.id, reason: end.reason as "exited" | "crashed", attempt, delayMs };
+    this.toMembers(event);
+    this.timer(delayMs, () => {
+      this.spawnProcess();
+      this.timer(this.task.readyTimeoutMs, () => {
+        if (this.phase !== "restarting") return;
+        this.logger.warn({ readyTimeoutMs: this.task.readyTimeoutMs }, "restarted process did not become ready; killing it");
+        this.kill();
+      });
+    });
+  }
+
+  /** The restarted process is ready: members join again, held messages follow, clients are told. */
+  private resume(): void {
+    this.phase = "ready";
+    this.host.setState(this, "ready");
+    for (const [client, user] of this.members) {
+      this.rejoining.add(client);
+      this.toService({ type: "join", client, user, data: null });
+    }
+    for (const payload of this.held.splice(0)) this.channel?.send(payload);
+    for (const [client, count] of this.droppedWhileRestarting) this.toSession(client, { type: "dropped", instance: this.id, count });
+    this.droppedWhileRestarting.clear();
+    this.toMembers({ type: "restarted", instance: this.id, attempt: this.restarts.attempts });
+    this.logger.info({ attempt: this.restarts.attempts, pid: this.pid }, "instance restarted");
+    this.armLifetimeTimers();
+  }
+
+  private toMembers(event: ToRequester): void {
+    const payload = JSON.stringify(event);
+    for (const client of this.members.keys()) this.host.publish(this.host.keys.sessionChannel(client), payload);
+  }
+
+  /** The instance is over: the registry forgets it, then everyone waiting hears how it ended. */
+  private finish(end: InstanceEnd, wasLaunching: boolean): void {
+    this.phase = "ended";
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const { reason, code, signal } = end;
     if (wasLaunching) {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       // Stack frames say little to whoever launched; the error lines above them say what went wrong.
       const last = this.recentLog.filter((line) => !/^\s+at /.test(line)).slice(-3).join(" | ");
       this.failLaunch(new ServmanError("launch_failed", `process ${how} before it was ready${last ? `: ${last}` : ""}`));
     }
-    const end: InstanceEnd = { reason, code, signal };
     const level = reason === "crashed" && !wasLaunching ? "warn" : "info";
     this.logger[level]({ code, signal, reason }, "instance ended");
     void this.host

@@ -105,8 +105,8 @@ export class ServmanNode {
       publish: (channel, payload) => this.publish(channel, payload),
       retire: (instance, end) => this.retire(instance, end),
       countInvalid: () => this.invalidOutput++,
-      stopping: (instance) => {
-        this.registry.update(instance.id, { state: "stopping" }).catch((err: Error) => this.logger.warn({ err: err.message }, "could not record stopping"));
+      setState: (instance, state) => {
+        this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
       },
     };
   }

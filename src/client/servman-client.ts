@@ -48,6 +48,10 @@ export interface ClientEvents {
   closed: [instance: string, reason: ClosedReason];
   /** `count` messages for this client could not be kept. */
   dropped: [instance: string, count: number];
+  /** The instance's process ended and is being started again (supervisor mode); still joined. */
+  restarting: [instance: string, reason: "exited" | "crashed", attempt: number, delayMs: number];
+  /** The instance is back; messages sent meanwhile were delivered to the new process. */
+  restarted: [instance: string, attempt: number];
   /** Someone who is not the owner tried to stop an instance this client owns. */
   alert: [event: { instance: string; kind: string; session: string; user: string | null }];
   /** An error frame not tied to a request. */
@@ -182,6 +186,12 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         break;
       case "dropped":
         this.emit("dropped", String(frame.instance), Number(frame.count));
+        break;
+      case "restarting":
+        this.emit("restarting", String(frame.instance), frame.reason as "exited" | "crashed", Number(frame.attempt), Number(frame.delayMs));
+        break;
+      case "restarted":
+        this.emit("restarted", String(frame.instance), Number(frame.attempt));
         break;
       case "alert":
         this.emit("alert", frame as unknown as ClientEvents["alert"][0]);

@@ -22,6 +22,9 @@ export type ToRequester =
   | { type: "joined"; instance: string }
   | { type: "join_rejected"; instance: string; reason: string }
   | { type: "closed"; instance: string; reason: ClosedReason }
+  | { type: "restarting"; instance: string; reason: "exited" | "crashed"; attempt: number; delayMs: number }
+  | { type: "restarted"; instance: string; attempt: number }
+  | { type: "dropped"; instance: string; count: number }
   | { type: "stopping"; instance: string; deadlineMs: number }
   | { type: "stopped"; instance: string }
   | { type: "alert"; instance: string; kind: "stop_refused"; session: string; user: string | null }

@@ -127,5 +127,7 @@ export type ServerFrame =
   | { type: "message"; instance: string; action: string; data: unknown; channel?: string }
   | { type: "closed"; instance: string; reason: ClosedReason }
   | { type: "dropped"; instance: string; count: number }
+  | { type: "restarting"; instance: string; reason: "exited" | "crashed"; attempt: number; delayMs: number }
+  | { type: "restarted"; instance: string; attempt: number }
   | { type: "alert"; instance: string; kind: "stop_refused"; session: string; user: string | null }
   | { type: "error"; id?: RequestId; code: ErrorCode; message: string };

@@ -8,7 +8,7 @@ import type { Keys } from "../keys.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
 
 /** Where an instance is in its life. */
-export type InstanceState = "launching" | "ready" | "stopping";
+export type InstanceState = "launching" | "ready" | "restarting" | "stopping";
 
 /** One instance as the registry holds it. */
 export interface InstanceRecord {

@@ -28,6 +28,8 @@ export function testTasks(): Record<string, unknown> {
     echo: { module: ECHO_SERVICE, env: { ECHO_EXTRA: "from-config" } },
     "slow-echo": { module: ECHO_SERVICE, readyTimeoutMs: 800 },
     "idle-echo": { module: ECHO_SERVICE, idleTimeoutMs: 300 },
+    "crashy-echo": { module: ECHO_SERVICE, restart: "on-failure", maxRestarts: 2 },
+    "always-echo": { module: ECHO_SERVICE, restart: "always", maxRestarts: 5 },
     "short-echo": { module: ECHO_SERVICE, maxLifetimeMs: 500 },
     "python-echo": { command: ["python3", PYTHON_ECHO] },
     heartbeat: { module: HEARTBEAT_SERVICE },
