@@ -2,7 +2,7 @@
  * One instance: its child process, the task protocol with it, and the clients joined to it.
  * The node feeds it what arrives on the instance's channel; it publishes what the service sends.
  */
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import type { TaskConfig } from "../src/config/options.js";
 import { ServmanError } from "../src/errors.js";
@@ -11,8 +11,9 @@ import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protoc
 import type { ClosedReason } from "../src/protocol/client-messages.js";
 import { checkServiceMessage, type NodeToService, type ServiceToNode } from "../src/protocol/task-messages.js";
 import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
-import { LineSplitter } from "./line-splitter.js";
+import { InstanceOutput } from "./instance-output.js";
 import { RestartPolicy } from "./restart-policy.js";
+import { spawnInstanceProcess } from "./spawn-process.js";
 
 /** What the instance needs from its node. */
 export interface InstanceHost {
@@ -38,26 +39,8 @@ export interface InstanceEnd {
 
 export type InstancePhase = "launching" | "ready" | "restarting" | "stopping" | "ended";
 
-/**
- * The node's environment without Servman's own settings (Redis URL and the like): an instance
- * gets what its task's `env` gives it, not the node's credentials.
- */
-function inheritedEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("SERVMAN_")) env[key] = value;
-  return env;
-}
-
-/** Invalid service output logged line by line before logging turns into periodic summaries. */
-const INVALID_LOGGED_FREELY = 5;
-const INVALID_SUMMARY_MS = 10_000;
-
 /** Client messages held for a restarting process, at most. */
 const MAX_HELD = 10_000;
-
-/** Log lines kept per instance to explain a failed launch. */
-const KEPT_LOG_LINES = 20;
-const MAX_LOG_LINE = 16 * 1024;
 
 export class Instance {
   readonly id: string;
@@ -86,9 +69,7 @@ export class Instance {
   private readonly rejoining = new Set<string>();
   /** When maxLifetimeMs runs out (ms since epoch), fixed at the first ready. */
   private lifetimeEndsAt: number | undefined;
-  /** Invalid output seen from the service, for throttled logging. */
-  private readonly invalid = { count: 0, logged: 0, lastSummary: 0 };
-  private readonly recentLog: string[] = [];
+  private readonly output: InstanceOutput;
   private readyWaiter: { resolve(): void; reject(err: ServmanError): void } | undefined;
   private endResolve!: (end: InstanceEnd) => void;
   /** Settles once the process has exited and its output is drained. */
@@ -105,6 +86,7 @@ export class Instance {
     this.id = id;
     this.task = task;
     this.restarts = new RestartPolicy(task);
+    this.output = new InstanceOutput(logger, () => host.countInvalid());
     this.ended = new Promise((resolve) => (this.endResolve = resolve));
   }
 
@@ -131,61 +113,22 @@ export class Instance {
 
   /** Forks or spawns the process, wires its channel and logs, and sends it `start`. */
   private spawnProcess(): void {
-    const env = { ...inheritedEnv(), ...this.task.env, SERVMAN_INSTANCE: this.id, SERVMAN_TASK: this.task.name };
-    // detached: the instance gets its own process group, so stopping it ends its whole tree.
-    const child =
-      this.task.kind === "module"
-        ? fork(this.task.module!, [], { cwd: this.host.baseDir, env, stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true, serialization: "json" })
-        : spawn(this.task.command![0]!, this.task.command!.slice(1), { cwd: this.host.baseDir, env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    const child = spawnInstanceProcess(this.task, this.id, this.host.baseDir);
     this.child = child;
     const handlers = {
       onMessage: (value: unknown) => this.onServiceMessage(value),
-      onGarbage: (problem: string) => this.reportInvalid(problem),
+      onGarbage: (problem: string) => this.output.reportInvalid(problem),
     };
     this.channel = this.task.kind === "module" ? ipcChannel(child, handlers) : lineChannel(child, handlers);
-    this.captureLog(child.stderr, "stderr");
-    if (this.task.kind === "module") this.captureLog(child.stdout, "stdout");
+    this.output.capture(child.stderr, "stderr");
+    if (this.task.kind === "module") this.output.capture(child.stdout, "stdout");
     child.on("error", (err) => {
-      this.log("spawn", err.message);
+      this.output.line("spawn", err.message);
       this.logger.error({ err: err.message }, "instance process error");
     });
     child.on("close", (code, signal) => this.onClose(code, signal));
     // Sent straight to the channel: while restarting, everything else waits in `held`.
     this.channel.send(JSON.stringify({ type: "start", instance: this.id, task: this.task.name, args: this.args } satisfies NodeToService));
-  }
-
-  /**
-   * Something the service sent is not a valid message: it is dropped and logged, but a service
-   * spewing garbage gets a few lines and then one summary per interval, not a log flood.
-   */
-  private reportInvalid(problem: string): void {
-    this.invalid.count++;
-    this.host.countInvalid();
-    const now = Date.now();
-    if (this.invalid.logged < INVALID_LOGGED_FREELY) {
-      this.invalid.logged++;
-      this.logger.warn({ problem }, "invalid output from service dropped");
-    } else if (now - this.invalid.lastSummary >= INVALID_SUMMARY_MS) {
-      this.invalid.lastSummary = now;
-      this.logger.warn({ problem, droppedSoFar: this.invalid.count }, "service keeps sending invalid output; dropping it");
-    }
-  }
-
-  private captureLog(stream: NodeJS.ReadableStream | null | undefined, source: "stderr" | "stdout"): void {
-    if (!stream) return;
-    const splitter = new LineSplitter({
-      maxLineLength: MAX_LOG_LINE,
-      onLine: (line) => this.log(source, line),
-      onOversized: (length) => this.log(source, `[line of ${length}+ characters dropped]`),
-    });
-    stream.on("data", (chunk: Buffer) => splitter.push(chunk));
-    stream.on("end", () => splitter.end());
-  }
-
-  private log(source: string, line: string): void {
-    this.recentLog.push(line);
-    if (this.recentLog.length > KEPT_LOG_LINES) this.recentLog.shift();
-    this.logger.info({ source }, line);
   }
 
   private timer(ms: number, fn: () => void): void {
@@ -265,11 +208,11 @@ export class Instance {
       try {
         value = JSON.parse(value);
       } catch {
-        return this.reportInvalid("service sent a string that is not JSON");
+        return this.output.reportInvalid("service sent a string that is not JSON");
       }
     }
     const parsed = checkServiceMessage(value);
-    if (!parsed.ok) return this.reportInvalid(parsed.problem);
+    if (!parsed.ok) return this.output.reportInvalid(parsed.problem);
     this.apply(parsed.message);
   }
 
@@ -497,8 +440,7 @@ export class Instance {
     const { reason, code, signal } = end;
     if (wasLaunching) {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      // Stack frames say little to whoever launched; the error lines above them say what went wrong.
-      const last = this.recentLog.filter((line) => !/^\s+at /.test(line)).slice(-3).join(" | ");
+      const last = this.output.lastWords();
       this.failLaunch(new ServmanError("launch_failed", `process ${how} before it was ready${last ? `: ${last}` : ""}`));
     }
     const level = reason === "crashed" && !wasLaunching ? "warn" : "info";

@@ -1,0 +1,64 @@
+/**
+ * What an instance writes besides messages: its log lines (stderr, and stdout of `module` tasks),
+ * kept briefly to explain a failed launch, and invalid output, which is dropped and logged with
+ * a throttle so a service spewing garbage cannot flood the node's log.
+ */
+import type { Logger } from "pino";
+import { LineSplitter } from "./line-splitter.js";
+
+/** Log lines kept per instance to explain a failed launch. */
+const KEPT_LOG_LINES = 20;
+const MAX_LOG_LINE = 16 * 1024;
+/** Invalid service output logged line by line before logging turns into periodic summaries. */
+const INVALID_LOGGED_FREELY = 5;
+const INVALID_SUMMARY_MS = 10_000;
+
+export class InstanceOutput {
+  private readonly recent: string[] = [];
+  private readonly invalid = { count: 0, logged: 0, lastSummary: 0 };
+
+  constructor(
+    private readonly logger: Logger,
+    /** Called for each piece of invalid output (the node's counter). */
+    private readonly countInvalid: () => void,
+  ) {}
+
+  /** Logs every line of `stream`, with an upper bound on line length. */
+  capture(stream: NodeJS.ReadableStream | null | undefined, source: "stderr" | "stdout"): void {
+    if (!stream) return;
+    const splitter = new LineSplitter({
+      maxLineLength: MAX_LOG_LINE,
+      onLine: (line) => this.line(source, line),
+      onOversized: (length) => this.line(source, `[line of ${length}+ characters dropped]`),
+    });
+    stream.on("data", (chunk: Buffer) => splitter.push(chunk));
+    stream.on("end", () => splitter.end());
+  }
+
+  /** Logs one line and keeps it among the recent ones. */
+  line(source: string, text: string): void {
+    this.recent.push(text);
+    if (this.recent.length > KEPT_LOG_LINES) this.recent.shift();
+    this.logger.info({ source }, text);
+  }
+
+  /** The last few lines that say something, for a launch_failed message. */
+  lastWords(): string {
+    // Stack frames say little to whoever launched; the error lines above them say what went wrong.
+    return this.recent.filter((line) => !/^\s+at /.test(line)).slice(-3).join(" | ");
+  }
+
+  /** Something the service sent is not a valid message: counted, and logged with a throttle. */
+  reportInvalid(problem: string): void {
+    this.invalid.count++;
+    this.countInvalid();
+    const now = Date.now();
+    if (this.invalid.logged < INVALID_LOGGED_FREELY) {
+      this.invalid.logged++;
+      this.logger.warn({ problem }, "invalid output from service dropped");
+    } else if (now - this.invalid.lastSummary >= INVALID_SUMMARY_MS) {
+      this.invalid.lastSummary = now;
+      this.logger.warn({ problem, droppedSoFar: this.invalid.count }, "service keeps sending invalid output; dropping it");
+    }
+  }
+}
