@@ -26,6 +26,7 @@ export const COMMAND_OPTIONS: Record<string, OptionSpec> = {
   launch: { args: { type: "string" }, id: { type: "string" }, timeout: { type: "string" } },
   ls: { json: { type: "boolean" } },
   stop: {},
+  drain: { deadline: { type: "string" } },
   nodes: { json: { type: "boolean" } },
   ticket: { tasks: { type: "string" }, instances: { type: "string" }, admin: { type: "boolean" }, ttl: { type: "string" }, json: { type: "boolean" } },
   heartbeat: { pings: { type: "string" }, interval: { type: "string" }, gateway: { type: "string" }, json: { type: "boolean" } },

@@ -11,6 +11,8 @@ Cluster (through Redis):
                                        launch an instance; prints {"instance","node"}
   ls [--json]                          list instances
   stop ID                              stop an instance (as an admin)
+  drain NODE [--deadline MS]           drain a node: no new launches, instances shut
+                                       down, then it exits; waits until it is gone
   nodes [--json]                       list live nodes
   ticket SUB [--tasks a,b] [--instances x,y] [--admin] [--ttl 3600] [--json]
                                        mint a client ticket (needs auth.secret)

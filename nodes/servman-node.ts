@@ -12,7 +12,7 @@ import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
 import { Keys } from "../src/keys.js";
 import type { LaunchJobData, LaunchJobResult } from "../src/launch/launch-job.js";
 import { isValidName } from "../src/names.js";
-import type { ToRequester } from "../src/protocol/bus-messages.js";
+import type { NodeCommand, ToRequester } from "../src/protocol/bus-messages.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
 import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.js";
@@ -65,6 +65,8 @@ export class ServmanNode {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
   private closing: Promise<void> | undefined;
+  private closedResolve!: () => void;
+  private readonly closedPromise = new Promise<void>((resolve) => (this.closedResolve = resolve));
   private readonly host: InstanceHost;
 
   constructor(options: ServmanNodeOptions) {
@@ -91,11 +93,11 @@ export class ServmanNode {
       const instance = this.byChannel.get(channel);
       if (instance) return instance.handleBus(payload);
       // Results of relaunches this node's reaper asked for.
-      if (channel !== this.replyChannel) return;
       try {
-        this.requester.handleReply(JSON.parse(payload) as ToRequester);
+        if (channel === this.replyChannel) this.requester.handleReply(JSON.parse(payload) as ToRequester);
+        else if (channel === this.keys.nodeControl(this.id)) this.onCommand(JSON.parse(payload) as NodeCommand);
       } catch {
-        this.logger.warn("unparseable reply dropped");
+        this.logger.warn({ channel }, "unparseable bus message dropped");
       }
     });
     this.host = {
@@ -122,7 +124,7 @@ export class ServmanNode {
     this.state = "running";
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat(), NODE_HEARTBEAT_MS);
-    await this.sub.subscribe(this.replyChannel);
+    await this.sub.subscribe(this.replyChannel, this.keys.nodeControl(this.id));
     this.reaper.start();
     for (const task of this.tasks.keys()) {
       const connection = createRedis(this.config.redis, { name: `servman:node-worker:${this.id}`, logger: this.logger, blocking: true });
@@ -261,6 +263,18 @@ export class ServmanNode {
     await Promise.allSettled([this.sub.unsubscribe(channel), this.registry.removeIfNode(instance.id, this.id, instance.ownerUser)]);
   }
 
+  private onCommand(command: NodeCommand): void {
+    if (command.type !== "drain") return;
+    const deadlineMs = typeof command.deadlineMs === "number" && command.deadlineMs > 0 ? command.deadlineMs : this.config.node.shutdownDeadlineMs;
+    this.logger.info({ deadlineMs }, "drain requested through Redis");
+    void this.drain(deadlineMs);
+  }
+
+  /** Settles once the node has closed, however that came about (signal, `servman drain`, close()). */
+  get closed(): Promise<void> {
+    return this.closedPromise;
+  }
+
   /**
    * Stops taking launches, asks every instance to shut down within `deadlineMs`, kills those
    * still running after it, then closes. Idempotent.
@@ -303,6 +317,7 @@ export class ServmanNode {
       await this.nodeRegistry.unregister(this.id, [...this.tasks.keys()]).catch(() => {});
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
       this.logger.info("node closed");
+      this.closedResolve();
     })();
     return this.closing;
   }

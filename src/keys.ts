@@ -32,6 +32,11 @@ export class Keys {
     return `${this.prefix}:node-instances:${node}`;
   }
 
+  /** Channel: commands for one node (`servman drain`); the node subscribes while it runs. */
+  nodeControl(node: string): string {
+    return `${this.prefix}:node-control:${node}`;
+  }
+
   /** Channel: cluster-wide events (an instance lost with its node); every gateway subscribes. */
   events(): string {
     return `${this.prefix}:events`;

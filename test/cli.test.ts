@@ -113,6 +113,23 @@ describe("servman CLI", () => {
     assert.deepEqual(after.map((n: any) => n.id), ["main-node"]);
   });
 
+  it("drains a node through Redis with servman drain: its instances stop, the process exits 0", async () => {
+    const drainConfig = writeConfig({ redis: redis.url, prefix: "drn", node: { capacity: 2, shutdownDeadlineMs: 1000 }, tasks: testTasks() });
+    const drainee = await startServer(["--config", drainConfig, "--id", "drainee"], { bin: join(ROOT, "bin/servman-node.js") });
+    servers.push(drainee);
+    const launched = JSON.parse((await runCli(["launch", "echo", "--config", drainConfig])).stdout);
+    assert.equal(launched.node, "drainee");
+    const exited = new Promise<number | null>((resolve) => drainee.child.once("close", resolve));
+    const r = await runCli(["drain", "drainee", "--deadline", "1000", "--config", drainConfig]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { node: "drainee", drained: true });
+    assert.equal(await exited, 0);
+    assert.equal(await redis.client.exists(`drn:instance:${launched.instance}`), 0);
+    const ghost = await runCli(["drain", "ghost", "--config", drainConfig]);
+    assert.equal(ghost.code, 1);
+    assert.match(ghost.stderr, /no live node "ghost"/);
+  });
+
   it("runs a gateway and a node as separate processes", async () => {
     const gwPort = await freePort();
     const gateway = await startServer(["gateway", "--config", config, "--port", String(gwPort)]);

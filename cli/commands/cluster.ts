@@ -37,9 +37,9 @@ function nodesTable(list: NodeRecord[]): string {
 
 export async function cluster(cmd: ParsedCommand, config: ServmanConfig, out: NodeJS.WritableStream): Promise<number> {
   const { command, positionals, values } = cmd;
-  const wanted = command === "launch" || command === "stop" ? 1 : 0;
+  const wanted = command === "launch" || command === "stop" || command === "drain" ? 1 : 0;
   if (positionals.length !== wanted) {
-    throw new UsageError(wanted === 1 ? `${command} takes exactly one ${command === "launch" ? "TASK" : "ID"}` : `${command} takes no arguments`);
+    throw new UsageError(wanted === 1 ? `${command} takes exactly one ${command === "launch" ? "TASK" : command === "drain" ? "NODE" : "ID"}` : `${command} takes no arguments`);
   }
   let args: Record<string, unknown> = {};
   if (command === "launch" && typeof values.args === "string") {
@@ -68,6 +68,12 @@ export async function cluster(cmd: ParsedCommand, config: ServmanConfig, out: No
         await launcher.stop(positionals[0]!);
         out.write(JSON.stringify({ instance: positionals[0], stopped: true }) + "\n");
         return 0;
+      case "drain": {
+        const deadline = intFlag(values, "deadline", 1);
+        await launcher.drainNode(positionals[0]!, deadline);
+        out.write(JSON.stringify({ node: positionals[0], drained: true }) + "\n");
+        return 0;
+      }
       case "ls": {
         const list = await launcher.list();
         out.write(values.json ? JSON.stringify(list) + "\n" : instancesTable(list));

@@ -74,6 +74,12 @@ export async function serve(role: "start" | "gateway" | "node", config: ServmanC
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    // `servman drain NODE` drains the node through Redis: the process then ends as on SIGTERM.
+    void node?.closed.then(async () => {
+      if (signals > 0) return;
+      await gateway?.drain(CLIENT_CLOSE_WAIT_MS);
+      resolve(0);
+    });
     // SIGHUP: renewed certificates are served to new connections; open ones are not dropped.
     process.on("SIGHUP", () => {
       if (!gateway || !config.gateway.tls) return logger.info("SIGHUP ignored: no TLS to reload");

@@ -18,7 +18,7 @@ import type { LaunchJobResult } from "../launch/launch-job.js";
 import { Requester } from "../launch/requester.js";
 import { PREFIX_PATTERN, assertName } from "../names.js";
 import { ServmanError } from "../errors.js";
-import type { ToRequester } from "../protocol/bus-messages.js";
+import type { NodeCommand, ToRequester } from "../protocol/bus-messages.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
 import { mintTicket, type TicketGrant } from "../auth/tickets.js";
 import { createRedis } from "../redis-connection.js";
@@ -111,6 +111,23 @@ export class Launcher {
   /** Every instance in the registry. */
   list(): Promise<InstanceRecord[]> {
     return this.requester.instances.list();
+  }
+
+  /**
+   * Drains a node: it stops taking launches, shuts its instances down within `deadlineMs`
+   * (default: its own node.shutdownDeadlineMs), unregisters and exits. Resolves once it is gone.
+   */
+  async drainNode(node: string, deadlineMs?: number): Promise<void> {
+    assertName(node, "node");
+    const command: NodeCommand = deadlineMs === undefined ? { type: "drain" } : { type: "drain", deadlineMs };
+    if ((await this.redis.publish(this.keys.nodeControl(node), JSON.stringify(command))) === 0) {
+      throw new ServmanError("unavailable", `no live node ${JSON.stringify(node)} is listening`);
+    }
+    const giveUpAt = Date.now() + (deadlineMs ?? 30_000) + 15_000;
+    while ((await this.requester.nodes.list()).some((n) => n.id === node)) {
+      if (Date.now() > giveUpAt) throw new ServmanError("timeout", `node ${node} did not finish draining in time`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   /** Every live node. */

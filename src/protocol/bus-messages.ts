@@ -31,6 +31,9 @@ export type ToRequester =
   | { type: "launched"; instance: string; node: string; token: string }
   | { type: "launch_error"; instance: string; token: string; code: ErrorCode; message: string };
 
+/** Published on a node's control channel (`servman drain` -> node). */
+export type NodeCommand = { type: "drain"; deadlineMs?: number };
+
 /** Published on the cluster-wide events channel (a node reaper -> every gateway). */
 export type ClusterEvent = { type: "lost"; instance: string; node: string };
 
