@@ -14,6 +14,7 @@ import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ServmanConfig } from "../src/config/options.js";
 import { ConfigError, ServmanError, toServmanError } from "../src/errors.js";
+import { FD_RESERVE, fdLimitMessage, openFileLimit } from "../src/fd-limit.js";
 import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
@@ -94,6 +95,8 @@ export class Gateway {
   private readonly ctx: SessionContext;
   private readonly auth: GatewayAuth;
   private readonly reaper: NodeReaper;
+  private readonly fdLimit = openFileLimit();
+  private lastFdWarning = 0;
   private draining = false;
   private closing: Promise<void> | undefined;
 
@@ -213,6 +216,12 @@ export class Gateway {
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
+    // One file per connection: refuse with the fix before the limit makes accept() fail in bulk.
+    if (this.fdLimit !== null && this.sessions.size + FD_RESERVE >= this.fdLimit) {
+      this.metrics.limited.inc({ limit: "open_files" });
+      this.warnFdLimit();
+      return this.refuseUpgrade(req, socket, head, new ServmanError("unavailable", "gateway is at capacity (open-file limit); try another gateway"));
+    }
     const ip = req.socket.remoteAddress ?? "unknown";
     const open = this.perIp.get(ip) ?? 0;
     if (open >= this.config.gateway.limits.maxConnectionsPerIp) {
@@ -235,6 +244,13 @@ export class Gateway {
         this.refuseUpgrade(req, socket, head, e);
       },
     );
+  }
+
+  private warnFdLimit(): void {
+    const now = Date.now();
+    if (now - this.lastFdWarning < 60_000) return;
+    this.lastFdWarning = now;
+    this.logger.error({ limit: this.fdLimit, connections: this.sessions.size }, fdLimitMessage(this.fdLimit ?? 0, "new connections"));
   }
 
   /** Completes the handshake only to say why (error frame, close 1008): browsers see no HTTP status. */

@@ -9,6 +9,7 @@ import { customAlphabet } from "nanoid";
 import { pino, type Logger } from "pino";
 import type { ServmanConfig, TaskConfig } from "../src/config/options.js";
 import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
+import { FD_RESERVE, fdLimitMessage, openFileLimit, openFiles } from "../src/fd-limit.js";
 import { Keys } from "../src/keys.js";
 import type { LaunchJobData, LaunchJobResult } from "../src/launch/launch-job.js";
 import { isValidName } from "../src/names.js";
@@ -27,6 +28,9 @@ export interface ServmanNodeOptions {
   /** Tasks of the configuration this node offers. Default: all of them. */
   tasks?: readonly string[];
 }
+
+/** Files one instance process takes in its node: stdio pipes and the IPC channel. */
+const FD_PER_INSTANCE = 4;
 
 /** How long a job handed back by a full node waits before any node may take it again. */
 const HAND_BACK_MS = 100;
@@ -64,6 +68,7 @@ export class ServmanNode {
   private state: "new" | "running" | "draining" | "closed" = "new";
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
+  private readonly fdLimit = openFileLimit();
   private closing: Promise<void> | undefined;
   private closedResolve!: () => void;
   private readonly closedPromise = new Promise<void>((resolve) => (this.closedResolve = resolve));
@@ -138,7 +143,11 @@ export class ServmanNode {
       worker.on("closed", () => connection.disconnect());
       this.workers.push(worker);
     }
-    this.logger.info({ tasks: [...this.tasks.keys()], capacity: this.config.node.capacity }, "node started");
+    this.logger.info({ tasks: [...this.tasks.keys()], capacity: this.config.node.capacity, openFileLimit: this.fdLimit }, "node started");
+    const needed = this.config.node.capacity * FD_PER_INSTANCE + FD_RESERVE;
+    if (this.fdLimit !== null && needed > this.fdLimit) {
+      this.logger.warn({ capacity: this.config.node.capacity, openFileLimit: this.fdLimit, needed }, fdLimitMessage(this.fdLimit, "launches past about " + Math.floor((this.fdLimit - FD_RESERVE) / FD_PER_INSTANCE) + " instances"));
+    }
   }
 
   private async beat(): Promise<void> {
@@ -177,6 +186,13 @@ export class ServmanNode {
     }
   }
 
+  /** True when starting another process (about 4 files) would bring the node near its limit. */
+  private nearFdLimit(): boolean {
+    if (this.fdLimit === null) return false;
+    const open = openFiles();
+    return open !== null && open + FD_PER_INSTANCE + FD_RESERVE >= this.fdLimit;
+  }
+
   private async handBack(job: Job<LaunchJobData>, token: string | undefined): Promise<never> {
     await job.moveToDelayed(Date.now() + HAND_BACK_MS, token);
     throw new DelayedError();
@@ -197,6 +213,11 @@ export class ServmanNode {
     if (!task) return fail("unknown_task", `node ${this.id} does not offer ${data.task}`);
     if (typeof data.deadline === "number" && data.deadline > 0 && Date.now() > data.deadline) {
       return fail("no_capacity", "the launch waited past its timeout");
+    }
+    if (this.nearFdLimit()) {
+      // Another node may have files to spare: hand the job back rather than fail it.
+      this.logger.error({ limit: this.fdLimit }, fdLimitMessage(this.fdLimit ?? 0, "launches"));
+      return this.handBack(job, token);
     }
     if (this.state !== "running" || this.live >= this.config.node.capacity || this.launching >= this.config.node.launchConcurrency) {
       this.updateIntake();
