@@ -51,8 +51,8 @@ export function assertServable(config: ServmanConfig): void {
   if (!isLoopback(host) && config.auth.secret === undefined && !insecure) {
     // The host may come from the file, $SERVMAN_HOST or --host: name all three.
     throw new ConfigError(
-      null,
-      "gateway.host ($SERVMAN_HOST, --host)",
+      config.file,
+      "gateway.host (or $SERVMAN_HOST, --host)",
       `refusing to listen on ${host}: with no auth.secret anyone who reaches it could launch and stop instances. ` +
         "Configure auth.secret (tickets), bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients",
     );
@@ -277,7 +277,13 @@ export class Gateway {
       if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.metrics.oversizedFrames.inc();
       log.debug({ err: err.message }, "client connection error");
     });
-    const expiry = identity.expiresAt === null ? undefined : setTimeout(() => ws.close(1008, "ticket expired"), Math.min(Math.max(0, identity.expiresAt - Date.now()), 2 ** 31 - 1));
+    // setTimeout holds at most ~24.8 days; a longer-lived ticket re-arms until it expires.
+    let expiry: NodeJS.Timeout | undefined;
+    const armExpiry = (expiresAt: number) => {
+      const left = expiresAt - Date.now();
+      expiry = left <= 0 ? setTimeout(() => ws.close(1008, "ticket expired"), 0) : setTimeout(() => armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
+    };
+    if (identity.expiresAt !== null) armExpiry(identity.expiresAt);
     ws.on("close", () => {
       clearTimeout(expiry);
       session.onClose();

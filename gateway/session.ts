@@ -119,15 +119,14 @@ export class ClientSession {
 
   /** Handles one frame from the client. Never throws. */
   onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-    // Limited before parsing: a flood costs the gateway as little as possible.
-    if (!this.bucket.take()) return this.refuse();
+    // Limited before validation: a flood costs the gateway as little as possible.
+    if (!this.bucket.take()) return this.refuse(data, isBinary);
     this.refusedInRow = 0;
     if (isBinary) {
       this.fail(new ServmanError("bad_request", "binary frames are not supported; send JSON text"), undefined);
       return;
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8");
-    const parsed = parseClientFrame(text);
+    const parsed = parseClientFrame(this.decode(data));
     if (!parsed.ok) {
       this.ctx.metrics.errors.inc({ code: parsed.code });
       this.send({ type: "error", ...(parsed.id !== undefined ? { id: parsed.id } : {}), code: parsed.code, message: parsed.message });
@@ -138,16 +137,25 @@ export class ClientSession {
   }
 
   /** A frame over the rate: the first of a run is answered, a sustained flood closes the connection. */
-  private refuse(): void {
+  private refuse(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.refusedInRow++;
     this.ctx.metrics.limited.inc({ limit: "rate" });
-    if (this.refusedInRow === 1) {
-      const { messagesPerSecond, burst } = this.ctx.limits;
-      this.fail(new ServmanError("rate_limited", `over ${messagesPerSecond} messages per second (burst ${burst}); frames are dropped until the rate falls`), undefined);
-    } else if (this.refusedInRow > this.ctx.limits.burst) {
+    if (this.refusedInRow > this.ctx.limits.burst) {
       this.logger.warn("closing a connection that kept flooding past its rate limit");
       this.ws.close(1008, "rate limit exceeded");
+      return;
     }
+    // A request waits for its reply: it gets rate_limited with its id (at most `burst` parses per
+    // flood, then the connection closes); frames without an id hear it once per run.
+    const id = isBinary ? undefined : requestIdOf(this.decode(data));
+    if (id !== undefined || this.refusedInRow === 1) {
+      const { messagesPerSecond, burst } = this.ctx.limits;
+      this.fail(new ServmanError("rate_limited", `over ${messagesPerSecond} messages per second (burst ${burst}); frames are dropped until the rate falls`), id);
+    }
+  }
+
+  private decode(data: Buffer | ArrayBuffer | Buffer[]): string {
+    return Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8");
   }
 
   private dispatch(req: ClientRequest): void {
@@ -263,6 +271,10 @@ export class ClientSession {
     if (!this.admin && this.identity.tasks !== null && !this.identity.tasks.has(req.task)) {
       throw new ServmanError("forbidden", `this ticket does not allow launching ${JSON.stringify(req.task)}`);
     }
+    // An explicit id outside the ticket's instances could probe which ids exist (already_exists).
+    if (req.instance !== undefined && !this.inScope(req.instance, null)) {
+      throw new ServmanError("forbidden", `this ticket does not allow the instance id ${JSON.stringify(req.instance)}`);
+    }
     try {
       const result = await this.ctx.requester.launch({
         task: req.task,
@@ -290,6 +302,7 @@ export class ClientSession {
 
   private async onStop(req: StopRequest): Promise<void> {
     const record = await this.ctx.requester.instances.get(req.instance);
+    if (!this.inScope(req.instance, record)) throw new ServmanError("forbidden", `this ticket does not allow stopping ${req.instance}`);
     if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(req.instance)}`);
     if (!this.owns(record) && !this.admin) {
       if (record.owner !== null) {
@@ -367,6 +380,16 @@ export class ClientSession {
     }
     this.joined.clear();
     for (const instance of [...this.closeOnLeave]) this.stopOwned(instance);
+  }
+}
+
+/** The id of a frame, if it is a JSON object with a valid one (rate-limited frames only). */
+function requestIdOf(text: string): RequestId | undefined {
+  try {
+    const id = (JSON.parse(text) as { id?: unknown } | null)?.id;
+    return (typeof id === "string" && id.length <= 128) || (typeof id === "number" && Number.isFinite(id)) ? id : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -41,6 +41,8 @@ export type InstancePhase = "launching" | "ready" | "restarting" | "stopping" | 
 
 /** Client messages held for a restarting process, at most. */
 const MAX_HELD = 10_000;
+/** ...and at most this much text (UTF-16 units), whichever comes first. */
+const MAX_HELD_CHARS = 16 * 1024 * 1024;
 
 export class Instance {
   readonly id: string;
@@ -63,6 +65,7 @@ export class Instance {
   private readonly restarts: RestartPolicy;
   /** What clients sent while the process restarts, delivered once it is ready again. */
   private readonly held: string[] = [];
+  private heldBytes = 0;
   /** Per client, messages that did not fit in `held` (reported as `dropped`). */
   private readonly droppedWhileRestarting = new Map<string, number>();
   /** Members whose join is being replayed to a restarted process. */
@@ -147,8 +150,9 @@ export class Instance {
   private sendToService(payload: string): void {
     if (this.phase !== "restarting") {
       this.channel?.send(payload);
-    } else if (this.held.length < MAX_HELD) {
+    } else if (this.held.length < MAX_HELD && this.heldBytes + payload.length <= MAX_HELD_CHARS) {
       this.held.push(payload);
+      this.heldBytes += payload.length;
     } else {
       // Only overflow is parsed: to tell the sender what it lost.
       const client = (JSON.parse(payload) as { client?: string }).client;
@@ -420,6 +424,7 @@ export class Instance {
       this.toService({ type: "join", client, user, data: null });
     }
     for (const payload of this.held.splice(0)) this.channel?.send(payload);
+    this.heldBytes = 0;
     for (const [client, count] of this.droppedWhileRestarting) this.toSession(client, { type: "dropped", instance: this.id, count });
     this.droppedWhileRestarting.clear();
     this.toMembers({ type: "restarted", instance: this.id, attempt: this.restarts.attempts });

@@ -81,6 +81,12 @@ describe("tickets and admin tokens", () => {
     const bob = await fx.cluster.raw(1, await ticket("bob", { instances: ["room-1"] }));
     assert.equal((await bob.request({ type: "join", instance: "room-1" })).type, "joined");
     assert.equal((await bob.request({ type: "join", instance: "room-2" })).code, "forbidden", "outside the ticket's instances");
+    // Outside its instances a ticket cannot tell existing ids from missing ones.
+    assert.equal((await bob.request({ type: "join", instance: "no-such-room" })).code, "forbidden");
+    assert.equal((await bob.request({ type: "stop", instance: "room-2" })).code, "forbidden");
+    assert.equal((await bob.request({ type: "stop", instance: "no-such-room" })).code, "forbidden");
+    const scoped = await fx.cluster.raw(1, await ticket("scoped", { tasks: ["echo"], instances: ["mine"] }));
+    assert.equal((await scoped.request({ type: "launch", task: "echo", instance: "room-2" })).code, "forbidden", "no probing by launch id");
     const carol = await fx.cluster.raw(1, await ticket("carol"));
     assert.equal((await carol.request({ type: "join", instance: "room-1" })).code, "forbidden", "denied");
     assert.equal((await carol.request({ type: "join", instance: "room-2" })).type, "joined");

@@ -13,7 +13,7 @@ import { Gateway } from "../../gateway/gateway.js";
 import { ServmanNode } from "../../nodes/servman-node.js";
 import { mintTicket } from "../../src/auth/tickets.js";
 import { resolveTask } from "../../src/config/load-config.js";
-import type { ServmanConfig } from "../../src/config/options.js";
+import { DEFAULTS, type ServmanConfig } from "../../src/config/options.js";
 import { Keys } from "../../src/keys.js";
 import { checkRedis, createRedis } from "../../src/redis-connection.js";
 import { UsageError, intFlag, type ParsedCommand } from "../cli-options.js";
@@ -44,7 +44,8 @@ function privateConfig(base: ServmanConfig, pairs: number): ServmanConfig {
   return {
     ...base,
     prefix,
-    gateway: { host: "127.0.0.1", port: 0, limits: base.gateway.limits, insecure: false },
+    // Default limits, with room for every pair's connection from this one address.
+    gateway: { host: "127.0.0.1", port: 0, limits: { ...DEFAULTS.limits, maxConnectionsPerIp: Math.max(DEFAULTS.limits.maxConnectionsPerIp, pairs + 10) }, insecure: false },
     // A private gateway on loopback, reached only by this process's own clients.
     auth: { adminTokens: [] },
     node: { capacity: Math.max(1, pairs), launchConcurrency: base.node.launchConcurrency, shutdownDeadlineMs: 5_000 },
