@@ -33,6 +33,10 @@ export interface GatewayOptions {
   processMetrics?: boolean;
 }
 
+/** /healthz turns 503 when Redis has not answered a PING (sent every second) for this long. */
+const HEALTH_PING_MS = 1_000;
+const HEALTH_STALE_MS = 3_000;
+
 /** Path of the client WebSocket endpoint. */
 export const CONNECT_PATH = "/v1/connect";
 
@@ -97,6 +101,8 @@ export class Gateway {
   private readonly reaper: NodeReaper;
   private readonly fdLimit = openFileLimit();
   private lastFdWarning = 0;
+  private lastPong = Date.now();
+  private healthTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private closing: Promise<void> | undefined;
 
@@ -144,8 +150,16 @@ export class Gateway {
   /** Why the gateway is not serving, or null when it is. */
   unhealthy(): string | null {
     if (this.draining) return "draining";
-    if (this.redis.status !== "ready" || this.sub.status !== "ready") return "redis unreachable";
+    // A connection can look ready while Redis does not answer (a stopped or overloaded server).
+    if (this.redis.status !== "ready" || this.sub.status !== "ready" || Date.now() - this.lastPong > HEALTH_STALE_MS) return "redis unreachable";
     return null;
+  }
+
+  private ping(): void {
+    this.redis.ping().then(
+      () => (this.lastPong = Date.now()),
+      () => {},
+    );
   }
 
   /** Binds the configured host and port (0 picks a free port) and subscribes its reply channel. */
@@ -154,6 +168,7 @@ export class Gateway {
     assertServable(this.config);
     await this.sub.subscribe(this.replyChannel, this.keys.events());
     this.reaper.start();
+    this.healthTimer = setInterval(() => this.ping(), HEALTH_PING_MS);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(port, host, () => {
@@ -347,6 +362,7 @@ export class Gateway {
       await serverClosed;
       await new Promise<void>((resolve) => this.wss.close(() => resolve()));
       this.reaper.close();
+      clearInterval(this.healthTimer);
       await this.requester.close();
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
       this.logger.info("gateway closed");

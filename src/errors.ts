@@ -67,9 +67,16 @@ export class ConfigError extends ServmanError {
   }
 }
 
-/** Wraps anything thrown into a ServmanError, keeping ServmanErrors as they are. */
+/** What ioredis says when Redis cannot be reached or does not answer in time. */
+const REDIS_UNREACHABLE = /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Command timed out|max retries|MaxRetriesPerRequest|Stream isn't writeable/i;
+
+/**
+ * Wraps anything thrown into a ServmanError, keeping ServmanErrors as they are. Redis being out
+ * of reach is `unavailable` (try again), not `internal`.
+ */
 export function toServmanError(err: unknown, fallback: ErrorCode = "internal"): ServmanError {
   if (err instanceof ServmanError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  if (REDIS_UNREACHABLE.test(message)) return new ServmanError("unavailable", `Redis is unreachable (${message}); try again`, { cause: err });
   return new ServmanError(fallback, message, { cause: err });
 }

@@ -6,6 +6,9 @@ import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { ServmanError } from "./errors.js";
 
+/** How long a command may wait for Redis before it fails (non-blocking connections). */
+export const COMMAND_TIMEOUT_MS = 5_000;
+
 /** Options every Servman connection shares. */
 export interface ConnectionOptions {
   /** Shown in `CLIENT LIST` and in logs: `servman:<role>`. */
@@ -20,6 +23,8 @@ export function createRedis(url: string, options: ConnectionOptions): Redis {
   const redisOptions: RedisOptions = {
     connectionName: options.name.replaceAll(/[^A-Za-z0-9_.:-]/g, "_"),
     maxRetriesPerRequest: options.blocking ? null : 2,
+    // A request must fail (unavailable) rather than hang while Redis does not answer.
+    ...(options.blocking ? {} : { commandTimeout: COMMAND_TIMEOUT_MS }),
     enableAutoPipelining: !options.blocking,
     retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
   };
