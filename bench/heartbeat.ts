@@ -23,6 +23,7 @@ import { profileFlags } from "./lib/profiling.js";
 import { memoryOf } from "./lib/proc-memory.js";
 import { redisKeyCount, startRedis } from "./lib/redis.js";
 import { metric, soloMetric } from "./lib/results.js";
+import type { HeartbeatSummary } from "../cli/commands/heartbeat.js";
 
 /** Descriptors per pair in the heartbeat process: client and server sockets, 3 for the instance. */
 const FDS_PER_PAIR = 5;
@@ -41,18 +42,6 @@ const TIMEOUT_MS = envInt("BENCH_HEARTBEAT_TIMEOUT_S", Math.max(300, Math.ceil(N
 /** Scanning /proc costs CPU the run needs; instances live at least (pings - 1) x interval anyway. */
 const POLL_MS = 1000;
 
-/** The JSON line `servman heartbeat --json` prints. */
-interface HeartbeatSummary {
-  pairs: number;
-  ok: number;
-  failed: number;
-  pings: number;
-  pongs: number;
-  rttP50Ms: number;
-  rttP99Ms: number;
-  durationMs: number;
-  errors: Record<string, number>;
-}
 
 await runBenchmark("heartbeat", `Heartbeat at scale: servman heartbeat ${N}`, async (ctx) => {
   ctx.params = { pairs: N, asked: size.asked, cappedBy: size.cappedBy, pings: PINGS, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS };

@@ -136,7 +136,7 @@ export class ClientSession {
     this.dispatch(parsed.request);
   }
 
-  /** A frame over the rate: the first of a run is answered, a sustained flood closes the connection. */
+  /** A frame over the rate is dropped and answered (see below); a sustained flood closes the connection. */
   private refuse(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.refusedInRow++;
     this.ctx.metrics.limited.inc({ limit: "rate" });
@@ -225,7 +225,7 @@ export class ClientSession {
     return record.owner === this.id || (this.user !== null && record.ownerUser === this.user);
   }
 
-  /** A ticket's `instances` claim bounds what its holder may join (its own instances aside). */
+  /** A ticket's `instances` claim bounds which ids its holder may join, stop or launch (its own instances aside). */
   private inScope(instance: string, record: InstanceRecord | null): boolean {
     return this.admin || this.identity.instances === null || this.identity.instances.has(instance) || (record !== null && this.owns(record));
   }
