@@ -2,7 +2,7 @@
  * The `servman` program (SPEC §6). Exit codes: 0 ok, 1 failed, 2 usage or configuration error.
  */
 import { loadConfig } from "../src/config/load-config.js";
-import { ConfigError, ServmanError } from "../src/errors.js";
+import { ConfigError, toServmanError } from "../src/errors.js";
 import { createLogger } from "../src/logger.js";
 import { overridesOf, parseCommand, UsageError } from "./cli-options.js";
 import { cluster } from "./commands/cluster.js";
@@ -49,11 +49,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`servman: bad configuration: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof ServmanError) {
-      process.stderr.write(`servman ${command}: ${err.code}: ${err.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`servman ${command}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    const e = toServmanError(err);
+    // Only a real bug gets its stack; everything else (Redis unreachable included) its code.
+    process.stderr.write(e.code === "internal" && err instanceof Error ? `servman ${command}: ${err.stack ?? err.message}\n` : `servman ${command}: ${e.code}: ${e.message}\n`);
     return 1;
   }
 }

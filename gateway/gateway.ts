@@ -14,7 +14,7 @@ import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ServmanConfig } from "../src/config/options.js";
 import { ConfigError, ServmanError, toServmanError } from "../src/errors.js";
-import { FD_RESERVE, fdLimitMessage, openFileLimit } from "../src/fd-limit.js";
+import { FD_RESERVE, fdLimitMessage, openFileLimit, openFiles } from "../src/fd-limit.js";
 import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
@@ -232,7 +232,7 @@ export class Gateway {
       return;
     }
     // One file per connection: refuse with the fix before the limit makes accept() fail in bulk.
-    if (this.fdLimit !== null && this.sessions.size + FD_RESERVE >= this.fdLimit) {
+    if (this.nearFdLimit()) {
       this.metrics.limited.inc({ limit: "open_files" });
       this.warnFdLimit();
       return this.refuseUpgrade(req, socket, head, new ServmanError("unavailable", "gateway is at capacity (open-file limit); try another gateway"));
@@ -259,6 +259,15 @@ export class Gateway {
         this.refuseUpgrade(req, socket, head, e);
       },
     );
+  }
+
+  /**
+   * Sessions are a cheap lower bound on open files; past half the limit the real count is read
+   * (handshakes, admin sockets and, under `servman start`, the node's pipes count too).
+   */
+  private nearFdLimit(): boolean {
+    if (this.fdLimit === null || this.sessions.size < this.fdLimit / 2) return false;
+    return (openFiles() ?? this.sessions.size) + FD_RESERVE >= this.fdLimit;
   }
 
   private warnFdLimit(): void {

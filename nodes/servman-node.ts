@@ -69,6 +69,7 @@ export class ServmanNode {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
   private readonly fdLimit = openFileLimit();
+  private lastFdWarning = 0;
   private closing: Promise<void> | undefined;
   private closedResolve!: () => void;
   private readonly closedPromise = new Promise<void>((resolve) => (this.closedResolve = resolve));
@@ -216,7 +217,10 @@ export class ServmanNode {
     }
     if (this.nearFdLimit()) {
       // Another node may have files to spare: hand the job back rather than fail it.
-      this.logger.error({ limit: this.fdLimit }, fdLimitMessage(this.fdLimit ?? 0, "launches"));
+      if (Date.now() - this.lastFdWarning >= 60_000) {
+        this.lastFdWarning = Date.now();
+        this.logger.error({ limit: this.fdLimit }, fdLimitMessage(this.fdLimit ?? 0, "launches"));
+      }
       return this.handBack(job, token);
     }
     if (this.state !== "running" || this.live >= this.config.node.capacity || this.launching >= this.config.node.launchConcurrency) {

@@ -17,7 +17,7 @@ import { Keys } from "../keys.js";
 import type { LaunchJobResult } from "../launch/launch-job.js";
 import { Requester } from "../launch/requester.js";
 import { PREFIX_PATTERN, assertName } from "../names.js";
-import { ServmanError } from "../errors.js";
+import { ServmanError, toServmanError } from "../errors.js";
 import type { NodeCommand, ToRequester } from "../protocol/bus-messages.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
 import { mintTicket, type TicketGrant } from "../auth/tickets.js";
@@ -42,6 +42,13 @@ export interface LauncherLaunchParams {
   options?: LaunchOptions;
   /** How long to wait for a node with free capacity. Default 30 000 ms. */
   timeoutMs?: number;
+}
+
+/** Every rejection as a ServmanError with a code (Redis out of reach is `unavailable`). */
+function coded<T>(promise: Promise<T>): Promise<T> {
+  return promise.catch((err: unknown) => {
+    throw toServmanError(err);
+  });
 }
 
 export class Launcher {
@@ -79,19 +86,19 @@ export class Launcher {
   /** Launches an instance; resolves once its service is ready. Rejects with a ServmanError. */
   async launch(task: string, params: LauncherLaunchParams = {}): Promise<LaunchJobResult> {
     await this.subscribed;
-    return this.requester.launch({
+    return coded(this.requester.launch({
       task,
       ...(params.args !== undefined ? { args: params.args } : {}),
       ...(params.instance !== undefined ? { instance: params.instance } : {}),
       options: params.options ?? {},
       ...(params.timeoutMs !== undefined ? { timeoutMs: params.timeoutMs } : {}),
-    });
+    }));
   }
 
   /** Stops an instance (as an admin) and resolves once its process has exited. */
   async stop(instance: string): Promise<void> {
     await this.subscribed;
-    return this.requester.stop(instance, null);
+    return coded(this.requester.stop(instance, null));
   }
 
   /**
@@ -105,12 +112,12 @@ export class Launcher {
 
   /** One instance's registry record, or null. */
   get(instance: string): Promise<InstanceRecord | null> {
-    return this.requester.instances.get(assertName(instance, "instance"));
+    return coded(this.requester.instances.get(assertName(instance, "instance")));
   }
 
   /** Every instance in the registry. */
   list(): Promise<InstanceRecord[]> {
-    return this.requester.instances.list();
+    return coded(this.requester.instances.list());
   }
 
   /**
@@ -123,7 +130,9 @@ export class Launcher {
     if ((await this.redis.publish(this.keys.nodeControl(node), JSON.stringify(command))) === 0) {
       throw new ServmanError("unavailable", `no live node ${JSON.stringify(node)} is listening`);
     }
-    const giveUpAt = Date.now() + (deadlineMs ?? 30_000) + 15_000;
+    // Without a deadline the node uses its own; it keeps its record alive while it drains, and a
+    // node that dies meanwhile disappears with its record's TTL, so this loop ends either way.
+    const giveUpAt = deadlineMs === undefined ? Infinity : Date.now() + deadlineMs + 15_000;
     while ((await this.requester.nodes.list()).some((n) => n.id === node)) {
       if (Date.now() > giveUpAt) throw new ServmanError("timeout", `node ${node} did not finish draining in time`);
       await new Promise((r) => setTimeout(r, 200));
@@ -132,7 +141,7 @@ export class Launcher {
 
   /** Every live node. */
   nodes(): Promise<NodeRecord[]> {
-    return this.requester.nodes.list();
+    return coded(this.requester.nodes.list());
   }
 
   /** Closes the connections; pending calls reject with `unavailable`. Idempotent. */
