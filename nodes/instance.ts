@@ -66,6 +66,10 @@ export class Instance {
   /** What clients sent while the process restarts, delivered once it is ready again. */
   private readonly held: string[] = [];
   private heldBytes = 0;
+  /** When the service last sent anything (liveness). */
+  private lastHeard = 0;
+  /** True once the service has sent a heartbeat (command tasks are watched from then on). */
+  private heartbeats = false;
   /** Per client, messages that did not fit in `held` (reported as `dropped`). */
   private readonly droppedWhileRestarting = new Map<string, number>();
   /** Members whose join is being replayed to a restarted process. */
@@ -217,6 +221,7 @@ export class Instance {
     }
     const parsed = checkServiceMessage(value);
     if (!parsed.ok) return this.output.reportInvalid(parsed.problem);
+    this.lastHeard = Date.now();
     this.apply(parsed.message);
   }
 
@@ -270,6 +275,9 @@ export class Instance {
           this.armIdleTimer();
         }
         break;
+      case "heartbeat":
+        this.heartbeats = true;
+        break;
       case "stop":
         if (this.stopAsked) break;
         this.stopAsked = true;
@@ -279,7 +287,26 @@ export class Instance {
     }
   }
 
+  /** Kills a ready process that has gone silent (a hung event loop, a deadlock). */
+  private armLivenessCheck(): void {
+    const limit = this.task.livenessTimeoutMs;
+    if (limit === 0) return;
+    this.timer(Math.max(100, limit / 2), () => {
+      if (this.phase !== "ready") return;
+      // Module tasks always run the SDK's heartbeat; a command task opts in by sending one.
+      const watched = this.task.kind === "module" || this.heartbeats;
+      if (watched && Date.now() - this.lastHeard > limit) {
+        this.logger.warn({ livenessTimeoutMs: limit, silentMs: Date.now() - this.lastHeard }, "instance is unresponsive; killing it");
+        this.kill();
+        return;
+      }
+      this.armLivenessCheck();
+    });
+  }
+
   private armLifetimeTimers(): void {
+    this.lastHeard = Date.now();
+    this.armLivenessCheck();
     if (this.task.maxLifetimeMs !== undefined) {
       this.lifetimeEndsAt ??= Date.now() + this.task.maxLifetimeMs;
       this.timer(Math.max(0, this.lifetimeEndsAt - Date.now()), () => {

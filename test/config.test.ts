@@ -93,6 +93,7 @@ describe("configuration", () => {
     configError(() => loadConfig({ config: folderWith({ tasks: { t: { command: ["./missing.sh"] } } }).file }, env), "tasks.t.command.0", /executable/);
     configError(() => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, command: ["python3", PYTHON_ECHO] } } }).file }, env), "tasks.t", /exactly one/);
     configError(() => loadConfig({ config: folderWith({ tasks: { t: {} } }).file }, env), "tasks.t", /exactly one/);
+    configError(() => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, livenessTimeoutMs: 1000 } } }).file }, env), "tasks.t.livenessTimeoutMs", /at least 5000/);
   });
 
   it("refuses bad environment values, naming the variable", () => {

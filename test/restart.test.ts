@@ -69,6 +69,21 @@ describe("restart policies", () => {
     assert.equal(a.frames.filter((f) => f.type === "restarting").length, 0);
   });
 
+  it("liveness: a hung process (no heartbeat) is killed and handled by the restart policy", async () => {
+    const a = await fx.cluster.raw(0);
+    const { instance } = await a.request({ type: "launch", task: "hung-echo" });
+    await a.request({ type: "join", instance });
+    const before = await whoami(a, instance);
+    // Quiet but alive for longer than the timeout: the SDK's heartbeat keeps it from being taken for hung.
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.equal(a.frames.filter((f) => f.type === "restarting").length, 0);
+    a.send({ type: "send", instance, action: "hang" });
+    assert.equal((await a.next((f) => f.type === "restarting", 20_000)).reason, "crashed");
+    await a.next((f) => f.type === "restarted");
+    assert.notEqual((await whoami(a, instance)).pid, before.pid);
+    await a.request({ type: "stop", instance });
+  });
+
   it("never: the default", async () => {
     const a = await fx.cluster.raw(0);
     const { instance } = await a.request({ type: "launch", task: "echo" });

@@ -24,6 +24,9 @@ export interface ConfigOverrides {
 
 const validateFile = compile(ConfigFileSchema);
 
+/** The shortest liveness timeout: a few of the SDK's 2 s heartbeats must fit in it. */
+const MIN_LIVENESS_MS = 5_000;
+
 function readFile(file: string): ConfigFile {
   if (!existsSync(file)) throw new ConfigError(file, "", "file does not exist");
   let value: unknown;
@@ -89,12 +92,16 @@ export function resolveTask(name: string, entry: TaskFileEntry, file: string | n
   if ((entry.module === undefined) === (entry.command === undefined)) {
     throw new ConfigError(file, at, 'expected exactly one of "module" (a JavaScript file) or "command" (an argv array)');
   }
+  if (entry.livenessTimeoutMs !== undefined && entry.livenessTimeoutMs > 0 && entry.livenessTimeoutMs < MIN_LIVENESS_MS) {
+    throw new ConfigError(file, `${at}.livenessTimeoutMs`, `expected 0 (off) or at least ${MIN_LIVENESS_MS}: the service SDK sends a heartbeat every 2 s`);
+  }
   const common = {
     name,
     restart: entry.restart ?? "never",
     maxRestarts: entry.maxRestarts ?? DEFAULTS.maxRestarts,
     attempts: entry.attempts ?? DEFAULTS.attempts,
     readyTimeoutMs: entry.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs,
+    livenessTimeoutMs: entry.livenessTimeoutMs ?? DEFAULTS.livenessTimeoutMs,
     idleTimeoutMs: entry.idleTimeoutMs,
     maxLifetimeMs: entry.maxLifetimeMs,
     maxMemoryMb: entry.maxMemoryMb,

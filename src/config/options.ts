@@ -25,6 +25,12 @@ export interface TaskConfig {
   /** Stop the instance after this long, whatever it is doing. Default: never. */
   readonly maxLifetimeMs?: number;
   readonly maxMemoryMb?: number;
+  /**
+   * A ready process that sends nothing for this long is hung: it is killed (and restarted if its
+   * policy says so). The service SDK sends a heartbeat every 2 s; a command task is watched only
+   * once it has sent one. 0: never. Default 15 000.
+   */
+  readonly livenessTimeoutMs: number;
   readonly relaunch: boolean;
   readonly warm: number;
   /** Extra environment variables for the process. */
@@ -99,6 +105,7 @@ export const DEFAULTS = Object.freeze({
   /** Default launch timeout (SPEC §3: `options.timeoutMs`). */
   launchTimeoutMs: 30_000,
   readyTimeoutMs: 15_000,
+  livenessTimeoutMs: 15_000,
   attempts: 1,
   maxRestarts: 5,
   limits: Object.freeze({

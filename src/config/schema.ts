@@ -20,6 +20,7 @@ export const TaskSchema = Type.Object(
     idleTimeoutMs: Type.Optional(Millis),
     maxLifetimeMs: Type.Optional(Millis),
     maxMemoryMb: Type.Optional(PositiveInt),
+    livenessTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
     relaunch: Type.Optional(Type.Boolean()),
     warm: Type.Optional(Type.Integer({ minimum: 0 })),
     env: Type.Optional(Type.Record(Type.String(), Type.String())),

@@ -40,6 +40,7 @@ const schemas = {
     reason: Type.Optional(Type.String({ maxLength: 1024 })),
   }),
   stop: Type.Object({ type: Type.Literal("stop") }),
+  heartbeat: Type.Object({ type: Type.Literal("heartbeat") }),
 } satisfies Record<string, TSchema>;
 
 /** service -> node */
@@ -52,6 +53,7 @@ const validators: Record<ServiceToNode["type"], Validator<TSchema>> = {
   send: compile(schemas.send),
   kick: compile(schemas.kick),
   stop: compile(schemas.stop),
+  heartbeat: compile(schemas.heartbeat),
 };
 
 /** The result of checking one message from a service. */

@@ -14,6 +14,9 @@ import { ActionDispatcher } from "../actions.js";
 import type { LeaveReason, NodeToService, ServiceToNode } from "../protocol/task-messages.js";
 import { connectTransport, type ServiceTransport } from "./service-transport.js";
 
+/** How often the SDK tells its node it is alive (task setting livenessTimeoutMs watches it). */
+const HEARTBEAT_MS = 2_000;
+
 /** What `onJoin` may return: true / undefined accept, false rejects, a string rejects with that reason. */
 export type JoinDecision = boolean | string | undefined | void;
 
@@ -146,6 +149,8 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
       process.exit(1);
     }
     await this.#send({ type: "ready" });
+    // Proof of life for the node's liveness check: a blocked event loop stops sending it.
+    setInterval(() => void this.#send({ type: "heartbeat" }), HEARTBEAT_MS).unref();
   }
 
   async #join(client: string, user: string | null, data: unknown): Promise<void> {
