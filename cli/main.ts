@@ -7,6 +7,7 @@ import { createLogger } from "../src/logger.js";
 import { overridesOf, parseCommand, UsageError } from "./cli-options.js";
 import { cluster } from "./commands/cluster.js";
 import { heartbeat } from "./commands/heartbeat.js";
+import { inspectOrLogs } from "./commands/logs.js";
 import { serve } from "./commands/serve.js";
 import { ticket } from "./commands/ticket.js";
 import { USAGE } from "./usage.js";
@@ -37,6 +38,9 @@ export async function main(argv: string[]): Promise<number> {
         return await heartbeat(parsed, config, logger, process.stdout);
       case "ticket":
         return await ticket(parsed, config, process.stdout);
+      case "inspect":
+      case "logs":
+        return await inspectOrLogs(parsed, config, process.stdout);
       default:
         return await cluster(parsed, config, process.stdout);
     }

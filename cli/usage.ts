@@ -11,6 +11,8 @@ Cluster (through Redis):
                                        launch an instance; prints {"instance","node"}
   ls [--json]                          list instances
   stop ID                              stop an instance (as an admin)
+  inspect ID                           an instance's record, or how it ended (kept 1 h)
+  logs ID [--lines 100] [--follow]     an instance's log lines (stderr; stdout of module tasks)
   drain NODE [--deadline MS]           drain a node: no new launches, instances shut
                                        down, then it exits; waits until it is gone
   nodes [--json]                       list live nodes

@@ -21,6 +21,8 @@ export class InstanceOutput {
     private readonly logger: Logger,
     /** Called for each piece of invalid output (the node's counter). */
     private readonly countInvalid: () => void,
+    /** Called for each log line (the node keeps them in Redis for `servman logs`). */
+    private readonly sink: (source: string, text: string) => void = () => {},
   ) {}
 
   /** Logs every line of `stream`, with an upper bound on line length. */
@@ -40,6 +42,12 @@ export class InstanceOutput {
     this.recent.push(text);
     if (this.recent.length > KEPT_LOG_LINES) this.recent.shift();
     this.logger.info({ source }, text);
+    this.sink(source, text);
+  }
+
+  /** The last lines kept (for a post-mortem). */
+  lastLines(): string[] {
+    return [...this.recent];
   }
 
   /** The last few lines that say something, for a launch_failed message. */

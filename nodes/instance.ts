@@ -14,6 +14,7 @@ import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
 import { InstanceOutput } from "./instance-output.js";
 import { RestartPolicy } from "./restart-policy.js";
 import { spawnInstanceProcess } from "./spawn-process.js";
+import { residentKb } from "./memory-watch.js";
 
 /** What the instance needs from its node. */
 export interface InstanceHost {
@@ -24,6 +25,8 @@ export interface InstanceHost {
   publish(channel: string, payload: string): void;
   /** Counts one piece of invalid output from a service (node metrics). */
   countInvalid(): void;
+  /** Keeps one log line of the instance (for `servman logs`). */
+  log(instance: Instance, source: string, text: string): void;
   /** Records a state change in the registry (shown by `servman ls`). */
   setState(instance: Instance, state: "ready" | "restarting" | "stopping"): void;
   /** Removes the ended instance from the registry; clients are told only after it resolves. */
@@ -38,6 +41,9 @@ export interface InstanceEnd {
 }
 
 export type InstancePhase = "launching" | "ready" | "restarting" | "stopping" | "ended";
+
+/** How often an instance's memory is sampled. */
+const MEMORY_SAMPLE_MS = 2_000;
 
 /** Client messages held for a restarting process, at most. */
 const MAX_HELD = 10_000;
@@ -66,6 +72,8 @@ export class Instance {
   /** What clients sent while the process restarts, delivered once it is ready again. */
   private readonly held: string[] = [];
   private heldBytes = 0;
+  /** Highest resident memory seen, in KiB. */
+  private peakRssKb = 0;
   /** When the service last sent anything (liveness). */
   private lastHeard = 0;
   /** True once the service has sent a heartbeat (command tasks are watched from then on). */
@@ -93,7 +101,7 @@ export class Instance {
     this.id = id;
     this.task = task;
     this.restarts = new RestartPolicy(task);
-    this.output = new InstanceOutput(logger, () => host.countInvalid());
+    this.output = new InstanceOutput(logger, () => host.countInvalid(), (source, text) => host.log(this, source, text));
     this.ended = new Promise((resolve) => (this.endResolve = resolve));
   }
 
@@ -134,6 +142,7 @@ export class Instance {
       this.logger.error({ err: err.message }, "instance process error");
     });
     child.on("close", (code, signal) => this.onClose(code, signal));
+    this.watchMemory(child);
     // Sent straight to the channel: while restarting, everything else waits in `held`.
     this.channel.send(JSON.stringify({ type: "start", instance: this.id, task: this.task.name, args: this.args } satisfies NodeToService));
   }
@@ -285,6 +294,31 @@ export class Instance {
         this.timer(this.host.shutdownDeadlineMs, () => this.kill());
         break;
     }
+  }
+
+  /** Samples the process's memory: the peak goes in the post-mortem, maxMemoryMb kills. */
+  private watchMemory(child: ChildProcess): void {
+    const pid = child.pid;
+    if (pid === undefined) return;
+    const limitKb = this.task.maxMemoryMb === undefined ? Infinity : this.task.maxMemoryMb * 1024;
+    this.timer(MEMORY_SAMPLE_MS, () => {
+      void residentKb(pid).then((kb) => {
+        if (kb === null || this.child !== child) return;
+        this.peakRssKb = Math.max(this.peakRssKb, kb);
+        if (kb > limitKb) {
+          this.logger.warn({ rssMb: Math.round(kb / 1024), maxMemoryMb: this.task.maxMemoryMb }, "instance is over maxMemoryMb; killing it");
+          this.output.line("servman", `killed: resident memory ${Math.round(kb / 1024)} MB over maxMemoryMb ${this.task.maxMemoryMb}`);
+          this.kill();
+          return;
+        }
+        this.watchMemory(child);
+      });
+    });
+  }
+
+  /** What a post-mortem records beyond how the process ended. */
+  get diagnostics(): { restarts: number; peakRssMb: number | null; lastLines: string[] } {
+    return { restarts: this.restarts.attempts, peakRssMb: this.peakRssKb > 0 ? Math.round(this.peakRssKb / 1024) : null, lastLines: this.output.lastLines() };
   }
 
   /** Kills a ready process that has gone silent (a hung event loop, a deadlock). */

@@ -15,6 +15,7 @@ import type { LaunchJobData, LaunchJobResult } from "../src/launch/launch-job.js
 import { isValidName } from "../src/names.js";
 import type { NodeCommand, ToRequester } from "../src/protocol/bus-messages.js";
 import { createRedis } from "../src/redis-connection.js";
+import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
 import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
@@ -53,6 +54,7 @@ export class ServmanNode {
   private readonly sub: Redis;
   private readonly registry: InstanceRegistry;
   private readonly nodeRegistry: NodeRegistry;
+  private readonly logs: InstanceLogs;
   private readonly replyChannel: string;
   private readonly requester: Requester;
   private readonly reaper: NodeReaper;
@@ -92,6 +94,7 @@ export class ServmanNode {
     this.sub = createRedis(this.config.redis, { name: `servman:node-sub:${this.id}`, logger: this.logger, blocking: true });
     this.registry = new InstanceRegistry(this.redis, this.keys);
     this.nodeRegistry = new NodeRegistry(this.redis, this.keys);
+    this.logs = new InstanceLogs(this.redis, this.keys);
     this.replyChannel = this.keys.replyChannel(`node-${this.id}`);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
@@ -113,6 +116,7 @@ export class ServmanNode {
       publish: (channel, payload) => this.publish(channel, payload),
       retire: (instance, end) => this.retire(instance, end),
       countInvalid: () => this.invalidOutput++,
+      log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),
       setState: (instance, state) => {
         this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
       },
@@ -285,7 +289,11 @@ export class ServmanNode {
     this.live--;
     this.updateIntake();
     this.logger.debug({ instance: instance.id, ...end }, "retiring instance");
-    await Promise.allSettled([this.sub.unsubscribe(channel), this.registry.removeIfNode(instance.id, this.id, instance.ownerUser)]);
+    await Promise.allSettled([
+      this.sub.unsubscribe(channel),
+      this.registry.removeIfNode(instance.id, this.id, instance.ownerUser),
+      this.logs.ended({ instance: instance.id, task: instance.task.name, node: this.id, ...end, endedAt: Date.now(), ...instance.diagnostics }),
+    ]);
   }
 
   private onCommand(command: NodeCommand): void {

@@ -21,6 +21,21 @@ export class Keys {
     return `${this.prefix}:instances`;
   }
 
+  /** List: an instance's last log lines (JSON each), kept for a while after it ends. */
+  instanceLogs(id: string): string {
+    return `${this.prefix}:logs:${id}`;
+  }
+
+  /** Channel: an instance's log lines as they are written (`servman logs --follow`). */
+  instanceLogChannel(id: string): string {
+    return `${this.prefix}:logs-live:${id}`;
+  }
+
+  /** String (JSON) with a TTL: how an instance ended, for `servman inspect` after the fact. */
+  postMortem(id: string): string {
+    return `${this.prefix}:postmortem:${id}`;
+  }
+
   /** Set: ids of the instances one user (a ticket's `sub`) owns, for launch quotas. */
   userInstances(user: string): string {
     // A user id is any string: encoded so that it cannot reach outside its key.

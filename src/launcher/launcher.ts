@@ -22,6 +22,7 @@ import type { NodeCommand, ToRequester } from "../protocol/bus-messages.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
 import { mintTicket, type TicketGrant } from "../auth/tickets.js";
 import { createRedis } from "../redis-connection.js";
+import { InstanceLogs, type LogLine, type PostMortem } from "../registry/instance-logs.js";
 import type { InstanceRecord } from "../registry/instance-registry.js";
 import type { NodeRecord } from "../registry/node-registry.js";
 
@@ -59,6 +60,7 @@ export class Launcher {
   private readonly subscribed: Promise<unknown>;
   private closing: Promise<void> | undefined;
   private readonly secret: string | undefined;
+  private readonly logs: InstanceLogs;
 
   constructor(options: LauncherOptions = {}) {
     this.secret = options.secret;
@@ -72,6 +74,7 @@ export class Launcher {
     this.sub = createRedis(url, { name: `servman:${id}-sub`, logger, blocking: true });
     const replyChannel = this.keys.replyChannel(id);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel, logger });
+    this.logs = new InstanceLogs(this.redis, this.keys);
     this.sub.on("message", (_channel: string, payload: string) => {
       try {
         this.requester.handleReply(JSON.parse(payload) as ToRequester);
@@ -137,6 +140,22 @@ export class Launcher {
       if (Date.now() > giveUpAt) throw new ServmanError("timeout", `node ${node} did not finish draining in time`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  /**
+   * A live instance's record (`live: true`), or how an ended one ended (`live: false`, kept for
+   * an hour: exit code, signal, last log lines, peak memory), or null.
+   */
+  async inspect(instance: string): Promise<({ live: true } & InstanceRecord) | ({ live: false } & PostMortem) | null> {
+    const record = await this.get(instance);
+    if (record) return { live: true, ...record };
+    const pm = await coded(this.logs.postMortem(instance));
+    return pm ? { live: false, ...pm } : null;
+  }
+
+  /** The last `count` log lines of an instance (live, or ended within the hour). */
+  logLines(instance: string, count = 100): Promise<LogLine[]> {
+    return coded(this.logs.read(assertName(instance, "instance"), count));
   }
 
   /** Every live node. */

@@ -30,6 +30,7 @@ export function testTasks(): Record<string, unknown> {
     "idle-echo": { module: ECHO_SERVICE, idleTimeoutMs: 300 },
     "crashy-echo": { module: ECHO_SERVICE, restart: "on-failure", maxRestarts: 2 },
     "always-echo": { module: ECHO_SERVICE, restart: "always", maxRestarts: 5 },
+    "fat-echo": { module: ECHO_SERVICE, maxMemoryMb: 80 },
     "hung-echo": { module: ECHO_SERVICE, restart: "on-failure", maxRestarts: 2, livenessTimeoutMs: 5000 },
     "short-echo": { module: ECHO_SERVICE, maxLifetimeMs: 500 },
     "python-echo": { command: ["python3", PYTHON_ECHO] },
