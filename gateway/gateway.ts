@@ -20,6 +20,7 @@ import { Requester } from "../src/launch/requester.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import type { ClusterEvent, ToRequester } from "../src/protocol/bus-messages.js";
 import { createRedis } from "../src/redis-connection.js";
+import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { handleHttp } from "./http-api.js";
 import { GatewayMetrics } from "./metrics.js";
@@ -99,6 +100,7 @@ export class Gateway {
   private readonly ctx: SessionContext;
   private readonly auth: GatewayAuth;
   private readonly reaper: NodeReaper;
+  private readonly logs: InstanceLogs;
   private readonly fdLimit = openFileLimit();
   private lastFdWarning = 0;
   private lastPong = Date.now();
@@ -117,6 +119,7 @@ export class Gateway {
     this.sub = createRedis(this.config.redis, { name: `servman:gateway-sub:${this.id}`, logger: this.logger, blocking: true });
     this.replyChannel = this.keys.replyChannel(this.id);
     this.auth = new GatewayAuth(this.config.auth);
+    this.logs = new InstanceLogs(this.redis, this.keys);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
     this.ctx = {
@@ -138,6 +141,7 @@ export class Gateway {
           unhealthy: () => this.unhealthy(),
           authorizeAdmin: (req) => this.auth.authorizeAdmin(req),
           secret: this.config.auth.secret,
+          postMortem: (id) => this.logs.postMortem(id),
         },
         req,
         res,

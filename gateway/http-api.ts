@@ -9,6 +9,7 @@ import { mintTicket, type TicketGrant } from "../src/auth/tickets.js";
 import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
 import type { Requester } from "../src/launch/requester.js";
 import { NAME_PATTERN } from "../src/names.js";
+import type { PostMortem } from "../src/registry/instance-logs.js";
 import { LaunchOptionsSchema } from "../src/protocol/client-messages.js";
 import { compile } from "../src/protocol/validate.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -54,6 +55,8 @@ export interface HttpApiContext {
   authorizeAdmin(req: IncomingMessage): void;
   /** The ticket secret, when tickets are configured. */
   readonly secret: string | undefined;
+  /** How an ended instance ended, while that is kept. */
+  postMortem(id: string): Promise<PostMortem | null>;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -157,8 +160,10 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
       if (!NAME_PATTERN.test(id)) throw new ServmanError("bad_request", "instance id is not valid");
       if (method === "GET") {
         const record = await requester.instances.get(id);
-        if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(id)}`);
-        return json(res, 200, record);
+        if (record) return json(res, 200, record);
+        // Not live: still 404, with how it ended when that is known (kept for an hour).
+        const postMortem = await ctx.postMortem(id);
+        return json(res, 404, { error: { code: "unknown_instance", message: `no live instance ${JSON.stringify(id)}` }, ...(postMortem ? { postMortem } : {}) });
       }
       if (method === "DELETE") {
         await requester.stop(id, null);

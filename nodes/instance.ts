@@ -42,8 +42,9 @@ export interface InstanceEnd {
 
 export type InstancePhase = "launching" | "ready" | "restarting" | "stopping" | "ended";
 
-/** How often an instance's memory is sampled. */
+/** How often an instance's memory is sampled (the first sample comes sooner, for short lives). */
 const MEMORY_SAMPLE_MS = 2_000;
+const FIRST_MEMORY_SAMPLE_MS = 250;
 
 /** Client messages held for a restarting process, at most. */
 const MAX_HELD = 10_000;
@@ -297,11 +298,11 @@ export class Instance {
   }
 
   /** Samples the process's memory: the peak goes in the post-mortem, maxMemoryMb kills. */
-  private watchMemory(child: ChildProcess): void {
+  private watchMemory(child: ChildProcess, delayMs = FIRST_MEMORY_SAMPLE_MS): void {
     const pid = child.pid;
     if (pid === undefined) return;
     const limitKb = this.task.maxMemoryMb === undefined ? Infinity : this.task.maxMemoryMb * 1024;
-    this.timer(MEMORY_SAMPLE_MS, () => {
+    this.timer(delayMs, () => {
       void residentKb(pid).then((kb) => {
         if (kb === null || this.child !== child) return;
         this.peakRssKb = Math.max(this.peakRssKb, kb);
@@ -311,7 +312,7 @@ export class Instance {
           this.kill();
           return;
         }
-        this.watchMemory(child);
+        this.watchMemory(child, MEMORY_SAMPLE_MS);
       });
     });
   }

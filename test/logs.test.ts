@@ -38,6 +38,12 @@ describe("logs and post-mortems", () => {
     assert.deepEqual([pm.live, pm.reason, pm.code, pm.signal, pm.task], [false, "crashed", 3, null, "echo"]);
     assert.ok(pm.lastLines.includes("written while followed"));
     assert.ok(pm.peakRssMb > 0, `peak ${pm.peakRssMb} MB`);
+    const http = fx.cluster.gateways[0]!.url.replace("ws://", "http://").replace("/v1/connect", "");
+    const gone = await fetch(`${http}/v1/instances/${instance}`);
+    assert.equal(gone.status, 404);
+    const body = (await gone.json()) as any;
+    assert.equal(body.error.code, "unknown_instance");
+    assert.equal(body.postMortem.reason, "crashed");
     const missing = await cli("inspect", "never-was");
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /unknown_instance/);
