@@ -25,7 +25,7 @@ import {
 import type { InstanceRecord } from "../src/registry/instance-registry.js";
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import type { GatewayMetrics } from "./metrics.js";
-import { TokenBucket } from "./token-bucket.js";
+import { TokenBucket } from "../src/token-bucket.js";
 
 /** A join is answered `timeout` if its instance's node says nothing for this long. */
 const JOIN_TIMEOUT_MS = 10_000;

@@ -4,11 +4,14 @@
  * a throttle so a service spewing garbage cannot flood the node's log.
  */
 import type { Logger } from "pino";
+import { TokenBucket } from "../src/token-bucket.js";
 import { LineSplitter } from "./line-splitter.js";
 
 /** Log lines kept per instance to explain a failed launch. */
 const KEPT_LOG_LINES = 20;
 const MAX_LOG_LINE = 16 * 1024;
+/** Log lines per second an instance may have kept in Redis (bursts of five seconds' worth). */
+const KEPT_LINES_PER_SECOND = 200;
 /** Invalid service output logged line by line before logging turns into periodic summaries. */
 const INVALID_LOGGED_FREELY = 5;
 const INVALID_SUMMARY_MS = 10_000;
@@ -16,6 +19,8 @@ const INVALID_SUMMARY_MS = 10_000;
 export class InstanceOutput {
   private readonly recent: string[] = [];
   private readonly invalid = { count: 0, logged: 0, lastSummary: 0 };
+  private readonly keptLines = new TokenBucket(KEPT_LINES_PER_SECOND, KEPT_LINES_PER_SECOND * 5);
+  private unkept = 0;
 
   constructor(
     private readonly logger: Logger,
@@ -42,7 +47,14 @@ export class InstanceOutput {
     this.recent.push(text);
     if (this.recent.length > KEPT_LOG_LINES) this.recent.shift();
     this.logger.info({ source }, text);
-    this.sink(source, text);
+    // Kept lines are rationed: a service printing in a loop must not flood Redis.
+    if (this.keptLines.take()) {
+      if (this.unkept > 0) this.sink("servman", `[${this.unkept} log lines not kept: over ${KEPT_LINES_PER_SECOND} lines per second]`);
+      this.unkept = 0;
+      this.sink(source, text);
+    } else {
+      this.unkept++;
+    }
   }
 
   /** The last lines kept (for a post-mortem). */

@@ -262,6 +262,7 @@ export class ServmanNode {
         await this.registry.removeIfNode(data.instance, this.id, owner.ownerUser);
         return fail("launch_failed", "the node is draining");
       }
+      await this.logs.reset(data.instance);
       instance = new Instance(data.instance, task, owner.ownerUser, this.host, this.logger.child({ instance: data.instance, task: task.name }));
       this.instances.set(instance.id, instance);
       const channel = this.keys.instanceChannel(instance.id);

@@ -50,6 +50,7 @@ describe("node death", () => {
       assert.deepEqual(Object.fromEntries(closed), { [plain.instance]: "lost", phoenix: "lost" });
       assert.equal(await redis.client.exists(`t:instance:${plain.instance}`), 0);
       assert.equal(await redis.client.exists("t:node-instances:doomed"), 0);
+      assert.equal(JSON.parse((await redis.client.get(`t:postmortem:${plain.instance}`))!).reason, "lost", "a post-mortem for the lost instance");
       assert.deepEqual(await redis.client.smembers("t:nodes"), ["survivor"]);
 
       // relaunch: true brings phoenix back, same id and args, on the survivor; clients may rejoin.

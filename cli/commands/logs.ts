@@ -25,6 +25,10 @@ export async function inspectOrLogs(cmd: ParsedCommand, config: ServmanConfig, o
       out.write(JSON.stringify(found, null, 2) + "\n");
       return 0;
     }
+    if (cmd.values.follow) {
+      const found = await launcher.inspect(id);
+      if (!found) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(id)}, live or ended within the hour`);
+    }
     if (!cmd.values.follow) {
       for (const line of await launcher.logLines(id, lines)) out.write(format(line));
       return 0;
@@ -47,7 +51,11 @@ async function follow(id: string, lines: number, launcher: Launcher, config: Ser
     const history = await launcher.logLines(id, lines);
     const seen = new Set(history.map((l) => JSON.stringify(l)));
     for (const line of history) out.write(format(line));
-    if ((await launcher.inspect(id))?.live === false) return 0;
+    const now = await launcher.inspect(id);
+    if (now?.live === false) {
+      out.write(`-- instance ended: ${now.reason}\n`);
+      return 0;
+    }
     return await new Promise<number>((resolve) => {
       live = (payload) => {
         const value = JSON.parse(payload) as LogLine | { end: string };

@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import type { TaskConfig } from "../config/options.js";
 import type { Keys } from "../keys.js";
 import type { ClusterEvent } from "../protocol/bus-messages.js";
+import { InstanceLogs } from "../registry/instance-logs.js";
 import type { Requester } from "./requester.js";
 
 /** A node is reaped only when its record is still missing this long after it was first missed. */
@@ -31,8 +32,11 @@ export class NodeReaper {
   private sweeping = false;
   /** Nodes seen without a record, and when (this process's clock). */
   private readonly suspects = new Map<string, number>();
+  private readonly logs: InstanceLogs;
 
-  constructor(private readonly options: NodeReaperOptions) {}
+  constructor(private readonly options: NodeReaperOptions) {
+    this.logs = new InstanceLogs(options.redis, options.keys);
+  }
 
   start(): void {
     this.timer ??= setInterval(() => void this.sweep(), this.options.intervalMs ?? 1_000);
@@ -77,6 +81,8 @@ export class NodeReaper {
       const record = await requester.instances.get(id);
       if (!(await requester.instances.removeIfNode(id, node, record?.ownerUser ?? null)) || !record) continue;
       lost.push(id);
+      const lastLines = (await this.logs.read(id, 20)).map((l) => l.text);
+      await this.logs.ended({ instance: id, task: record.task, node, reason: "lost", code: null, signal: null, endedAt: Date.now(), restarts: 0, peakRssMb: null, lastLines });
       const event: ClusterEvent = { type: "lost", instance: id, node };
       await redis.publish(keys.events(), JSON.stringify(event));
       if (tasks[record.task]?.relaunch) {

@@ -56,9 +56,17 @@ export class InstanceLogs {
 
   /** Records how the instance ended, lets its logs expire, and tells followers it is over. */
   async ended(pm: PostMortem): Promise<void> {
-    await this.redis.set(this.keys.postMortem(pm.instance), JSON.stringify(pm), "EX", KEPT_AFTER_END_S);
-    await this.redis.expire(this.keys.instanceLogs(pm.instance), KEPT_AFTER_END_S);
-    await this.redis.publish(this.keys.instanceLogChannel(pm.instance), JSON.stringify({ end: pm.reason }));
+    await this.redis
+      .multi()
+      .set(this.keys.postMortem(pm.instance), JSON.stringify(pm), "EX", KEPT_AFTER_END_S)
+      .expire(this.keys.instanceLogs(pm.instance), KEPT_AFTER_END_S)
+      .publish(this.keys.instanceLogChannel(pm.instance), JSON.stringify({ end: pm.reason }))
+      .exec();
+  }
+
+  /** A new instance takes the id: the logs and post-mortem of an earlier one with it go. */
+  async reset(id: string): Promise<void> {
+    await this.redis.del(this.keys.instanceLogs(id), this.keys.postMortem(id));
   }
 
   /** How the instance ended, while it is kept. */

@@ -1,6 +1,7 @@
 /**
  * A token bucket: `ratePerSecond` tokens flow in, up to `burst`; each request takes one. Used for
- * the per-connection message rate (gateway.limits.messagesPerSecond and burst).
+ * the per-connection message rate (gateway.limits.messagesPerSecond and burst) and for the log
+ * lines a node keeps per instance.
  */
 export class TokenBucket {
   private tokens: number;
