@@ -352,8 +352,8 @@ export class Gateway {
     this.closing ??= (async () => {
       this.draining = true;
       this.logger.info({ connections: this.sessions.size }, "gateway closing");
-      const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-      this.server.closeIdleConnections();
+      // The server keeps listening while clients leave, so load balancers read /healthz 503 and
+      // new upgrades get 503; it stops once they are gone (or the deadline passes).
       for (const ws of this.wss.clients) ws.close(1001, "gateway shutting down");
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
       const allClosed = new Promise<void>((resolve) => {
@@ -371,6 +371,7 @@ export class Gateway {
       });
       await allClosed;
       for (const ws of this.wss.clients) ws.terminate();
+      const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeAllConnections();
       await serverClosed;
       await new Promise<void>((resolve) => this.wss.close(() => resolve()));
