@@ -12,6 +12,7 @@ import type { Keys } from "../src/keys.js";
 import type { Requester } from "../src/launch/requester.js";
 import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protocol/bus-messages.js";
 import {
+  frameRequestId,
   parseClientFrame,
   type ClientRequest,
   type JoinRequest,
@@ -147,7 +148,7 @@ export class ClientSession {
     }
     // A request waits for its reply: it gets rate_limited with its id (at most `burst` parses per
     // flood, then the connection closes); frames without an id hear it once per run.
-    const id = isBinary ? undefined : requestIdOf(this.decode(data));
+    const id = isBinary ? undefined : frameRequestId(this.decode(data));
     if (id !== undefined || this.refusedInRow === 1) {
       const { messagesPerSecond, burst } = this.ctx.limits;
       this.fail(new ServmanError("rate_limited", `over ${messagesPerSecond} messages per second (burst ${burst}); frames are dropped until the rate falls`), id);
@@ -380,16 +381,6 @@ export class ClientSession {
     }
     this.joined.clear();
     for (const instance of [...this.closeOnLeave]) this.stopOwned(instance);
-  }
-}
-
-/** The id of a frame, if it is a JSON object with a valid one (rate-limited frames only). */
-function requestIdOf(text: string): RequestId | undefined {
-  try {
-    const id = (JSON.parse(text) as { id?: unknown } | null)?.id;
-    return (typeof id === "string" && id.length <= 128) || (typeof id === "number" && Number.isFinite(id)) ? id : undefined;
-  } catch {
-    return undefined;
   }
 }
 

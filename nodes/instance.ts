@@ -522,9 +522,7 @@ export class Instance {
   private announceEnd(end: InstanceEnd): void {
     const { reason } = end;
     this.announced = true;
-    const closed: ToRequester = { type: "closed", instance: this.id, reason };
-    const payload = JSON.stringify(closed);
-    for (const client of this.members.keys()) this.host.publish(this.host.keys.sessionChannel(client), payload);
+    this.toMembers({ type: "closed", instance: this.id, reason });
     for (const [client, pending] of this.pendingJoins) {
       this.toRequester(pending.reply, { type: "join_rejected", instance: this.id, reason: `instance ${reason}` });
       this.pendingJoins.delete(client);

@@ -85,6 +85,19 @@ function requestIdOf(value: Record<string, unknown>): RequestId | undefined {
     : undefined;
 }
 
+/**
+ * The request id of a text frame, if it is a JSON object carrying a valid one; only parses, never
+ * validates (for frames refused before validation, such as over the rate limit). Never throws.
+ */
+export function frameRequestId(text: string): RequestId | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null ? requestIdOf(value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses and validates one text frame from a client. Never throws. */
 export function parseClientFrame(text: string): ParsedRequest {
   let value: unknown;
