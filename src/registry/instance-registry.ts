@@ -6,6 +6,7 @@
 import type { Redis } from "ioredis";
 import type { Keys } from "../keys.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
+import { readSetHashes } from "./read-set-hashes.js";
 
 /** Where an instance is in its life. */
 export type InstanceState = "launching" | "ready" | "restarting" | "stopping";
@@ -205,18 +206,14 @@ export class InstanceRegistry {
 
   /** Every record, oldest first; ids whose record is gone are pruned from the set. */
   async list(): Promise<InstanceRecord[]> {
-    const ids = await this.redis.smembers(this.keys.instances());
-    if (ids.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(this.keys.instance(id));
-    const results = (await pipeline.exec()) ?? [];
     const records: InstanceRecord[] = [];
     const stale: string[] = [];
-    results.forEach(([err, hash], i) => {
-      const record = err ? null : fromHash(hash as Record<string, string>);
+    for (const { id, hash } of await readSetHashes(this.redis, this.keys.instances(), (i) => this.keys.instance(i))) {
+      if (hash === null) continue;
+      const record = fromHash(hash);
       if (record) records.push(record);
-      else if (!err) stale.push(ids[i]!);
-    });
+      else stale.push(id);
+    }
     if (stale.length > 0) await this.redis.srem(this.keys.instances(), ...stale);
     return records.sort((a, b) => a.created - b.created || a.instance.localeCompare(b.instance));
   }

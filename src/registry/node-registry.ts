@@ -4,6 +4,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Keys } from "../keys.js";
+import { readSetHashes } from "./read-set-hashes.js";
 
 /** One node as `servman nodes` and `GET /v1/nodes` show it. */
 export interface NodeRecord {
@@ -92,15 +93,9 @@ export class NodeRegistry {
 
   /** Every live node (dead ones are left for the reaper). */
   async list(): Promise<NodeRecord[]> {
-    const ids = await this.redis.smembers(this.keys.nodes());
-    if (ids.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const id of ids) p.hgetall(this.keys.node(id));
-    const results = (await p.exec()) ?? [];
     const nodes: NodeRecord[] = [];
-    results.forEach(([err, value]) => {
-      const h = value as Record<string, string>;
-      if (err || h.id === undefined) return;
+    for (const { hash: h } of await readSetHashes(this.redis, this.keys.nodes(), (id) => this.keys.node(id))) {
+      if (h === null || h.id === undefined) continue;
       nodes.push({
         id: h.id,
         host: h.host ?? "",
@@ -113,7 +108,7 @@ export class NodeRegistry {
         draining: h.draining === "1",
         invalidOutput: Number(h.invalidOutput ?? 0),
       });
-    });
+    }
     return nodes.sort((a, b) => a.id.localeCompare(b.id));
   }
 }
