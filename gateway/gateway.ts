@@ -21,10 +21,12 @@ import { NodeReaper } from "../src/launch/node-reaper.js";
 import type { ClusterEvent, ToRequester } from "../src/protocol/bus-messages.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
+import { SessionStore } from "../src/registry/session-store.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { handleHttp } from "./http-api.js";
 import { GatewayMetrics } from "./metrics.js";
 import { ClientSession, type SessionContext } from "./session.js";
+import { SessionKeeper } from "./session-keeper.js";
 
 export interface GatewayOptions {
   config: ServmanConfig;
@@ -37,6 +39,13 @@ export interface GatewayOptions {
 /** /healthz turns 503 when Redis has not answered a PING (sent every second) for this long. */
 const HEALTH_PING_MS = 1_000;
 const HEALTH_STALE_MS = 3_000;
+
+/**
+ * Close codes after which a session is over at once: the client closed it (1000, or 1005: no
+ * code), or a policy ended it (1008: ticket, rate). After any other (a dropped connection, 1001
+ * from a draining gateway) it waits `resumeWindowMs` to be resumed.
+ */
+const ENDING_CLOSE_CODES = new Set([1000, 1005, 1008]);
 
 /** Path of the client WebSocket endpoint. */
 export const CONNECT_PATH = "/v1/connect";
@@ -101,6 +110,9 @@ export class Gateway {
   private readonly auth: GatewayAuth;
   private readonly reaper: NodeReaper;
   private readonly logs: InstanceLogs;
+  private readonly keeper: SessionKeeper;
+  /** Sessions being detached (their channel unsubscribed, then the store written). */
+  private readonly detaching = new Set<Promise<void>>();
   private readonly fdLimit = openFileLimit();
   private lastFdWarning = 0;
   private lastPong = Date.now();
@@ -122,6 +134,9 @@ export class Gateway {
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
+    const store = new SessionStore(this.redis, this.keys);
+    const resumeWindowMs = this.config.gateway.resumeWindowMs;
+    this.keeper = new SessionKeeper({ gatewayId: this.id, redis: this.redis, keys: this.keys, store, requester: this.requester, resumeWindowMs, logger: this.logger });
     this.ctx = {
       gatewayId: this.id,
       redis: this.redis,
@@ -129,6 +144,10 @@ export class Gateway {
       requester: this.requester,
       limits: this.config.gateway.limits,
       metrics: this.metrics,
+      store,
+      resumeWindowMs,
+      rebind: (session, oldChannel) => this.rebind(session, oldChannel),
+      postMortem: (instance) => this.logs.postMortem(instance),
     };
     this.sub.on("message", (channel: string, payload: string) => this.onBus(channel, payload));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.config.gateway.limits.maxFrameBytes, perMessageDeflate: false });
@@ -172,6 +191,7 @@ export class Gateway {
     assertServable(this.config);
     await this.sub.subscribe(this.replyChannel, this.keys.events());
     this.reaper.start();
+    await this.keeper.start();
     this.healthTimer = setInterval(() => this.ping(), HEALTH_PING_MS);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
@@ -312,12 +332,10 @@ export class Gateway {
       expiry = left <= 0 ? setTimeout(() => ws.close(1008, "ticket expired"), 0) : setTimeout(() => armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
     };
     if (identity.expiresAt !== null) armExpiry(identity.expiresAt);
-    ws.on("close", () => {
+    ws.on("close", (code: number) => {
       clearTimeout(expiry);
-      session.onClose();
-      this.sessions.delete(session.channel);
       this.metrics.connections.dec();
-      void this.sub.unsubscribe(session.channel).catch(() => {});
+      this.release(session, ENDING_CLOSE_CODES.has(code));
     });
     this.sub.subscribe(session.channel).then(
       () => {
@@ -332,6 +350,32 @@ export class Gateway {
         ws.close(1011, "redis unavailable");
       },
     );
+  }
+
+  /**
+   * A connection closed. An ending session is forgotten now; a detached one keeps its channel until
+   * the unsubscribe is done, so events that arrive meanwhile are kept for whoever resumes it.
+   */
+  private release(session: ClientSession, end: boolean): void {
+    const channel = session.channel;
+    const done = session
+      .onClose(end)
+      .then(() => this.sub.unsubscribe(channel))
+      .catch(() => {})
+      .then(() => {
+        if (this.sessions.get(channel) === session) this.sessions.delete(channel);
+        return session.detached();
+      })
+      .finally(() => this.detaching.delete(done));
+    this.detaching.add(done);
+  }
+
+  /** A session took over an older one: it listens on that session's channel from now on. */
+  private async rebind(session: ClientSession, oldChannel: string): Promise<void> {
+    this.sessions.set(session.channel, session);
+    await this.sub.subscribe(session.channel);
+    if (this.sessions.get(oldChannel) === session) this.sessions.delete(oldChannel);
+    await this.sub.unsubscribe(oldChannel).catch(() => {});
   }
 
   /** Stops accepting, closes clients with 1001 (they resume elsewhere), then closes. Idempotent. */
@@ -375,7 +419,9 @@ export class Gateway {
       this.server.closeAllConnections();
       await serverClosed;
       await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+      await Promise.allSettled([...this.detaching]);
       this.reaper.close();
+      await this.keeper.close();
       clearInterval(this.healthTimer);
       await this.requester.close();
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);

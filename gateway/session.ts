@@ -15,15 +15,20 @@ import {
   frameRequestId,
   parseClientFrame,
   type ClientRequest,
+  type ClosedReason,
   type JoinRequest,
   type LaunchRequest,
   type LeaveRequest,
   type RequestId,
+  type ResumeRequest,
   type SendRequest,
   type ServerFrame,
   type StopRequest,
 } from "../src/protocol/client-messages.js";
 import type { InstanceRecord } from "../src/registry/instance-registry.js";
+import type { PostMortem } from "../src/registry/instance-logs.js";
+import type { SessionStore } from "../src/registry/session-store.js";
+import { claimSession, ReplayGate } from "./session-resume.js";
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { TokenBucket } from "../src/token-bucket.js";
@@ -39,6 +44,12 @@ export interface SessionContext {
   readonly requester: Requester;
   readonly limits: GatewayLimits;
   readonly metrics: GatewayMetrics;
+  readonly store: SessionStore;
+  /** How long a dropped connection's session waits to be resumed; 0: sessions end with their connection. */
+  readonly resumeWindowMs: number;
+  /** Moves a session to a new channel (it resumed an older session): subscribes it, forgets the old one. */
+  rebind(session: ClientSession, oldChannel: string): Promise<void>;
+  postMortem(instance: string): Promise<PostMortem | null>;
 }
 
 interface PendingJoin {
@@ -54,9 +65,18 @@ function listed(list: readonly string[] | undefined, user: string | null, sessio
 }
 
 export class ClientSession {
-  readonly id = nanoid(21);
-  readonly resumeToken = nanoid(32);
-  readonly channel: string;
+  private sessionId = nanoid(21);
+  private token = nanoid(32);
+  private sessionChannel: string;
+  /** Settles once the session is in the store (written at its first join or launch). */
+  private stored: Promise<void> | undefined;
+  /** Requests handled so far: `resume` must be the first. */
+  private requests = 0;
+  /** While a resume is in progress: frames that arrived meanwhile, handled once it is over. */
+  private waiting: [Buffer | ArrayBuffer | Buffer[], boolean][] | null = null;
+  private gate: ReplayGate | undefined;
+  /** While detaching: events that arrived after the client left, for whoever resumes it. */
+  private tail: string[] | null = null;
   private readonly joined = new Set<string>();
   private readonly pendingJoins = new Map<string, PendingJoin>();
   /** Instances this session launched with closeOnOwnerLeave. */
@@ -72,8 +92,20 @@ export class ClientSession {
     private readonly logger: Logger,
     readonly identity: Identity = OPEN_IDENTITY,
   ) {
-    this.channel = ctx.keys.sessionChannel(this.id);
+    this.sessionChannel = ctx.keys.sessionChannel(this.sessionId);
     this.bucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.burst);
+  }
+
+  get id(): string {
+    return this.sessionId;
+  }
+
+  get channel(): string {
+    return this.sessionChannel;
+  }
+
+  get resumeToken(): string {
+    return this.token;
   }
 
   /** The ticket's user id; null in open mode. */
@@ -120,6 +152,10 @@ export class ClientSession {
 
   /** Handles one frame from the client. Never throws. */
   onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (this.waiting) {
+      this.waiting.push([data, isBinary]);
+      return;
+    }
     // Limited before validation: a flood costs the gateway as little as possible.
     if (!this.bucket.take()) return this.refuse(data, isBinary);
     this.refusedInRow = 0;
@@ -134,6 +170,7 @@ export class ClientSession {
       return;
     }
     this.ctx.metrics.requests.inc({ type: parsed.request.type });
+    this.requests++;
     this.dispatch(parsed.request);
   }
 
@@ -174,7 +211,7 @@ export class ClientSession {
       case "ping":
         return this.send(req.id === undefined ? { type: "pong" } : { type: "pong", id: req.id });
       case "resume":
-        return this.fail(new ServmanError("unavailable", "this session cannot be resumed here: sessions end when their connection closes; start a new one"), req.id);
+        return this.onResume(req);
     }
   }
 
@@ -210,7 +247,7 @@ export class ClientSession {
   }
 
   private async requestJoin(instance: string, pending: PendingJoin, data: unknown): Promise<void> {
-    const record = await this.ctx.requester.instances.get(instance);
+    const [record] = await Promise.all([this.ctx.requester.instances.get(instance), this.persist()]);
     if (this.pendingJoins.get(instance) !== pending) return;
     // Outside a ticket's `instances`, whether the instance exists is none of the client's business.
     if (!this.inScope(instance, record)) throw new ServmanError("forbidden", `this ticket does not allow joining ${instance}`);
@@ -245,6 +282,7 @@ export class ClientSession {
     clearTimeout(pending.timer);
     if (err === null) {
       this.joined.add(instance);
+      this.note("joined", instance, true);
       for (const id of pending.ids) this.send({ type: "joined", ...idOf(id), instance });
       for (const q of pending.queued) {
         this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), q.payload).catch(() => {});
@@ -259,7 +297,7 @@ export class ClientSession {
     const instance = req.instance;
     const pending = this.pendingJoins.get(instance);
     if (pending) this.settleJoin(instance, pending, new ServmanError("not_joined", `left ${instance} before the join completed`));
-    if (!this.joined.delete(instance) && !pending) {
+    if (!this.forgetJoined(instance) && !pending) {
       return this.fail(new ServmanError("not_joined", `not joined to ${instance}`), req.id);
     }
     void this.publish(instance, { type: "leave", client: this.id, reason: "left" }).catch(() => {});
@@ -276,6 +314,8 @@ export class ClientSession {
     if (req.instance !== undefined && !this.inScope(req.instance, null)) {
       throw new ServmanError("forbidden", `this ticket does not allow the instance id ${JSON.stringify(req.instance)}`);
     }
+    // The owner is this session: stored first, so a resumed session still owns what it launched.
+    await this.persist();
     try {
       const result = await this.ctx.requester.launch({
         task: req.task,
@@ -291,6 +331,7 @@ export class ClientSession {
       if (options.closeOnOwnerLeave) {
         if (this.closed) return this.stopOwned(result.instance);
         this.closeOnLeave.add(result.instance);
+        this.note("closeOnLeave", result.instance, true);
       }
       this.send({ type: "launched", ...idOf(req.id), instance: result.instance, node: result.node });
     } catch (err) {
@@ -314,17 +355,27 @@ export class ClientSession {
       throw new ServmanError("forbidden", `only the owner of ${req.instance} may stop it`);
     }
     await this.ctx.requester.stop(req.instance, this.id);
-    this.closeOnLeave.delete(req.instance);
+    this.forgetOwned(req.instance);
     this.send({ type: "stopped", ...idOf(req.id), instance: req.instance });
   }
 
   private stopOwned(instance: string): void {
-    this.closeOnLeave.delete(instance);
+    this.forgetOwned(instance);
     this.ctx.requester.stop(instance, this.id).catch((err: Error) => this.logger.warn({ instance, err: err.message }, "closeOnOwnerLeave stop failed"));
   }
 
   /** Handles one event published on the session channel. */
   onBus(payload: string): void {
+    if (this.tail) return this.keepInTail(payload);
+    if (this.gate) {
+      // Parsing every event lasts only until each instance has replayed.
+      if (this.gate.done) this.gate = undefined;
+      else if (this.gate.intercept(payload)) return;
+    }
+    this.handleBus(payload);
+  }
+
+  private handleBus(payload: string): void {
     if (payload.startsWith(MESSAGE_PREFIX)) return this.sendRaw(payload);
     let event: ToRequester;
     try {
@@ -344,9 +395,13 @@ export class ClientSession {
         break;
       }
       case "closed":
-        this.joined.delete(event.instance);
-        this.closeOnLeave.delete(event.instance);
+        this.forgetJoined(event.instance);
+        this.forgetOwned(event.instance);
         this.send({ type: "closed", instance: event.instance, reason: event.reason });
+        break;
+      case "takeover":
+        // This session resumed on another connection: this one lets it go (as a dropped connection).
+        this.ws.close(4000, "session resumed on another connection");
         break;
       case "alert":
       case "restarting":
@@ -361,26 +416,143 @@ export class ClientSession {
 
   /** The instance died with its node: the client is told (`closed`, `lost`) if it was joined. */
   onLost(instance: string): void {
-    this.closeOnLeave.delete(instance);
+    this.forgetOwned(instance);
     const pending = this.pendingJoins.get(instance);
     if (pending) this.settleJoin(instance, pending, new ServmanError("unknown_instance", `instance ${instance} was lost with its node`));
-    if (this.joined.delete(instance)) this.send({ type: "closed", instance, reason: "lost" });
+    if (this.forgetJoined(instance)) this.send({ type: "closed", instance, reason: "lost" });
   }
 
-  /** The connection closed: leave everything, stop what must not outlive its owner. Idempotent. */
-  onClose(): void {
-    if (this.closed) return;
+  /**
+   * The connection closed. A session ended by its client (or by policy), never stored, or with
+   * resume turned off is over: its instances hear `leave` now. Any other is detached: it stays
+   * joined, with its events kept, until it is resumed or its resume window passes. Idempotent.
+   */
+  onClose(end: boolean): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
+    this.gate?.close();
+    // A join still in flight is abandoned either way: the client learns nothing of it.
     for (const [instance, pending] of this.pendingJoins) {
       clearTimeout(pending.timer);
       void this.publish(instance, { type: "leave", client: this.id, reason: "disconnected" }).catch(() => {});
     }
     this.pendingJoins.clear();
+    if (end || !this.stored) return this.end();
+    this.tail = [];
+    return this.stored.then(() => true, () => false).then((ok) => (ok ? undefined : this.end()));
+  }
+
+  private end(): Promise<void> {
     for (const instance of this.joined) {
       void this.publish(instance, { type: "leave", client: this.id, reason: "disconnected" }).catch(() => {});
     }
     this.joined.clear();
     for (const instance of [...this.closeOnLeave]) this.stopOwned(instance);
+    if (!this.stored) return Promise.resolve();
+    return this.ctx.store.end(this.id, this.ctx.gatewayId).then(
+      () => {},
+      (err: Error) => this.logger.warn({ err: err.message }, "could not remove an ended session"),
+    );
+  }
+
+  /** A detached session's channel is no longer subscribed: it waits in the store for a resume. */
+  async detached(): Promise<void> {
+    if (this.tail === null) return;
+    const tail = this.tail;
+    this.tail = null;
+    const expiresAt = Date.now() + this.ctx.resumeWindowMs;
+    try {
+      if (await this.ctx.store.detach(this.id, this.ctx.gatewayId, expiresAt, tail)) {
+        this.logger.debug({ joined: this.joined.size, tail: tail.length }, "session detached; waiting for a resume");
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, "could not detach a session; its instances may keep it until its gateway is reaped");
+    }
+  }
+
+  /** An event that came after the client left, kept for the connection that resumes the session. */
+  private keepInTail(payload: string): void {
+    if (payload.startsWith(MESSAGE_PREFIX)) return void this.tail!.push(payload);
+    const event = JSON.parse(payload) as ToRequester;
+    if (event.type === "takeover" || event.type === "joined" || event.type === "join_rejected" || event.type === "replay") return;
+    if (event.type === "closed") {
+      this.forgetJoined(event.instance);
+      this.forgetOwned(event.instance);
+    }
+    this.tail!.push(payload);
+  }
+
+  /** Writes the session to the store once, so it can be resumed; later calls share that write. */
+  private persist(): Promise<void> {
+    if (this.ctx.resumeWindowMs === 0) return Promise.resolve();
+    this.stored ??= this.ctx.store.open(this.id, this.ctx.gatewayId, this.token, this.user).catch((err: unknown) => {
+      this.stored = undefined;
+      throw new ServmanError("unavailable", "could not record the session: Redis is unreachable", { cause: err });
+    });
+    return this.stored;
+  }
+
+  private note(kind: "joined" | "closeOnLeave", instance: string, on: boolean): void {
+    if (!this.stored) return;
+    const write = kind === "joined" ? this.ctx.store.setJoined(this.id, instance, on) : this.ctx.store.setCloseOnLeave(this.id, instance, on);
+    write.catch((err: Error) => this.logger.warn({ err: err.message, instance }, "could not record a session change"));
+  }
+
+  private forgetJoined(instance: string): boolean {
+    if (!this.joined.delete(instance)) return false;
+    this.note("joined", instance, false);
+    return true;
+  }
+
+  private forgetOwned(instance: string): void {
+    if (this.closeOnLeave.delete(instance)) this.note("closeOnLeave", instance, false);
+  }
+
+  /** Takes an older session back (its joins, ownership and the events it missed); see session-resume.ts. */
+  private onResume(req: ResumeRequest): void {
+    if (this.requests > 1 || this.stored) {
+      return this.fail(new ServmanError("bad_request", "resume must be the first frame on a new connection"), req.id);
+    }
+    if (this.ctx.resumeWindowMs === 0) return this.fail(new ServmanError("unavailable", "sessions cannot be resumed on this gateway (resumeWindowMs is 0)"), req.id);
+    this.waiting = [];
+    void this.resume(req)
+      .catch((err) => this.fail(err, req.id))
+      .finally(() => {
+        const waiting = this.waiting ?? [];
+        this.waiting = null;
+        for (const [data, isBinary] of waiting) this.onFrame(data, isBinary);
+      });
+  }
+
+  private async resume(req: ResumeRequest): Promise<void> {
+    const stored = await claimSession(this.ctx, req.session, req.resume, this.user, this.logger);
+    const oldChannel = this.sessionChannel;
+    this.sessionId = stored.id;
+    this.token = req.resume;
+    this.sessionChannel = this.ctx.keys.sessionChannel(stored.id);
+    this.stored = Promise.resolve();
+    for (const instance of stored.joined) this.joined.add(instance);
+    for (const instance of stored.closeOnLeave) this.closeOnLeave.add(instance);
+    this.gate = new ReplayGate(stored.joined, { send: (text) => this.handleBus(text), notMember: (instance) => this.onLost(instance) }, this.logger);
+    await this.ctx.rebind(this, oldChannel);
+    if (this.closed) return;
+    // Each instance replays what it kept to this (now subscribed) channel; none listening: it is gone.
+    const asked = await Promise.all(
+      stored.joined.map((instance) => this.publish(instance, { type: "resume", client: this.id, reply: this.sessionChannel }).catch(() => -1)),
+    );
+    const gone = stored.joined.filter((_, i) => asked[i] === 0);
+    for (const instance of gone) {
+      this.gate.forget(instance);
+      this.forgetJoined(instance);
+    }
+    this.logger.info({ joined: this.joined.size, gone: gone.length, tail: stored.tail.length }, "session resumed");
+    this.send({ type: "resumed", ...idOf(req.id), session: this.id, instances: [...this.joined] });
+    for (const payload of stored.tail) this.handleBus(payload);
+    for (const instance of gone) {
+      const reason = ((await this.ctx.postMortem(instance).catch(() => null))?.reason ?? "lost") as ClosedReason;
+      this.send({ type: "closed", instance, reason });
+    }
+    this.gate.open();
   }
 }
 

@@ -12,6 +12,7 @@ import type { ClosedReason } from "../src/protocol/client-messages.js";
 import { checkServiceMessage, type NodeToService, type ServiceToNode } from "../src/protocol/task-messages.js";
 import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
 import { InstanceOutput } from "./instance-output.js";
+import { MemberDelivery } from "./member-delivery.js";
 import { RestartPolicy } from "./restart-policy.js";
 import { spawnInstanceProcess } from "./spawn-process.js";
 import { residentKb } from "./memory-watch.js";
@@ -23,6 +24,10 @@ export interface InstanceHost {
   readonly shutdownDeadlineMs: number;
   /** Publishes JSON text on a channel (fire and forget; order per channel is kept). */
   publish(channel: string, payload: string): void;
+  /** Publishes and resolves with how many subscribers received it (same order as `publish`). */
+  publishCounted(channel: string, payload: string): Promise<number>;
+  /** Resolves once every publish issued before it has been answered. */
+  settled(): Promise<void>;
   /** Counts one piece of invalid output from a service (node metrics). */
   countInvalid(): void;
   /** Keeps one log line of the instance (for `servman logs`). */
@@ -86,6 +91,7 @@ export class Instance {
   /** When maxLifetimeMs runs out (ms since epoch), fixed at the first ready. */
   private lifetimeEndsAt: number | undefined;
   private readonly output: InstanceOutput;
+  private readonly delivery: MemberDelivery;
   private readyWaiter: { resolve(): void; reject(err: ServmanError): void } | undefined;
   private endResolve!: (end: InstanceEnd) => void;
   /** Settles once the process has exited and its output is drained. */
@@ -104,6 +110,7 @@ export class Instance {
     this.restarts = new RestartPolicy(task);
     this.output = new InstanceOutput(logger, () => host.countInvalid(), (source, text) => host.log(this, source, text));
     this.ended = new Promise((resolve) => (this.endResolve = resolve));
+    this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (client) => host.keys.sessionChannel(client) }, logger);
   }
 
   get pid(): number {
@@ -179,7 +186,7 @@ export class Instance {
   }
 
   private toSession(session: string, message: ToRequester): void {
-    this.toRequester(this.host.keys.sessionChannel(session), message);
+    this.delivery.deliver(session, JSON.stringify(message));
   }
 
   /** Handles one payload from the instance's channel. */
@@ -207,6 +214,7 @@ export class Instance {
         }
         break;
       case "leave":
+        this.delivery.discard(message.client);
         if (this.members.delete(message.client) || this.pendingJoins.delete(message.client)) {
           this.toService({ type: "leave", client: message.client, reason: message.reason });
           this.armIdleTimer();
@@ -214,6 +222,9 @@ export class Instance {
         break;
       case "stop":
         this.stop(message.reply);
+        break;
+      case "resume":
+        void this.delivery.replay(message.client, message.reply, this.members.has(message.client));
         break;
       case "message":
         this.sendToService(payload);
@@ -274,7 +285,7 @@ export class Instance {
         const payload = JSON.stringify(event);
         const targets = message.to ?? this.members.keys();
         for (const client of targets) {
-          if (this.members.has(client)) this.host.publish(this.host.keys.sessionChannel(client), payload);
+          if (this.members.has(client)) this.delivery.deliver(client, payload);
         }
         break;
       }
@@ -496,7 +507,7 @@ export class Instance {
 
   private toMembers(event: ToRequester): void {
     const payload = JSON.stringify(event);
-    for (const client of this.members.keys()) this.host.publish(this.host.keys.sessionChannel(client), payload);
+    for (const client of this.members.keys()) this.delivery.deliver(client, payload);
   }
 
   /** The instance is over: the registry forgets it, then everyone waiting hears how it ended. */

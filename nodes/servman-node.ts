@@ -114,6 +114,8 @@ export class ServmanNode {
       baseDir: this.config.baseDir,
       shutdownDeadlineMs: this.config.node.shutdownDeadlineMs,
       publish: (channel, payload) => this.publish(channel, payload),
+      publishCounted: (channel, payload) => this.redis.publish(channel, payload),
+      settled: () => this.redis.ping().then(() => {}),
       retire: (instance, end) => this.retire(instance, end),
       countInvalid: () => this.invalidOutput++,
       log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),

@@ -87,6 +87,31 @@ export class Keys {
     return `${this.prefix}:to-session:${session}`;
   }
 
+  /** Hash: a client session that can be resumed (gateway, resume token digest, joined instances). */
+  session(id: string): string {
+    return `${this.prefix}:session:${id}`;
+  }
+
+  /** Set: ids of the sessions one gateway holds, so they can be detached when it dies. */
+  gatewaySessions(gateway: string): string {
+    return `${this.prefix}:gateway-sessions:${gateway}`;
+  }
+
+  /** Sorted set: detached session id -> when its resume window ends (ms). */
+  detachedSessions(): string {
+    return `${this.prefix}:detached-sessions`;
+  }
+
+  /** String with a TTL: one gateway's liveness, refreshed by its heartbeat. */
+  gateway(id: string): string {
+    return `${this.prefix}:gateway:${id}`;
+  }
+
+  /** Set: ids of every gateway that registered (dead ones are removed by a reaper). */
+  gateways(): string {
+    return `${this.prefix}:gateways`;
+  }
+
   /** Channel: launch and stop results for one requester (a gateway or a Launcher). */
   replyChannel(requester: string): string {
     return `${this.prefix}:reply:${requester}`;

@@ -125,8 +125,11 @@ describe("client protocol errors", () => {
     assert.match(reply.message, /800 ms/);
   });
 
-  it("unavailable: a resume of a session that no longer exists", async () => {
-    await expectError({ type: "resume", session: "gone", resume: "token" }, "unavailable");
+  it("resume: timeout for a session that no longer exists, bad_request when not first or not an id", async () => {
+    const reply = await expectError({ type: "resume", session: "A".repeat(21), resume: "token" }, "timeout", await fx.cluster.raw());
+    assert.match(reply.message, /resume window/);
+    assert.match((await expectError({ type: "resume", session: "gone", resume: "token" }, "bad_request", await fx.cluster.raw())).message, /not a session id/);
+    assert.match((await expectError({ type: "resume", session: "A".repeat(21), resume: "token" }, "bad_request")).message, /first frame/);
   });
 
   it("closes with 1009 on a frame over the size limit", async () => {

@@ -168,6 +168,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       ...(tls ? { tls: { cert: resolve(baseDir, tls.cert), key: resolve(baseDir, tls.key) } } : {}),
       limits: { ...DEFAULTS.limits, ...(data.gateway?.limits ?? {}) },
       insecure: overrides.insecure ?? false,
+      resumeWindowMs: data.gateway?.resumeWindowMs ?? DEFAULTS.resumeWindowMs,
     },
     node: {
       ...(nodeId !== undefined ? { id: nodeId } : {}),

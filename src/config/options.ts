@@ -62,6 +62,11 @@ export interface GatewayConfig {
   readonly limits: GatewayLimits;
   /** Allow binding a non-loopback address without an auth secret. Default false. */
   readonly insecure: boolean;
+  /**
+   * How long the session of a dropped connection stays joined, with its events kept, waiting to
+   * be resumed on any gateway; 0 ends sessions with their connection. Default 30 000.
+   */
+  readonly resumeWindowMs: number;
 }
 
 export interface NodeConfig {
@@ -104,6 +109,7 @@ export const DEFAULTS = Object.freeze({
   shutdownDeadlineMs: 5_000,
   /** Default launch timeout (SPEC §3: `options.timeoutMs`). */
   launchTimeoutMs: 30_000,
+  resumeWindowMs: 30_000,
   readyTimeoutMs: 15_000,
   livenessTimeoutMs: 15_000,
   attempts: 1,

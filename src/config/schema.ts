@@ -52,6 +52,7 @@ export const ConfigFileSchema = Type.Object(
           port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
           tls: Type.Optional(Type.Object({ cert: Type.String(), key: Type.String() }, strict)),
           limits: Type.Optional(LimitsSchema),
+          resumeWindowMs: Type.Optional(Type.Integer({ minimum: 0 })),
         },
         strict,
       ),
