@@ -2,8 +2,6 @@
  * A gateway: HTTP + WebSocket server that holds client sessions and relays them over Redis.
  * Stateless beyond its open connections: any gateway serves any client for any instance.
  */
-import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -13,7 +11,7 @@ import { nanoid } from "nanoid";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ServmanConfig } from "../src/config/options.js";
-import { ConfigError, ServmanError, toServmanError } from "../src/errors.js";
+import { ServmanError, toServmanError } from "../src/errors.js";
 import { FD_RESERVE, fdLimitMessage, openFileLimit, openFiles } from "../src/fd-limit.js";
 import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
@@ -25,7 +23,9 @@ import { SessionStore } from "../src/registry/session-store.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { handleHttp } from "./http-api.js";
 import { GatewayMetrics } from "./metrics.js";
-import { ClientSession, type SessionContext } from "./session.js";
+import { assertServable, readTlsFiles } from "./servable.js";
+import { ClientSession } from "./session.js";
+import type { SessionContext } from "./session-context.js";
 import { SessionKeeper } from "./session-keeper.js";
 
 export interface GatewayOptions {
@@ -49,47 +49,6 @@ const ENDING_CLOSE_CODES = new Set([1000, 1005, 1008]);
 
 /** Path of the client WebSocket endpoint. */
 export const CONNECT_PATH = "/v1/connect";
-
-/** True for addresses only this machine can reach. */
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-/**
- * Throws ConfigError when this version cannot serve `config` safely. Called before anything
- * starts, so `servman start` refuses before its node registers.
- */
-export function assertServable(config: ServmanConfig): void {
-  const { host, insecure } = config.gateway;
-  if (config.gateway.tls) readTlsFiles(config.gateway.tls, config.file);
-  if (!isLoopback(host) && config.auth.secret === undefined && !insecure) {
-    // The host may come from the file, $SERVMAN_HOST or --host: name all three.
-    throw new ConfigError(
-      config.file,
-      "gateway.host (or $SERVMAN_HOST, --host)",
-      `refusing to listen on ${host}: with no auth.secret anyone who reaches it could launch and stop instances. ` +
-        "Configure auth.secret (tickets), bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients",
-    );
-  }
-}
-
-/** Reads a certificate and key, or throws a ConfigError naming the one that failed. */
-function readTlsFiles(tls: { cert: string; key: string }, file: string | null): { cert: Buffer; key: Buffer } {
-  const read = (path: string, key: "cert" | "key") => {
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new ConfigError(file, `gateway.tls.${key}`, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  const files = { cert: read(tls.cert, "cert"), key: read(tls.key, "key") };
-  try {
-    createSecureContext(files);
-  } catch (err) {
-    throw new ConfigError(file, "gateway.tls", `the certificate and key cannot be used together: ${(err as Error).message}`, { cause: err });
-  }
-  return files;
-}
 
 export class Gateway {
   readonly id = `gw-${nanoid(10)}`;
@@ -146,7 +105,7 @@ export class Gateway {
       metrics: this.metrics,
       store,
       resumeWindowMs,
-      rebind: (session, oldChannel) => this.rebind(session, oldChannel),
+      rebind: (oldChannel, newChannel) => this.rebind(oldChannel, newChannel),
       postMortem: (instance) => this.logs.postMortem(instance),
     };
     this.sub.on("message", (channel: string, payload: string) => this.onBus(channel, payload));
@@ -371,10 +330,12 @@ export class Gateway {
   }
 
   /** A session took over an older one: it listens on that session's channel from now on. */
-  private async rebind(session: ClientSession, oldChannel: string): Promise<void> {
-    this.sessions.set(session.channel, session);
-    await this.sub.subscribe(session.channel);
-    if (this.sessions.get(oldChannel) === session) this.sessions.delete(oldChannel);
+  private async rebind(oldChannel: string, newChannel: string): Promise<void> {
+    const session = this.sessions.get(oldChannel);
+    if (!session) return;
+    this.sessions.set(newChannel, session);
+    this.sessions.delete(oldChannel);
+    await this.sub.subscribe(newChannel);
     await this.sub.unsubscribe(oldChannel).catch(() => {});
   }
 

@@ -2,14 +2,10 @@
  * One client connection: the client protocol's requests (SPEC §3), the instances it joined and
  * owns, and the events arriving for it on its session channel.
  */
-import type { Redis } from "ioredis";
 import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
-import type { GatewayLimits } from "../src/config/options.js";
 import { ServmanError, toServmanError } from "../src/errors.js";
-import type { Keys } from "../src/keys.js";
-import type { Requester } from "../src/launch/requester.js";
 import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protocol/bus-messages.js";
 import {
   frameRequestId,
@@ -25,32 +21,16 @@ import {
   type ServerFrame,
   type StopRequest,
 } from "../src/protocol/client-messages.js";
-import type { InstanceRecord } from "../src/registry/instance-registry.js";
-import type { PostMortem } from "../src/registry/instance-logs.js";
-import type { SessionStore } from "../src/registry/session-store.js";
 import { claimSession, ReplayGate } from "./session-resume.js";
+import { SessionMembership } from "./session-membership.js";
+import { SessionAccess } from "./session-access.js";
+import type { SessionContext } from "./session-context.js";
+import { launchOwned, stopOwnedBy, type OwnerRequester } from "./owner-requests.js";
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
-import type { GatewayMetrics } from "./metrics.js";
 import { TokenBucket } from "../src/token-bucket.js";
 
 /** A join is answered `timeout` if its instance's node says nothing for this long. */
 const JOIN_TIMEOUT_MS = 10_000;
-
-/** What a session needs from its gateway. */
-export interface SessionContext {
-  readonly gatewayId: string;
-  readonly redis: Redis;
-  readonly keys: Keys;
-  readonly requester: Requester;
-  readonly limits: GatewayLimits;
-  readonly metrics: GatewayMetrics;
-  readonly store: SessionStore;
-  /** How long a dropped connection's session waits to be resumed; 0: sessions end with their connection. */
-  readonly resumeWindowMs: number;
-  /** Moves a session to a new channel (it resumed an older session): subscribes it, forgets the old one. */
-  rebind(session: ClientSession, oldChannel: string): Promise<void>;
-  postMortem(instance: string): Promise<PostMortem | null>;
-}
 
 interface PendingJoin {
   ids: (RequestId | undefined)[];
@@ -59,17 +39,10 @@ interface PendingJoin {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** True when `list` names the user (ticket `sub`) or, in open mode, the session id. */
-function listed(list: readonly string[] | undefined, user: string | null, session: string): boolean {
-  return list !== undefined && ((user !== null && list.includes(user)) || list.includes(session));
-}
-
 export class ClientSession {
   private sessionId = nanoid(21);
   private token = nanoid(32);
   private sessionChannel: string;
-  /** Settles once the session is in the store (written at its first join or launch). */
-  private stored: Promise<void> | undefined;
   /** Requests handled so far: `resume` must be the first. */
   private requests = 0;
   /** While a resume is in progress: frames that arrived meanwhile, handled once it is over. */
@@ -77,10 +50,10 @@ export class ClientSession {
   private gate: ReplayGate | undefined;
   /** While detaching: events that arrived after the client left, for whoever resumes it. */
   private tail: string[] | null = null;
-  private readonly joined = new Set<string>();
   private readonly pendingJoins = new Map<string, PendingJoin>();
-  /** Instances this session launched with closeOnOwnerLeave. */
-  private readonly closeOnLeave = new Set<string>();
+  private readonly membership: SessionMembership;
+  private readonly access: SessionAccess;
+  private readonly joined: Set<string>;
   private closed = false;
   private readonly bucket: TokenBucket;
   /** Frames refused in a row by the rate limit; past `burst` the connection is closed. */
@@ -94,6 +67,9 @@ export class ClientSession {
   ) {
     this.sessionChannel = ctx.keys.sessionChannel(this.sessionId);
     this.bucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.burst);
+    this.membership = new SessionMembership(ctx, this, logger);
+    this.joined = this.membership.joined;
+    this.access = new SessionAccess(identity, () => this.sessionId);
   }
 
   get id(): string {
@@ -247,32 +223,16 @@ export class ClientSession {
   }
 
   private async requestJoin(instance: string, pending: PendingJoin, data: unknown): Promise<void> {
-    const [record] = await Promise.all([this.ctx.requester.instances.get(instance), this.persist()]);
+    const [record] = await Promise.all([this.ctx.requester.instances.get(instance), this.membership.persist()]);
     if (this.pendingJoins.get(instance) !== pending) return;
     // Outside a ticket's `instances`, whether the instance exists is none of the client's business.
-    if (!this.inScope(instance, record)) throw new ServmanError("forbidden", `this ticket does not allow joining ${instance}`);
+    if (!this.access.inScope(instance, record)) throw new ServmanError("forbidden", `this ticket does not allow joining ${instance}`);
     if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(instance)}`);
     if (record.state === "launching") throw new ServmanError("unavailable", `instance ${instance} is still launching; join once launched`);
-    if (!this.mayJoin(record)) throw new ServmanError("forbidden", `not allowed to join ${instance}`);
+    if (!this.access.mayJoin(record)) throw new ServmanError("forbidden", `not allowed to join ${instance}`);
     pending.timer = setTimeout(() => this.settleJoin(instance, pending, new ServmanError("timeout", `instance ${instance} did not answer the join`)), JOIN_TIMEOUT_MS);
     const receivers = await this.publish(instance, { type: "join", client: this.id, user: this.user, data: data ?? null, reply: this.channel });
     if (receivers === 0) throw new ServmanError("unknown_instance", `instance ${instance} is not running`);
-  }
-
-  private owns(record: InstanceRecord): boolean {
-    return record.owner === this.id || (this.user !== null && record.ownerUser === this.user);
-  }
-
-  /** A ticket's `instances` claim bounds which ids its holder may join, stop or launch (its own instances aside). */
-  private inScope(instance: string, record: InstanceRecord | null): boolean {
-    return this.admin || this.identity.instances === null || this.identity.instances.has(instance) || (record !== null && this.owns(record));
-  }
-
-  private mayJoin(record: InstanceRecord): boolean {
-    if (this.admin || this.owns(record)) return true;
-    const { allow, deny } = record.options;
-    if (listed(deny, this.user, this.id)) return false;
-    return allow === undefined || listed(allow, this.user, this.id);
   }
 
   /** Ends a pending join: joined when `err` is null, else every waiting request gets the error. */
@@ -281,8 +241,7 @@ export class ClientSession {
     this.pendingJoins.delete(instance);
     clearTimeout(pending.timer);
     if (err === null) {
-      this.joined.add(instance);
-      this.note("joined", instance, true);
+      this.membership.addJoined(instance);
       for (const id of pending.ids) this.send({ type: "joined", ...idOf(id), instance });
       for (const q of pending.queued) {
         this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), q.payload).catch(() => {});
@@ -297,71 +256,26 @@ export class ClientSession {
     const instance = req.instance;
     const pending = this.pendingJoins.get(instance);
     if (pending) this.settleJoin(instance, pending, new ServmanError("not_joined", `left ${instance} before the join completed`));
-    if (!this.forgetJoined(instance) && !pending) {
+    if (!this.membership.forgetJoined(instance) && !pending) {
       return this.fail(new ServmanError("not_joined", `not joined to ${instance}`), req.id);
     }
     void this.publish(instance, { type: "leave", client: this.id, reason: "left" }).catch(() => {});
     this.send({ type: "left", ...idOf(req.id), instance });
-    if (this.closeOnLeave.has(instance)) this.stopOwned(instance);
+    if (this.membership.closeOnLeave.has(instance)) this.membership.stopOwned(instance);
+  }
+
+  private owner(): OwnerRequester {
+    return { ctx: this.ctx, session: this.id, user: this.user, access: this.access, membership: this.membership, logger: this.logger, closed: () => this.closed };
   }
 
   private async onLaunch(req: LaunchRequest): Promise<void> {
-    const options = req.options ?? {};
-    if (!this.admin && this.identity.tasks !== null && !this.identity.tasks.has(req.task)) {
-      throw new ServmanError("forbidden", `this ticket does not allow launching ${JSON.stringify(req.task)}`);
-    }
-    // An explicit id outside the ticket's instances could probe which ids exist (already_exists).
-    if (req.instance !== undefined && !this.inScope(req.instance, null)) {
-      throw new ServmanError("forbidden", `this ticket does not allow the instance id ${JSON.stringify(req.instance)}`);
-    }
-    // The owner is this session: stored first, so a resumed session still owns what it launched.
-    await this.persist();
-    try {
-      const result = await this.ctx.requester.launch({
-        task: req.task,
-        ...(req.args !== undefined ? { args: req.args } : {}),
-        ...(req.instance !== undefined ? { instance: req.instance } : {}),
-        options,
-        owner: this.id,
-        ownerUser: this.user,
-        // Quotas bound users (tickets); admins and open mode have none.
-        ...(this.user !== null && !this.admin ? { quota: this.ctx.limits.maxInstancesPerUser } : {}),
-      });
-      this.ctx.metrics.launches.inc({ result: "ok" });
-      if (options.closeOnOwnerLeave) {
-        if (this.closed) return this.stopOwned(result.instance);
-        this.closeOnLeave.add(result.instance);
-        this.note("closeOnLeave", result.instance, true);
-      }
-      this.send({ type: "launched", ...idOf(req.id), instance: result.instance, node: result.node });
-    } catch (err) {
-      const code = toServmanError(err).code;
-      this.ctx.metrics.launches.inc({ result: code });
-      if (code === "rate_limited") this.ctx.metrics.limited.inc({ limit: "instances_per_user" });
-      throw err;
-    }
+    const result = await launchOwned(this.owner(), req);
+    if (result) this.send({ type: "launched", ...idOf(req.id), instance: result.instance, node: result.node });
   }
 
   private async onStop(req: StopRequest): Promise<void> {
-    const record = await this.ctx.requester.instances.get(req.instance);
-    if (!this.inScope(req.instance, record)) throw new ServmanError("forbidden", `this ticket does not allow stopping ${req.instance}`);
-    if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(req.instance)}`);
-    if (!this.owns(record) && !this.admin) {
-      if (record.owner !== null) {
-        const alert: ToRequester = { type: "alert", instance: record.instance, kind: "stop_refused", session: this.id, user: this.user };
-        void this.ctx.redis.publish(this.ctx.keys.sessionChannel(record.owner), JSON.stringify(alert)).catch(() => {});
-      }
-      this.logger.warn({ instance: record.instance }, "stop refused: not the owner");
-      throw new ServmanError("forbidden", `only the owner of ${req.instance} may stop it`);
-    }
-    await this.ctx.requester.stop(req.instance, this.id);
-    this.forgetOwned(req.instance);
+    await stopOwnedBy(this.owner(), req.instance);
     this.send({ type: "stopped", ...idOf(req.id), instance: req.instance });
-  }
-
-  private stopOwned(instance: string): void {
-    this.forgetOwned(instance);
-    this.ctx.requester.stop(instance, this.id).catch((err: Error) => this.logger.warn({ instance, err: err.message }, "closeOnOwnerLeave stop failed"));
   }
 
   /** Handles one event published on the session channel. */
@@ -395,8 +309,8 @@ export class ClientSession {
         break;
       }
       case "closed":
-        this.forgetJoined(event.instance);
-        this.forgetOwned(event.instance);
+        this.membership.forgetJoined(event.instance);
+        this.membership.forgetOwned(event.instance);
         this.send({ type: "closed", instance: event.instance, reason: event.reason });
         break;
       case "takeover":
@@ -416,10 +330,10 @@ export class ClientSession {
 
   /** The instance died with its node: the client is told (`closed`, `lost`) if it was joined. */
   onLost(instance: string): void {
-    this.forgetOwned(instance);
+    this.membership.forgetOwned(instance);
     const pending = this.pendingJoins.get(instance);
     if (pending) this.settleJoin(instance, pending, new ServmanError("unknown_instance", `instance ${instance} was lost with its node`));
-    if (this.forgetJoined(instance)) this.send({ type: "closed", instance, reason: "lost" });
+    if (this.membership.forgetJoined(instance)) this.send({ type: "closed", instance, reason: "lost" });
   }
 
   /**
@@ -434,25 +348,12 @@ export class ClientSession {
     // A join still in flight is abandoned either way: the client learns nothing of it.
     for (const [instance, pending] of this.pendingJoins) {
       clearTimeout(pending.timer);
-      void this.publish(instance, { type: "leave", client: this.id, reason: "disconnected" }).catch(() => {});
+      this.membership.leave(instance);
     }
     this.pendingJoins.clear();
-    if (end || !this.stored) return this.end();
+    if (end || !this.membership.isStored) return this.membership.end();
     this.tail = [];
-    return this.stored.then(() => true, () => false).then((ok) => (ok ? undefined : this.end()));
-  }
-
-  private end(): Promise<void> {
-    for (const instance of this.joined) {
-      void this.publish(instance, { type: "leave", client: this.id, reason: "disconnected" }).catch(() => {});
-    }
-    this.joined.clear();
-    for (const instance of [...this.closeOnLeave]) this.stopOwned(instance);
-    if (!this.stored) return Promise.resolve();
-    return this.ctx.store.end(this.id, this.ctx.gatewayId).then(
-      () => {},
-      (err: Error) => this.logger.warn({ err: err.message }, "could not remove an ended session"),
-    );
+    return Promise.resolve();
   }
 
   /** A detached session's channel is no longer subscribed: it waits in the store for a resume. */
@@ -460,14 +361,7 @@ export class ClientSession {
     if (this.tail === null) return;
     const tail = this.tail;
     this.tail = null;
-    const expiresAt = Date.now() + this.ctx.resumeWindowMs;
-    try {
-      if (await this.ctx.store.detach(this.id, this.ctx.gatewayId, expiresAt, tail)) {
-        this.logger.debug({ joined: this.joined.size, tail: tail.length }, "session detached; waiting for a resume");
-      }
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, "could not detach a session; its instances may keep it until its gateway is reaped");
-    }
+    await this.membership.detach(tail);
   }
 
   /** An event that came after the client left, kept for the connection that resumes the session. */
@@ -476,41 +370,15 @@ export class ClientSession {
     const event = JSON.parse(payload) as ToRequester;
     if (event.type === "takeover" || event.type === "joined" || event.type === "join_rejected" || event.type === "replay") return;
     if (event.type === "closed") {
-      this.forgetJoined(event.instance);
-      this.forgetOwned(event.instance);
+      this.membership.forgetJoined(event.instance);
+      this.membership.forgetOwned(event.instance);
     }
     this.tail!.push(payload);
   }
 
-  /** Writes the session to the store once, so it can be resumed; later calls share that write. */
-  private persist(): Promise<void> {
-    if (this.ctx.resumeWindowMs === 0) return Promise.resolve();
-    this.stored ??= this.ctx.store.open(this.id, this.ctx.gatewayId, this.token, this.user).catch((err: unknown) => {
-      this.stored = undefined;
-      throw new ServmanError("unavailable", "could not record the session: Redis is unreachable", { cause: err });
-    });
-    return this.stored;
-  }
-
-  private note(kind: "joined" | "closeOnLeave", instance: string, on: boolean): void {
-    if (!this.stored) return;
-    const write = kind === "joined" ? this.ctx.store.setJoined(this.id, instance, on) : this.ctx.store.setCloseOnLeave(this.id, instance, on);
-    write.catch((err: Error) => this.logger.warn({ err: err.message, instance }, "could not record a session change"));
-  }
-
-  private forgetJoined(instance: string): boolean {
-    if (!this.joined.delete(instance)) return false;
-    this.note("joined", instance, false);
-    return true;
-  }
-
-  private forgetOwned(instance: string): void {
-    if (this.closeOnLeave.delete(instance)) this.note("closeOnLeave", instance, false);
-  }
-
   /** Takes an older session back (its joins, ownership and the events it missed); see session-resume.ts. */
   private onResume(req: ResumeRequest): void {
-    if (this.requests > 1 || this.stored) {
+    if (this.requests > 1 || this.membership.isStored) {
       return this.fail(new ServmanError("bad_request", "resume must be the first frame on a new connection"), req.id);
     }
     if (this.ctx.resumeWindowMs === 0) return this.fail(new ServmanError("unavailable", "sessions cannot be resumed on this gateway (resumeWindowMs is 0)"), req.id);
@@ -530,11 +398,9 @@ export class ClientSession {
     this.sessionId = stored.id;
     this.token = req.resume;
     this.sessionChannel = this.ctx.keys.sessionChannel(stored.id);
-    this.stored = Promise.resolve();
-    for (const instance of stored.joined) this.joined.add(instance);
-    for (const instance of stored.closeOnLeave) this.closeOnLeave.add(instance);
+    this.membership.adopt(stored);
     this.gate = new ReplayGate(stored.joined, { send: (text) => this.handleBus(text), notMember: (instance) => this.onLost(instance) }, this.logger);
-    await this.ctx.rebind(this, oldChannel);
+    await this.ctx.rebind(oldChannel, this.sessionChannel);
     if (this.closed) return;
     // Each instance replays what it kept to this (now subscribed) channel; none listening: it is gone.
     const asked = await Promise.all(
@@ -543,7 +409,7 @@ export class ClientSession {
     const gone = stored.joined.filter((_, i) => asked[i] === 0);
     for (const instance of gone) {
       this.gate.forget(instance);
-      this.forgetJoined(instance);
+      this.membership.forgetJoined(instance);
     }
     this.logger.info({ joined: this.joined.size, gone: gone.length, tail: stored.tail.length }, "session resumed");
     this.send({ type: "resumed", ...idOf(req.id), session: this.id, instances: [...this.joined] });
