@@ -376,6 +376,8 @@ export class Gateway {
       });
       await allClosed;
       for (const ws of this.wss.clients) ws.terminate();
+      // Each close event starts its session's detach; those are awaited below.
+      for (let i = 0; i < 100 && this.wss.clients.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeAllConnections();
       await serverClosed;

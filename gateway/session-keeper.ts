@@ -104,12 +104,16 @@ export class SessionKeeper {
     return dead;
   }
 
-  /** Stops the timers and removes this gateway's liveness key. Idempotent. */
+  /**
+   * Stops the timers and removes this gateway's liveness key; sessions it still holds (their
+   * detach failed) start their resume window now, so some keeper ends them. Idempotent.
+   */
   async close(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
     this.heartbeatTimer = this.sweepTimer = undefined;
-    const { redis, keys, gatewayId } = this.options;
+    const { redis, keys, gatewayId, store, resumeWindowMs } = this.options;
+    await store.orphan(gatewayId, Date.now() + resumeWindowMs).catch(() => 0);
     await redis.multi().del(keys.gateway(gatewayId)).srem(keys.gateways(), gatewayId).exec().catch(() => {});
   }
 }

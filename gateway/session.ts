@@ -29,6 +29,9 @@ import { launchOwned, stopOwnedBy, type OwnerRequester } from "./owner-requests.
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import { TokenBucket } from "../src/token-bucket.js";
 
+/** Events a detaching session keeps between its connection's end and its unsubscribe, at most. */
+const MAX_TAIL = 1_000;
+
 /** A join is answered `timeout` if its instance's node says nothing for this long. */
 const JOIN_TIMEOUT_MS = 10_000;
 
@@ -366,6 +369,11 @@ export class ClientSession {
 
   /** An event that came after the client left, kept for the connection that resumes the session. */
   private keepInTail(payload: string): void {
+    // The tail spans one unsubscribe round trip; a flood past this bound is logged, not kept.
+    if (this.tail!.length >= MAX_TAIL) {
+      if (this.tail!.length === MAX_TAIL) this.logger.warn({ kept: MAX_TAIL }, "events for a detaching session past the tail bound are lost");
+      return;
+    }
     if (payload.startsWith(MESSAGE_PREFIX)) return void this.tail!.push(payload);
     const event = JSON.parse(payload) as ToRequester;
     if (event.type === "takeover" || event.type === "joined" || event.type === "join_rejected" || event.type === "replay") return;

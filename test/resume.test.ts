@@ -163,6 +163,30 @@ describe("session resume", () => {
     await client.close();
     await shouter.request({ type: "stop", instance });
   });
+
+  it("SDK: a draining gateway (1001) sends its clients to another, which resumes them", async () => {
+    const shouter = await fx.cluster.raw(1);
+    const launched = await shouter.request({ type: "launch", task: "echo" }, 30_000);
+    const instance = launched.instance as string;
+    await shouter.request({ type: "join", instance });
+    const client = new ServmanClient([fx.cluster.gateways[0]!.url, fx.cluster.gateways[1]!.url], { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    await client.connect();
+    await client.join(instance);
+    const got: number[] = [];
+    client.handle("shout", (_i, data) => got.push((data as { data: number }).data));
+    const codes: number[] = [];
+    client.on("reconnecting", (_attempt, _delay, code) => codes.push(code));
+    const resumed = new Promise<string[]>((resolve) => client.on("resumed", (instances) => resolve(instances)));
+    const draining = fx.cluster.gateways[0]!.drain(2_000);
+    for (let i = 0; i < 20; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
+    assert.deepEqual(await resumed, [instance]);
+    await draining;
+    await eventually(() => got.length === 20, "20 shouts");
+    assert.deepEqual(got, range(0, 19));
+    assert.equal(codes[0], 1001);
+    await client.close();
+    await shouter.request({ type: "stop", instance });
+  });
 });
 
 describe("session resume after a gateway is killed", () => {
@@ -216,5 +240,25 @@ describe("session resume after a gateway is killed", () => {
     const left = await shouter.next((f) => f.action === "member-left", 20_000);
     assert.deepEqual(left.data, { client: client.session, reason: "disconnected" });
     assert.deepEqual(await shouter.next((f) => f.type === "closed", 20_000), { type: "closed", instance, reason: "stopped" });
+  });
+
+  it("SIGKILL of the gateway with nobody resuming: the dead gateway is reaped and its session ends", async () => {
+    const port = await freePort();
+    const config = writeConfig({ redis: fx.redis.url, prefix: "t", gateway: { host: "127.0.0.1", port, resumeWindowMs: 1_500 }, tasks: testTasks() });
+    const doomed = await startServer(["gateway", "--config", config], { env: cliEnv() });
+    const client = new ServmanClient(`ws://127.0.0.1:${port}/v1/connect`, { reconnect: false });
+    await client.connect();
+    const shouter = await fx.cluster.raw(0);
+    const { instance } = await shouter.request({ type: "launch", task: "echo" }, 30_000);
+    await shouter.request({ type: "join", instance });
+    await client.join(instance as string);
+    const killedAt = Date.now();
+    await doomed.stop("SIGKILL");
+    // Noticed once its liveness key expires (6 s) and is confirmed missing (2 s), then the window.
+    const left = await shouter.next((f) => f.action === "member-left", 30_000);
+    assert.deepEqual(left.data, { client: client.session, reason: "disconnected" });
+    process.stderr.write(`# session of a killed gateway ended after ${Date.now() - killedAt} ms (window 1500 ms)\n`);
+    await client.close();
+    await shouter.request({ type: "stop", instance });
   });
 });
