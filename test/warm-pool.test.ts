@@ -8,8 +8,9 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { Launcher } from "../src/launcher/launcher.js";
-import { ECHO_SERVICE, PYTHON_ECHO, startCluster, type RawClient } from "./helpers/cluster.js";
-import { runCli, cliEnv } from "./helpers/cli.js";
+import { join } from "node:path";
+import { ECHO_SERVICE, PYTHON_ECHO, ROOT, startCluster, writeConfig, type RawClient } from "./helpers/cluster.js";
+import { cliEnv, runCli, startServer } from "./helpers/cli.js";
 import { alive, descendants, eventually } from "./helpers/processes.js";
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { useCluster } from "./helpers/use-cluster.js";
@@ -205,4 +206,19 @@ describe("warm pool and the node's end", () => {
       }
     });
   }
+
+  it("SIGKILL of the node: its waiting processes, module and command, exit by themselves", async () => {
+    const file = writeConfig({ redis: redis.url, prefix: "end-sigkill", node: { capacity: 10 }, tasks: WARM_TASKS });
+    const node = await startServer(["--config", file], { bin: join(ROOT, "bin/servman-node.js") });
+    try {
+      const below = () => descendants(node.child.pid!).map((p) => p.pid);
+      await eventually(() => below().length === 4, "the pools to fill");
+      const waiting = below();
+      node.child.kill("SIGKILL");
+      await eventually(() => waiting.every((pid) => !alive(pid)), "the waiting processes to exit without their node");
+    } finally {
+      await node.stop("SIGKILL");
+    }
+    assert.deepEqual(mine(), [], "no process left");
+  });
 });
