@@ -79,11 +79,6 @@ export class WarmPool {
     return this.waiting.length;
   }
 
-  /** Pids of the processes waiting now. */
-  get pids(): number[] {
-    return this.waiting.map((w) => w.child.pid ?? 0);
-  }
-
   /** Fills the pool (in the background from then on). */
   start(): void {
     this.fill();
