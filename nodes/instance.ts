@@ -14,7 +14,7 @@ import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
 import { InstanceOutput } from "./instance-output.js";
 import { MemberDelivery } from "./member-delivery.js";
 import { RestartPolicy } from "./restart-policy.js";
-import { spawnInstanceProcess } from "./spawn-process.js";
+import { killProcessGroup, spawnInstanceProcess } from "./spawn-process.js";
 import { residentKb } from "./memory-watch.js";
 
 /** What the instance needs from its node. */
@@ -36,6 +36,8 @@ export interface InstanceHost {
   setState(instance: Instance, state: "ready" | "restarting" | "stopping"): void;
   /** Removes the ended instance from the registry; clients are told only after it resolves. */
   retire(instance: Instance, end: InstanceEnd): Promise<void>;
+  /** A process of `task` already started and waiting for `start` (its warm pool), if any. */
+  takeWarm(task: TaskConfig): ChildProcess | undefined;
 }
 
 /** How an instance ended. */
@@ -134,9 +136,9 @@ export class Instance {
     return ready;
   }
 
-  /** Forks or spawns the process, wires its channel and logs, and sends it `start`. */
+  /** Adopts a warm process or starts one, wires its channel and logs, and sends it `start`. */
   private spawnProcess(): void {
-    const child = spawnInstanceProcess(this.task, this.id, this.host.baseDir);
+    const child = this.host.takeWarm(this.task) ?? spawnInstanceProcess(this.task, this.id, this.host.baseDir);
     this.child = child;
     const handlers = {
       onMessage: (value: unknown) => this.onServiceMessage(value),
@@ -435,13 +437,7 @@ export class Instance {
 
   /** Kills the whole process group now. */
   kill(): void {
-    const pid = this.child?.pid;
-    if (pid === undefined || this.phase === "ended") return;
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      this.child?.kill("SIGKILL");
-    }
+    if (this.child && this.phase !== "ended") killProcessGroup(this.child);
   }
 
   private failLaunch(err: ServmanError): void {

@@ -21,6 +21,7 @@ import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.j
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
+import { WarmPools } from "./warm-pool.js";
 
 export interface ServmanNodeOptions {
   config: ServmanConfig;
@@ -61,6 +62,8 @@ export class ServmanNode {
   private readonly workers: Worker[] = [];
   private readonly instances = new Map<string, Instance>();
   private readonly byChannel = new Map<string, Instance>();
+  /** Processes waiting for `start`, per task with `warm` > 0; they take no capacity slot. */
+  private readonly warmPools: WarmPools;
   /** Capacity slots taken: instances launching, ready or stopping. */
   private live = 0;
   /** Invalid lines and messages dropped from services since start (shown in `servman nodes --json`). */
@@ -122,7 +125,15 @@ export class ServmanNode {
       setState: (instance, state) => {
         this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
       },
+      takeWarm: (task) => this.warmPools.take(task),
     };
+    // A node that takes no launches keeps no process waiting for one.
+    this.warmPools = new WarmPools({
+      tasks: this.config.node.capacity > 0 ? this.tasks.values() : [],
+      cwd: this.config.baseDir,
+      logger: this.logger,
+      mayStart: () => this.state === "running" && !this.nearFdLimit(),
+    });
   }
 
   /** Live instances (launching, ready or stopping). */
@@ -134,6 +145,7 @@ export class ServmanNode {
   async start(): Promise<void> {
     if (this.state !== "new") throw new ServmanError("internal", "a node starts once");
     this.state = "running";
+    this.warmPools.start();
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat(), NODE_HEARTBEAT_MS);
     await this.sub.subscribe(this.replyChannel, this.keys.nodeControl(this.id));
@@ -151,10 +163,15 @@ export class ServmanNode {
       this.workers.push(worker);
     }
     this.logger.info({ tasks: [...this.tasks.keys()], capacity: this.config.node.capacity, openFileLimit: this.fdLimit }, "node started");
-    const needed = this.config.node.capacity * FD_PER_INSTANCE + FD_RESERVE;
+    const needed = (this.config.node.capacity + this.warmPools.target) * FD_PER_INSTANCE + FD_RESERVE;
     if (this.fdLimit !== null && needed > this.fdLimit) {
       this.logger.warn({ capacity: this.config.node.capacity, openFileLimit: this.fdLimit, needed }, fdLimitMessage(this.fdLimit, "launches past about " + Math.floor((this.fdLimit - FD_RESERVE) / FD_PER_INSTANCE) + " instances"));
     }
+  }
+
+  /** Per task with a warm pool: processes waiting for a launch now. */
+  get warm(): Record<string, number> {
+    return this.warmPools.counts();
   }
 
   private async beat(): Promise<void> {
@@ -170,6 +187,7 @@ export class ServmanNode {
         seen: Date.now(),
         draining: this.state !== "running",
         invalidOutput: this.invalidOutput,
+        warm: this.warm,
       });
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, "node heartbeat failed");
@@ -336,6 +354,7 @@ export class ServmanNode {
       this.state = "draining";
       this.updateIntake();
       this.logger.info({ deadlineMs, instances: this.instances.size }, deadlineMs > 0 ? "node draining" : "node closing");
+      const warmClosed = this.warmPools.close();
       await this.beat();
       const all = [...this.instances.values()];
       for (const instance of all) {
@@ -346,6 +365,7 @@ export class ServmanNode {
       }
       await Promise.allSettled(this.workers.map((w) => w.close(deadlineMs === 0)));
       await Promise.allSettled(all.map((i) => i.ended));
+      await warmClosed;
       this.state = "closed";
       clearInterval(this.heartbeatTimer);
       this.reaper.close();
