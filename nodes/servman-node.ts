@@ -21,6 +21,7 @@ import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.j
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
+import { LaunchAttempts } from "./launch-attempts.js";
 import { WarmPools } from "./warm-pool.js";
 
 export interface ServmanNodeOptions {
@@ -36,6 +37,9 @@ const FD_PER_INSTANCE = 4;
 
 /** How long a job handed back by a full node waits before any node may take it again. */
 const HAND_BACK_MS = 100;
+
+/** How long a failed launch waits for its killed process to be gone before the job goes on. */
+const ENDED_WAIT_MS = 10_000;
 
 const randomSuffix = customAlphabet("abcdefghijklmnopqrstuvwxyz0123456789", 6);
 
@@ -59,6 +63,7 @@ export class ServmanNode {
   private readonly replyChannel: string;
   private readonly requester: Requester;
   private readonly reaper: NodeReaper;
+  private readonly attempts: LaunchAttempts;
   private readonly workers: Worker[] = [];
   private readonly instances = new Map<string, Instance>();
   private readonly byChannel = new Map<string, Instance>();
@@ -100,7 +105,8 @@ export class ServmanNode {
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.replyChannel = this.keys.replyChannel(`node-${this.id}`);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
-    this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
+    this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger, lockDurationMs: this.config.node.lockDurationMs });
+    this.attempts = new LaunchAttempts({ nodeId: this.id, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
     this.sub.on("message", (channel: string, payload: string) => {
       const instance = this.byChannel.get(channel);
       if (instance) return instance.handleBus(payload);
@@ -157,6 +163,9 @@ export class ServmanNode {
         prefix: this.keys.queuePrefix(),
         concurrency: Math.max(1, Math.min(this.config.node.launchConcurrency, this.config.node.capacity)),
         autorun: this.config.node.capacity > 0,
+        // A launch outliving the lock is renewed; a node that died lets its job run again elsewhere.
+        lockDuration: this.config.node.lockDurationMs,
+        stalledInterval: this.config.node.lockDurationMs,
       });
       worker.on("error", (err) => this.logger.warn({ err: err.message, task }, "launch worker error"));
       worker.on("closed", () => connection.disconnect());
@@ -237,8 +246,11 @@ export class ServmanNode {
     const task = this.tasks.get(data.task);
     if (!task) return fail("unknown_task", `node ${this.id} does not offer ${data.task}`);
     if (typeof data.deadline === "number" && data.deadline > 0 && Date.now() > data.deadline) {
-      return fail("no_capacity", "the launch waited past its timeout");
+      const expired = await this.attempts.pastDeadline(data);
+      if (expired) return fail(expired.code, expired.message);
     }
+    // This node failed the job already: a node that has not tried it gets it first.
+    if (await this.attempts.standAside(data)) return this.handBack(job, token);
     if (this.nearFdLimit()) {
       // Another node may have files to spare: hand the job back rather than fail it.
       if (Date.now() - this.lastFdWarning >= 60_000) {
@@ -256,6 +268,7 @@ export class ServmanNode {
     this.launching++;
     this.updateIntake();
     let instance: Instance | undefined;
+    let claimedAt = 0;
     try {
       const args = typeof data.args === "object" && data.args !== null && !Array.isArray(data.args) ? data.args : {};
       const owner = {
@@ -265,17 +278,22 @@ export class ServmanNode {
         options: typeof data.options === "object" && data.options !== null ? data.options : {},
         args,
       };
-      let claimed: boolean;
+      const claim = () => this.registry.claim(data.instance, this.id, data.token ?? "", owner);
+      let claimed: boolean | "claimed" | LaunchJobResult | null;
       try {
-        claimed = await this.registry.claim(data.instance, this.id, data.token ?? "", owner);
+        claimed = (await claim()) || (await this.attempts.afterLostClaim(data, task, claim));
       } catch (err) {
         this.live--;
         return fail("unavailable", `could not claim the launch: ${(err as Error).message}`);
       }
-      if (!claimed) {
+      if (claimed !== true && claimed !== "claimed") {
         this.live--;
+        // Another run of this same job launched it, and replied: this one only completes.
+        if (claimed) return claimed;
         return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
       }
+      claimedAt = Date.now();
+      this.attempts.begin(data.instance);
       if (this.state !== "running") {
         // The node began to drain while the claim was in flight: give the id back.
         this.live--;
@@ -294,10 +312,19 @@ export class ServmanNode {
       return { instance: instance.id, node: this.id };
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
-      instance?.kill();
       const e = toServmanError(err);
-      return fail(e.code, e.message);
+      if (instance) {
+        instance.abort(e.message);
+        // Bounded: the next attempt must not start while this process may still run, nor hang.
+        await Promise.race([instance.ended, new Promise((resolve) => setTimeout(resolve, ENDED_WAIT_MS).unref())]);
+      } else if (claimedAt > 0) {
+        this.live--;
+      }
+      const next = await this.attempts.afterFailure(job, data, task, e, claimedAt, this.state !== "running");
+      if (next === "retry") return this.handBack(job, token);
+      return fail(next.code, next.message);
     } finally {
+      if (claimedAt > 0) this.attempts.end(data.instance);
       this.launching--;
       this.updateIntake();
     }
@@ -312,7 +339,8 @@ export class ServmanNode {
     this.logger.debug({ instance: instance.id, ...end }, "retiring instance");
     await Promise.allSettled([
       this.sub.unsubscribe(channel),
-      this.registry.removeIfNode(instance.id, this.id, instance.ownerUser),
+      // A launch that failed is settled by its job: given back for another attempt, or removed.
+      this.attempts.holds(instance.id) ? Promise.resolve() : this.registry.removeIfNode(instance.id, this.id, instance.ownerUser),
       this.logs.ended({ instance: instance.id, task: instance.task.name, node: this.id, ...end, endedAt: Date.now(), ...instance.diagnostics }),
     ]);
   }

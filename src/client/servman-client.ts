@@ -31,6 +31,11 @@ export interface ServmanClientOptions {
   requestTimeoutMs?: number;
   /** Resuming the session after a dropped connection; `false` turns it off. */
   reconnect?: ReconnectOptions | false;
+  /**
+   * How long a launch waits for its reply beyond its `timeoutMs` (the wait for capacity): the
+   * tries of the task (`attempts`), each up to its `readyTimeoutMs`. Default 90 000 ms.
+   */
+  launchGraceMs?: number;
 }
 
 /** How the client gets its session back when its connection drops (SPEC §3 `resume`). */
@@ -372,8 +377,9 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     const frame: Record<string, unknown> = { type: "launch", task, options };
     if (params.args !== undefined) frame.args = params.args;
     if (params.instance !== undefined) frame.instance = params.instance;
-    // The gateway answers no_capacity at timeoutMs; a claimed launch may then still take readyTimeoutMs.
-    const reply = await this.request(frame, (options.timeoutMs ?? 30_000) + 90_000);
+    // The gateway answers no_capacity at timeoutMs; a claimed launch may then still take
+    // readyTimeoutMs, once per attempt, and each failed attempt pushes that deadline back.
+    const reply = await this.request(frame, (options.timeoutMs ?? 30_000) + (this.options.launchGraceMs ?? 90_000));
     return { instance: String(reply.instance), node: String(reply.node) };
   }
 

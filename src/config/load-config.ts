@@ -175,6 +175,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       capacity: overrides.capacity ?? envInt(env, "SERVMAN_CAPACITY", 0, 1_000_000) ?? data.node?.capacity ?? DEFAULTS.capacity,
       launchConcurrency: data.node?.launchConcurrency ?? DEFAULTS.launchConcurrency,
       shutdownDeadlineMs: data.node?.shutdownDeadlineMs ?? DEFAULTS.shutdownDeadlineMs,
+      lockDurationMs: data.node?.lockDurationMs ?? DEFAULTS.lockDurationMs,
     },
     auth: {
       ...(data.auth?.secret !== undefined ? { secret: data.auth.secret } : {}),

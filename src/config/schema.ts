@@ -64,6 +64,7 @@ export const ConfigFileSchema = Type.Object(
           capacity: Type.Optional(Type.Integer({ minimum: 0 })),
           launchConcurrency: Type.Optional(PositiveInt),
           shutdownDeadlineMs: Type.Optional(Millis),
+          lockDurationMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 86_400_000 })),
         },
         strict,
       ),

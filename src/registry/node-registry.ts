@@ -79,6 +79,11 @@ export class NodeRegistry {
     return this.redis.zcount(this.keys.taskNodes(task), Date.now(), "+inf");
   }
 
+  /** Ids of the live nodes that offer `task` (draining ones withdraw their offers). */
+  offeringNodes(task: string): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.taskNodes(task), Date.now(), "+inf");
+  }
+
   /** Ids of nodes that registered and whose record has expired: dead, not yet reaped. */
   async expired(): Promise<string[]> {
     const ids = await this.redis.smembers(this.keys.nodes());
