@@ -22,6 +22,7 @@ import { NodeReaper } from "../src/launch/node-reaper.js";
 import { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
 import { LaunchAttempts } from "./launch-attempts.js";
+import { RegistryRebuild } from "./registry-rebuild.js";
 import { WarmPools } from "./warm-pool.js";
 
 export interface ServmanNodeOptions {
@@ -64,6 +65,7 @@ export class ServmanNode {
   private readonly requester: Requester;
   private readonly reaper: NodeReaper;
   private readonly attempts: LaunchAttempts;
+  private readonly rebuild: RegistryRebuild;
   private readonly workers: Worker[] = [];
   private readonly instances = new Map<string, Instance>();
   private readonly byChannel = new Map<string, Instance>();
@@ -107,6 +109,7 @@ export class ServmanNode {
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger, lockDurationMs: this.config.node.lockDurationMs });
     this.attempts = new LaunchAttempts({ nodeId: this.id, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
+    this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
     this.sub.on("message", (channel: string, payload: string) => {
       const instance = this.byChannel.get(channel);
       if (instance) return instance.handleBus(payload);
@@ -154,6 +157,10 @@ export class ServmanNode {
     this.warmPools.start();
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat(), NODE_HEARTBEAT_MS);
+    // Back from a reconnect: Redis may have restarted empty; the heartbeat finds out at once.
+    this.redis.on("ready", () => {
+      if (this.state !== "closed") void this.beat();
+    });
     await this.sub.subscribe(this.replyChannel, this.keys.nodeControl(this.id));
     this.reaper.start();
     for (const task of this.tasks.keys()) {
@@ -184,6 +191,7 @@ export class ServmanNode {
   }
 
   private async beat(): Promise<void> {
+    await this.rebuild.check();
     try {
       await this.nodeRegistry.heartbeat({
         id: this.id,
@@ -294,6 +302,7 @@ export class ServmanNode {
       }
       claimedAt = Date.now();
       this.attempts.begin(data.instance);
+      this.rebuild.track(data.instance, { ...owner, token: data.token ?? "", created: claimedAt });
       if (this.state !== "running") {
         // The node began to drain while the claim was in flight: give the id back.
         this.live--;
@@ -306,7 +315,9 @@ export class ServmanNode {
       const channel = this.keys.instanceChannel(instance.id);
       this.byChannel.set(channel, instance);
       await Promise.all([this.sub.subscribe(channel), instance.start(args)]);
-      await this.registry.update(instance.id, { state: "ready", readyAt: Date.now(), pid: instance.pid });
+      const readyAt = Date.now();
+      this.rebuild.ready(instance.id, readyAt);
+      await this.registry.update(instance.id, { state: "ready", readyAt, pid: instance.pid });
       this.logger.info({ instance: instance.id, task: task.name, pid: instance.pid }, "instance ready");
       this.reply(data, { type: "launched", instance: instance.id, node: this.id, token: data.token ?? "" });
       return { instance: instance.id, node: this.id };
@@ -324,7 +335,11 @@ export class ServmanNode {
       if (next === "retry") return this.handBack(job, token);
       return fail(next.code, next.message);
     } finally {
-      if (claimedAt > 0) this.attempts.end(data.instance);
+      if (claimedAt > 0) {
+        this.attempts.end(data.instance);
+        // A claim that never got an instance (or whose instance retired) has nothing to restore.
+        if (!this.instances.has(data.instance)) this.rebuild.untrack(data.instance);
+      }
       this.launching--;
       this.updateIntake();
     }
@@ -332,6 +347,7 @@ export class ServmanNode {
 
   private async retire(instance: Instance, end: InstanceEnd): Promise<void> {
     this.instances.delete(instance.id);
+    this.rebuild.untrack(instance.id);
     const channel = this.keys.instanceChannel(instance.id);
     this.byChannel.delete(channel);
     this.live--;

@@ -57,6 +57,14 @@ export class Keys {
     return `${this.prefix}:events`;
   }
 
+  /**
+   * String: a random id of this Redis dataset, set by the first node to find it missing. A new
+   * value means Redis lost its data (restarted empty): nodes then write their registry again.
+   */
+  epoch(): string {
+    return `${this.prefix}:epoch`;
+  }
+
   /** Hash with a TTL: one node's record, refreshed by its heartbeat. */
   node(id: string): string {
     return `${this.prefix}:node:${id}`;

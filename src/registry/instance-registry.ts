@@ -139,6 +139,16 @@ redis.call('SREM', KEYS[2], ARGV[1])
 if ARGV[2] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
 return 1`;
 
+// KEYS: record, id set, user set, node's instance set. ARGV: id, user, then field/value pairs.
+// Writes the record of an instance a node runs, unless one exists (Redis lost its data).
+const RESTORE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
+redis.call('SADD', KEYS[4], ARGV[1])
+return 1`;
+
 function fromHash(hash: Record<string, string>): InstanceRecord | null {
   if (hash.instance === undefined || hash.task === undefined) return null;
   const parsed = <T>(text: string | undefined): T => {
@@ -245,6 +255,20 @@ export class InstanceRegistry {
   async removeIfNode(id: string, node: string, ownerUser: string | null): Promise<boolean> {
     const { keys, user } = this.scriptKeys(id, ownerUser);
     return (await this.redis.eval(REMOVE_IF_NODE, 4, ...keys, this.keys.nodeInstances(node), id, user, node)) === 1;
+  }
+
+  /**
+   * Writes `record` (of an instance its node runs) when Redis has no record under its id, with
+   * the sets that index it; true when it did. For rebuilding the registry after Redis lost it.
+   */
+  async restore(record: InstanceRecord): Promise<boolean> {
+    const fields = [
+      "instance", record.instance, "task", record.task, "node", record.node, "owner", record.owner ?? "", "ownerUser", record.ownerUser ?? "",
+      "state", record.state, "created", String(record.created), "readyAt", String(record.readyAt), "pid", String(record.pid),
+      "options", JSON.stringify(record.options), "token", record.token, "args", JSON.stringify(record.args),
+    ];
+    const { keys, user } = this.scriptKeys(record.instance, record.ownerUser);
+    return (await this.redis.eval(RESTORE, 4, ...keys, this.keys.nodeInstances(record.node), record.instance, user, ...fields)) === 1;
   }
 
   /** Ids of the instances `node` holds (or held, if it died). */
