@@ -45,6 +45,13 @@ describe("launch attempts", () => {
     clusters.push(c);
     return c;
   }
+  /** Two nodes and a gateway of one configuration; a client of that gateway. */
+  async function twoNodes(prefix: string, tasks: Record<string, unknown>, ids: [string, string], node: Record<string, unknown> = {}): Promise<RawClient> {
+    const c = cluster(configFile(prefix, tasks, node));
+    for (const id of ids) await c.addNode({ id });
+    await c.addGateway();
+    return c.raw();
+  }
   /** The processes started so far, as `<pid> <node>` lines written by the echo fixture. */
   function starts(log: string): string[] {
     return existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter((l) => l !== "") : [];
@@ -95,12 +102,7 @@ describe("launch attempts", () => {
   });
 
   it("attempts 3, always failing: launch_failed after exactly 3 processes, on both nodes", async () => {
-    const file = configFile("a3", { broken: { module: ECHO_SERVICE, attempts: 3 } });
-    const c = cluster(file);
-    await c.addNode({ id: "n1" });
-    await c.addNode({ id: "n2" });
-    await c.addGateway();
-    const client = await c.raw();
+    const client = await twoNodes("a3", { broken: { module: ECHO_SERVICE, attempts: 3 } }, ["n1", "n2"]);
     const log = join(dir, "a3.starts");
     const reply = await client.request({ type: "launch", task: "broken", instance: "broken-1", args: { failStart: true, startLog: log } }, 60_000);
     assert.equal(reply.type, "error");
@@ -114,11 +116,7 @@ describe("launch attempts", () => {
   });
 
   it("readyTimeoutMs missed: retried, then timeout naming the attempts", async () => {
-    const c = cluster(configFile("at", { mute: { module: ECHO_SERVICE, attempts: 2, readyTimeoutMs: 800 } }));
-    await c.addNode({ id: "m1" });
-    await c.addNode({ id: "m2" });
-    await c.addGateway();
-    const client = await c.raw();
+    const client = await twoNodes("at", { mute: { module: ECHO_SERVICE, attempts: 2, readyTimeoutMs: 800 } }, ["m1", "m2"]);
     const log = join(dir, "at.starts");
     const reply = await client.request({ type: "launch", task: "mute", instance: "mute-1", args: { neverReady: true, startLog: log } }, 60_000);
     assert.equal(reply.type, "error");
@@ -129,11 +127,7 @@ describe("launch attempts", () => {
   });
 
   it("a launch outliving its BullMQ lock (event loop blocked past it) starts one process and answers once", async () => {
-    const c = cluster(configFile("lk", { slow: { module: ECHO_SERVICE } }, { lockDurationMs: 1000 }));
-    await c.addNode({ id: "l1" });
-    await c.addNode({ id: "l2" });
-    await c.addGateway();
-    const client = await c.raw();
+    const client = await twoNodes("lk", { slow: { module: ECHO_SERVICE } }, ["l1", "l2"], { lockDurationMs: 1000 });
     const log = join(dir, "lk.starts");
     const reply = client.request({ type: "launch", task: "slow", instance: "slow-1", args: { readyDelayMs: 8000, startLog: log } }, 60_000);
     await eventually(async () => ["l1", "l2"].includes((await redis.client.hget("lk:instance:slow-1", "node")) ?? ""), "the claim", 20_000);
