@@ -24,6 +24,16 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["launch_failed", "timeout"]);
 /** How often a node waiting on another run of the same job reads the registry. */
 const WATCH_MS = 250;
 
+/** How long a failed launch waits for its killed process to be gone before the job goes on. */
+const ENDED_WAIT_MS = 10_000;
+
+/** The attempt that failed: its instance (if it got that far), when it claimed, and whether the node drains. */
+export interface FailedAttempt {
+  instance: { abort(reason: string): void; readonly ended: Promise<unknown> } | undefined;
+  claimedAt: number;
+  draining: boolean;
+}
+
 export interface LaunchAttemptsOptions {
   nodeId: string;
   registry: InstanceRegistry;
@@ -115,12 +125,19 @@ export class LaunchAttempts {
   }
 
   /**
-   * After an attempt that held the claim failed with `err` (its process, if any, has ended):
-   * "retry" once the record is a reservation again and the job records this node among those
-   * that failed (the caller hands the job back), else the launch's final error, its record gone.
+   * After an attempt that held the claim failed with `err`: ends its process, if any, then
+   * returns "retry" once the record is a reservation again and the job records this node among
+   * those that failed (the caller hands the job back), else the launch's final error, its record
+   * gone.
    */
-  async afterFailure(job: Job<LaunchJobData, LaunchJobResult>, data: LaunchJobData, task: TaskConfig, err: ServmanError, claimedAt: number, draining: boolean): Promise<"retry" | ServmanError> {
+  async afterFailure(job: Job<LaunchJobData, LaunchJobResult>, data: LaunchJobData, task: TaskConfig, err: ServmanError, attempt: FailedAttempt): Promise<"retry" | ServmanError> {
     const { registry, nodeId, logger } = this.options;
+    const { instance, claimedAt, draining } = attempt;
+    if (instance) {
+      instance.abort(err.message);
+      // Bounded: the next attempt must not start while this process may still run, nor hang.
+      await Promise.race([instance.ended, new Promise((resolve) => setTimeout(resolve, ENDED_WAIT_MS).unref())]);
+    }
     const tried = [...(Array.isArray(data.tried) ? data.tried : []), nodeId];
     const ownerUser = typeof data.ownerUser === "string" ? data.ownerUser : null;
     const retryable = RETRYABLE.has(err.code);

@@ -39,9 +39,6 @@ const FD_PER_INSTANCE = 4;
 /** How long a job handed back by a full node waits before any node may take it again. */
 const HAND_BACK_MS = 100;
 
-/** How long a failed launch waits for its killed process to be gone before the job goes on. */
-const ENDED_WAIT_MS = 10_000;
-
 const randomSuffix = customAlphabet("abcdefghijklmnopqrstuvwxyz0123456789", 6);
 
 /** A default node id: host name (reduced to the id alphabet) and a random suffix. */
@@ -324,14 +321,9 @@ export class ServmanNode {
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
       const e = toServmanError(err);
-      if (instance) {
-        instance.abort(e.message);
-        // Bounded: the next attempt must not start while this process may still run, nor hang.
-        await Promise.race([instance.ended, new Promise((resolve) => setTimeout(resolve, ENDED_WAIT_MS).unref())]);
-      } else if (claimedAt > 0) {
-        this.live--;
-      }
-      const next = await this.attempts.afterFailure(job, data, task, e, claimedAt, this.state !== "running");
+      // Without an instance, no retirement frees the slot.
+      if (!instance && claimedAt > 0) this.live--;
+      const next = await this.attempts.afterFailure(job, data, task, e, { instance, claimedAt, draining: this.state !== "running" });
       if (next === "retry") return this.handBack(job, token);
       return fail(next.code, next.message);
     } finally {
