@@ -255,7 +255,7 @@ describe("session resume after a gateway is killed", () => {
     const killedAt = Date.now();
     await doomed.stop("SIGKILL");
     // Noticed once its liveness key expires (6 s) and is confirmed missing (2 s), then the window.
-    const left = await shouter.next((f) => f.action === "member-left", 30_000);
+    const left = await shouter.next((f) => f.action === "member-left", 60_000);
     assert.deepEqual(left.data, { client: client.session, reason: "disconnected" });
     process.stderr.write(`# session of a killed gateway ended after ${Date.now() - killedAt} ms (window 1500 ms)\n`);
     await client.close();
