@@ -15,7 +15,8 @@ import { InstanceOutput } from "./instance-output.js";
 import { MemberDelivery } from "./member-delivery.js";
 import { RestartPolicy } from "./restart-policy.js";
 import { killProcessGroup, spawnInstanceProcess } from "./spawn-process.js";
-import { residentKb } from "./memory-watch.js";
+import { HeldMessages } from "./held-messages.js";
+import { InstanceHealth } from "./instance-health.js";
 
 /** What the instance needs from its node. */
 export interface InstanceHost {
@@ -49,14 +50,6 @@ export interface InstanceEnd {
 
 export type InstancePhase = "launching" | "ready" | "restarting" | "stopping" | "ended";
 
-/** How often an instance's memory is sampled (the first sample comes sooner, for short lives). */
-const MEMORY_SAMPLE_MS = 2_000;
-const FIRST_MEMORY_SAMPLE_MS = 250;
-
-/** Client messages held for a restarting process, at most. */
-const MAX_HELD = 10_000;
-/** ...and at most this much text (UTF-16 units), whichever comes first. */
-const MAX_HELD_CHARS = 16 * 1024 * 1024;
 
 export class Instance {
   readonly id: string;
@@ -74,26 +67,15 @@ export class Instance {
   private child: ChildProcess | undefined;
   private channel: ChildChannel | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private idleTimer: NodeJS.Timeout | undefined;
   private args: Record<string, unknown> = {};
   private readonly restarts: RestartPolicy;
   /** What clients sent while the process restarts, delivered once it is ready again. */
-  private readonly held: string[] = [];
-  private heldBytes = 0;
-  /** Highest resident memory seen, in KiB. */
-  private peakRssKb = 0;
-  /** When the service last sent anything (liveness). */
-  private lastHeard = 0;
-  /** True once the service has sent a heartbeat (command tasks are watched from then on). */
-  private heartbeats = false;
-  /** Per client, messages that did not fit in `held` (reported as `dropped`). */
-  private readonly droppedWhileRestarting = new Map<string, number>();
+  private readonly held = new HeldMessages();
   /** Members whose join is being replayed to a restarted process. */
   private readonly rejoining = new Set<string>();
-  /** When maxLifetimeMs runs out (ms since epoch), fixed at the first ready. */
-  private lifetimeEndsAt: number | undefined;
   private readonly output: InstanceOutput;
   private readonly delivery: MemberDelivery;
+  private readonly health: InstanceHealth;
   private readyWaiter: { resolve(): void; reject(err: ServmanError): void } | undefined;
   private endResolve!: (end: InstanceEnd) => void;
   /** Settles once the process has exited and its output is drained. */
@@ -112,6 +94,20 @@ export class Instance {
     this.restarts = new RestartPolicy(task);
     this.output = new InstanceOutput(logger, () => host.countInvalid(), (source, text) => host.log(this, source, text));
     this.ended = new Promise((resolve) => (this.endResolve = resolve));
+    this.health = new InstanceHealth(
+      {
+        task,
+        isReady: () => this.phase === "ready",
+        joinedCount: () => this.members.size,
+        pendingCount: () => this.pendingJoins.size,
+        process: () => this.child,
+        kill: () => this.kill(),
+        stop: (reply) => this.stop(reply),
+        note: (text) => this.output.line("servman", text),
+        timer: (ms, fn) => this.timer(ms, fn),
+      },
+      logger,
+    );
     this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (client) => host.keys.sessionChannel(client) }, logger);
   }
 
@@ -152,7 +148,7 @@ export class Instance {
       this.logger.error({ err: err.message }, "instance process error");
     });
     child.on("close", (code, signal) => this.onClose(code, signal));
-    this.watchMemory(child);
+    this.health.watchMemory(child);
     // Sent straight to the channel: while restarting, everything else waits in `held`.
     this.channel.send(JSON.stringify({ type: "start", instance: this.id, task: this.task.name, args: this.args } satisfies NodeToService));
   }
@@ -173,13 +169,8 @@ export class Instance {
   private sendToService(payload: string): void {
     if (this.phase !== "restarting") {
       this.channel?.send(payload);
-    } else if (this.held.length < MAX_HELD && this.heldBytes + payload.length <= MAX_HELD_CHARS) {
-      this.held.push(payload);
-      this.heldBytes += payload.length;
     } else {
-      // Only overflow is parsed: to tell the sender what it lost.
-      const client = (JSON.parse(payload) as { client?: string }).client;
-      if (client !== undefined) this.droppedWhileRestarting.set(client, (this.droppedWhileRestarting.get(client) ?? 0) + 1);
+      this.held.hold(payload);
     }
   }
 
@@ -219,7 +210,7 @@ export class Instance {
         this.delivery.discard(message.client);
         if (this.members.delete(message.client) || this.pendingJoins.delete(message.client)) {
           this.toService({ type: "leave", client: message.client, reason: message.reason });
-          this.armIdleTimer();
+          this.health.armIdle();
         }
         break;
       case "stop":
@@ -244,7 +235,7 @@ export class Instance {
     }
     const parsed = checkServiceMessage(value);
     if (!parsed.ok) return this.output.reportInvalid(parsed.problem);
-    this.lastHeard = Date.now();
+    this.health.heard(parsed.message.type === "heartbeat");
     this.apply(parsed.message);
   }
 
@@ -254,7 +245,7 @@ export class Instance {
         if (this.phase === "restarting") this.resume();
         else if (this.phase === "launching") {
           this.phase = "ready";
-          this.armLifetimeTimers();
+          this.health.armReady();
           this.readyWaiter?.resolve();
           this.readyWaiter = undefined;
         }
@@ -265,7 +256,7 @@ export class Instance {
         if (!pending) break;
         this.pendingJoins.delete(message.client);
         this.members.set(message.client, pending.user);
-        this.cancelIdleTimer();
+        this.health.cancelIdle();
         this.toRequester(pending.reply, { type: "joined", instance: this.id });
         break;
       }
@@ -295,11 +286,10 @@ export class Instance {
         if (this.members.delete(message.client)) {
           this.toService({ type: "leave", client: message.client, reason: "kicked" });
           this.toSession(message.client, { type: "closed", instance: this.id, reason: "kicked" });
-          this.armIdleTimer();
+          this.health.armIdle();
         }
         break;
       case "heartbeat":
-        this.heartbeats = true;
         break;
       case "stop":
         if (this.stopAsked) break;
@@ -310,80 +300,9 @@ export class Instance {
     }
   }
 
-  /** Samples the process's memory: the peak goes in the post-mortem, maxMemoryMb kills. */
-  private watchMemory(child: ChildProcess, delayMs = FIRST_MEMORY_SAMPLE_MS): void {
-    const pid = child.pid;
-    if (pid === undefined) return;
-    const limitKb = this.task.maxMemoryMb === undefined ? Infinity : this.task.maxMemoryMb * 1024;
-    this.timer(delayMs, () => {
-      void residentKb(pid).then((kb) => {
-        if (kb === null || this.child !== child) return;
-        this.peakRssKb = Math.max(this.peakRssKb, kb);
-        if (kb > limitKb) {
-          this.logger.warn({ rssMb: Math.round(kb / 1024), maxMemoryMb: this.task.maxMemoryMb }, "instance is over maxMemoryMb; killing it");
-          this.output.line("servman", `killed: resident memory ${Math.round(kb / 1024)} MB over maxMemoryMb ${this.task.maxMemoryMb}`);
-          this.kill();
-          return;
-        }
-        this.watchMemory(child, MEMORY_SAMPLE_MS);
-      });
-    });
-  }
-
   /** What a post-mortem records beyond how the process ended. */
   get diagnostics(): { restarts: number; peakRssMb: number | null; lastLines: string[] } {
-    return { restarts: this.restarts.attempts, peakRssMb: this.peakRssKb > 0 ? Math.round(this.peakRssKb / 1024) : null, lastLines: this.output.lastLines() };
-  }
-
-  /** Kills a ready process that has gone silent (a hung event loop, a deadlock). */
-  private armLivenessCheck(): void {
-    const limit = this.task.livenessTimeoutMs;
-    if (limit === 0) return;
-    this.timer(Math.max(100, limit / 2), () => {
-      if (this.phase !== "ready") return;
-      // Module tasks always run the SDK's heartbeat; a command task opts in by sending one.
-      const watched = this.task.kind === "module" || this.heartbeats;
-      if (watched && Date.now() - this.lastHeard > limit) {
-        this.logger.warn({ livenessTimeoutMs: limit, silentMs: Date.now() - this.lastHeard }, "instance is unresponsive; killing it");
-        this.kill();
-        return;
-      }
-      this.armLivenessCheck();
-    });
-  }
-
-  private armLifetimeTimers(): void {
-    this.lastHeard = Date.now();
-    this.armLivenessCheck();
-    if (this.task.maxLifetimeMs !== undefined) {
-      this.lifetimeEndsAt ??= Date.now() + this.task.maxLifetimeMs;
-      this.timer(Math.max(0, this.lifetimeEndsAt - Date.now()), () => {
-        this.logger.info({ maxLifetimeMs: this.task.maxLifetimeMs }, "instance reached its maximum lifetime; stopping");
-        this.stop(null);
-      });
-    }
-    this.armIdleTimer();
-  }
-
-  /** (Re)starts the idle countdown when no client is joined; a join cancels it. */
-  private armIdleTimer(): void {
-    const idle = this.task.idleTimeoutMs;
-    this.cancelIdleTimer();
-    if (idle === undefined || this.phase !== "ready" || this.members.size > 0) return;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      if (this.phase === "ready" && this.members.size === 0 && this.pendingJoins.size === 0) {
-        this.logger.info({ idleTimeoutMs: idle }, "instance idle with no client joined; stopping");
-        this.stop(null);
-      } else {
-        this.armIdleTimer();
-      }
-    }, idle);
-  }
-
-  private cancelIdleTimer(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    return { restarts: this.restarts.attempts, peakRssMb: this.health.peakRssMb, lastLines: this.output.lastLines() };
   }
 
   /**
@@ -454,7 +373,7 @@ export class Instance {
     const wasLaunching = this.phase === "launching";
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.cancelIdleTimer();
+    this.health.cancelIdle();
     this.channel?.close();
     this.child = undefined;
     const reason: InstanceEnd["reason"] = this.stopAsked ? "stopped" : code === 0 ? "exited" : "crashed";
@@ -492,13 +411,11 @@ export class Instance {
       this.rejoining.add(client);
       this.toService({ type: "join", client, user, data: null });
     }
-    for (const payload of this.held.splice(0)) this.channel?.send(payload);
-    this.heldBytes = 0;
-    for (const [client, count] of this.droppedWhileRestarting) this.toSession(client, { type: "dropped", instance: this.id, count });
-    this.droppedWhileRestarting.clear();
+    const dropped = this.held.release((payload) => this.channel?.send(payload));
+    for (const [client, count] of dropped) this.toSession(client, { type: "dropped", instance: this.id, count });
     this.toMembers({ type: "restarted", instance: this.id, attempt: this.restarts.attempts });
     this.logger.info({ attempt: this.restarts.attempts, pid: this.pid }, "instance restarted");
-    this.armLifetimeTimers();
+    this.health.armReady();
   }
 
   private toMembers(event: ToRequester): void {
