@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import { ServmanError, toServmanError } from "../src/errors.js";
 import type { ToRequester } from "../src/protocol/bus-messages.js";
+import { newInstanceId } from "../src/launch/requester.js";
 import type { LaunchRequest } from "../src/protocol/client-messages.js";
 import type { SessionAccess } from "./session-access.js";
 import type { SessionContext } from "./session-context.js";
@@ -33,11 +34,16 @@ export async function launchOwned(from: OwnerRequester, req: LaunchRequest): Pro
   }
   // The owner is this session: stored first, so a resumed session still owns what it launched.
   await membership.persist();
+  // An instance to stop with its owner is recorded before it exists: a gateway dying as the
+  // launch completes must not leave it running forever.
+  const instance = req.instance ?? (options.closeOnOwnerLeave ? newInstanceId() : undefined);
+  const recorded = options.closeOnOwnerLeave === true && !membership.closeOnLeave.has(instance!);
+  if (recorded) await membership.addOwned(instance!);
   try {
     const result = await ctx.requester.launch({
       task: req.task,
       ...(req.args !== undefined ? { args: req.args } : {}),
-      ...(req.instance !== undefined ? { instance: req.instance } : {}),
+      ...(instance !== undefined ? { instance } : {}),
       options,
       owner: from.session,
       ownerUser: user,
@@ -45,15 +51,13 @@ export async function launchOwned(from: OwnerRequester, req: LaunchRequest): Pro
       ...(user !== null && !access.admin ? { quota: ctx.limits.maxInstancesPerUser } : {}),
     });
     ctx.metrics.launches.inc({ result: "ok" });
-    if (options.closeOnOwnerLeave) {
-      if (from.closed()) {
-        membership.stopOwned(result.instance);
-        return null;
-      }
-      membership.addOwned(result.instance);
+    if (options.closeOnOwnerLeave && from.closed()) {
+      membership.stopOwned(result.instance);
+      return null;
     }
     return result;
   } catch (err) {
+    if (recorded) membership.forgetOwned(instance!);
     const code = toServmanError(err).code;
     ctx.metrics.launches.inc({ result: code });
     if (code === "rate_limited") ctx.metrics.limited.inc({ limit: "instances_per_user" });

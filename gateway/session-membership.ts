@@ -64,9 +64,22 @@ export class SessionMembership {
     write.catch((err: Error) => this.logger.warn({ err: err.message, instance }, "could not record a session change"));
   }
 
+  /**
+   * Records a join in the store before it is asked for: a gateway that dies right after the
+   * service accepted must not leave a join that nobody would ever end.
+   */
+  async recordJoin(instance: string): Promise<void> {
+    if (this.stored) await this.ctx.store.setJoined(this.session.id, instance, true);
+  }
+
+  /** The join recorded by `recordJoin` was accepted. */
   addJoined(instance: string): void {
     this.joined.add(instance);
-    this.note("joined", instance, true);
+  }
+
+  /** A join recorded by `recordJoin` did not happen. */
+  dropJoin(instance: string): void {
+    if (!this.joined.has(instance)) this.note("joined", instance, false);
   }
 
   /** True if the session was joined to `instance`. */
@@ -76,9 +89,10 @@ export class SessionMembership {
     return true;
   }
 
-  addOwned(instance: string): void {
+  /** Records, before the launch, an instance to stop when the session ends. */
+  async addOwned(instance: string): Promise<void> {
     this.closeOnLeave.add(instance);
-    this.note("closeOnLeave", instance, true);
+    if (this.stored) await this.ctx.store.setCloseOnLeave(this.session.id, instance, true);
   }
 
   forgetOwned(instance: string): void {

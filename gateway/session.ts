@@ -233,6 +233,8 @@ export class ClientSession {
     if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(instance)}`);
     if (record.state === "launching") throw new ServmanError("unavailable", `instance ${instance} is still launching; join once launched`);
     if (!this.access.mayJoin(record)) throw new ServmanError("forbidden", `not allowed to join ${instance}`);
+    await this.membership.recordJoin(instance);
+    if (this.pendingJoins.get(instance) !== pending) return;
     pending.timer = setTimeout(() => this.settleJoin(instance, pending, new ServmanError("timeout", `instance ${instance} did not answer the join`)), JOIN_TIMEOUT_MS);
     const receivers = await this.publish(instance, { type: "join", client: this.id, user: this.user, data: data ?? null, reply: this.channel });
     if (receivers === 0) throw new ServmanError("unknown_instance", `instance ${instance} is not running`);
@@ -251,6 +253,7 @@ export class ClientSession {
       }
       return;
     }
+    this.membership.dropJoin(instance);
     for (const id of pending.ids) this.fail(err, id);
     for (const q of pending.queued) this.fail(new ServmanError("not_joined", `message not delivered: join of ${instance} failed`), q.id);
   }
@@ -352,6 +355,7 @@ export class ClientSession {
     for (const [instance, pending] of this.pendingJoins) {
       clearTimeout(pending.timer);
       this.membership.leave(instance);
+      this.membership.dropJoin(instance);
     }
     this.pendingJoins.clear();
     if (end || !this.membership.isStored) return this.membership.end();

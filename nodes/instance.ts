@@ -17,6 +17,7 @@ import { RestartPolicy } from "./restart-policy.js";
 import { killProcessGroup, spawnInstanceProcess } from "./spawn-process.js";
 import { HeldMessages } from "./held-messages.js";
 import { InstanceHealth } from "./instance-health.js";
+import { InstanceMembers } from "./instance-members.js";
 
 /** What the instance needs from its node. */
 export interface InstanceHost {
@@ -55,10 +56,7 @@ export class Instance {
   readonly id: string;
   readonly task: TaskConfig;
   phase: InstancePhase = "launching";
-  /** Joined clients: session id -> user id. */
-  private readonly members = new Map<string, string | null>();
-  /** Joins sent to the service and not answered yet: session id -> reply channel. */
-  private readonly pendingJoins = new Map<string, { user: string | null; reply: string }>();
+  private readonly members: InstanceMembers;
   /** Reply channels waiting for this instance to have stopped. */
   private readonly stopReplies: string[] = [];
   private stopAsked = false;
@@ -71,8 +69,6 @@ export class Instance {
   private readonly restarts: RestartPolicy;
   /** What clients sent while the process restarts, delivered once it is ready again. */
   private readonly held = new HeldMessages();
-  /** Members whose join is being replayed to a restarted process. */
-  private readonly rejoining = new Set<string>();
   private readonly output: InstanceOutput;
   private readonly delivery: MemberDelivery;
   private readonly health: InstanceHealth;
@@ -99,7 +95,7 @@ export class Instance {
         task,
         isReady: () => this.phase === "ready",
         joinedCount: () => this.members.size,
-        pendingCount: () => this.pendingJoins.size,
+        pendingCount: () => this.members.pendingSize,
         process: () => this.child,
         kill: () => this.kill(),
         stop: (reply) => this.stop(reply),
@@ -109,6 +105,12 @@ export class Instance {
       logger,
     );
     this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (client) => host.keys.sessionChannel(client) }, logger);
+    this.members = new InstanceMembers(id, {
+      toService: (message) => this.toService(message),
+      toRequester: (channel, message) => this.toRequester(channel, message),
+      deliver: (client, payload) => this.delivery.deliver(client, payload),
+      changed: () => this.health.armIdle(),
+    });
   }
 
   get pid(): number {
@@ -199,19 +201,11 @@ export class Instance {
     }
     switch (message.type) {
       case "join":
-        if (this.members.has(message.client)) {
-          this.toRequester(message.reply, { type: "joined", instance: this.id });
-        } else {
-          this.pendingJoins.set(message.client, { user: message.user, reply: message.reply });
-          this.toService({ type: "join", client: message.client, user: message.user, data: message.data ?? null });
-        }
+        this.members.join(message.client, message.user, message.reply, message.data);
         break;
       case "leave":
         this.delivery.discard(message.client);
-        if (this.members.delete(message.client) || this.pendingJoins.delete(message.client)) {
-          this.toService({ type: "leave", client: message.client, reason: message.reason });
-          this.health.armIdle();
-        }
+        this.members.leave(message.client, message.reason);
         break;
       case "stop":
         this.stop(message.reply);
@@ -250,44 +244,20 @@ export class Instance {
           this.readyWaiter = undefined;
         }
         break;
-      case "accept": {
-        if (this.rejoining.delete(message.client)) break;
-        const pending = this.pendingJoins.get(message.client);
-        if (!pending) break;
-        this.pendingJoins.delete(message.client);
-        this.members.set(message.client, pending.user);
-        this.health.cancelIdle();
-        this.toRequester(pending.reply, { type: "joined", instance: this.id });
+      case "accept":
+        this.members.accept(message.client);
         break;
-      }
-      case "reject": {
-        if (this.rejoining.delete(message.client)) {
-          // The restarted service would not take this member back.
-          if (this.members.delete(message.client)) this.toSession(message.client, { type: "closed", instance: this.id, reason: "kicked" });
-          break;
-        }
-        const pending = this.pendingJoins.get(message.client);
-        if (!pending) break;
-        this.pendingJoins.delete(message.client);
-        this.toRequester(pending.reply, { type: "join_rejected", instance: this.id, reason: message.reason ?? "refused by the service" });
+      case "reject":
+        this.members.reject(message.client, message.reason);
         break;
-      }
       case "send": {
         const event: ToRequester = { type: "message", instance: this.id, action: message.action, data: message.data ?? null };
         if (message.channel !== undefined) event.channel = message.channel;
-        const payload = JSON.stringify(event);
-        const targets = message.to ?? this.members.keys();
-        for (const client of targets) {
-          if (this.members.has(client)) this.delivery.deliver(client, payload);
-        }
+        this.members.send(JSON.stringify(event), message.to);
         break;
       }
       case "kick":
-        if (this.members.delete(message.client)) {
-          this.toService({ type: "leave", client: message.client, reason: "kicked" });
-          this.toSession(message.client, { type: "closed", instance: this.id, reason: "kicked" });
-          this.health.armIdle();
-        }
+        this.members.kick(message.client);
         break;
       case "heartbeat":
         break;
@@ -387,12 +357,12 @@ export class Instance {
   /** The process ended and the policy wants it back: clients are told, messages held meanwhile. */
   private beginRestart(end: InstanceEnd, delayMs: number): void {
     this.phase = "restarting";
-    this.rejoining.clear();
+    this.members.forgetRejoins();
     const attempt = this.restarts.attempts;
     this.logger.warn({ ...end, attempt, delayMs }, "instance ended; restarting it");
     this.host.setState(this, "restarting");
     const event: ToRequester = { type: "restarting", instance: this.id, reason: end.reason as "exited" | "crashed", attempt, delayMs };
-    this.toMembers(event);
+    this.members.broadcast(event);
     this.timer(delayMs, () => {
       this.spawnProcess();
       this.timer(this.task.readyTimeoutMs, () => {
@@ -407,20 +377,12 @@ export class Instance {
   private resume(): void {
     this.phase = "ready";
     this.host.setState(this, "ready");
-    for (const [client, user] of this.members) {
-      this.rejoining.add(client);
-      this.toService({ type: "join", client, user, data: null });
-    }
+    this.members.rejoin();
     const dropped = this.held.release((payload) => this.channel?.send(payload));
     for (const [client, count] of dropped) this.toSession(client, { type: "dropped", instance: this.id, count });
-    this.toMembers({ type: "restarted", instance: this.id, attempt: this.restarts.attempts });
+    this.members.broadcast({ type: "restarted", instance: this.id, attempt: this.restarts.attempts });
     this.logger.info({ attempt: this.restarts.attempts, pid: this.pid }, "instance restarted");
     this.health.armReady();
-  }
-
-  private toMembers(event: ToRequester): void {
-    const payload = JSON.stringify(event);
-    for (const client of this.members.keys()) this.delivery.deliver(client, payload);
   }
 
   /** The instance is over: the registry forgets it, then everyone waiting hears how it ended. */
@@ -446,12 +408,7 @@ export class Instance {
   private announceEnd(end: InstanceEnd): void {
     const { reason } = end;
     this.announced = true;
-    this.toMembers({ type: "closed", instance: this.id, reason });
-    for (const [client, pending] of this.pendingJoins) {
-      this.toRequester(pending.reply, { type: "join_rejected", instance: this.id, reason: `instance ${reason}` });
-      this.pendingJoins.delete(client);
-    }
-    this.members.clear();
+    this.members.end(reason);
     this.flushStopReplies();
     this.endResolve(end);
   }

@@ -48,7 +48,8 @@ interface PendingStop {
 }
 
 /** Generated instance ids: alphanumeric, so they are valid names in every position. */
-const newInstanceId = customAlphabet("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 16);
+/** A random instance id, for launches that do not name one. */
+export const newInstanceId = customAlphabet("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 16);
 
 /** After the launch deadline, how often the registry is read while a claimed launch finishes. */
 const CLAIMED_POLL_MS = 500;
