@@ -201,10 +201,21 @@ export class ClientSession {
     if (pending) {
       pending.queued.push({ payload: JSON.stringify(message), id: req.id });
     } else if (this.joined.has(req.instance)) {
-      this.ctx.redis.publish(this.ctx.keys.instanceChannel(req.instance), JSON.stringify(message)).catch((err) => this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), req.id));
+      this.relay(req.instance, JSON.stringify(message), req.id);
     } else {
       this.fail(new ServmanError("not_joined", `not joined to ${req.instance}; join it first`), req.id);
     }
+  }
+
+  /** Publishes a client's message; one that reached no node, or no Redis, is reported to the sender. */
+  private relay(instance: string, payload: string, id: RequestId | undefined): void {
+    this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), payload).then(
+      (receivers) => {
+        // Its node is gone, or resubscribing after a Redis restart: the sender must not think it arrived.
+        if (receivers === 0) this.fail(new ServmanError("unavailable", `message not delivered: no node is listening for ${instance}; try again`), id);
+      },
+      (err: unknown) => this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), id),
+    );
   }
 
   private onJoin(req: JoinRequest): void {
@@ -248,9 +259,7 @@ export class ClientSession {
     if (err === null) {
       this.membership.addJoined(instance);
       for (const id of pending.ids) this.send({ type: "joined", ...idOf(id), instance });
-      for (const q of pending.queued) {
-        this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), q.payload).catch(() => {});
-      }
+      for (const q of pending.queued) this.relay(instance, q.payload, q.id);
       return;
     }
     this.membership.dropJoin(instance);
