@@ -19,7 +19,7 @@ import { NodeReaper } from "../src/launch/node-reaper.js";
 import type { ClusterEvent, ToRequester } from "../src/protocol/bus-messages.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
-import { SessionStore } from "../src/registry/session-store.js";
+import { SessionStore, type StoredSession } from "../src/registry/session-store.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { handleHttp } from "./http-api.js";
 import { GatewayMetrics } from "./metrics.js";
@@ -95,7 +95,16 @@ export class Gateway {
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
     const store = new SessionStore(this.redis, this.keys);
     const resumeWindowMs = this.config.gateway.resumeWindowMs;
-    this.keeper = new SessionKeeper({ gatewayId: this.id, redis: this.redis, keys: this.keys, store, requester: this.requester, resumeWindowMs, logger: this.logger });
+    this.keeper = new SessionKeeper({
+      gatewayId: this.id,
+      redis: this.redis,
+      keys: this.keys,
+      store,
+      requester: this.requester,
+      resumeWindowMs,
+      logger: this.logger,
+      sessions: () => this.storedSessions(),
+    });
     this.ctx = {
       gatewayId: this.id,
       redis: this.redis,
@@ -127,6 +136,13 @@ export class Gateway {
     };
     this.server = tlsFiles ? createHttpsServer(tlsFiles, onRequest) : createServer(onRequest);
     this.server.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
+  }
+
+  private *storedSessions(): Iterable<{ session: StoredSession; token: string }> {
+    for (const s of this.sessions.values()) {
+      const session = s.snapshot();
+      if (session) yield { session, token: s.resumeToken };
+    }
   }
 
   /** Why the gateway is not serving, or null when it is. */

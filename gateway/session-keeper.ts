@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
 import type { Requester } from "../src/launch/requester.js";
 import type { ToInstance } from "../src/protocol/bus-messages.js";
+import { EpochWatch } from "../src/registry/epoch-watch.js";
 import type { SessionStore, StoredSession } from "../src/registry/session-store.js";
 
 /** How often a gateway refreshes its liveness key, and how long the key outlives a silent gateway. */
@@ -28,6 +29,8 @@ export interface SessionKeeperOptions {
   requester: Requester;
   resumeWindowMs: number;
   logger: Logger;
+  /** The sessions this gateway holds, with their resume tokens (written back if Redis lost its data). */
+  sessions(): Iterable<{ session: StoredSession; token: string }>;
 }
 
 /** Tells a stored session's instances it is gone, and stops what must not outlive it. */
@@ -47,7 +50,11 @@ export class SessionKeeper {
   /** Gateways seen without a liveness key, and when. */
   private readonly suspects = new Map<string, number>();
 
-  constructor(private readonly options: SessionKeeperOptions) {}
+  private readonly epoch: EpochWatch;
+
+  constructor(private readonly options: SessionKeeperOptions) {
+    this.epoch = new EpochWatch(options.redis, options.keys);
+  }
 
   async start(): Promise<void> {
     await this.beat();
@@ -58,6 +65,18 @@ export class SessionKeeper {
   private async beat(): Promise<void> {
     const { redis, keys, gatewayId } = this.options;
     await redis.multi().set(keys.gateway(gatewayId), String(Date.now()), "PX", GATEWAY_TTL_MS).sadd(keys.gateways(), gatewayId).exec();
+    await this.epoch.check(() => this.rewrite());
+  }
+
+  /** Redis lost its data: the sessions this gateway holds are written back (detached ones are lost). */
+  private async rewrite(): Promise<void> {
+    const { store, gatewayId, logger } = this.options;
+    let count = 0;
+    for (const { session, token } of this.options.sessions()) {
+      await store.restore(session, gatewayId, token);
+      count++;
+    }
+    logger.warn({ sessions: count }, "Redis lost its data: this gateway's sessions are written back");
   }
 
   /** One pass: reaps dead gateways and ends expired sessions. Never throws. */

@@ -49,6 +49,12 @@ export class SessionMembership {
     return this.stored;
   }
 
+  /** The session as the store should hold it, or null while it is not stored. */
+  snapshot(): StoredSession | null {
+    if (!this.stored) return null;
+    return { id: this.session.id, user: this.session.user, joined: [...this.joined], closeOnLeave: [...this.closeOnLeave], tail: [] };
+  }
+
   /** Takes over a stored session's state (a resume). */
   adopt(stored: StoredSession): void {
     this.stored = Promise.resolve();

@@ -21,6 +21,7 @@ import {
   type ServerFrame,
   type StopRequest,
 } from "../src/protocol/client-messages.js";
+import type { StoredSession } from "../src/registry/session-store.js";
 import { claimSession, ReplayGate } from "./session-resume.js";
 import { SessionMembership } from "./session-membership.js";
 import { SessionAccess } from "./session-access.js";
@@ -85,6 +86,11 @@ export class ClientSession {
 
   get resumeToken(): string {
     return this.token;
+  }
+
+  /** The session as the store should hold it (for a rewrite after Redis lost its data), or null. */
+  snapshot(): StoredSession | null {
+    return this.closed ? null : this.membership.snapshot();
   }
 
   /** The ticket's user id; null in open mode. */

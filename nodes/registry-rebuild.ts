@@ -5,13 +5,12 @@
  * stopped; only Redis forgot them.
  *
  * Data loss is told apart from a node merely missing its heartbeat (which the reapers act on) by
- * `<prefix>:epoch`: a random value the first node to find it missing sets. A node that sees
- * another value than the one it knew writes back every record Redis no longer has.
+ * the epoch (src/registry/epoch-watch.ts).
  */
 import type { Redis } from "ioredis";
-import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
+import { EpochWatch } from "../src/registry/epoch-watch.js";
 import type { InstanceRecord, InstanceRegistry, InstanceState } from "../src/registry/instance-registry.js";
 import type { InstancePhase } from "./instance.js";
 
@@ -36,12 +35,13 @@ export interface RegistryRebuildOptions {
 }
 
 export class RegistryRebuild {
-  /** The epoch this node last saw; undefined before its first check. */
-  private epoch: string | undefined;
+  private readonly epoch: EpochWatch;
   private readonly facts = new Map<string, LaunchFacts & { readyAt: number }>();
   private checking: Promise<void> | undefined;
 
-  constructor(private readonly options: RegistryRebuildOptions) {}
+  constructor(private readonly options: RegistryRebuildOptions) {
+    this.epoch = new EpochWatch(options.redis, options.keys);
+  }
 
   /** Remembers a claimed launch. */
   track(instance: string, facts: LaunchFacts): void {
@@ -70,13 +70,9 @@ export class RegistryRebuild {
   }
 
   private async compare(): Promise<void> {
-    const { redis, keys, logger } = this.options;
+    const { logger } = this.options;
     try {
-      const replies = await redis.multi().set(keys.epoch(), nanoid(16), "NX").get(keys.epoch()).exec();
-      const current = replies?.[1]?.[1];
-      if (typeof current !== "string") return;
-      if (this.epoch !== undefined && this.epoch !== current) await this.rebuild();
-      this.epoch = current;
+      await this.epoch.check(() => this.rebuild());
     } catch (err) {
       logger.warn({ err: (err as Error).message }, "could not check whether Redis kept the registry; will retry");
     }

@@ -7,6 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
+import type { WebSocket } from "ws";
+import type { ClientSession } from "../gateway/session.js";
+import { Keys } from "../src/keys.js";
 import { Launcher } from "../src/launcher/launcher.js";
 import { startCluster, type RawClient } from "./helpers/cluster.js";
 import { descendants, eventually } from "./helpers/processes.js";
@@ -77,10 +80,19 @@ async function restart(t: TestContext, persistence: boolean): Promise<void> {
     client.send({ type: "send", instance, action: "shout", data: "hello all" });
     assert.equal((await client.next((f) => f.action === "shout", 10_000)).data.data, "hello all");
 
-    const fresh = await client.request({ type: "launch", task: "echo" }, 30_000);
+    // The gateway wrote its session back too: it can still be resumed elsewhere after a drop.
+    await cluster.addGateway();
+    const held = [...(cluster.gateways[0]!["sessions"] as Map<string, ClientSession>).values()].find((x) => x.id === client.session);
+    await eventually(async () => (await launcher["redis"].hget(new Keys("t").session(client.session), "gw")) === cluster.gateways[0]!.id, "the session record to be back", 10_000);
+    (held!["ws"] as WebSocket).terminate();
+    const again = await cluster.raw(1);
+    const resumed = await again.request({ type: "resume", session: client.welcome.session, resume: client.welcome.resume }, 15_000);
+    assert.deepEqual([resumed.type, resumed.instances], ["resumed", [instance]], JSON.stringify(resumed));
+
+    const fresh = await again.request({ type: "launch", task: "echo" }, 30_000);
     assert.equal(fresh.type, "launched", JSON.stringify(fresh));
-    assert.equal((await client.request({ type: "stop", instance })).type, "stopped", "the instance from before the restart stops");
-    assert.equal((await client.request({ type: "stop", instance: fresh.instance })).type, "stopped");
+    assert.equal((await again.request({ type: "stop", instance })).type, "stopped", "the instance from before the restart stops");
+    assert.equal((await again.request({ type: "stop", instance: fresh.instance })).type, "stopped");
     assert.deepEqual(await launcher.list(), []);
     t.diagnostic(
       `${persistence ? "with" : "without"} persistence: registry has the instance ${rebuiltMs} ms after Redis came back, ` +

@@ -129,6 +129,17 @@ export class SessionStore {
     await p.exec();
   }
 
+  /** Writes a live session back whole (Redis lost its data): the gateway holding it knows it all. */
+  async restore(session: StoredSession, gateway: string, token: string): Promise<void> {
+    const fields: Record<string, string> = { gw: gateway, token: tokenDigest(token), user: session.user ?? "" };
+    for (const instance of session.joined) fields[JOINED + instance] = "1";
+    for (const instance of session.closeOnLeave) fields[OWNED + instance] = "1";
+    const p = this.redis.multi();
+    p.hset(this.keys.session(session.id), fields);
+    p.sadd(this.keys.gatewaySessions(gateway), session.id);
+    await p.exec();
+  }
+
   /** Notes that the session joined (true) or left (false) an instance. */
   async setJoined(id: string, instance: string, joined: boolean): Promise<void> {
     if (joined) await this.redis.hset(this.keys.session(id), JOINED + instance, "1");
