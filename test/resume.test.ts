@@ -164,6 +164,25 @@ describe("session resume", () => {
     await shouter.request({ type: "stop", instance });
   });
 
+  it("SDK: a client whose session another connection took is not reconnected (4000)", async () => {
+    const shouter = await fx.cluster.raw(1);
+    const { instance } = await shouter.request({ type: "launch", task: "echo" }, 30_000);
+    const client = new ServmanClient([fx.cluster.gateways[0]!.url, fx.cluster.gateways[1]!.url], { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    await client.connect();
+    await client.join(instance as string);
+    const events: string[] = [];
+    client.on("reconnecting", () => events.push("reconnecting"));
+    const disconnected = new Promise<number>((resolve) => client.on("disconnect", (code) => resolve(code)));
+    const thief = await fx.cluster.raw(1);
+    const resumed = await thief.request({ type: "resume", session: client.session, resume: client.resumeToken });
+    assert.equal(resumed.type, "resumed");
+    assert.equal(await disconnected, 4000);
+    assert.deepEqual(events, [], "no attempt to take the session back");
+    thief.send({ type: "send", instance, action: "whoami" });
+    assert.equal((await thief.next((f) => f.action === "whoami")).data.client, client.session, "the thief holds the session, still joined");
+    assert.equal((await shouter.request({ type: "stop", instance })).type, "stopped");
+  });
+
   it("SDK: a draining gateway (1001) sends its clients to another, which resumes them", async () => {
     const shouter = await fx.cluster.raw(1);
     const launched = await shouter.request({ type: "launch", task: "echo" }, 30_000);

@@ -103,6 +103,8 @@ interface Welcome {
 }
 
 const OPEN = 1;
+/** Close code of a connection whose session another connection resumed. */
+const SESSION_TAKEN = 4000;
 
 async function defaultWebSocket(): Promise<WebSocketConstructor> {
   const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -224,8 +226,9 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         }
         // A reconnect in progress notices by itself (its resume request was just rejected).
         if (this.queued) return;
-        // Closed by us, or by a policy (1008: ticket, rate): resuming would not help.
-        if (this.closing || !this.reconnectOptions || event.code === 1008) return this.finish(event.code, event.reason);
+        // Closed by us, by a policy (1008: ticket, rate), or because another connection took the
+        // session (4000): resuming would not help, or would take it back and forth.
+        if (this.closing || !this.reconnectOptions || event.code === 1008 || event.code === SESSION_TAKEN) return this.finish(event.code, event.reason);
         this.queued = [];
         void this.reconnect(event.code, event.reason);
       });
