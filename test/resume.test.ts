@@ -12,7 +12,7 @@ import type { Gateway } from "../gateway/gateway.js";
 import type { ClientSession } from "../gateway/session.js";
 import { ServmanClient } from "../src/client/servman-client.js";
 import { MAX_KEPT_EVENTS } from "../nodes/member-delivery.js";
-import { cliEnv, freePort, startServer } from "./helpers/cli.js";
+import { cliEnv, freePort, startServer, type ServerProcess } from "./helpers/cli.js";
 import { RawClient, writeConfig, testTasks } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
 import { useCluster } from "./helpers/use-cluster.js";
@@ -209,18 +209,21 @@ describe("session resume", () => {
 });
 
 describe("session resume after a gateway is killed", () => {
+  /** Gateway processes the tests start; ended before the fixture checks that no process is left. */
+  const servers: ServerProcess[] = [];
+  after(async () => {
+    await Promise.all(servers.map((s) => s.stop("SIGKILL")));
+  });
   const fx = useCluster({ gateways: 1, extra: { gateway: { host: "127.0.0.1", port: 0, resumeWindowMs: 1_500 } } });
-  let victim: Awaited<ReturnType<typeof startServer>> | undefined;
+  let victim: ServerProcess | undefined;
   let victimUrl = "";
 
   before(async () => {
     const port = await freePort();
     const config = writeConfig({ redis: fx.redis.url, prefix: "t", gateway: { host: "127.0.0.1", port, resumeWindowMs: 1_500 }, tasks: testTasks() });
     victim = await startServer(["gateway", "--config", config], { env: cliEnv() });
+    servers.push(victim);
     victimUrl = `ws://127.0.0.1:${port}/v1/connect`;
-  });
-  after(async () => {
-    await victim?.stop("SIGKILL");
   });
 
   it("SIGKILL of the gateway: the SDK resumes on the other one with every message, then the window ends an abandoned session", async () => {
@@ -265,6 +268,7 @@ describe("session resume after a gateway is killed", () => {
     const port = await freePort();
     const config = writeConfig({ redis: fx.redis.url, prefix: "t", gateway: { host: "127.0.0.1", port, resumeWindowMs: 1_500 }, tasks: testTasks() });
     const doomed = await startServer(["gateway", "--config", config], { env: cliEnv() });
+    servers.push(doomed);
     const client = new ServmanClient(`ws://127.0.0.1:${port}/v1/connect`, { reconnect: false });
     await client.connect();
     const shouter = await fx.cluster.raw(0);
