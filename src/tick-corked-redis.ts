@@ -7,26 +7,15 @@
  * batches the writes with none of that: each command is written as usual, in order, and the
  * socket sends them together once the current tick's code has run.
  */
-import type { Socket } from "node:net";
 import { Redis } from "ioredis";
+import { corkUntilNextTick } from "./tick-cork.js";
 
 type SendCommand = Redis["sendCommand"];
 
 export class TickCorkedRedis extends Redis {
-  /** The socket corked in this tick, if any (ioredis replaces its socket on reconnect). */
-  #corked: Socket | undefined;
-
   override sendCommand(...[command, stream]: Parameters<SendCommand>): ReturnType<SendCommand> {
-    const socket = this.stream as Socket | undefined;
     // Only direct writes on a ready socket: queued commands are written when ioredis reconnects.
-    if (stream === undefined && this.#corked === undefined && this.status === "ready" && socket?.writable) {
-      socket.cork();
-      this.#corked = socket;
-      process.nextTick(() => {
-        this.#corked = undefined;
-        socket.uncork();
-      });
-    }
+    if (stream === undefined && this.status === "ready" && this.stream) corkUntilNextTick(this.stream);
     return super.sendCommand(command, stream);
   }
 }

@@ -1,0 +1,70 @@
+/**
+ * Batching over Node IPC is an offer (docs/task-protocol.md#batching-node-ipc): a `module` task
+ * that speaks the protocol without the SDK and never sends an array gets one message per IPC
+ * message, as before; one that takes the offer gets arrays, and every item of what it sends is
+ * validated on its own. Either way nothing is lost or reordered.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import type { RawClient } from "./helpers/cluster.js";
+import { eventually } from "./helpers/processes.js";
+import { useCluster } from "./helpers/use-cluster.js";
+
+const RAW_IPC_TASK = fileURLToPath(new URL("./fixtures/raw-ipc-task.js", import.meta.url));
+const BURST = 500;
+
+async function joinNew(client: RawClient, task: string): Promise<string> {
+  const launched = await client.request({ type: "launch", task });
+  assert.equal(launched.type, "launched", JSON.stringify(launched));
+  assert.equal((await client.request({ type: "join", instance: launched.instance })).type, "joined");
+  return launched.instance as string;
+}
+
+/** Sends BURST messages at once and checks every echo comes back, in order. */
+async function burstEchoes(client: RawClient, instance: string): Promise<void> {
+  for (let i = 0; i < BURST; i++) client.send({ type: "send", instance, action: "echo", data: i });
+  const echoes: unknown[] = [];
+  while (echoes.length < BURST) echoes.push((await client.next((f) => f.type === "message" && f.action === "echo" && f.instance === instance)).data);
+  assert.deepEqual(echoes, Array.from({ length: BURST }, (_, i) => i));
+}
+
+async function report(client: RawClient, instance: string): Promise<{ start: Record<string, unknown>; sawArray: boolean }> {
+  client.send({ type: "send", instance, action: "report" });
+  return (await client.next((f) => f.action === "report" && f.instance === instance)).data;
+}
+
+describe("Node IPC batching", () => {
+  const fx = useCluster({
+    extra: {
+      tasks: {
+        "raw-ipc": { module: RAW_IPC_TASK },
+        "raw-ipc-batching": { module: RAW_IPC_TASK, env: { BATCHES: "1" } },
+      },
+    },
+  });
+
+  it("a task that never sends an array gets single messages only, and start offers batches", async () => {
+    const client = await fx.cluster.raw();
+    const instance = await joinNew(client, "raw-ipc");
+    await burstEchoes(client, instance);
+    const { start, sawArray } = await report(client, instance);
+    assert.equal(start.batch, true, "start carries the offer");
+    assert.equal(start.instance, instance);
+    assert.equal(sawArray, false, "no array reaches a task that did not take the offer");
+    assert.equal((await client.request({ type: "stop", instance })).type, "stopped");
+  });
+
+  it("a task that takes the offer gets arrays, and each item it sends is checked on its own", async () => {
+    const client = await fx.cluster.raw();
+    const instance = await joinNew(client, "raw-ipc-batching");
+    await burstEchoes(client, instance);
+    assert.equal((await report(client, instance)).sawArray, true, "the node batched a burst");
+    const invalidBefore = fx.cluster.nodes[0]!.invalidOutput;
+    client.send({ type: "send", instance, action: "pair" });
+    assert.equal((await client.next((f) => f.action === "pair")).data, 1);
+    assert.equal((await client.next((f) => f.action === "pair")).data, 2);
+    await eventually(() => fx.cluster.nodes[0]!.invalidOutput === invalidBefore + 1, "the invalid item to be counted");
+    assert.equal((await client.request({ type: "stop", instance })).type, "stopped");
+  });
+});
