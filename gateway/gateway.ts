@@ -25,6 +25,7 @@ import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { handleHttp } from "./http-api.js";
 import { GatewayMetrics } from "./metrics.js";
 import { ClientSession, type SessionContext } from "./session.js";
+import { corkSendsPerTick } from "./tick-corked-sends.js";
 
 export interface GatewayOptions {
   config: ServmanConfig;
@@ -290,6 +291,7 @@ export class Gateway {
   }
 
   private onConnection(ws: WebSocket, identity: Identity): void {
+    corkSendsPerTick(ws);
     const session = new ClientSession(ws, this.ctx, this.logger, identity);
     const log = this.logger.child({ session: session.id });
     this.sessions.set(session.channel, session);

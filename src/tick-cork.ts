@@ -15,6 +15,14 @@ export function corkUntilNextTick(stream: Writable): void {
   process.nextTick(uncork, stream);
 }
 
+/**
+ * Writes out what a corked `stream` holds once it passes `bytes`, rather than at the end of the
+ * tick: a large burst is not held back in memory, nor counted as unsent output for longer.
+ */
+export function flushPast(stream: Writable, bytes: number): void {
+  if (stream.writableCorked > 0 && stream.writableLength >= bytes) uncork(stream);
+}
+
 function uncork(stream: Writable): void {
   stream.uncork();
 }
