@@ -10,7 +10,10 @@
  * between them BENCH_RELAY_REPEATS times, so a burst of someone else's load on this shared
  * machine hits both rather than one; each figure is the median of the repetitions.
  *
- *   node dist/bench/relay.js   (sizes: BENCH_RELAY_ROUNDS, _WARMUP, _CLIENTS, _INSTANCES, _WINDOW, _SECONDS, _REPEATS)
+ * With BENCH_RELAY_TASK=command, the instances speak NDJSON on stdio on both chains (a `command`
+ * task running the same service with the SDK; raw stdio pipes in the floor) instead of Node IPC.
+ *
+ *   node dist/bench/relay.js   (sizes: BENCH_RELAY_ROUNDS, _WARMUP, _CLIENTS, _INSTANCES, _WINDOW, _SECONDS, _REPEATS; BENCH_RELAY_TASK)
  */
 import { runBenchmark, type BenchContext } from "./lib/bench-runner.js";
 import { startScript, startServman } from "./lib/child-processes.js";
@@ -33,6 +36,9 @@ const INSTANCES = Math.min(CLIENTS, envInt("BENCH_RELAY_INSTANCES", 10));
 const WINDOW = envInt("BENCH_RELAY_WINDOW", 10);
 const SECONDS = envInt("BENCH_RELAY_SECONDS", 3);
 const REPEATS = envInt("BENCH_RELAY_REPEATS", 3);
+/** `module` (Node IPC, the default) or `command` (NDJSON on stdio): the instances' transport, on both chains. */
+const TASK = process.env.BENCH_RELAY_TASK || "module";
+if (TASK !== "module" && TASK !== "command") throw new Error(`$BENCH_RELAY_TASK must be module or command, got ${JSON.stringify(TASK)}`);
 const WARMUP_MS = 1000;
 
 /** The same client frame for both chains: a Servman `send` (the floor relays it unread). */
@@ -97,8 +103,8 @@ async function closeAll(pipes: TextPipe[]): Promise<void> {
 }
 
 async function setupFloor(ctx: BenchContext, redisUrl: string, redisPid: number): Promise<Chain> {
-  say(`floor: raw ws + ioredis pub/sub + Node IPC, ${INSTANCES} raw echo children`);
-  const server = await startScript<{ url: string; pids: number[] }>("floor-relay", [redisUrl, String(INSTANCES)]);
+  say(`floor: raw ws + ioredis pub/sub + ${TASK === "command" ? "stdio pipes" : "Node IPC"}, ${INSTANCES} raw echo children`);
+  const server = await startScript<{ url: string; pids: number[] }>("floor-relay", [redisUrl, String(INSTANCES), TASK]);
   const pipes: TextPipe[] = [];
   const teardown = async () => {
     await closeAll(pipes);
@@ -124,8 +130,8 @@ async function setupFloor(ctx: BenchContext, redisUrl: string, redisPid: number)
 }
 
 async function setupServman(ctx: BenchContext, redisUrl: string, redisPid: number): Promise<Chain> {
-  say(`servman: servman start (gateway + node in one process), ${INSTANCES} echo instances`);
-  const config = writeBenchConfig({ redisUrl, capacity: INSTANCES + 10 });
+  say(`servman: servman start (gateway + node in one process), ${INSTANCES} echo instances (${TASK} task)`);
+  const config = writeBenchConfig({ redisUrl, capacity: INSTANCES + 10, command: TASK === "command" });
   const server = await startServman(["start", "--config", config.path, "--port", "0"]);
   const pipes: ServmanWire[] = [];
   let owner: ServmanWire | undefined;
@@ -175,7 +181,7 @@ function medians(runs: ChainRuns) {
 }
 
 await runBenchmark("relay", "Relay: client -> gateway -> Redis -> node -> instance -> back", async (ctx) => {
-  ctx.params = { rounds: ROUNDS, warmup: WARMUP, clients: CLIENTS, instances: INSTANCES, window: WINDOW, seconds: SECONDS, warmupMs: WARMUP_MS, repeats: REPEATS };
+  ctx.params = { rounds: ROUNDS, warmup: WARMUP, clients: CLIENTS, instances: INSTANCES, window: WINDOW, seconds: SECONDS, warmupMs: WARMUP_MS, repeats: REPEATS, task: TASK };
   ctx.notes.push(`each figure is the median of ${REPEATS} alternating repetitions (floor, then servman) on the same connections`);
   const redis = await startRedis();
   const chains: Chain[] = [];

@@ -16,6 +16,8 @@ export interface BenchConfigOptions {
   launchConcurrency?: number;
   /** Extra `gateway.limits` entries. */
   limits?: Record<string, number>;
+  /** Run the echo service as a `command` task (`node echo-service.js`, NDJSON on stdio). Default: `module`. */
+  command?: boolean;
 }
 
 /** A written configuration file and the folder to delete afterwards. */
@@ -26,7 +28,7 @@ export interface BenchConfig {
   remove(): void;
 }
 
-/** Writes a configuration with one task, `echo` (bench/services/echo-service.ts). */
+/** Writes a configuration with one task, `echo` (bench/services/echo-service.ts, a `module` task unless `command`). */
 export function writeBenchConfig(options: BenchConfigOptions): BenchConfig {
   const dir = mkdtempSync(join(tmpdir(), "servman-bench-"));
   const path = join(dir, "servman.json");
@@ -46,7 +48,7 @@ export function writeBenchConfig(options: BenchConfigOptions): BenchConfig {
       shutdownDeadlineMs: 5_000,
     },
     // A loaded 2-core machine forks slowly: a launch must not time out because of the benchmark.
-    tasks: { echo: { module: ECHO_SERVICE, readyTimeoutMs: 120_000 } },
+    tasks: { echo: { ...(options.command ? { command: [process.execPath, ECHO_SERVICE] } : { module: ECHO_SERVICE }), readyTimeoutMs: 120_000 } },
   };
   writeFileSync(path, JSON.stringify(file, null, 2));
   return { path, prefix, remove: () => rmSync(dir, { recursive: true, force: true }) };
