@@ -3,11 +3,12 @@
  * NDJSON on stdin/stdout for `command` tasks. The node always hands a channel JSON text, so a
  * client's message can be forwarded without being parsed (see bus-messages.ts).
  *
- * The IPC channel batches what is sent in one tick into one IPC message once the service takes
- * batches (src/protocol/ipc-batching.ts).
+ * Both batch what is sent in one tick: the line channel writes it in one syscall, the IPC channel
+ * sends it as one IPC message once the service takes batches (src/protocol/ipc-batching.ts).
  */
 import type { ChildProcess } from "node:child_process";
 import { withBatchOffer } from "../src/protocol/ipc-batching.js";
+import { corkUntilNextTick } from "../src/tick-cork.js";
 import { LineSplitter } from "./line-splitter.js";
 
 /** Longest line accepted from a command task's stdout. */
@@ -101,8 +102,10 @@ export function lineChannel(child: ChildProcess, handlers: ChildChannelHandlers)
   });
   return {
     send(json) {
-      if (!open || !child.stdin || child.stdin.destroyed) return false;
-      child.stdin.write(json + "\n");
+      const stdin = child.stdin;
+      if (!open || !stdin || stdin.destroyed) return false;
+      corkUntilNextTick(stdin);
+      stdin.write(json + "\n");
       return true;
     },
     close() {

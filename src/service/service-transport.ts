@@ -3,12 +3,13 @@
  * (`module` tasks), NDJSON on stdin/stdout otherwise. Either way the process exits when its node
  * goes away (IPC disconnect, stdin EOF), so a dead node leaves no orphan.
  *
- * Over IPC, what is sent in one tick leaves as one array once the node has offered batches in
- * `start` (src/protocol/ipc-batching.ts).
+ * What is sent in one tick leaves together: in one write on stdout, or over IPC as one array
+ * once the node has offered batches in `start` (src/protocol/ipc-batching.ts).
  */
 import { createInterface } from "node:readline";
 import { offersBatches } from "../protocol/ipc-batching.js";
 import type { NodeToService, ServiceToNode } from "../protocol/task-messages.js";
+import { corkUntilNextTick } from "../tick-cork.js";
 
 export interface ServiceTransport {
   /** Sends a message (in order, by the end of the tick); resolves once it is written. */
@@ -70,12 +71,13 @@ function ipcTransport(): ServiceTransport {
   };
 }
 
-/** NDJSON on stdin and stdout. */
+/** NDJSON on stdin and stdout; a tick's lines leave in one write. */
 function stdioTransport(): ServiceTransport {
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   return {
     send: (message) =>
       new Promise((resolve) => {
+        corkUntilNextTick(process.stdout);
         process.stdout.write(JSON.stringify(message) + "\n", () => resolve());
       }),
     onMessage: (handler) =>

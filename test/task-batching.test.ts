@@ -1,14 +1,17 @@
 /**
- * Batching over Node IPC is an offer (docs/task-protocol.md#batching-node-ipc): a `module` task
- * that speaks the protocol without the SDK and never sends an array gets one message per IPC
- * message, as before; one that takes the offer gets arrays, and every item of what it sends is
- * validated on its own. Either way nothing is lost or reordered.
+ * What the node and the SDK send in one tick leaves together (docs/task-protocol.md#batching-node-ipc).
+ * Over Node IPC it is an offer: a `module` task that speaks the protocol without the SDK and
+ * never sends an array gets one message per IPC message, as before; one that takes the offer gets
+ * arrays, and every item of what it sends is validated on its own. Over stdio (`command` tasks)
+ * a burst is written in one go, still one message per line. Either way nothing is lost or
+ * reordered.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import type { RawClient } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
+import { ECHO_SERVICE, PYTHON_ECHO } from "./helpers/cluster.js";
 import { useCluster } from "./helpers/use-cluster.js";
 
 const RAW_IPC_TASK = fileURLToPath(new URL("./fixtures/raw-ipc-task.js", import.meta.url));
@@ -22,10 +25,10 @@ async function joinNew(client: RawClient, task: string): Promise<string> {
 }
 
 /** Sends BURST messages at once and checks every echo comes back, in order. */
-async function burstEchoes(client: RawClient, instance: string): Promise<void> {
+async function burstEchoes(client: RawClient, instance: string, unwrap = (data: any): unknown => data): Promise<void> {
   for (let i = 0; i < BURST; i++) client.send({ type: "send", instance, action: "echo", data: i });
   const echoes: unknown[] = [];
-  while (echoes.length < BURST) echoes.push((await client.next((f) => f.type === "message" && f.action === "echo" && f.instance === instance)).data);
+  while (echoes.length < BURST) echoes.push(unwrap((await client.next((f) => f.type === "message" && f.action === "echo" && f.instance === instance)).data));
   assert.deepEqual(echoes, Array.from({ length: BURST }, (_, i) => i));
 }
 
@@ -34,12 +37,14 @@ async function report(client: RawClient, instance: string): Promise<{ start: Rec
   return (await client.next((f) => f.action === "report" && f.instance === instance)).data;
 }
 
-describe("Node IPC batching", () => {
+describe("batching between a node and its instances", () => {
   const fx = useCluster({
     extra: {
       tasks: {
         "raw-ipc": { module: RAW_IPC_TASK },
         "raw-ipc-batching": { module: RAW_IPC_TASK, env: { BATCHES: "1" } },
+        "sdk-over-stdio": { command: [process.execPath, ECHO_SERVICE] },
+        "python-echo": { command: ["python3", PYTHON_ECHO] },
       },
     },
   });
@@ -66,5 +71,22 @@ describe("Node IPC batching", () => {
     assert.equal((await client.next((f) => f.action === "pair")).data, 2);
     await eventually(() => fx.cluster.nodes[0]!.invalidOutput === invalidBefore + 1, "the invalid item to be counted");
     assert.equal((await client.request({ type: "stop", instance })).type, "stopped");
+  });
+
+  it("a command task gets a burst line by line, in order, and the SDK's burst over stdout arrives whole", async () => {
+    const client = await fx.cluster.raw();
+    for (const task of ["python-echo", "sdk-over-stdio"]) {
+      const instance = await joinNew(client, task);
+      // The Python example echoes {action, data, args}.
+      await burstEchoes(client, instance, task === "python-echo" ? (data) => data.data : undefined);
+      if (task === "sdk-over-stdio") {
+        // 300 sends from one handler: one tick of the service, one write on its stdout.
+        client.send({ type: "send", instance, action: "burst", data: { count: 300 } });
+        const seqs: unknown[] = [];
+        while (seqs.length < 300) seqs.push((await client.next((f) => f.action === "burst" && f.instance === instance)).data.seq);
+        assert.deepEqual(seqs, Array.from({ length: 300 }, (_, i) => i));
+      }
+      assert.equal((await client.request({ type: "stop", instance })).type, "stopped");
+    }
   });
 });
