@@ -66,15 +66,28 @@ interface PipelinedRun extends Omit<PipelinedResult, "samples"> {
 
 /** Every repetition of both workloads on one chain. */
 interface ChainRuns {
-  sequential: LatencySummary[];
+  sequential: SequentialRun[];
   pipelined: PipelinedRun[];
 }
 
-async function runSequential(chain: Chain): Promise<LatencySummary> {
+/** A sequential run: its latencies, and the CPU each process group spent per round trip. */
+interface SequentialRun extends LatencySummary {
+  cpuUsPerRoundTrip: Record<string, number>;
+}
+
+/** CPU µs per unit of work, per group, from the CPU ms each group used for `count` units. */
+function perUnit(cpuMs: CpuSnapshot, count: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(cpuMs).map(([k, ms]) => [k, count > 0 ? Math.round((ms * 1000 * 10) / count) / 10 : 0]));
+}
+
+async function runSequential(chain: Chain): Promise<SequentialRun> {
+  const before = cpuSnapshot(chain.groups);
+  // CPU is read over warm-up and rounds alike (the sample hook sees no boundary): both are counted.
   const samples = await sequentialRoundTrips(chain.pipes[0]!, (i) => sendFrame(chain.instanceOf(0), i), WARMUP, ROUNDS);
+  const cpuUsPerRoundTrip = perUnit(cpuDelta(before, cpuSnapshot(chain.groups)), WARMUP + ROUNDS);
   const summary = summarize(samples);
-  say(`  ${chain.name} sequential: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms`);
-  return summary;
+  say(`  ${chain.name} sequential: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms; CPU µs per round trip ${JSON.stringify(cpuUsPerRoundTrip)}`);
+  return { ...summary, cpuUsPerRoundTrip };
 }
 
 async function runPipelined(chain: Chain): Promise<PipelinedRun> {
@@ -86,8 +99,7 @@ async function runPipelined(chain: Chain): Promise<PipelinedRun> {
   });
   const { samples, ...rest } = run;
   const cpuMs = cpuDelta(before, after);
-  const messages = (run.messagesPerSecond * run.measuredMs) / 1000;
-  const cpuUsPerMessage = Object.fromEntries(Object.entries(cpuMs).map(([k, ms]) => [k, messages > 0 ? Math.round((ms * 1000 * 10) / messages) / 10 : 0]));
+  const cpuUsPerMessage = perUnit(cpuMs, (run.messagesPerSecond * run.measuredMs) / 1000);
   say(`  ${chain.name} pipelined: ${run.messagesPerSecond} msgs/s, lost ${run.lost}; CPU µs/msg ${JSON.stringify(cpuUsPerMessage)}`);
   return { ...rest, latency: summarize(samples), cpuMs, cpuUsPerMessage };
 }
