@@ -43,6 +43,7 @@ describe("batching between a node and its instances", () => {
       tasks: {
         "raw-ipc": { module: RAW_IPC_TASK },
         "raw-ipc-batching": { module: RAW_IPC_TASK, env: { BATCHES: "1" } },
+        "sdk-over-ipc": { module: ECHO_SERVICE },
         "sdk-over-stdio": { command: [process.execPath, ECHO_SERVICE] },
         "python-echo": { command: ["python3", PYTHON_ECHO] },
       },
@@ -87,6 +88,17 @@ describe("batching between a node and its instances", () => {
         assert.deepEqual(seqs, Array.from({ length: 300 }, (_, i) => i));
       }
       assert.equal((await client.request({ type: "stop", instance })).type, "stopped");
+    }
+  });
+
+  it("what the SDK sends right before the process exits still arrives (both transports)", async () => {
+    const client = await fx.cluster.raw();
+    for (const task of ["sdk-over-ipc", "sdk-over-stdio"]) {
+      const instance = await joinNew(client, task);
+      client.send({ type: "send", instance, action: "bye-and-exit" });
+      assert.equal((await client.next((f) => f.action === "bye" && f.instance === instance)).type, "message", task);
+      assert.equal((await client.next((f) => f.action === "bye-all" && f.instance === instance)).type, "message", task);
+      assert.equal((await client.next((f) => f.type === "closed" && f.instance === instance)).reason, "exited", task);
     }
   });
 });

@@ -39,6 +39,7 @@ function ipcTransport(): ServiceTransport {
   const flush = () => {
     const batch = queued;
     const done = written;
+    if (batch.length === 0) return;
     queued = [];
     written = [];
     const resolveAll = () => {
@@ -48,6 +49,9 @@ function ipcTransport(): ServiceTransport {
     // Once agreed, every send is an array, even of one: the node learns from it that we take batches.
     process.send!(batches ? batch : batch[0], undefined, {}, resolveAll);
   };
+  // A handler may send and then exit at once (process.exit runs no more ticks): what it sent
+  // still goes, as it did unbatched (an IPC write to a pipe with room completes at once).
+  process.on("exit", flush);
   return {
     send: (message) =>
       new Promise((resolve) => {
@@ -74,6 +78,10 @@ function ipcTransport(): ServiceTransport {
 /** NDJSON on stdin and stdout; a tick's lines leave in one write. */
 function stdioTransport(): ServiceTransport {
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  // Sent and then exited at once: the lines still go (writes to a pipe are synchronous here).
+  process.on("exit", () => {
+    while (process.stdout.writableCorked > 0) process.stdout.uncork();
+  });
   return {
     send: (message) =>
       new Promise((resolve) => {
