@@ -8,7 +8,8 @@
  * BENCH_RELAY_WINDOW messages in flight (throughput). CPU time per message is recorded for each
  * process group, to show where the time goes. Both chains stay up and the workloads alternate
  * between them BENCH_RELAY_REPEATS times, so a burst of someone else's load on this shared
- * machine hits both rather than one; each figure is the median of the repetitions.
+ * machine hits both rather than one; each figure is the median of the repetitions. Sequential
+ * round trips take turns between the chains round by round, so both see the same moments.
  *
  * With BENCH_RELAY_TASK=command, the instances speak NDJSON on stdio on both chains (a `command`
  * task running the same service with the SDK; raw stdio pipes in the floor) instead of Node IPC.
@@ -70,7 +71,7 @@ interface ChainRuns {
   pipelined: PipelinedRun[];
 }
 
-/** A sequential run: its latencies, and the CPU each process group spent per round trip. */
+/** A sequential run: its latencies, and the CPU the chain's own processes spent per round trip. */
 interface SequentialRun extends LatencySummary {
   cpuUsPerRoundTrip: Record<string, number>;
 }
@@ -80,14 +81,27 @@ function perUnit(cpuMs: CpuSnapshot, count: number): Record<string, number> {
   return Object.fromEntries(Object.entries(cpuMs).map(([k, ms]) => [k, count > 0 ? Math.round((ms * 1000 * 10) / count) / 10 : 0]));
 }
 
-async function runSequential(chain: Chain): Promise<SequentialRun> {
-  const before = cpuSnapshot(chain.groups);
-  // CPU is read over warm-up and rounds alike (the sample hook sees no boundary): both are counted.
-  const samples = await sequentialRoundTrips(chain.pipes[0]!, (i) => sendFrame(chain.instanceOf(0), i), WARMUP, ROUNDS);
-  const cpuUsPerRoundTrip = perUnit(cpuDelta(before, cpuSnapshot(chain.groups)), WARMUP + ROUNDS);
-  const summary = summarize(samples);
-  say(`  ${chain.name} sequential: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms; CPU µs per round trip ${JSON.stringify(cpuUsPerRoundTrip)}`);
-  return { ...summary, cpuUsPerRoundTrip };
+/** The process groups that belong to one chain alone (redis-server and the load generator serve both). */
+function ownGroups(chain: Chain): CpuGroups {
+  return { "gateway+node": chain.groups["gateway+node"]!, instances: chain.groups.instances! };
+}
+
+/** Sequential round trips on every chain, taking turns round by round (see sequentialRoundTrips). */
+async function runSequential(chains: readonly Chain[]): Promise<SequentialRun[]> {
+  const before = chains.map((c) => cpuSnapshot(ownGroups(c)));
+  // CPU is read over warm-up and rounds alike (the loop has no hook between them): both are counted.
+  const samples = await sequentialRoundTrips(
+    chains.map((c) => c.pipes[0]!),
+    (p, i) => sendFrame(chains[p]!.instanceOf(0), i),
+    WARMUP,
+    ROUNDS,
+  );
+  return chains.map((chain, p) => {
+    const cpuUsPerRoundTrip = perUnit(cpuDelta(before[p]!, cpuSnapshot(ownGroups(chain))), WARMUP + ROUNDS);
+    const summary = summarize(samples[p]!);
+    say(`  ${chain.name} sequential: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms; CPU µs per round trip ${JSON.stringify(cpuUsPerRoundTrip)}`);
+    return { ...summary, cpuUsPerRoundTrip };
+  });
 }
 
 async function runPipelined(chain: Chain): Promise<PipelinedRun> {
@@ -194,7 +208,7 @@ function medians(runs: ChainRuns) {
 
 await runBenchmark("relay", "Relay: client -> gateway -> Redis -> node -> instance -> back", async (ctx) => {
   ctx.params = { rounds: ROUNDS, warmup: WARMUP, clients: CLIENTS, instances: INSTANCES, window: WINDOW, seconds: SECONDS, warmupMs: WARMUP_MS, repeats: REPEATS, task: TASK };
-  ctx.notes.push(`each figure is the median of ${REPEATS} alternating repetitions (floor, then servman) on the same connections`);
+  ctx.notes.push(`each figure is the median of ${REPEATS} repetitions on the same connections; sequential round trips take turns (floor, servman, servman, floor, ...), pipelined runs alternate (floor, then servman)`);
   const redis = await startRedis();
   const chains: Chain[] = [];
   try {
@@ -203,7 +217,8 @@ await runBenchmark("relay", "Relay: client -> gateway -> Redis -> node -> instan
     const runs: Record<string, ChainRuns> = { floor: { sequential: [], pipelined: [] }, servman: { sequential: [], pipelined: [] } };
     for (let r = 1; r <= REPEATS; r++) {
       say(`repetition ${r} of ${REPEATS}: sequential (${WARMUP} warm-up + ${ROUNDS} round trips), then pipelined (${CLIENTS} clients x window ${WINDOW}, ${SECONDS} s)`);
-      for (const chain of chains) runs[chain.name]!.sequential.push(await runSequential(chain));
+      const sequential = await runSequential(chains);
+      chains.forEach((chain, i) => runs[chain.name]!.sequential.push(sequential[i]!));
       for (const chain of chains) runs[chain.name]!.pipelined.push(await runPipelined(chain));
     }
     const floor = medians(runs.floor!);

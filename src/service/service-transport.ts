@@ -50,7 +50,7 @@ function ipcTransport(): ServiceTransport {
     process.send!(batches ? batch : batch[0], undefined, {}, resolveAll);
   };
   // A handler may send and then exit at once (process.exit runs no more ticks): what it sent
-  // still goes, as it did unbatched (an IPC write to a pipe with room completes at once).
+  // still goes, as it did unbatched (an IPC write with room in the socket completes at once).
   process.on("exit", flush);
   return {
     send: (message) =>
