@@ -7,14 +7,13 @@
  *
  *   node dist/bench/launch.js   (sizes: BENCH_LAUNCH_SEQ, BENCH_LAUNCHES, BENCH_LAUNCH_CONCURRENCY)
  */
-import { Queue } from "bullmq";
-import { Redis } from "ioredis";
 import { runBenchmark, type BenchContext } from "./lib/bench-runner.js";
 import { startScript, startServman, type ScriptProcess, type ServmanProcess } from "./lib/child-processes.js";
 import { mapLimit } from "./lib/concurrency.js";
 import { cpuTimeMs } from "./lib/cpu-time.js";
 import { envInt } from "./lib/env.js";
-import { processesBelow, survivors } from "./lib/leftovers.js";
+import { breakdown, launchOne, stopAll, type LaunchTrace } from "./lib/launch-client.js";
+import { stopAndCheck } from "./lib/leftovers.js";
 import { say } from "./lib/output.js";
 import { ECHO_SERVICE } from "./lib/paths.js";
 import { startRedis } from "./lib/redis.js";
@@ -34,54 +33,6 @@ interface LaunchFigures {
   concurrent: LatencySummary;
   launchesPerSecond: number;
   concurrentDurationMs: number;
-}
-
-/** One sequential launch, timed at the client, with the server-side timestamps (epoch ms). */
-interface LaunchTrace {
-  instance: string;
-  sentAt: number;
-  receivedAt: number;
-  latencyMs: number;
-}
-
-/** Launches through the gateway and resolves with the client-side timing. */
-async function launchOne(client: ServmanWire): Promise<LaunchTrace> {
-  const sentAt = Date.now();
-  const start = performance.now();
-  const reply = await client.request({ type: "launch", task: "echo", options: { timeoutMs: 300_000 } }, 400_000);
-  return { instance: String(reply.instance), sentAt, receivedAt: Date.now(), latencyMs: performance.now() - start };
-}
-
-async function stopAll(client: ServmanWire, instances: readonly string[]): Promise<void> {
-  await mapLimit(instances.length, 16, (i) => client.request({ type: "stop", instance: instances[i] }, 60_000));
-}
-
-/**
- * Where the time of each sequential launch went, from the BullMQ job (enqueued, picked up,
- * finished) and the registry record (readyAt): medians in ms. Clocks are this machine's.
- */
-async function breakdown(redisUrl: string, prefix: string, traces: readonly LaunchTrace[]): Promise<Record<string, number>> {
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue("echo", { connection, prefix: `${prefix}:launch` });
-  try {
-    const jobs = await queue.getJobs(["completed"], 0, -1);
-    const byInstance = new Map(jobs.map((j) => [String((j.data as { instance?: unknown }).instance), j]));
-    const parts: Record<string, number[]> = { "client -> enqueued": [], "queue wait": [], "picked up -> ready": [], "ready -> client": [], total: [] };
-    for (const t of traces) {
-      const job = byInstance.get(t.instance);
-      const readyAt = Number(await connection.hget(`${prefix}:instance:${t.instance}`, "readyAt"));
-      if (!job || !job.processedOn || !readyAt) continue;
-      parts["client -> enqueued"]!.push(job.timestamp - t.sentAt);
-      parts["queue wait"]!.push(job.processedOn - job.timestamp);
-      parts["picked up -> ready"]!.push(readyAt - job.processedOn);
-      parts["ready -> client"]!.push(t.receivedAt - readyAt);
-      parts.total!.push(t.receivedAt - t.sentAt);
-    }
-    return Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, summarize(v).p50Ms]));
-  } finally {
-    await queue.close();
-    connection.disconnect();
-  }
 }
 
 type Launched = { latencies: number[]; durationMs: number };
@@ -165,18 +116,8 @@ await runBenchmark("launch", "Launch: launch-to-ready latency and sustained laun
     );
   } finally {
     await client?.close();
-    if (forker) {
-      const below = processesBelow(forker.pid);
-      await forker.stop();
-      const left = survivors(below);
-      ctx.check("floor forker left no process", left.length === 0, `${left.length} of ${below.length} still running`);
-    }
-    if (server) {
-      const below = processesBelow(server.pid);
-      const code = await server.stop();
-      const left = survivors(below);
-      ctx.check("servman stopped cleanly and left no process", code === 0 && left.length === 0, `exit code ${code}, ${left.length} of ${below.length} still running`);
-    }
+    if (forker) await stopAndCheck(ctx, "floor forker left no process", forker, false);
+    if (server) await stopAndCheck(ctx, "servman stopped cleanly and left no process", server, true);
     config.remove();
     await redis.stop();
   }

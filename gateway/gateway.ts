@@ -2,8 +2,6 @@
  * A gateway: HTTP + WebSocket server that holds client sessions and relays them over Redis.
  * Stateless beyond its open connections: any gateway serves any client for any instance.
  */
-import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -13,7 +11,7 @@ import { nanoid } from "nanoid";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ServmanConfig } from "../src/config/options.js";
-import { ConfigError, ServmanError, toServmanError } from "../src/errors.js";
+import { ServmanError, toServmanError } from "../src/errors.js";
 import { FD_RESERVE, fdLimitMessage, openFileLimit, openFiles } from "../src/fd-limit.js";
 import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
@@ -21,10 +19,14 @@ import { NodeReaper } from "../src/launch/node-reaper.js";
 import type { ClusterEvent, ToRequester } from "../src/protocol/bus-messages.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
+import { SessionStore, type StoredSession } from "../src/registry/session-store.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { handleHttp } from "./http-api.js";
 import { GatewayMetrics } from "./metrics.js";
-import { ClientSession, type SessionContext } from "./session.js";
+import { assertServable, readTlsFiles } from "./servable.js";
+import { ClientSession } from "./session.js";
+import type { SessionContext } from "./session-context.js";
+import { SessionKeeper } from "./session-keeper.js";
 import { corkSendsPerTick } from "./tick-corked-sends.js";
 
 export interface GatewayOptions {
@@ -39,49 +41,15 @@ export interface GatewayOptions {
 const HEALTH_PING_MS = 1_000;
 const HEALTH_STALE_MS = 3_000;
 
+/**
+ * Close codes after which a session is over at once: the client closed it (1000, or 1005: no
+ * code), or a policy ended it (1008: ticket, rate). After any other (a dropped connection, 1001
+ * from a draining gateway) it waits `resumeWindowMs` to be resumed.
+ */
+const ENDING_CLOSE_CODES = new Set([1000, 1005, 1008]);
+
 /** Path of the client WebSocket endpoint. */
 export const CONNECT_PATH = "/v1/connect";
-
-/** True for addresses only this machine can reach. */
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-/**
- * Throws ConfigError when this version cannot serve `config` safely. Called before anything
- * starts, so `servman start` refuses before its node registers.
- */
-export function assertServable(config: ServmanConfig): void {
-  const { host, insecure } = config.gateway;
-  if (config.gateway.tls) readTlsFiles(config.gateway.tls, config.file);
-  if (!isLoopback(host) && config.auth.secret === undefined && !insecure) {
-    // The host may come from the file, $SERVMAN_HOST or --host: name all three.
-    throw new ConfigError(
-      config.file,
-      "gateway.host (or $SERVMAN_HOST, --host)",
-      `refusing to listen on ${host}: with no auth.secret anyone who reaches it could launch and stop instances. ` +
-        "Configure auth.secret (tickets), bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients",
-    );
-  }
-}
-
-/** Reads a certificate and key, or throws a ConfigError naming the one that failed. */
-function readTlsFiles(tls: { cert: string; key: string }, file: string | null): { cert: Buffer; key: Buffer } {
-  const read = (path: string, key: "cert" | "key") => {
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new ConfigError(file, `gateway.tls.${key}`, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  const files = { cert: read(tls.cert, "cert"), key: read(tls.key, "key") };
-  try {
-    createSecureContext(files);
-  } catch (err) {
-    throw new ConfigError(file, "gateway.tls", `the certificate and key cannot be used together: ${(err as Error).message}`, { cause: err });
-  }
-  return files;
-}
 
 export class Gateway {
   readonly id = `gw-${nanoid(10)}`;
@@ -102,6 +70,9 @@ export class Gateway {
   private readonly auth: GatewayAuth;
   private readonly reaper: NodeReaper;
   private readonly logs: InstanceLogs;
+  private readonly keeper: SessionKeeper;
+  /** Sessions being detached (their channel unsubscribed, then the store written). */
+  private readonly detaching = new Set<Promise<void>>();
   private readonly fdLimit = openFileLimit();
   private lastFdWarning = 0;
   private lastPong = Date.now();
@@ -123,6 +94,18 @@ export class Gateway {
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
+    const store = new SessionStore(this.redis, this.keys);
+    const resumeWindowMs = this.config.gateway.resumeWindowMs;
+    this.keeper = new SessionKeeper({
+      gatewayId: this.id,
+      redis: this.redis,
+      keys: this.keys,
+      store,
+      requester: this.requester,
+      resumeWindowMs,
+      logger: this.logger,
+      sessions: () => this.storedSessions(),
+    });
     this.ctx = {
       gatewayId: this.id,
       redis: this.redis,
@@ -130,6 +113,10 @@ export class Gateway {
       requester: this.requester,
       limits: this.config.gateway.limits,
       metrics: this.metrics,
+      store,
+      resumeWindowMs,
+      rebind: (oldChannel, newChannel) => this.rebind(oldChannel, newChannel),
+      postMortem: (instance) => this.logs.postMortem(instance),
     };
     this.sub.on("message", (channel: string, payload: string) => this.onBus(channel, payload));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.config.gateway.limits.maxFrameBytes, perMessageDeflate: false });
@@ -150,6 +137,13 @@ export class Gateway {
     };
     this.server = tlsFiles ? createHttpsServer(tlsFiles, onRequest) : createServer(onRequest);
     this.server.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
+  }
+
+  private *storedSessions(): Iterable<{ session: StoredSession; token: string }> {
+    for (const s of this.sessions.values()) {
+      const session = s.snapshot();
+      if (session) yield { session, token: s.resumeToken };
+    }
   }
 
   /** Why the gateway is not serving, or null when it is. */
@@ -173,6 +167,7 @@ export class Gateway {
     assertServable(this.config);
     await this.sub.subscribe(this.replyChannel, this.keys.events());
     this.reaper.start();
+    await this.keeper.start();
     this.healthTimer = setInterval(() => this.ping(), HEALTH_PING_MS);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
@@ -314,12 +309,10 @@ export class Gateway {
       expiry = left <= 0 ? setTimeout(() => ws.close(1008, "ticket expired"), 0) : setTimeout(() => armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
     };
     if (identity.expiresAt !== null) armExpiry(identity.expiresAt);
-    ws.on("close", () => {
+    ws.on("close", (code: number) => {
       clearTimeout(expiry);
-      session.onClose();
-      this.sessions.delete(session.channel);
       this.metrics.connections.dec();
-      void this.sub.unsubscribe(session.channel).catch(() => {});
+      this.release(session, ENDING_CLOSE_CODES.has(code));
     });
     this.sub.subscribe(session.channel).then(
       () => {
@@ -334,6 +327,34 @@ export class Gateway {
         ws.close(1011, "redis unavailable");
       },
     );
+  }
+
+  /**
+   * A connection closed. An ending session is forgotten now; a detached one keeps its channel until
+   * the unsubscribe is done, so events that arrive meanwhile are kept for whoever resumes it.
+   */
+  private release(session: ClientSession, end: boolean): void {
+    const channel = session.channel;
+    const done = session
+      .onClose(end)
+      .then(() => this.sub.unsubscribe(channel))
+      .catch(() => {})
+      .then(() => {
+        if (this.sessions.get(channel) === session) this.sessions.delete(channel);
+        return session.detached();
+      })
+      .finally(() => this.detaching.delete(done));
+    this.detaching.add(done);
+  }
+
+  /** A session took over an older one: it listens on that session's channel from now on. */
+  private async rebind(oldChannel: string, newChannel: string): Promise<void> {
+    const session = this.sessions.get(oldChannel);
+    if (!session) return;
+    this.sessions.set(newChannel, session);
+    this.sessions.delete(oldChannel);
+    await this.sub.subscribe(newChannel);
+    await this.sub.unsubscribe(oldChannel).catch(() => {});
   }
 
   /** Stops accepting, closes clients with 1001 (they resume elsewhere), then closes. Idempotent. */
@@ -373,11 +394,15 @@ export class Gateway {
       });
       await allClosed;
       for (const ws of this.wss.clients) ws.terminate();
+      // Each close event starts its session's detach; those are awaited below.
+      for (let i = 0; i < 100 && this.wss.clients.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeAllConnections();
       await serverClosed;
       await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+      await Promise.allSettled([...this.detaching]);
       this.reaper.close();
+      await this.keeper.close();
       clearInterval(this.healthTimer);
       await this.requester.close();
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);

@@ -2,44 +2,39 @@
  * One client connection: the client protocol's requests (SPEC §3), the instances it joined and
  * owns, and the events arriving for it on its session channel.
  */
-import type { Redis } from "ioredis";
 import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
-import type { GatewayLimits } from "../src/config/options.js";
 import { ServmanError, toServmanError } from "../src/errors.js";
-import type { Keys } from "../src/keys.js";
-import type { Requester } from "../src/launch/requester.js";
 import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protocol/bus-messages.js";
 import {
   frameRequestId,
   parseClientFrame,
   type ClientRequest,
+  type ClosedReason,
   type JoinRequest,
   type LaunchRequest,
   type LeaveRequest,
   type RequestId,
+  type ResumeRequest,
   type SendRequest,
   type ServerFrame,
   type StopRequest,
 } from "../src/protocol/client-messages.js";
-import type { InstanceRecord } from "../src/registry/instance-registry.js";
+import type { StoredSession } from "../src/registry/session-store.js";
+import { claimSession, ReplayGate } from "./session-resume.js";
+import { SessionMembership } from "./session-membership.js";
+import { SessionAccess } from "./session-access.js";
+import type { SessionContext } from "./session-context.js";
+import { launchOwned, stopOwnedBy, type OwnerRequester } from "./owner-requests.js";
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
-import type { GatewayMetrics } from "./metrics.js";
 import { TokenBucket } from "../src/token-bucket.js";
+
+/** Events a detaching session keeps between its connection's end and its unsubscribe, at most. */
+const MAX_TAIL = 1_000;
 
 /** A join is answered `timeout` if its instance's node says nothing for this long. */
 const JOIN_TIMEOUT_MS = 10_000;
-
-/** What a session needs from its gateway. */
-export interface SessionContext {
-  readonly gatewayId: string;
-  readonly redis: Redis;
-  readonly keys: Keys;
-  readonly requester: Requester;
-  readonly limits: GatewayLimits;
-  readonly metrics: GatewayMetrics;
-}
 
 interface PendingJoin {
   ids: (RequestId | undefined)[];
@@ -48,19 +43,21 @@ interface PendingJoin {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** True when `list` names the user (ticket `sub`) or, in open mode, the session id. */
-function listed(list: readonly string[] | undefined, user: string | null, session: string): boolean {
-  return list !== undefined && ((user !== null && list.includes(user)) || list.includes(session));
-}
-
 export class ClientSession {
-  readonly id = nanoid(21);
-  readonly resumeToken = nanoid(32);
-  readonly channel: string;
-  private readonly joined = new Set<string>();
+  private sessionId = nanoid(21);
+  private token = nanoid(32);
+  private sessionChannel: string;
+  /** Requests handled so far: `resume` must be the first. */
+  private requests = 0;
+  /** While a resume is in progress: frames that arrived meanwhile, handled once it is over. */
+  private waiting: [Buffer | ArrayBuffer | Buffer[], boolean][] | null = null;
+  private gate: ReplayGate | undefined;
+  /** While detaching: events that arrived after the client left, for whoever resumes it. */
+  private tail: string[] | null = null;
   private readonly pendingJoins = new Map<string, PendingJoin>();
-  /** Instances this session launched with closeOnOwnerLeave. */
-  private readonly closeOnLeave = new Set<string>();
+  private readonly membership: SessionMembership;
+  private readonly access: SessionAccess;
+  private readonly joined: Set<string>;
   private closed = false;
   private readonly bucket: TokenBucket;
   /** Frames refused in a row by the rate limit; past `burst` the connection is closed. */
@@ -72,8 +69,28 @@ export class ClientSession {
     private readonly logger: Logger,
     readonly identity: Identity = OPEN_IDENTITY,
   ) {
-    this.channel = ctx.keys.sessionChannel(this.id);
+    this.sessionChannel = ctx.keys.sessionChannel(this.sessionId);
     this.bucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.burst);
+    this.membership = new SessionMembership(ctx, this, logger);
+    this.joined = this.membership.joined;
+    this.access = new SessionAccess(identity, () => this.sessionId);
+  }
+
+  get id(): string {
+    return this.sessionId;
+  }
+
+  get channel(): string {
+    return this.sessionChannel;
+  }
+
+  get resumeToken(): string {
+    return this.token;
+  }
+
+  /** The session as the store should hold it (for a rewrite after Redis lost its data), or null. */
+  snapshot(): StoredSession | null {
+    return this.closed ? null : this.membership.snapshot();
   }
 
   /** The ticket's user id; null in open mode. */
@@ -120,6 +137,10 @@ export class ClientSession {
 
   /** Handles one frame from the client. Never throws. */
   onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (this.waiting) {
+      this.waiting.push([data, isBinary]);
+      return;
+    }
     // Limited before validation: a flood costs the gateway as little as possible.
     if (!this.bucket.take()) return this.refuse(data, isBinary);
     this.refusedInRow = 0;
@@ -134,6 +155,7 @@ export class ClientSession {
       return;
     }
     this.ctx.metrics.requests.inc({ type: parsed.request.type });
+    this.requests++;
     this.dispatch(parsed.request);
   }
 
@@ -174,7 +196,7 @@ export class ClientSession {
       case "ping":
         return this.send(req.id === undefined ? { type: "pong" } : { type: "pong", id: req.id });
       case "resume":
-        return this.fail(new ServmanError("unavailable", "this session cannot be resumed here: sessions end when their connection closes; start a new one"), req.id);
+        return this.onResume(req);
     }
   }
 
@@ -185,10 +207,21 @@ export class ClientSession {
     if (pending) {
       pending.queued.push({ payload: JSON.stringify(message), id: req.id });
     } else if (this.joined.has(req.instance)) {
-      this.ctx.redis.publish(this.ctx.keys.instanceChannel(req.instance), JSON.stringify(message)).catch((err) => this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), req.id));
+      this.relay(req.instance, JSON.stringify(message), req.id);
     } else {
       this.fail(new ServmanError("not_joined", `not joined to ${req.instance}; join it first`), req.id);
     }
+  }
+
+  /** Publishes a client's message; one that reached no node, or no Redis, is reported to the sender. */
+  private relay(instance: string, payload: string, id: RequestId | undefined): void {
+    this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), payload).then(
+      (receivers) => {
+        // Its node is gone, or resubscribing after a Redis restart: the sender must not think it arrived.
+        if (receivers === 0) this.fail(new ServmanError("unavailable", `message not delivered: no node is listening for ${instance}; try again`), id);
+      },
+      (err: unknown) => this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), id),
+    );
   }
 
   private onJoin(req: JoinRequest): void {
@@ -210,32 +243,18 @@ export class ClientSession {
   }
 
   private async requestJoin(instance: string, pending: PendingJoin, data: unknown): Promise<void> {
-    const record = await this.ctx.requester.instances.get(instance);
+    const [record] = await Promise.all([this.ctx.requester.instances.get(instance), this.membership.persist()]);
     if (this.pendingJoins.get(instance) !== pending) return;
     // Outside a ticket's `instances`, whether the instance exists is none of the client's business.
-    if (!this.inScope(instance, record)) throw new ServmanError("forbidden", `this ticket does not allow joining ${instance}`);
+    if (!this.access.inScope(instance, record)) throw new ServmanError("forbidden", `this ticket does not allow joining ${instance}`);
     if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(instance)}`);
     if (record.state === "launching") throw new ServmanError("unavailable", `instance ${instance} is still launching; join once launched`);
-    if (!this.mayJoin(record)) throw new ServmanError("forbidden", `not allowed to join ${instance}`);
+    if (!this.access.mayJoin(record)) throw new ServmanError("forbidden", `not allowed to join ${instance}`);
+    await this.membership.recordJoin(instance);
+    if (this.pendingJoins.get(instance) !== pending) return;
     pending.timer = setTimeout(() => this.settleJoin(instance, pending, new ServmanError("timeout", `instance ${instance} did not answer the join`)), JOIN_TIMEOUT_MS);
     const receivers = await this.publish(instance, { type: "join", client: this.id, user: this.user, data: data ?? null, reply: this.channel });
     if (receivers === 0) throw new ServmanError("unknown_instance", `instance ${instance} is not running`);
-  }
-
-  private owns(record: InstanceRecord): boolean {
-    return record.owner === this.id || (this.user !== null && record.ownerUser === this.user);
-  }
-
-  /** A ticket's `instances` claim bounds which ids its holder may join, stop or launch (its own instances aside). */
-  private inScope(instance: string, record: InstanceRecord | null): boolean {
-    return this.admin || this.identity.instances === null || this.identity.instances.has(instance) || (record !== null && this.owns(record));
-  }
-
-  private mayJoin(record: InstanceRecord): boolean {
-    if (this.admin || this.owns(record)) return true;
-    const { allow, deny } = record.options;
-    if (listed(deny, this.user, this.id)) return false;
-    return allow === undefined || listed(allow, this.user, this.id);
   }
 
   /** Ends a pending join: joined when `err` is null, else every waiting request gets the error. */
@@ -244,13 +263,12 @@ export class ClientSession {
     this.pendingJoins.delete(instance);
     clearTimeout(pending.timer);
     if (err === null) {
-      this.joined.add(instance);
+      this.membership.addJoined(instance);
       for (const id of pending.ids) this.send({ type: "joined", ...idOf(id), instance });
-      for (const q of pending.queued) {
-        this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), q.payload).catch(() => {});
-      }
+      for (const q of pending.queued) this.relay(instance, q.payload, q.id);
       return;
     }
+    this.membership.dropJoin(instance);
     for (const id of pending.ids) this.fail(err, id);
     for (const q of pending.queued) this.fail(new ServmanError("not_joined", `message not delivered: join of ${instance} failed`), q.id);
   }
@@ -259,72 +277,40 @@ export class ClientSession {
     const instance = req.instance;
     const pending = this.pendingJoins.get(instance);
     if (pending) this.settleJoin(instance, pending, new ServmanError("not_joined", `left ${instance} before the join completed`));
-    if (!this.joined.delete(instance) && !pending) {
+    if (!this.membership.forgetJoined(instance) && !pending) {
       return this.fail(new ServmanError("not_joined", `not joined to ${instance}`), req.id);
     }
     void this.publish(instance, { type: "leave", client: this.id, reason: "left" }).catch(() => {});
     this.send({ type: "left", ...idOf(req.id), instance });
-    if (this.closeOnLeave.has(instance)) this.stopOwned(instance);
+    if (this.membership.closeOnLeave.has(instance)) this.membership.stopOwned(instance);
+  }
+
+  private owner(): OwnerRequester {
+    return { ctx: this.ctx, session: this.id, user: this.user, access: this.access, membership: this.membership, logger: this.logger, closed: () => this.closed };
   }
 
   private async onLaunch(req: LaunchRequest): Promise<void> {
-    const options = req.options ?? {};
-    if (!this.admin && this.identity.tasks !== null && !this.identity.tasks.has(req.task)) {
-      throw new ServmanError("forbidden", `this ticket does not allow launching ${JSON.stringify(req.task)}`);
-    }
-    // An explicit id outside the ticket's instances could probe which ids exist (already_exists).
-    if (req.instance !== undefined && !this.inScope(req.instance, null)) {
-      throw new ServmanError("forbidden", `this ticket does not allow the instance id ${JSON.stringify(req.instance)}`);
-    }
-    try {
-      const result = await this.ctx.requester.launch({
-        task: req.task,
-        ...(req.args !== undefined ? { args: req.args } : {}),
-        ...(req.instance !== undefined ? { instance: req.instance } : {}),
-        options,
-        owner: this.id,
-        ownerUser: this.user,
-        // Quotas bound users (tickets); admins and open mode have none.
-        ...(this.user !== null && !this.admin ? { quota: this.ctx.limits.maxInstancesPerUser } : {}),
-      });
-      this.ctx.metrics.launches.inc({ result: "ok" });
-      if (options.closeOnOwnerLeave) {
-        if (this.closed) return this.stopOwned(result.instance);
-        this.closeOnLeave.add(result.instance);
-      }
-      this.send({ type: "launched", ...idOf(req.id), instance: result.instance, node: result.node });
-    } catch (err) {
-      const code = toServmanError(err).code;
-      this.ctx.metrics.launches.inc({ result: code });
-      if (code === "rate_limited") this.ctx.metrics.limited.inc({ limit: "instances_per_user" });
-      throw err;
-    }
+    const result = await launchOwned(this.owner(), req);
+    if (result) this.send({ type: "launched", ...idOf(req.id), instance: result.instance, node: result.node });
   }
 
   private async onStop(req: StopRequest): Promise<void> {
-    const record = await this.ctx.requester.instances.get(req.instance);
-    if (!this.inScope(req.instance, record)) throw new ServmanError("forbidden", `this ticket does not allow stopping ${req.instance}`);
-    if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(req.instance)}`);
-    if (!this.owns(record) && !this.admin) {
-      if (record.owner !== null) {
-        const alert: ToRequester = { type: "alert", instance: record.instance, kind: "stop_refused", session: this.id, user: this.user };
-        void this.ctx.redis.publish(this.ctx.keys.sessionChannel(record.owner), JSON.stringify(alert)).catch(() => {});
-      }
-      this.logger.warn({ instance: record.instance }, "stop refused: not the owner");
-      throw new ServmanError("forbidden", `only the owner of ${req.instance} may stop it`);
-    }
-    await this.ctx.requester.stop(req.instance, this.id);
-    this.closeOnLeave.delete(req.instance);
+    await stopOwnedBy(this.owner(), req.instance);
     this.send({ type: "stopped", ...idOf(req.id), instance: req.instance });
-  }
-
-  private stopOwned(instance: string): void {
-    this.closeOnLeave.delete(instance);
-    this.ctx.requester.stop(instance, this.id).catch((err: Error) => this.logger.warn({ instance, err: err.message }, "closeOnOwnerLeave stop failed"));
   }
 
   /** Handles one event published on the session channel. */
   onBus(payload: string): void {
+    if (this.tail) return this.keepInTail(payload);
+    if (this.gate) {
+      // Parsing every event lasts only until each instance has replayed.
+      if (this.gate.done) this.gate = undefined;
+      else if (this.gate.intercept(payload)) return;
+    }
+    this.handleBus(payload);
+  }
+
+  private handleBus(payload: string): void {
     if (payload.startsWith(MESSAGE_PREFIX)) return this.sendRaw(payload);
     let event: ToRequester;
     try {
@@ -344,9 +330,13 @@ export class ClientSession {
         break;
       }
       case "closed":
-        this.joined.delete(event.instance);
-        this.closeOnLeave.delete(event.instance);
+        this.membership.forgetJoined(event.instance);
+        this.membership.forgetOwned(event.instance);
         this.send({ type: "closed", instance: event.instance, reason: event.reason });
+        break;
+      case "takeover":
+        // This session resumed on another connection: this one lets it go (as a dropped connection).
+        this.ws.close(4000, "session resumed on another connection");
         break;
       case "alert":
       case "restarting":
@@ -361,26 +351,101 @@ export class ClientSession {
 
   /** The instance died with its node: the client is told (`closed`, `lost`) if it was joined. */
   onLost(instance: string): void {
-    this.closeOnLeave.delete(instance);
+    this.membership.forgetOwned(instance);
     const pending = this.pendingJoins.get(instance);
     if (pending) this.settleJoin(instance, pending, new ServmanError("unknown_instance", `instance ${instance} was lost with its node`));
-    if (this.joined.delete(instance)) this.send({ type: "closed", instance, reason: "lost" });
+    if (this.membership.forgetJoined(instance)) this.send({ type: "closed", instance, reason: "lost" });
   }
 
-  /** The connection closed: leave everything, stop what must not outlive its owner. Idempotent. */
-  onClose(): void {
-    if (this.closed) return;
+  /**
+   * The connection closed. A session ended by its client (or by policy), never stored, or with
+   * resume turned off is over: its instances hear `leave` now. Any other is detached: it stays
+   * joined, with its events kept, until it is resumed or its resume window passes. Idempotent.
+   */
+  onClose(end: boolean): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
+    this.gate?.close();
+    // A join still in flight is abandoned either way: the client learns nothing of it.
     for (const [instance, pending] of this.pendingJoins) {
       clearTimeout(pending.timer);
-      void this.publish(instance, { type: "leave", client: this.id, reason: "disconnected" }).catch(() => {});
+      this.membership.leave(instance);
+      this.membership.dropJoin(instance);
     }
     this.pendingJoins.clear();
-    for (const instance of this.joined) {
-      void this.publish(instance, { type: "leave", client: this.id, reason: "disconnected" }).catch(() => {});
+    if (end || !this.membership.isStored) return this.membership.end();
+    this.tail = [];
+    return Promise.resolve();
+  }
+
+  /** A detached session's channel is no longer subscribed: it waits in the store for a resume. */
+  async detached(): Promise<void> {
+    if (this.tail === null) return;
+    const tail = this.tail;
+    this.tail = null;
+    await this.membership.detach(tail);
+  }
+
+  /** An event that came after the client left, kept for the connection that resumes the session. */
+  private keepInTail(payload: string): void {
+    // The tail spans one unsubscribe round trip; a flood past this bound is logged, not kept.
+    if (this.tail!.length >= MAX_TAIL) {
+      if (this.tail!.length === MAX_TAIL) this.logger.warn({ kept: MAX_TAIL }, "events for a detaching session past the tail bound are lost");
+      return;
     }
-    this.joined.clear();
-    for (const instance of [...this.closeOnLeave]) this.stopOwned(instance);
+    if (payload.startsWith(MESSAGE_PREFIX)) return void this.tail!.push(payload);
+    const event = JSON.parse(payload) as ToRequester;
+    if (event.type === "takeover" || event.type === "joined" || event.type === "join_rejected" || event.type === "replay") return;
+    if (event.type === "closed") {
+      this.membership.forgetJoined(event.instance);
+      this.membership.forgetOwned(event.instance);
+    }
+    this.tail!.push(payload);
+  }
+
+  /** Takes an older session back (its joins, ownership and the events it missed); see session-resume.ts. */
+  private onResume(req: ResumeRequest): void {
+    if (this.requests > 1 || this.membership.isStored) {
+      return this.fail(new ServmanError("bad_request", "resume must be the first frame on a new connection"), req.id);
+    }
+    if (this.ctx.resumeWindowMs === 0) return this.fail(new ServmanError("unavailable", "sessions cannot be resumed on this gateway (resumeWindowMs is 0)"), req.id);
+    this.waiting = [];
+    void this.resume(req)
+      .catch((err) => this.fail(err, req.id))
+      .finally(() => {
+        const waiting = this.waiting ?? [];
+        this.waiting = null;
+        for (const [data, isBinary] of waiting) this.onFrame(data, isBinary);
+      });
+  }
+
+  private async resume(req: ResumeRequest): Promise<void> {
+    const stored = await claimSession(this.ctx, req.session, req.resume, this.user, this.logger);
+    const oldChannel = this.sessionChannel;
+    this.sessionId = stored.id;
+    this.token = req.resume;
+    this.sessionChannel = this.ctx.keys.sessionChannel(stored.id);
+    this.membership.adopt(stored);
+    this.gate = new ReplayGate(stored.joined, { send: (text) => this.handleBus(text), notMember: (instance) => this.onLost(instance) }, this.logger);
+    await this.ctx.rebind(oldChannel, this.sessionChannel);
+    if (this.closed) return;
+    // Each instance replays what it kept to this (now subscribed) channel; none listening: it is gone.
+    const asked = await Promise.all(
+      stored.joined.map((instance) => this.publish(instance, { type: "resume", client: this.id, reply: this.sessionChannel }).catch(() => -1)),
+    );
+    const gone = stored.joined.filter((_, i) => asked[i] === 0);
+    for (const instance of gone) {
+      this.gate.forget(instance);
+      this.membership.forgetJoined(instance);
+    }
+    this.logger.info({ joined: this.joined.size, gone: gone.length, tail: stored.tail.length }, "session resumed");
+    this.send({ type: "resumed", ...idOf(req.id), session: this.id, instances: [...this.joined] });
+    for (const payload of stored.tail) this.handleBus(payload);
+    for (const instance of gone) {
+      const reason = ((await this.ctx.postMortem(instance).catch(() => null))?.reason ?? "lost") as ClosedReason;
+      this.send({ type: "closed", instance, reason });
+    }
+    this.gate.open();
   }
 }
 

@@ -12,9 +12,12 @@ import type { ClosedReason } from "../src/protocol/client-messages.js";
 import { checkServiceMessage, type NodeToService, type ServiceToNode } from "../src/protocol/task-messages.js";
 import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
 import { InstanceOutput } from "./instance-output.js";
+import { MemberDelivery } from "./member-delivery.js";
 import { RestartPolicy } from "./restart-policy.js";
-import { spawnInstanceProcess } from "./spawn-process.js";
-import { residentKb } from "./memory-watch.js";
+import { killProcessGroup, spawnInstanceProcess } from "./spawn-process.js";
+import { HeldMessages } from "./held-messages.js";
+import { InstanceHealth } from "./instance-health.js";
+import { InstanceMembers } from "./instance-members.js";
 
 /** What the instance needs from its node. */
 export interface InstanceHost {
@@ -23,6 +26,10 @@ export interface InstanceHost {
   readonly shutdownDeadlineMs: number;
   /** Publishes JSON text on a channel (fire and forget; order per channel is kept). */
   publish(channel: string, payload: string): void;
+  /** Publishes and resolves with how many subscribers received it (same order as `publish`). */
+  publishCounted(channel: string, payload: string): Promise<number>;
+  /** Resolves once every publish issued before it has been answered. */
+  settled(): Promise<void>;
   /** Counts one piece of invalid output from a service (node metrics). */
   countInvalid(): void;
   /** Keeps one log line of the instance (for `servman logs`). */
@@ -31,6 +38,8 @@ export interface InstanceHost {
   setState(instance: Instance, state: "ready" | "restarting" | "stopping"): void;
   /** Removes the ended instance from the registry; clients are told only after it resolves. */
   retire(instance: Instance, end: InstanceEnd): Promise<void>;
+  /** A process of `task` already started and waiting for `start` (its warm pool), if any. */
+  takeWarm(task: TaskConfig): ChildProcess | undefined;
 }
 
 /** How an instance ended. */
@@ -42,23 +51,12 @@ export interface InstanceEnd {
 
 export type InstancePhase = "launching" | "ready" | "restarting" | "stopping" | "ended";
 
-/** How often an instance's memory is sampled (the first sample comes sooner, for short lives). */
-const MEMORY_SAMPLE_MS = 2_000;
-const FIRST_MEMORY_SAMPLE_MS = 250;
-
-/** Client messages held for a restarting process, at most. */
-const MAX_HELD = 10_000;
-/** ...and at most this much text (UTF-16 units), whichever comes first. */
-const MAX_HELD_CHARS = 16 * 1024 * 1024;
 
 export class Instance {
   readonly id: string;
   readonly task: TaskConfig;
   phase: InstancePhase = "launching";
-  /** Joined clients: session id -> user id. */
-  private readonly members = new Map<string, string | null>();
-  /** Joins sent to the service and not answered yet: session id -> reply channel. */
-  private readonly pendingJoins = new Map<string, { user: string | null; reply: string }>();
+  private readonly members: InstanceMembers;
   /** Reply channels waiting for this instance to have stopped. */
   private readonly stopReplies: string[] = [];
   private stopAsked = false;
@@ -67,25 +65,13 @@ export class Instance {
   private child: ChildProcess | undefined;
   private channel: ChildChannel | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private idleTimer: NodeJS.Timeout | undefined;
   private args: Record<string, unknown> = {};
   private readonly restarts: RestartPolicy;
   /** What clients sent while the process restarts, delivered once it is ready again. */
-  private readonly held: string[] = [];
-  private heldBytes = 0;
-  /** Highest resident memory seen, in KiB. */
-  private peakRssKb = 0;
-  /** When the service last sent anything (liveness). */
-  private lastHeard = 0;
-  /** True once the service has sent a heartbeat (command tasks are watched from then on). */
-  private heartbeats = false;
-  /** Per client, messages that did not fit in `held` (reported as `dropped`). */
-  private readonly droppedWhileRestarting = new Map<string, number>();
-  /** Members whose join is being replayed to a restarted process. */
-  private readonly rejoining = new Set<string>();
-  /** When maxLifetimeMs runs out (ms since epoch), fixed at the first ready. */
-  private lifetimeEndsAt: number | undefined;
+  private readonly held = new HeldMessages();
   private readonly output: InstanceOutput;
+  private readonly delivery: MemberDelivery;
+  private readonly health: InstanceHealth;
   private readyWaiter: { resolve(): void; reject(err: ServmanError): void } | undefined;
   private endResolve!: (end: InstanceEnd) => void;
   /** Settles once the process has exited and its output is drained. */
@@ -104,6 +90,27 @@ export class Instance {
     this.restarts = new RestartPolicy(task);
     this.output = new InstanceOutput(logger, () => host.countInvalid(), (source, text) => host.log(this, source, text));
     this.ended = new Promise((resolve) => (this.endResolve = resolve));
+    this.health = new InstanceHealth(
+      {
+        task,
+        isReady: () => this.phase === "ready",
+        joinedCount: () => this.members.size,
+        pendingCount: () => this.members.pendingSize,
+        process: () => this.child,
+        kill: () => this.kill(),
+        stop: (reply) => this.stop(reply),
+        note: (text) => this.output.line("servman", text),
+        timer: (ms, fn) => this.timer(ms, fn),
+      },
+      logger,
+    );
+    this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (client) => host.keys.sessionChannel(client) }, logger);
+    this.members = new InstanceMembers(id, {
+      toService: (message) => this.toService(message),
+      toRequester: (channel, message) => this.toRequester(channel, message),
+      deliver: (client, payload) => this.delivery.deliver(client, payload),
+      changed: () => this.health.armIdle(),
+    });
   }
 
   get pid(): number {
@@ -127,9 +134,9 @@ export class Instance {
     return ready;
   }
 
-  /** Forks or spawns the process, wires its channel and logs, and sends it `start`. */
+  /** Adopts a warm process or starts one, wires its channel and logs, and sends it `start`. */
   private spawnProcess(): void {
-    const child = spawnInstanceProcess(this.task, this.id, this.host.baseDir);
+    const child = this.host.takeWarm(this.task) ?? spawnInstanceProcess(this.task, this.id, this.host.baseDir);
     this.child = child;
     const handlers = {
       onMessage: (value: unknown) => this.onServiceMessage(value),
@@ -143,7 +150,7 @@ export class Instance {
       this.logger.error({ err: err.message }, "instance process error");
     });
     child.on("close", (code, signal) => this.onClose(code, signal));
-    this.watchMemory(child);
+    this.health.watchMemory(child);
     // Sent straight to the channel: while restarting, everything else waits in `held`.
     this.channel.send(JSON.stringify({ type: "start", instance: this.id, task: this.task.name, args: this.args } satisfies NodeToService));
   }
@@ -164,13 +171,8 @@ export class Instance {
   private sendToService(payload: string): void {
     if (this.phase !== "restarting") {
       this.channel?.send(payload);
-    } else if (this.held.length < MAX_HELD && this.heldBytes + payload.length <= MAX_HELD_CHARS) {
-      this.held.push(payload);
-      this.heldBytes += payload.length;
     } else {
-      // Only overflow is parsed: to tell the sender what it lost.
-      const client = (JSON.parse(payload) as { client?: string }).client;
-      if (client !== undefined) this.droppedWhileRestarting.set(client, (this.droppedWhileRestarting.get(client) ?? 0) + 1);
+      this.held.hold(payload);
     }
   }
 
@@ -179,7 +181,7 @@ export class Instance {
   }
 
   private toSession(session: string, message: ToRequester): void {
-    this.toRequester(this.host.keys.sessionChannel(session), message);
+    this.delivery.deliver(session, JSON.stringify(message));
   }
 
   /** Handles one payload from the instance's channel. */
@@ -199,21 +201,17 @@ export class Instance {
     }
     switch (message.type) {
       case "join":
-        if (this.members.has(message.client)) {
-          this.toRequester(message.reply, { type: "joined", instance: this.id });
-        } else {
-          this.pendingJoins.set(message.client, { user: message.user, reply: message.reply });
-          this.toService({ type: "join", client: message.client, user: message.user, data: message.data ?? null });
-        }
+        this.members.join(message.client, message.user, message.reply, message.data);
         break;
       case "leave":
-        if (this.members.delete(message.client) || this.pendingJoins.delete(message.client)) {
-          this.toService({ type: "leave", client: message.client, reason: message.reason });
-          this.armIdleTimer();
-        }
+        this.delivery.discard(message.client);
+        this.members.leave(message.client, message.reason);
         break;
       case "stop":
         this.stop(message.reply);
+        break;
+      case "resume":
+        void this.delivery.replay(message.client, message.reply, this.members.has(message.client));
         break;
       case "message":
         this.sendToService(payload);
@@ -231,7 +229,7 @@ export class Instance {
     }
     const parsed = checkServiceMessage(value);
     if (!parsed.ok) return this.output.reportInvalid(parsed.problem);
-    this.lastHeard = Date.now();
+    this.health.heard(parsed.message.type === "heartbeat");
     this.apply(parsed.message);
   }
 
@@ -241,52 +239,27 @@ export class Instance {
         if (this.phase === "restarting") this.resume();
         else if (this.phase === "launching") {
           this.phase = "ready";
-          this.armLifetimeTimers();
+          this.health.armReady();
           this.readyWaiter?.resolve();
           this.readyWaiter = undefined;
         }
         break;
-      case "accept": {
-        if (this.rejoining.delete(message.client)) break;
-        const pending = this.pendingJoins.get(message.client);
-        if (!pending) break;
-        this.pendingJoins.delete(message.client);
-        this.members.set(message.client, pending.user);
-        this.cancelIdleTimer();
-        this.toRequester(pending.reply, { type: "joined", instance: this.id });
+      case "accept":
+        this.members.accept(message.client);
         break;
-      }
-      case "reject": {
-        if (this.rejoining.delete(message.client)) {
-          // The restarted service would not take this member back.
-          if (this.members.delete(message.client)) this.toSession(message.client, { type: "closed", instance: this.id, reason: "kicked" });
-          break;
-        }
-        const pending = this.pendingJoins.get(message.client);
-        if (!pending) break;
-        this.pendingJoins.delete(message.client);
-        this.toRequester(pending.reply, { type: "join_rejected", instance: this.id, reason: message.reason ?? "refused by the service" });
+      case "reject":
+        this.members.reject(message.client, message.reason);
         break;
-      }
       case "send": {
         const event: ToRequester = { type: "message", instance: this.id, action: message.action, data: message.data ?? null };
         if (message.channel !== undefined) event.channel = message.channel;
-        const payload = JSON.stringify(event);
-        const targets = message.to ?? this.members.keys();
-        for (const client of targets) {
-          if (this.members.has(client)) this.host.publish(this.host.keys.sessionChannel(client), payload);
-        }
+        this.members.send(JSON.stringify(event), message.to);
         break;
       }
       case "kick":
-        if (this.members.delete(message.client)) {
-          this.toService({ type: "leave", client: message.client, reason: "kicked" });
-          this.toSession(message.client, { type: "closed", instance: this.id, reason: "kicked" });
-          this.armIdleTimer();
-        }
+        this.members.kick(message.client);
         break;
       case "heartbeat":
-        this.heartbeats = true;
         break;
       case "stop":
         if (this.stopAsked) break;
@@ -297,80 +270,9 @@ export class Instance {
     }
   }
 
-  /** Samples the process's memory: the peak goes in the post-mortem, maxMemoryMb kills. */
-  private watchMemory(child: ChildProcess, delayMs = FIRST_MEMORY_SAMPLE_MS): void {
-    const pid = child.pid;
-    if (pid === undefined) return;
-    const limitKb = this.task.maxMemoryMb === undefined ? Infinity : this.task.maxMemoryMb * 1024;
-    this.timer(delayMs, () => {
-      void residentKb(pid).then((kb) => {
-        if (kb === null || this.child !== child) return;
-        this.peakRssKb = Math.max(this.peakRssKb, kb);
-        if (kb > limitKb) {
-          this.logger.warn({ rssMb: Math.round(kb / 1024), maxMemoryMb: this.task.maxMemoryMb }, "instance is over maxMemoryMb; killing it");
-          this.output.line("servman", `killed: resident memory ${Math.round(kb / 1024)} MB over maxMemoryMb ${this.task.maxMemoryMb}`);
-          this.kill();
-          return;
-        }
-        this.watchMemory(child, MEMORY_SAMPLE_MS);
-      });
-    });
-  }
-
   /** What a post-mortem records beyond how the process ended. */
   get diagnostics(): { restarts: number; peakRssMb: number | null; lastLines: string[] } {
-    return { restarts: this.restarts.attempts, peakRssMb: this.peakRssKb > 0 ? Math.round(this.peakRssKb / 1024) : null, lastLines: this.output.lastLines() };
-  }
-
-  /** Kills a ready process that has gone silent (a hung event loop, a deadlock). */
-  private armLivenessCheck(): void {
-    const limit = this.task.livenessTimeoutMs;
-    if (limit === 0) return;
-    this.timer(Math.max(100, limit / 2), () => {
-      if (this.phase !== "ready") return;
-      // Module tasks always run the SDK's heartbeat; a command task opts in by sending one.
-      const watched = this.task.kind === "module" || this.heartbeats;
-      if (watched && Date.now() - this.lastHeard > limit) {
-        this.logger.warn({ livenessTimeoutMs: limit, silentMs: Date.now() - this.lastHeard }, "instance is unresponsive; killing it");
-        this.kill();
-        return;
-      }
-      this.armLivenessCheck();
-    });
-  }
-
-  private armLifetimeTimers(): void {
-    this.lastHeard = Date.now();
-    this.armLivenessCheck();
-    if (this.task.maxLifetimeMs !== undefined) {
-      this.lifetimeEndsAt ??= Date.now() + this.task.maxLifetimeMs;
-      this.timer(Math.max(0, this.lifetimeEndsAt - Date.now()), () => {
-        this.logger.info({ maxLifetimeMs: this.task.maxLifetimeMs }, "instance reached its maximum lifetime; stopping");
-        this.stop(null);
-      });
-    }
-    this.armIdleTimer();
-  }
-
-  /** (Re)starts the idle countdown when no client is joined; a join cancels it. */
-  private armIdleTimer(): void {
-    const idle = this.task.idleTimeoutMs;
-    this.cancelIdleTimer();
-    if (idle === undefined || this.phase !== "ready" || this.members.size > 0) return;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      if (this.phase === "ready" && this.members.size === 0 && this.pendingJoins.size === 0) {
-        this.logger.info({ idleTimeoutMs: idle }, "instance idle with no client joined; stopping");
-        this.stop(null);
-      } else {
-        this.armIdleTimer();
-      }
-    }, idle);
-  }
-
-  private cancelIdleTimer(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    return { restarts: this.restarts.attempts, peakRssMb: this.health.peakRssMb, lastLines: this.output.lastLines() };
   }
 
   /**
@@ -424,13 +326,7 @@ export class Instance {
 
   /** Kills the whole process group now. */
   kill(): void {
-    const pid = this.child?.pid;
-    if (pid === undefined || this.phase === "ended") return;
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      this.child?.kill("SIGKILL");
-    }
+    if (this.child && this.phase !== "ended") killProcessGroup(this.child);
   }
 
   private failLaunch(err: ServmanError): void {
@@ -447,7 +343,7 @@ export class Instance {
     const wasLaunching = this.phase === "launching";
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.cancelIdleTimer();
+    this.health.cancelIdle();
     this.channel?.close();
     this.child = undefined;
     const reason: InstanceEnd["reason"] = this.stopAsked ? "stopped" : code === 0 ? "exited" : "crashed";
@@ -461,12 +357,12 @@ export class Instance {
   /** The process ended and the policy wants it back: clients are told, messages held meanwhile. */
   private beginRestart(end: InstanceEnd, delayMs: number): void {
     this.phase = "restarting";
-    this.rejoining.clear();
+    this.members.forgetRejoins();
     const attempt = this.restarts.attempts;
     this.logger.warn({ ...end, attempt, delayMs }, "instance ended; restarting it");
     this.host.setState(this, "restarting");
     const event: ToRequester = { type: "restarting", instance: this.id, reason: end.reason as "exited" | "crashed", attempt, delayMs };
-    this.toMembers(event);
+    this.members.broadcast(event);
     this.timer(delayMs, () => {
       this.spawnProcess();
       this.timer(this.task.readyTimeoutMs, () => {
@@ -481,22 +377,12 @@ export class Instance {
   private resume(): void {
     this.phase = "ready";
     this.host.setState(this, "ready");
-    for (const [client, user] of this.members) {
-      this.rejoining.add(client);
-      this.toService({ type: "join", client, user, data: null });
-    }
-    for (const payload of this.held.splice(0)) this.channel?.send(payload);
-    this.heldBytes = 0;
-    for (const [client, count] of this.droppedWhileRestarting) this.toSession(client, { type: "dropped", instance: this.id, count });
-    this.droppedWhileRestarting.clear();
-    this.toMembers({ type: "restarted", instance: this.id, attempt: this.restarts.attempts });
+    this.members.rejoin();
+    const dropped = this.held.release((payload) => this.channel?.send(payload));
+    for (const [client, count] of dropped) this.toSession(client, { type: "dropped", instance: this.id, count });
+    this.members.broadcast({ type: "restarted", instance: this.id, attempt: this.restarts.attempts });
     this.logger.info({ attempt: this.restarts.attempts, pid: this.pid }, "instance restarted");
-    this.armLifetimeTimers();
-  }
-
-  private toMembers(event: ToRequester): void {
-    const payload = JSON.stringify(event);
-    for (const client of this.members.keys()) this.host.publish(this.host.keys.sessionChannel(client), payload);
+    this.health.armReady();
   }
 
   /** The instance is over: the registry forgets it, then everyone waiting hears how it ended. */
@@ -522,12 +408,7 @@ export class Instance {
   private announceEnd(end: InstanceEnd): void {
     const { reason } = end;
     this.announced = true;
-    this.toMembers({ type: "closed", instance: this.id, reason });
-    for (const [client, pending] of this.pendingJoins) {
-      this.toRequester(pending.reply, { type: "join_rejected", instance: this.id, reason: `instance ${reason}` });
-      this.pendingJoins.delete(client);
-    }
-    this.members.clear();
+    this.members.end(reason);
     this.flushStopReplies();
     this.endResolve(end);
   }

@@ -21,6 +21,9 @@ import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.j
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
+import { LaunchAttempts } from "./launch-attempts.js";
+import { RegistryRebuild } from "./registry-rebuild.js";
+import { WarmPools } from "./warm-pool.js";
 
 export interface ServmanNodeOptions {
   config: ServmanConfig;
@@ -58,9 +61,13 @@ export class ServmanNode {
   private readonly replyChannel: string;
   private readonly requester: Requester;
   private readonly reaper: NodeReaper;
+  private readonly attempts: LaunchAttempts;
+  private readonly rebuild: RegistryRebuild;
   private readonly workers: Worker[] = [];
   private readonly instances = new Map<string, Instance>();
   private readonly byChannel = new Map<string, Instance>();
+  /** Processes waiting for `start`, per task with `warm` > 0; they take no capacity slot. */
+  private readonly warmPools: WarmPools;
   /** Capacity slots taken: instances launching, ready or stopping. */
   private live = 0;
   /** Invalid lines and messages dropped from services since start (shown in `servman nodes --json`). */
@@ -97,7 +104,9 @@ export class ServmanNode {
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.replyChannel = this.keys.replyChannel(`node-${this.id}`);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
-    this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
+    this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger, lockDurationMs: this.config.node.lockDurationMs });
+    this.attempts = new LaunchAttempts({ nodeId: this.id, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
+    this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
     this.sub.on("message", (channel: string, payload: string) => {
       const instance = this.byChannel.get(channel);
       if (instance) return instance.handleBus(payload);
@@ -114,13 +123,23 @@ export class ServmanNode {
       baseDir: this.config.baseDir,
       shutdownDeadlineMs: this.config.node.shutdownDeadlineMs,
       publish: (channel, payload) => this.publish(channel, payload),
+      publishCounted: (channel, payload) => this.redis.publish(channel, payload),
+      settled: () => this.redis.ping().then(() => {}),
       retire: (instance, end) => this.retire(instance, end),
       countInvalid: () => this.invalidOutput++,
       log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),
       setState: (instance, state) => {
         this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
       },
+      takeWarm: (task) => this.warmPools.take(task),
     };
+    // A node that takes no launches keeps no process waiting for one.
+    this.warmPools = new WarmPools({
+      tasks: this.config.node.capacity > 0 ? this.tasks.values() : [],
+      cwd: this.config.baseDir,
+      logger: this.logger,
+      mayStart: () => this.state === "running" && !this.nearFdLimit(),
+    });
   }
 
   /** Live instances (launching, ready or stopping). */
@@ -132,8 +151,13 @@ export class ServmanNode {
   async start(): Promise<void> {
     if (this.state !== "new") throw new ServmanError("internal", "a node starts once");
     this.state = "running";
+    this.warmPools.start();
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat(), NODE_HEARTBEAT_MS);
+    // Back from a reconnect: Redis may have restarted empty; the heartbeat finds out at once.
+    this.redis.on("ready", () => {
+      if (this.state !== "closed") void this.beat();
+    });
     await this.sub.subscribe(this.replyChannel, this.keys.nodeControl(this.id));
     this.reaper.start();
     for (const task of this.tasks.keys()) {
@@ -143,19 +167,28 @@ export class ServmanNode {
         prefix: this.keys.queuePrefix(),
         concurrency: Math.max(1, Math.min(this.config.node.launchConcurrency, this.config.node.capacity)),
         autorun: this.config.node.capacity > 0,
+        // A launch outliving the lock is renewed; a node that died lets its job run again elsewhere.
+        lockDuration: this.config.node.lockDurationMs,
+        stalledInterval: this.config.node.lockDurationMs,
       });
       worker.on("error", (err) => this.logger.warn({ err: err.message, task }, "launch worker error"));
       worker.on("closed", () => connection.disconnect());
       this.workers.push(worker);
     }
     this.logger.info({ tasks: [...this.tasks.keys()], capacity: this.config.node.capacity, openFileLimit: this.fdLimit }, "node started");
-    const needed = this.config.node.capacity * FD_PER_INSTANCE + FD_RESERVE;
+    const needed = (this.config.node.capacity + this.warmPools.target) * FD_PER_INSTANCE + FD_RESERVE;
     if (this.fdLimit !== null && needed > this.fdLimit) {
       this.logger.warn({ capacity: this.config.node.capacity, openFileLimit: this.fdLimit, needed }, fdLimitMessage(this.fdLimit, "launches past about " + Math.floor((this.fdLimit - FD_RESERVE) / FD_PER_INSTANCE) + " instances"));
     }
   }
 
+  /** Per task with a warm pool: processes waiting for a launch now. */
+  get warm(): Record<string, number> {
+    return this.warmPools.counts();
+  }
+
   private async beat(): Promise<void> {
+    await this.rebuild.check();
     try {
       await this.nodeRegistry.heartbeat({
         id: this.id,
@@ -168,6 +201,7 @@ export class ServmanNode {
         seen: Date.now(),
         draining: this.state !== "running",
         invalidOutput: this.invalidOutput,
+        warm: this.warm,
       });
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, "node heartbeat failed");
@@ -217,8 +251,11 @@ export class ServmanNode {
     const task = this.tasks.get(data.task);
     if (!task) return fail("unknown_task", `node ${this.id} does not offer ${data.task}`);
     if (typeof data.deadline === "number" && data.deadline > 0 && Date.now() > data.deadline) {
-      return fail("no_capacity", "the launch waited past its timeout");
+      const expired = await this.attempts.pastDeadline(data);
+      if (expired) return fail(expired.code, expired.message);
     }
+    // This node failed the job already: a node that has not tried it gets it first.
+    if (await this.attempts.standAside(data)) return this.handBack(job, token);
     if (this.nearFdLimit()) {
       // Another node may have files to spare: hand the job back rather than fail it.
       if (Date.now() - this.lastFdWarning >= 60_000) {
@@ -236,6 +273,7 @@ export class ServmanNode {
     this.launching++;
     this.updateIntake();
     let instance: Instance | undefined;
+    let claimedAt = 0;
     try {
       const args = typeof data.args === "object" && data.args !== null && !Array.isArray(data.args) ? data.args : {};
       const owner = {
@@ -245,17 +283,23 @@ export class ServmanNode {
         options: typeof data.options === "object" && data.options !== null ? data.options : {},
         args,
       };
-      let claimed: boolean;
+      const claim = () => this.registry.claim(data.instance, this.id, data.token ?? "", owner);
+      let claimed: boolean | "claimed" | LaunchJobResult | null;
       try {
-        claimed = await this.registry.claim(data.instance, this.id, data.token ?? "", owner);
+        claimed = (await claim()) || (await this.attempts.afterLostClaim(data, task, claim));
       } catch (err) {
         this.live--;
         return fail("unavailable", `could not claim the launch: ${(err as Error).message}`);
       }
-      if (!claimed) {
+      if (claimed !== true && claimed !== "claimed") {
         this.live--;
+        // Another run of this same job launched it, and replied: this one only completes.
+        if (claimed) return claimed;
         return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
       }
+      claimedAt = Date.now();
+      this.attempts.begin(data.instance);
+      this.rebuild.track(data.instance, { ...owner, token: data.token ?? "", created: claimedAt });
       if (this.state !== "running") {
         // The node began to drain while the claim was in flight: give the id back.
         this.live--;
@@ -268,16 +312,26 @@ export class ServmanNode {
       const channel = this.keys.instanceChannel(instance.id);
       this.byChannel.set(channel, instance);
       await Promise.all([this.sub.subscribe(channel), instance.start(args)]);
-      await this.registry.update(instance.id, { state: "ready", readyAt: Date.now(), pid: instance.pid });
+      const readyAt = Date.now();
+      this.rebuild.ready(instance.id, readyAt);
+      await this.registry.update(instance.id, { state: "ready", readyAt, pid: instance.pid });
       this.logger.info({ instance: instance.id, task: task.name, pid: instance.pid }, "instance ready");
       this.reply(data, { type: "launched", instance: instance.id, node: this.id, token: data.token ?? "" });
       return { instance: instance.id, node: this.id };
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
-      instance?.kill();
       const e = toServmanError(err);
-      return fail(e.code, e.message);
+      // Without an instance, no retirement frees the slot.
+      if (!instance && claimedAt > 0) this.live--;
+      const next = await this.attempts.afterFailure(job, data, task, e, { instance, claimedAt, draining: this.state !== "running" });
+      if (next === "retry") return this.handBack(job, token);
+      return fail(next.code, next.message);
     } finally {
+      if (claimedAt > 0) {
+        this.attempts.end(data.instance);
+        // A claim that never got an instance (or whose instance retired) has nothing to restore.
+        if (!this.instances.has(data.instance)) this.rebuild.untrack(data.instance);
+      }
       this.launching--;
       this.updateIntake();
     }
@@ -285,6 +339,7 @@ export class ServmanNode {
 
   private async retire(instance: Instance, end: InstanceEnd): Promise<void> {
     this.instances.delete(instance.id);
+    this.rebuild.untrack(instance.id);
     const channel = this.keys.instanceChannel(instance.id);
     this.byChannel.delete(channel);
     this.live--;
@@ -292,7 +347,8 @@ export class ServmanNode {
     this.logger.debug({ instance: instance.id, ...end }, "retiring instance");
     await Promise.allSettled([
       this.sub.unsubscribe(channel),
-      this.registry.removeIfNode(instance.id, this.id, instance.ownerUser),
+      // A launch that failed is settled by its job: given back for another attempt, or removed.
+      this.attempts.holds(instance.id) ? Promise.resolve() : this.registry.removeIfNode(instance.id, this.id, instance.ownerUser),
       this.logs.ended({ instance: instance.id, task: instance.task.name, node: this.id, ...end, endedAt: Date.now(), ...instance.diagnostics }),
     ]);
   }
@@ -334,6 +390,7 @@ export class ServmanNode {
       this.state = "draining";
       this.updateIntake();
       this.logger.info({ deadlineMs, instances: this.instances.size }, deadlineMs > 0 ? "node draining" : "node closing");
+      const warmClosed = this.warmPools.close();
       await this.beat();
       const all = [...this.instances.values()];
       for (const instance of all) {
@@ -344,6 +401,7 @@ export class ServmanNode {
       }
       await Promise.allSettled(this.workers.map((w) => w.close(deadlineMs === 0)));
       await Promise.allSettled(all.map((i) => i.ended));
+      await warmClosed;
       this.state = "closed";
       clearInterval(this.heartbeatTimer);
       this.reaper.close();

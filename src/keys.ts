@@ -57,6 +57,14 @@ export class Keys {
     return `${this.prefix}:events`;
   }
 
+  /**
+   * String: a random id of this Redis dataset, set by the first node to find it missing. A new
+   * value means Redis lost its data (restarted empty): nodes then write their registry again.
+   */
+  epoch(): string {
+    return `${this.prefix}:epoch`;
+  }
+
   /** Hash with a TTL: one node's record, refreshed by its heartbeat. */
   node(id: string): string {
     return `${this.prefix}:node:${id}`;
@@ -85,6 +93,31 @@ export class Keys {
   /** Channel: events for one client session; the gateway holding the session subscribes. */
   sessionChannel(session: string): string {
     return `${this.prefix}:to-session:${session}`;
+  }
+
+  /** Hash: a client session that can be resumed (gateway, resume token digest, joined instances). */
+  session(id: string): string {
+    return `${this.prefix}:session:${id}`;
+  }
+
+  /** Set: ids of the sessions one gateway holds, so they can be detached when it dies. */
+  gatewaySessions(gateway: string): string {
+    return `${this.prefix}:gateway-sessions:${gateway}`;
+  }
+
+  /** Sorted set: detached session id -> when its resume window ends (ms). */
+  detachedSessions(): string {
+    return `${this.prefix}:detached-sessions`;
+  }
+
+  /** String with a TTL: one gateway's liveness, refreshed by its heartbeat. */
+  gateway(id: string): string {
+    return `${this.prefix}:gateway:${id}`;
+  }
+
+  /** Set: ids of every gateway that registered (dead ones are removed by a reaper). */
+  gateways(): string {
+    return `${this.prefix}:gateways`;
   }
 
   /** Channel: launch and stop results for one requester (a gateway or a Launcher). */

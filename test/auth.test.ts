@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { SignJWT } from "jose";
 import { pino } from "pino";
 import { WebSocket } from "ws";
-import { assertServable } from "../gateway/gateway.js";
+import { assertServable } from "../gateway/servable.js";
 import { mintTicket } from "../src/auth/tickets.js";
 import { Launcher } from "../src/launcher/launcher.js";
 import { ConfigError } from "../src/errors.js";

@@ -79,6 +79,21 @@ describe("client protocol errors", () => {
     assert.equal((await raw.request({ type: "stop", instance: launched.instance })).type, "stopped");
   });
 
+  it("unavailable: a send no node receives (its node is not subscribed) is reported, with its id", async () => {
+    const launched = await raw.request({ type: "launch", task: "echo" });
+    assert.equal((await raw.request({ type: "join", instance: launched.instance })).type, "joined");
+    // As while a node resubscribes after Redis restarted: nobody listens on the instance channel.
+    const node = fx.cluster.nodes[0]!;
+    const channel = node.keys.instanceChannel(launched.instance);
+    await node["sub"].unsubscribe(channel);
+    const reply = await expectError({ type: "send", instance: launched.instance, action: "echo", data: 1 }, "unavailable");
+    assert.match(reply.message, /no node is listening/);
+    await node["sub"].subscribe(channel);
+    raw.send({ type: "send", instance: launched.instance, action: "echo", data: 2 });
+    assert.equal((await raw.next((f) => f.action === "echo")).data, 2, "delivered again once subscribed");
+    assert.equal((await raw.request({ type: "stop", instance: launched.instance })).type, "stopped");
+  });
+
   it("already_exists: a second launch with the same id", async () => {
     const first = await raw.request({ type: "launch", task: "echo", instance: "only-once" });
     assert.deepEqual([first.type, first.instance], ["launched", "only-once"]);
@@ -125,8 +140,11 @@ describe("client protocol errors", () => {
     assert.match(reply.message, /800 ms/);
   });
 
-  it("unavailable: a resume of a session that no longer exists", async () => {
-    await expectError({ type: "resume", session: "gone", resume: "token" }, "unavailable");
+  it("resume: timeout for a session that no longer exists, bad_request when not first or not an id", async () => {
+    const reply = await expectError({ type: "resume", session: "A".repeat(21), resume: "token" }, "timeout", await fx.cluster.raw());
+    assert.match(reply.message, /resume window/);
+    assert.match((await expectError({ type: "resume", session: "gone", resume: "token" }, "bad_request", await fx.cluster.raw())).message, /not a session id/);
+    assert.match((await expectError({ type: "resume", session: "A".repeat(21), resume: "token" }, "bad_request")).message, /first frame/);
   });
 
   it("closes with 1009 on a frame over the size limit", async () => {

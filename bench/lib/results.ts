@@ -11,10 +11,12 @@ import { ratio } from "./stats.js";
 /** Which direction is good for a figure. */
 export type Better = "lower" | "higher";
 
-/** A target on servman / floor (issue 5). */
+/** A target on servman / floor (issue 5), or on Servman's figure itself (`below`). */
 export interface RatioTarget {
   maxRatio?: number;
   minRatio?: number;
+  /** Servman's figure must be under this, in the metric's unit (warm launch p50 < 20 ms). */
+  below?: number;
 }
 
 /** One figure measured for Servman and its floor. */
@@ -65,7 +67,10 @@ export interface BenchResult {
 export function metric(key: string, label: string, unit: string, better: Better, servman: number | null, floor: number | null, target?: RatioTarget): Metric {
   const r = ratio(servman, floor);
   let met: boolean | null = null;
-  if (target && r !== null) met = (target.maxRatio === undefined || r <= target.maxRatio) && (target.minRatio === undefined || r >= target.minRatio);
+  if (target?.below !== undefined && servman !== null) met = servman < target.below;
+  if (target && r !== null && (target.maxRatio !== undefined || target.minRatio !== undefined)) {
+    met = (met ?? true) && (target.maxRatio === undefined || r <= target.maxRatio) && (target.minRatio === undefined || r >= target.minRatio);
+  }
   return { key, label, unit, better, servman, floor, ratio: r, ...(target ? { target } : {}), met };
 }
 
@@ -80,6 +85,7 @@ export function targetText(target: RatioTarget | undefined): string {
   const parts: string[] = [];
   if (target.minRatio !== undefined) parts.push(`>= ${target.minRatio}x`);
   if (target.maxRatio !== undefined) parts.push(`<= ${target.maxRatio}x`);
+  if (target.below !== undefined) parts.push(`< ${target.below}`);
   return parts.join(", ");
 }
 

@@ -16,8 +16,10 @@ export interface BenchConfigOptions {
   launchConcurrency?: number;
   /** Extra `gateway.limits` entries. */
   limits?: Record<string, number>;
-  /** Run the echo service as a `command` task (`node echo-service.js`, NDJSON on stdio). Default: `module`. */
+  /** Run `echo` as a `command` task (`node echo-service.js`, NDJSON on stdio). Default: `module`. */
   command?: boolean;
+  /** More tasks, beside `echo` (the same defaults apply: see below). */
+  tasks?: Record<string, Record<string, unknown>>;
 }
 
 /** A written configuration file and the folder to delete afterwards. */
@@ -28,7 +30,7 @@ export interface BenchConfig {
   remove(): void;
 }
 
-/** Writes a configuration with one task, `echo` (bench/services/echo-service.ts, a `module` task unless `command`). */
+/** Writes a configuration with the task `echo` (bench/services/echo-service.ts, a `module` task unless `command`) and `tasks`. */
 export function writeBenchConfig(options: BenchConfigOptions): BenchConfig {
   const dir = mkdtempSync(join(tmpdir(), "servman-bench-"));
   const path = join(dir, "servman.json");
@@ -48,7 +50,12 @@ export function writeBenchConfig(options: BenchConfigOptions): BenchConfig {
       shutdownDeadlineMs: 5_000,
     },
     // A loaded 2-core machine forks slowly: a launch must not time out because of the benchmark.
-    tasks: { echo: { ...(options.command ? { command: [process.execPath, ECHO_SERVICE] } : { module: ECHO_SERVICE }), readyTimeoutMs: 120_000 } },
+    tasks: Object.fromEntries(
+      Object.entries({ echo: options.command ? { command: [process.execPath, ECHO_SERVICE] } : { module: ECHO_SERVICE }, ...(options.tasks ?? {}) }).map(([name, task]) => [
+        name,
+        { readyTimeoutMs: 120_000, ...task },
+      ]),
+    ),
   };
   writeFileSync(path, JSON.stringify(file, null, 2));
   return { path, prefix, remove: () => rmSync(dir, { recursive: true, force: true }) };

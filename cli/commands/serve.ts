@@ -3,7 +3,8 @@
  * deadline (a second signal closes at once); the process exits 0 once everything is closed.
  */
 import type { Logger } from "pino";
-import { Gateway, assertServable } from "../../gateway/gateway.js";
+import { Gateway } from "../../gateway/gateway.js";
+import { assertServable } from "../../gateway/servable.js";
 import { ServmanNode } from "../../nodes/servman-node.js";
 import type { ServmanConfig } from "../../src/config/options.js";
 import { checkRedis } from "../../src/redis-connection.js";

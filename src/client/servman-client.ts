@@ -29,7 +29,28 @@ export interface ServmanClientOptions {
   WebSocket?: WebSocketConstructor;
   /** How long a request other than launch waits for its reply. Default 30 000 ms. */
   requestTimeoutMs?: number;
+  /** Resuming the session after a dropped connection; `false` turns it off. */
+  reconnect?: ReconnectOptions | false;
+  /**
+   * How long a launch waits for its reply beyond its `timeoutMs` (the wait for capacity): the
+   * tries of the task (`attempts`), each up to its `readyTimeoutMs`. Default 90 000 ms.
+   */
+  launchGraceMs?: number;
 }
+
+/** How the client gets its session back when its connection drops (SPEC §3 `resume`). */
+export interface ReconnectOptions {
+  /** First retry delay; it doubles per attempt up to `maxDelayMs`, with full jitter. Default 100 ms. */
+  initialDelayMs?: number;
+  /** Default 5 000 ms. */
+  maxDelayMs?: number;
+  /** Stop trying after this long; match the gateways' `resumeWindowMs`. Default 30 000 ms. */
+  giveUpAfterMs?: number;
+  /** `send`s made while reconnecting are queued, in order, up to this many. Default 10 000. */
+  maxQueued?: number;
+}
+
+const RECONNECT_DEFAULTS = { initialDelayMs: 100, maxDelayMs: 5_000, giveUpAfterMs: 30_000, maxQueued: 10_000 } satisfies Required<ReconnectOptions>;
 
 export interface LaunchParams {
   args?: Record<string, unknown>;
@@ -56,7 +77,13 @@ export interface ClientEvents {
   alert: [event: { instance: string; kind: string; session: string; user: string | null }];
   /** An error frame not tied to a request. */
   error: [error: ServmanError];
-  /** The connection closed. */
+  /** The connection dropped; attempt `attempt` to get the session back starts after `delayMs`. */
+  reconnecting: [attempt: number, delayMs: number, code: number];
+  /** The session is back on `gateway`, still joined to `instances`; what was missed follows. */
+  resumed: [instances: string[], gateway: string];
+  /** The session could not be resumed (it expired): this is a new session, joined to nothing. */
+  reset: [error: ServmanError];
+  /** The connection closed for good (closed by `close()`, or reconnecting gave up or is off). */
   disconnect: [code: number, reason: string];
 }
 
@@ -69,7 +96,15 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
+interface Welcome {
+  session: string;
+  resume: string;
+  gateway: string;
+}
+
 const OPEN = 1;
+/** Close code of a connection whose session another connection resumed. */
+const SESSION_TAKEN = 4000;
 
 async function defaultWebSocket(): Promise<WebSocketConstructor> {
   const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -79,24 +114,42 @@ async function defaultWebSocket(): Promise<WebSocketConstructor> {
 }
 
 export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
+  /** The first gateway URL. */
   readonly url: string;
-  /** Session id, set by `connect`. */
+  /** Every gateway URL; reconnects go round them. */
+  readonly urls: readonly string[];
+  /** Session id, set by `connect`; it stays the same across resumes. */
   session = "";
   /** Resume token, set by `connect`. */
   resumeToken = "";
   /** Id of the gateway serving this connection. */
   gateway = "";
   private readonly options: ServmanClientOptions;
+  private readonly reconnectOptions: Required<ReconnectOptions> | null;
   private ws: WebSocketLike | undefined;
+  private urlIndex = 0;
   private nextId = 1;
   private readonly pending = new Map<RequestId, Pending>();
   private readonly listeners = new Map<keyof ClientEvents, Set<(...args: any[]) => void>>();
+  /** Instances this client is joined to (what a failed resume reports as lost). */
+  private readonly joinedInstances = new Set<string>();
+  /** Sends made while reconnecting, as frames; null when connected. */
+  private queued: string[] | null = null;
+  private closing = false;
   private closedPromise: Promise<void> | undefined;
+  private closedResolve: (() => void) | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends the current retry delay early (close()). */
+  private wake: (() => void) | undefined;
 
-  constructor(url: string, options: ServmanClientOptions = {}) {
+  /** `url`: one gateway URL, or several (tried in turn when reconnecting). */
+  constructor(url: string | readonly string[], options: ServmanClientOptions = {}) {
     super();
-    this.url = url;
+    this.urls = typeof url === "string" ? [url] : [...url];
+    if (this.urls.length === 0) throw new ServmanError("bad_request", "at least one gateway URL is needed");
+    this.url = this.urls[0]!;
     this.options = options;
+    this.reconnectOptions = options.reconnect === false ? null : { ...RECONNECT_DEFAULTS, ...(options.reconnect ?? {}) };
   }
 
   /** Adds a listener. Returns a function that removes it. */
@@ -111,14 +164,35 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     for (const listener of this.listeners.get(event) ?? []) listener(...args);
   }
 
-  /** Opens the connection and resolves with the welcome once the gateway greets us. */
+  /** Opens the connection (to the first URL that answers) and resolves with the welcome. */
   async connect(): Promise<{ session: string; gateway: string }> {
-    if (this.ws) throw new ServmanError("bad_request", "already connected");
+    if (this.ws || this.closedPromise) throw new ServmanError("bad_request", "already connected");
+    this.closedPromise = new Promise((resolve) => (this.closedResolve = resolve));
+    let last: unknown;
+    for (let i = 0; i < this.urls.length; i++) {
+      try {
+        this.urlIndex = i;
+        const welcome = await this.open(this.urls[i]!);
+        this.adopt(welcome);
+        return { session: this.session, gateway: this.gateway };
+      } catch (err) {
+        last = err;
+      }
+    }
+    this.closedPromise = undefined;
+    throw last;
+  }
+
+  private adopt(welcome: Welcome): void {
+    this.session = welcome.session;
+    this.resumeToken = welcome.resume;
+    this.gateway = welcome.gateway;
+  }
+
+  /** One WebSocket: resolves with its welcome; its end triggers a reconnect or the disconnect. */
+  private async open(url: string): Promise<Welcome> {
     const Ctor = this.options.WebSocket ?? (await defaultWebSocket());
-    const ws = new Ctor(this.url);
-    this.ws = ws;
-    let closed!: () => void;
-    this.closedPromise = new Promise((resolve) => (closed = resolve));
+    const ws = new Ctor(url);
     return new Promise((resolve, reject) => {
       let welcomed = false;
       ws.addEventListener("message", (event: { data: unknown }) => {
@@ -131,29 +205,100 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         }
         if (!welcomed && frame.type === "welcome") {
           welcomed = true;
-          this.session = String(frame.session);
-          this.resumeToken = String(frame.resume);
-          this.gateway = String(frame.gateway);
-          resolve({ session: this.session, gateway: this.gateway });
+          this.ws = ws;
+          resolve({ session: String(frame.session), resume: String(frame.resume), gateway: String(frame.gateway) });
           return;
         }
         this.onFrame(frame);
       });
       ws.addEventListener("error", () => {
-        if (!welcomed) reject(new ServmanError("unavailable", `could not connect to ${this.url}`));
+        if (!welcomed) reject(new ServmanError("unavailable", `could not connect to ${url}`));
       });
       ws.addEventListener("close", (event: { code: number; reason: string }) => {
-        if (!welcomed) reject(new ServmanError("unavailable", `connection to ${this.url} closed (${event.code})`));
+        if (!welcomed) return reject(new ServmanError("unavailable", `connection to ${url} closed (${event.code})`));
+        if (this.ws !== ws) return;
+        this.ws = undefined;
         const err = new ServmanError("unavailable", `connection closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`);
         for (const [id, p] of this.pending) {
           clearTimeout(p.timer);
           this.pending.delete(id);
           p.reject(err);
         }
-        this.emit("disconnect", event.code, event.reason);
-        closed();
+        // A reconnect in progress notices by itself (its resume request was just rejected).
+        if (this.queued) return;
+        // Closed by us, by a policy (1008: ticket, rate), or because another connection took the
+        // session (4000): resuming would not help, or would take it back and forth.
+        if (this.closing || !this.reconnectOptions || event.code === 1008 || event.code === SESSION_TAKEN) return this.finish(event.code, event.reason);
+        this.queued = [];
+        void this.reconnect(event.code, event.reason);
       });
     });
+  }
+
+  private finish(code: number, reason: string): void {
+    const resolve = this.closedResolve;
+    if (!resolve) return;
+    this.closedResolve = undefined;
+    this.queued = null;
+    this.emit("disconnect", code, reason);
+    resolve();
+    this.closedPromise = undefined;
+  }
+
+  /** Tries the gateways in turn, with backoff and jitter, until the session is back or time runs out. */
+  private async reconnect(code: number, reason: string): Promise<void> {
+    const options = this.reconnectOptions!;
+    const giveUpAt = Date.now() + options.giveUpAfterMs;
+    for (let attempt = 1; !this.closing && Date.now() < giveUpAt; attempt++) {
+      const delayMs = Math.round(Math.random() * Math.min(options.maxDelayMs, options.initialDelayMs * 2 ** (attempt - 1)));
+      this.emit("reconnecting", attempt, delayMs, code);
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.retryTimer = setTimeout(resolve, delayMs);
+      });
+      if (this.closing) break;
+      // Round the list, starting with the next gateway: the last one may be the one that died.
+      this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+      let welcome: Welcome;
+      try {
+        welcome = await this.open(this.urls[this.urlIndex]!);
+      } catch {
+        continue;
+      }
+      try {
+        const reply = await this.request({ type: "resume", session: this.session, resume: this.resumeToken }, this.timeout, true);
+        this.gateway = welcome.gateway;
+        const instances = Array.isArray(reply.instances) ? reply.instances.map(String) : [];
+        this.joinedInstances.clear();
+        for (const instance of instances) this.joinedInstances.add(instance);
+        this.flushQueued();
+        this.emit("resumed", instances, this.gateway);
+        return;
+      } catch (err) {
+        const e = err instanceof ServmanError ? err : new ServmanError("internal", String(err));
+        if (e.code === "unavailable" || !this.ws) {
+          this.ws?.close(1000, "retrying");
+          this.ws = undefined;
+          continue;
+        }
+        // The session is gone for good: this connection goes on as a new, empty one.
+        this.adopt(welcome);
+        const lost = [...this.joinedInstances];
+        this.joinedInstances.clear();
+        // Queued sends were for instances this new session has not joined.
+        this.queued = null;
+        this.emit("reset", e);
+        for (const instance of lost) this.emit("closed", instance, "lost");
+        return;
+      }
+    }
+    this.finish(code, reason);
+  }
+
+  private flushQueued(): void {
+    const queued = this.queued ?? [];
+    this.queued = null;
+    for (const text of queued) this.ws?.send(text);
   }
 
   /** Handles one frame other than the welcome. Subclasses may extend it. */
@@ -182,6 +327,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         break;
       }
       case "closed":
+        this.joinedInstances.delete(String(frame.instance));
         this.emit("closed", String(frame.instance), frame.reason as ClosedReason);
         break;
       case "dropped":
@@ -207,9 +353,11 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   /** A message whose action has no handler and no `message` listener. Default: ignored. */
   protected onUnknownAction(_instance: string, _action: string, _data: unknown, _channel: string | undefined): void {}
 
-  private request(frame: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+  private request(frame: Record<string, unknown>, timeoutMs: number, resuming = false): Promise<Record<string, unknown>> {
     const ws = this.ws;
-    if (!ws || ws.readyState !== OPEN) return Promise.reject(new ServmanError("unavailable", "not connected"));
+    if (!ws || ws.readyState !== OPEN || (this.queued && !resuming)) {
+      return Promise.reject(new ServmanError("unavailable", this.queued ? "reconnecting; try again once resumed" : "not connected"));
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -232,29 +380,38 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     const frame: Record<string, unknown> = { type: "launch", task, options };
     if (params.args !== undefined) frame.args = params.args;
     if (params.instance !== undefined) frame.instance = params.instance;
-    // The gateway answers no_capacity at timeoutMs; a claimed launch may then still take readyTimeoutMs.
-    const reply = await this.request(frame, (options.timeoutMs ?? 30_000) + 90_000);
+    // The gateway answers no_capacity at timeoutMs; a claimed launch may then still take
+    // readyTimeoutMs, once per attempt, and each failed attempt pushes that deadline back.
+    const reply = await this.request(frame, (options.timeoutMs ?? 30_000) + (this.options.launchGraceMs ?? 90_000));
     return { instance: String(reply.instance), node: String(reply.node) };
   }
 
   /** Joins an instance; rejects with `join_rejected` if its service refuses. */
   async join(instance: string, data?: unknown): Promise<void> {
     await this.request(data === undefined ? { type: "join", instance } : { type: "join", instance, data }, this.timeout);
+    this.joinedInstances.add(instance);
   }
 
   /** Sends one message to an instance's service (no reply; errors arrive as `error` events). */
   send(instance: string, action: string, data?: unknown, channel?: string): void {
-    const ws = this.ws;
-    if (!ws || ws.readyState !== OPEN) throw new ServmanError("unavailable", "not connected");
     const frame: Record<string, unknown> = { type: "send", instance, action };
     if (data !== undefined) frame.data = data;
     if (channel !== undefined) frame.channel = channel;
+    if (this.queued) {
+      // Reconnecting: kept, in order, and sent once the session is back.
+      if (this.queued.length >= this.reconnectOptions!.maxQueued) throw new ServmanError("unavailable", "reconnecting, and the send queue is full");
+      this.queued.push(JSON.stringify(frame));
+      return;
+    }
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) throw new ServmanError("unavailable", "not connected");
     ws.send(JSON.stringify(frame));
   }
 
   /** Leaves an instance. */
   async leave(instance: string): Promise<void> {
     await this.request({ type: "leave", instance }, this.timeout);
+    this.joinedInstances.delete(instance);
   }
 
   /** Stops an instance this client owns; resolves once its process has exited. */
@@ -269,11 +426,14 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     return Date.now() - start;
   }
 
-  /** Closes the connection (1000) and resolves once it is closed. Idempotent. */
+  /** Closes the connection (1000: the session ends) and resolves once it is closed. Idempotent. */
   async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.retryTimer);
+    this.wake?.();
     const ws = this.ws;
-    if (!ws) return;
-    if (ws.readyState <= OPEN) ws.close(1000, "client closed");
-    await this.closedPromise;
+    const closed = this.closedPromise;
+    if (ws && ws.readyState <= OPEN) ws.close(1000, "client closed");
+    await closed;
   }
 }

@@ -168,12 +168,14 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       ...(tls ? { tls: { cert: resolve(baseDir, tls.cert), key: resolve(baseDir, tls.key) } } : {}),
       limits: { ...DEFAULTS.limits, ...(data.gateway?.limits ?? {}) },
       insecure: overrides.insecure ?? false,
+      resumeWindowMs: data.gateway?.resumeWindowMs ?? DEFAULTS.resumeWindowMs,
     },
     node: {
       ...(nodeId !== undefined ? { id: nodeId } : {}),
       capacity: overrides.capacity ?? envInt(env, "SERVMAN_CAPACITY", 0, 1_000_000) ?? data.node?.capacity ?? DEFAULTS.capacity,
       launchConcurrency: data.node?.launchConcurrency ?? DEFAULTS.launchConcurrency,
       shutdownDeadlineMs: data.node?.shutdownDeadlineMs ?? DEFAULTS.shutdownDeadlineMs,
+      lockDurationMs: data.node?.lockDurationMs ?? DEFAULTS.lockDurationMs,
     },
     auth: {
       ...(data.auth?.secret !== undefined ? { secret: data.auth.secret } : {}),

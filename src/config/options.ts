@@ -62,6 +62,11 @@ export interface GatewayConfig {
   readonly limits: GatewayLimits;
   /** Allow binding a non-loopback address without an auth secret. Default false. */
   readonly insecure: boolean;
+  /**
+   * How long the session of a dropped connection stays joined, with its events kept, waiting to
+   * be resumed on any gateway; 0 ends sessions with their connection. Default 30 000.
+   */
+  readonly resumeWindowMs: number;
 }
 
 export interface NodeConfig {
@@ -73,6 +78,11 @@ export interface NodeConfig {
   readonly launchConcurrency: number;
   /** Time instances get to exit after `shutdown` before they are killed. Default 5 000. */
   readonly shutdownDeadlineMs: number;
+  /**
+   * BullMQ lock of a launch job while its node works on it (renewed every half of it), and how
+   * often a node looks for jobs whose lock ran out (their node died mid-launch). Default 30 000.
+   */
+  readonly lockDurationMs: number;
 }
 
 export interface AuthConfig {
@@ -102,8 +112,11 @@ export const DEFAULTS = Object.freeze({
   capacity: 100,
   launchConcurrency: 8,
   shutdownDeadlineMs: 5_000,
+  /** BullMQ's own default lock duration. */
+  lockDurationMs: 30_000,
   /** Default launch timeout (SPEC §3: `options.timeoutMs`). */
   launchTimeoutMs: 30_000,
+  resumeWindowMs: 30_000,
   readyTimeoutMs: 15_000,
   livenessTimeoutMs: 15_000,
   attempts: 1,

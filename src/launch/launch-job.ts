@@ -25,6 +25,11 @@ export interface LaunchJobData {
   reply?: string | null;
   /** Epoch ms after which no node may start this launch (it reports `no_capacity`). 0: none. */
   deadline?: number;
+  /**
+   * Set by nodes, not by enqueuers: the nodes whose attempt failed, in order (the task's
+   * `attempts` bounds its length). A failed attempt also pushes `deadline` by its own duration.
+   */
+  tried?: string[];
 }
 
 /** What a completed launch job returns. */

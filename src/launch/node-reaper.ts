@@ -7,10 +7,11 @@
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { TaskConfig } from "../config/options.js";
+import { DEFAULTS, type TaskConfig } from "../config/options.js";
 import type { Keys } from "../keys.js";
 import type { ClusterEvent } from "../protocol/bus-messages.js";
 import { InstanceLogs } from "../registry/instance-logs.js";
+import { storedError } from "./attempt-error.js";
 import type { Requester } from "./requester.js";
 
 /** A node is reaped only when its record is still missing this long after it was first missed. */
@@ -25,6 +26,8 @@ export interface NodeReaperOptions {
   logger: Logger;
   /** How often to look for dead nodes. Default 1 000 ms. */
   intervalMs?: number;
+  /** The nodes' `node.lockDurationMs`: a dead node's launch job runs again once its lock ran out. */
+  lockDurationMs?: number;
 }
 
 export class NodeReaper {
@@ -79,6 +82,13 @@ export class NodeReaper {
     const lost: string[] = [];
     for (const id of await requester.instances.heldBy(node)) {
       const record = await requester.instances.get(id);
+      if (record?.state === "launching" && record.token !== "") {
+        // Not lost yet: BullMQ runs the job again once the dead node's lock runs out, and that run
+        // claims the reservation again (the requester waits for it until retryBy).
+        const retryBy = Date.now() + 2 * (this.options.lockDurationMs ?? DEFAULTS.lockDurationMs);
+        const lastError = storedError("launch_failed", `node ${node} stopped answering during the launch`);
+        if ((await requester.instances.release(id, node, record.token, { token: record.token, lastError, retryBy })) > 0) continue;
+      }
       if (!(await requester.instances.removeIfNode(id, node, record?.ownerUser ?? null)) || !record) continue;
       lost.push(id);
       const lastLines = (await this.logs.read(id, 20)).map((l) => l.text);

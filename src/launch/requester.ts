@@ -15,6 +15,7 @@ import type { ToInstance, ToRequester } from "../protocol/bus-messages.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
 import { InstanceRegistry } from "../registry/instance-registry.js";
 import { NodeRegistry } from "../registry/node-registry.js";
+import { abandonedRetryError } from "./attempt-error.js";
 import { LAUNCH_JOB_NAME, type LaunchJobData, type LaunchJobResult } from "./launch-job.js";
 
 /** One launch request. */
@@ -47,7 +48,8 @@ interface PendingStop {
 }
 
 /** Generated instance ids: alphanumeric, so they are valid names in every position. */
-const newInstanceId = customAlphabet("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 16);
+/** A random instance id, for launches that do not name one. */
+export const newInstanceId = customAlphabet("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 16);
 
 /** After the launch deadline, how often the registry is read while a claimed launch finishes. */
 const CLAIMED_POLL_MS = 500;
@@ -146,10 +148,19 @@ export class Requester {
     else pending.resolve(outcome);
   }
 
+  /**
+   * From the deadline on, the registry decides: unclaimed means no node took the launch (or the
+   * next attempt after a failed one, once its `retryBy` passed); claimed means an attempt runs,
+   * which ends within the task's readyTimeoutMs. Failed attempts push `retryBy`, and so this wait.
+   */
   private async onDeadline(instance: string, token: string, ownerUser: string | null, deadline: number): Promise<void> {
     try {
-      if (await this.instances.cancelUnclaimed(instance, token, ownerUser)) {
-        this.settleLaunch(instance, token, new ServmanError("no_capacity", `no node had free capacity for ${instance} in time`));
+      const cancelled = await this.instances.cancelUnclaimed(instance, token, ownerUser);
+      if (cancelled) {
+        const err = cancelled.tries > 0
+          ? abandonedRetryError(cancelled.lastError, cancelled.tries)
+          : new ServmanError("no_capacity", `no node had free capacity for ${instance} in time`);
+        this.settleLaunch(instance, token, err);
         return;
       }
       const record = await this.instances.get(instance);
@@ -157,7 +168,7 @@ export class Requester {
         this.settleLaunch(instance, token, { instance, node: record.node });
         return;
       }
-      if (!record || record.token !== token || Date.now() > deadline + CLAIMED_GRACE_MS) {
+      if (!record || record.token !== token || Date.now() > Math.max(deadline, record.retryBy) + CLAIMED_GRACE_MS) {
         this.settleLaunch(instance, token, new ServmanError("timeout", `launch of ${instance} did not complete`));
         return;
       }

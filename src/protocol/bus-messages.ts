@@ -14,7 +14,9 @@ export type ToInstance =
   | { type: "message"; client: string; action: string; data: unknown; channel?: string }
   | { type: "join"; client: string; user: string | null; data: unknown; reply: string }
   | { type: "leave"; client: string; reason: "left" | "disconnected" }
-  | { type: "stop"; by: string | null; reply: string | null };
+  | { type: "stop"; by: string | null; reply: string | null }
+  /** The client resumed its session: what was kept for it goes to `reply` as one `replay`. */
+  | { type: "resume"; client: string; reply: string };
 
 /** Published on a session channel or a reply channel (node -> gateway or Launcher). */
 export type ToRequester =
@@ -29,6 +31,10 @@ export type ToRequester =
   | { type: "stopped"; instance: string }
   | { type: "alert"; instance: string; kind: "stop_refused"; session: string; user: string | null }
   | { type: "launched"; instance: string; node: string; token: string }
+  /** Events kept for a resumed client (JSON objects, in order); `member`: still joined. */
+  | { type: "replay"; instance: string; member: boolean; dropped: number; events: ToRequester[] }
+  /** Another connection resumed this session: the gateway holding it lets go. */
+  | { type: "takeover"; gateway: string }
   | { type: "launch_error"; instance: string; token: string; code: ErrorCode; message: string };
 
 /** Published on a node's control channel (`servman drain` -> node). */

@@ -32,6 +32,12 @@ export interface InstanceRecord {
   token: string;
   /** Launch arguments. */
   args: Record<string, unknown>;
+  /** Launch attempts that failed so far (the record went back to its reservation each time). */
+  tries: number;
+  /** The last failed attempt's error, `code: message`; empty when none failed. */
+  lastError: string;
+  /** After a failed attempt: when the next one must have been claimed (ms since epoch); 0: none. */
+  retryBy: number;
 }
 
 /** What a launcher writes when it reserves an id. */
@@ -80,13 +86,41 @@ if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
 redis.call('SADD', KEYS[4], ARGV[1])
 return 1`;
 
-// KEYS: record, id set, user set. ARGV: id, user, token. Deletes a reservation no node has claimed.
+// KEYS: record, id set, user set. ARGV: id, user, token, now. Deletes a reservation no node has
+// claimed, unless a failed attempt gave the next one until retryBy. Returns 0, or {tries, lastError}.
 const CANCEL_UNCLAIMED = `
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[3] then return 0 end
 if redis.call('HGET', KEYS[1], 'node') ~= '' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'retryBy') or '0') > tonumber(ARGV[4]) then return 0 end
+local tries = redis.call('HGET', KEYS[1], 'tries') or '0'
+local lastError = redis.call('HGET', KEYS[1], 'lastError') or ''
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 if ARGV[2] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
+return {tries, lastError}`;
+
+// KEYS: record, node's instance set. ARGV: id, node, token, next token, last error, retry by.
+// A failed attempt gives the claim back: the record is a reservation again (same id, so nobody
+// else can take it), counting the failure. Returns the failures so far, or 0 if `node` holds nothing.
+const RELEASE = `
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'node', '', 'state', 'launching', 'pid', '0', 'readyAt', '0', 'token', ARGV[4],
+  'lastError', ARGV[5], 'retryBy', ARGV[6])
+redis.call('SREM', KEYS[2], ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'tries', 1)`;
+
+// KEYS: record, dead node's record, dead node's instance set, new node's instance set.
+// ARGV: id, token, dead node, new node. A launch whose node died mid-launch (its BullMQ lock ran
+// out, so the job runs again elsewhere) moves to the new node, only while the old one is gone.
+const TAKE_OVER = `
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
+if redis.call('HGET', KEYS[1], 'state') ~= 'launching' then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'node', ARGV[4])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
 return 1`;
 
 // KEYS: record. ARGV: field/value pairs. Updates a record that still exists (never recreates one).
@@ -103,6 +137,16 @@ if redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 if ARGV[2] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
+return 1`;
+
+// KEYS: record, id set, user set, node's instance set. ARGV: id, user, then field/value pairs.
+// Writes the record of an instance a node runs, unless one exists (Redis lost its data).
+const RESTORE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
+redis.call('SADD', KEYS[4], ARGV[1])
 return 1`;
 
 function fromHash(hash: Record<string, string>): InstanceRecord | null {
@@ -127,6 +171,9 @@ function fromHash(hash: Record<string, string>): InstanceRecord | null {
     options: parsed<LaunchOptions>(hash.options),
     token: hash.token ?? "",
     args: parsed<Record<string, unknown>>(hash.args),
+    tries: Number(hash.tries ?? 0),
+    lastError: hash.lastError ?? "",
+    retryBy: Number(hash.retryBy ?? 0),
   };
 }
 
@@ -170,10 +217,31 @@ export class InstanceRegistry {
     return done === 1;
   }
 
-  /** Deletes a reservation no node has claimed; true when it did (the launch will never start). */
-  async cancelUnclaimed(id: string, token: string, ownerUser: string | null): Promise<boolean> {
+  /**
+   * Deletes a reservation no node has claimed (and whose next attempt is not still due, see
+   * {@link release}). Returns null when it did not, else the failed attempts and the last error:
+   * the launch will never start.
+   */
+  async cancelUnclaimed(id: string, token: string, ownerUser: string | null): Promise<{ tries: number; lastError: string } | null> {
     const { keys, user } = this.scriptKeys(id, ownerUser);
-    return (await this.redis.eval(CANCEL_UNCLAIMED, 3, ...keys, id, user, token)) === 1;
+    const done = (await this.redis.eval(CANCEL_UNCLAIMED, 3, ...keys, id, user, token, String(Date.now()))) as 0 | [string, string];
+    return done === 0 ? null : { tries: Number(done[0]), lastError: done[1] };
+  }
+
+  /**
+   * Turns `node`'s claim back into the reservation after a failed attempt, under `nextToken`
+   * (the same token, except for a direct enqueue, which had none). Returns the failures so far,
+   * or 0 when `node` did not hold the launch.
+   */
+  async release(id: string, node: string, token: string, next: { token: string; lastError: string; retryBy: number }): Promise<number> {
+    const done = await this.redis.eval(RELEASE, 2, this.keys.instance(id), this.keys.nodeInstances(node), id, node, token, next.token, next.lastError, String(next.retryBy));
+    return Number(done);
+  }
+
+  /** Moves a launch claimed by `deadNode`, whose record has expired, to `node`; true when it did. */
+  async takeOver(id: string, token: string, deadNode: string, node: string): Promise<boolean> {
+    const keys = [this.keys.instance(id), this.keys.node(deadNode), this.keys.nodeInstances(deadNode), this.keys.nodeInstances(node)];
+    return (await this.redis.eval(TAKE_OVER, 4, ...keys, id, token, deadNode, node)) === 1;
   }
 
   /** Records a state change (and any extra fields) of an instance still in the registry. */
@@ -187,6 +255,20 @@ export class InstanceRegistry {
   async removeIfNode(id: string, node: string, ownerUser: string | null): Promise<boolean> {
     const { keys, user } = this.scriptKeys(id, ownerUser);
     return (await this.redis.eval(REMOVE_IF_NODE, 4, ...keys, this.keys.nodeInstances(node), id, user, node)) === 1;
+  }
+
+  /**
+   * Writes `record` (of an instance its node runs) when Redis has no record under its id, with
+   * the sets that index it; true when it did. For rebuilding the registry after Redis lost it.
+   */
+  async restore(record: InstanceRecord): Promise<boolean> {
+    const fields = [
+      "instance", record.instance, "task", record.task, "node", record.node, "owner", record.owner ?? "", "ownerUser", record.ownerUser ?? "",
+      "state", record.state, "created", String(record.created), "readyAt", String(record.readyAt), "pid", String(record.pid),
+      "options", JSON.stringify(record.options), "token", record.token, "args", JSON.stringify(record.args),
+    ];
+    const { keys, user } = this.scriptKeys(record.instance, record.ownerUser);
+    return (await this.redis.eval(RESTORE, 4, ...keys, this.keys.nodeInstances(record.node), record.instance, user, ...fields)) === 1;
   }
 
   /** Ids of the instances `node` holds (or held, if it died). */

@@ -23,6 +23,8 @@ export interface NodeRecord {
   draining: boolean;
   /** Invalid lines or messages its services sent (dropped), since the node started. */
   invalidOutput: number;
+  /** Per task with a warm pool: processes started and waiting for a launch (not in `running`). */
+  warm: Record<string, number>;
 }
 
 /** How often nodes refresh their record, and how long a record outlives a silent node. */
@@ -50,6 +52,7 @@ export class NodeRegistry {
       seen: String(now),
       draining: node.draining ? "1" : "0",
       invalidOutput: String(node.invalidOutput),
+      warm: JSON.stringify(node.warm),
     });
     p.pexpire(this.keys.node(node.id), NODE_TTL_MS);
     p.sadd(this.keys.nodes(), node.id);
@@ -74,6 +77,11 @@ export class NodeRegistry {
   /** How many live nodes offer `task`. */
   async offering(task: string): Promise<number> {
     return this.redis.zcount(this.keys.taskNodes(task), Date.now(), "+inf");
+  }
+
+  /** Ids of the live nodes that offer `task` (draining ones withdraw their offers). */
+  offeringNodes(task: string): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.taskNodes(task), Date.now(), "+inf");
   }
 
   /** Ids of nodes that registered and whose record has expired: dead, not yet reaped. */
@@ -107,6 +115,7 @@ export class NodeRegistry {
         seen: Number(h.seen ?? 0),
         draining: h.draining === "1",
         invalidOutput: Number(h.invalidOutput ?? 0),
+        warm: JSON.parse(h.warm ?? "{}") as Record<string, number>,
       });
     }
     return nodes.sort((a, b) => a.id.localeCompare(b.id));

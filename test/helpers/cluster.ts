@@ -73,6 +73,8 @@ export class RawClient {
   closeCode: number | null = null;
   /** Session id from the welcome. */
   session = "";
+  /** The welcome frame (session, resume token, gateway). */
+  welcome: Record<string, any> = {};
   private nextId = 1;
 
   constructor(readonly ws: WebSocket) {
@@ -93,7 +95,8 @@ export class RawClient {
   static async connect(url: string, headers?: Record<string, string>): Promise<RawClient> {
     const ws = new WebSocket(url, headers ? { headers } : {});
     const client = new RawClient(ws);
-    client.session = (await client.next((f) => f.type === "welcome")).session as string;
+    client.welcome = await client.next((f) => f.type === "welcome");
+    client.session = client.welcome.session as string;
     return client;
   }
 

@@ -1,0 +1,138 @@
+/**
+ * Keeps resumable sessions honest across the cluster. Every gateway runs one:
+ * - it refreshes the gateway's liveness key, so others can tell when it died;
+ * - it detaches the sessions of a gateway that died (their resume window starts then);
+ * - it ends sessions whose resume window passed: their instances hear `leave` (`disconnected`),
+ *   and those launched with `closeOnOwnerLeave` are stopped.
+ * Each dead gateway and each expired session is taken by exactly one keeper (Lua in SessionStore).
+ */
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Keys } from "../src/keys.js";
+import type { Requester } from "../src/launch/requester.js";
+import type { ToInstance } from "../src/protocol/bus-messages.js";
+import { EpochWatch } from "../src/registry/epoch-watch.js";
+import type { SessionStore, StoredSession } from "../src/registry/session-store.js";
+
+/** How often a gateway refreshes its liveness key, and how long the key outlives a silent gateway. */
+export const GATEWAY_HEARTBEAT_MS = 2_000;
+export const GATEWAY_TTL_MS = 6_000;
+/** A gateway is reaped only when its key is still missing this long after it was first missed. */
+const CONFIRM_MS = 2_000;
+const SWEEP_MS = 1_000;
+
+export interface SessionKeeperOptions {
+  gatewayId: string;
+  redis: Redis;
+  keys: Keys;
+  store: SessionStore;
+  requester: Requester;
+  resumeWindowMs: number;
+  logger: Logger;
+  /** The sessions this gateway holds, with their resume tokens (written back if Redis lost its data). */
+  sessions(): Iterable<{ session: StoredSession; token: string }>;
+}
+
+/** Tells a stored session's instances it is gone, and stops what must not outlive it. */
+export function endStoredSession(session: StoredSession, redis: Redis, keys: Keys, requester: Requester, logger: Logger): void {
+  const leave: ToInstance = { type: "leave", client: session.id, reason: "disconnected" };
+  const payload = JSON.stringify(leave);
+  for (const instance of session.joined) void redis.publish(keys.instanceChannel(instance), payload).catch(() => {});
+  for (const instance of session.closeOnLeave) {
+    requester.stop(instance, session.id).catch((err: Error) => logger.warn({ instance, err: err.message }, "closeOnOwnerLeave stop failed"));
+  }
+}
+
+export class SessionKeeper {
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+  /** Gateways seen without a liveness key, and when. */
+  private readonly suspects = new Map<string, number>();
+
+  private readonly epoch: EpochWatch;
+
+  constructor(private readonly options: SessionKeeperOptions) {
+    this.epoch = new EpochWatch(options.redis, options.keys);
+  }
+
+  async start(): Promise<void> {
+    await this.beat();
+    this.heartbeatTimer ??= setInterval(() => void this.beat().catch(() => {}), GATEWAY_HEARTBEAT_MS);
+    this.sweepTimer ??= setInterval(() => void this.sweep(), SWEEP_MS);
+  }
+
+  private async beat(): Promise<void> {
+    const { redis, keys, gatewayId } = this.options;
+    await redis.multi().set(keys.gateway(gatewayId), String(Date.now()), "PX", GATEWAY_TTL_MS).sadd(keys.gateways(), gatewayId).exec();
+    await this.epoch.check(() => this.rewrite());
+  }
+
+  /** Redis lost its data: the sessions this gateway holds are written back (detached ones are lost). */
+  private async rewrite(): Promise<void> {
+    const { store, gatewayId, logger } = this.options;
+    let count = 0;
+    for (const { session, token } of this.options.sessions()) {
+      await store.restore(session, gatewayId, token);
+      count++;
+    }
+    logger.warn({ sessions: count }, "Redis lost its data: this gateway's sessions are written back");
+  }
+
+  /** One pass: reaps dead gateways and ends expired sessions. Never throws. */
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    const { redis, keys, store, requester, logger, resumeWindowMs } = this.options;
+    try {
+      for (const gateway of await this.deadGateways()) {
+        if ((await redis.srem(keys.gateways(), gateway)) !== 1) continue;
+        const detached = await store.orphan(gateway, Date.now() + resumeWindowMs);
+        logger.warn({ deadGateway: gateway, sessions: detached }, "gateway stopped answering; its sessions wait to be resumed");
+      }
+      for (const session of await store.takeExpired(Date.now())) {
+        logger.debug({ session: session.id, joined: session.joined.length }, "session not resumed in time; ending it");
+        endStoredSession(session, redis, keys, requester, logger);
+      }
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, "session sweep failed; retrying");
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Gateways whose liveness key has been missing for CONFIRM_MS (as seen by this process). */
+  private async deadGateways(): Promise<string[]> {
+    const { redis, keys } = this.options;
+    const ids = await redis.smembers(keys.gateways());
+    const p = redis.pipeline();
+    for (const id of ids) p.exists(keys.gateway(id));
+    const results = (await p.exec()) ?? [];
+    const missing = new Set(ids.filter((_, i) => results[i]?.[0] === null && results[i]?.[1] === 0));
+    const now = Date.now();
+    const dead: string[] = [];
+    for (const id of this.suspects.keys()) if (!missing.has(id)) this.suspects.delete(id);
+    for (const id of missing) {
+      const since = this.suspects.get(id);
+      if (since === undefined) this.suspects.set(id, now);
+      else if (now - since >= CONFIRM_MS) {
+        this.suspects.delete(id);
+        dead.push(id);
+      }
+    }
+    return dead;
+  }
+
+  /**
+   * Stops the timers and removes this gateway's liveness key; sessions it still holds (their
+   * detach failed) start their resume window now, so some keeper ends them. Idempotent.
+   */
+  async close(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.sweepTimer);
+    this.heartbeatTimer = this.sweepTimer = undefined;
+    const { redis, keys, gatewayId, store, resumeWindowMs } = this.options;
+    await store.orphan(gatewayId, Date.now() + resumeWindowMs).catch(() => 0);
+    await redis.multi().del(keys.gateway(gatewayId)).srem(keys.gateways(), gatewayId).exec().catch(() => {});
+  }
+}
