@@ -8,9 +8,13 @@
  * BENCH_RELAY_WINDOW messages in flight (throughput). CPU time per message is recorded for each
  * process group, to show where the time goes. Both chains stay up and the workloads alternate
  * between them BENCH_RELAY_REPEATS times, so a burst of someone else's load on this shared
- * machine hits both rather than one; each figure is the median of the repetitions.
+ * machine hits both rather than one; each figure is the median of the repetitions. Sequential
+ * round trips take turns between the chains round by round, so both see the same moments.
  *
- *   node dist/bench/relay.js   (sizes: BENCH_RELAY_ROUNDS, _WARMUP, _CLIENTS, _INSTANCES, _WINDOW, _SECONDS, _REPEATS)
+ * With BENCH_RELAY_TASK=command, the instances speak NDJSON on stdio on both chains (a `command`
+ * task running the same service with the SDK; raw stdio pipes in the floor) instead of Node IPC.
+ *
+ *   node dist/bench/relay.js   (sizes: BENCH_RELAY_ROUNDS, _WARMUP, _CLIENTS, _INSTANCES, _WINDOW, _SECONDS, _REPEATS; BENCH_RELAY_TASK)
  */
 import { runBenchmark, type BenchContext } from "./lib/bench-runner.js";
 import { startScript, startServman } from "./lib/child-processes.js";
@@ -33,6 +37,9 @@ const INSTANCES = Math.min(CLIENTS, envInt("BENCH_RELAY_INSTANCES", 10));
 const WINDOW = envInt("BENCH_RELAY_WINDOW", 10);
 const SECONDS = envInt("BENCH_RELAY_SECONDS", 3);
 const REPEATS = envInt("BENCH_RELAY_REPEATS", 3);
+/** `module` (Node IPC, the default) or `command` (NDJSON on stdio): the instances' transport, on both chains. */
+const TASK = process.env.BENCH_RELAY_TASK || "module";
+if (TASK !== "module" && TASK !== "command") throw new Error(`$BENCH_RELAY_TASK must be module or command, got ${JSON.stringify(TASK)}`);
 const WARMUP_MS = 1000;
 
 /** The same client frame for both chains: a Servman `send` (the floor relays it unread). */
@@ -60,15 +67,41 @@ interface PipelinedRun extends Omit<PipelinedResult, "samples"> {
 
 /** Every repetition of both workloads on one chain. */
 interface ChainRuns {
-  sequential: LatencySummary[];
+  sequential: SequentialRun[];
   pipelined: PipelinedRun[];
 }
 
-async function runSequential(chain: Chain): Promise<LatencySummary> {
-  const samples = await sequentialRoundTrips(chain.pipes[0]!, (i) => sendFrame(chain.instanceOf(0), i), WARMUP, ROUNDS);
-  const summary = summarize(samples);
-  say(`  ${chain.name} sequential: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms`);
-  return summary;
+/** A sequential run: its latencies, and the CPU the chain's own processes spent per round trip. */
+interface SequentialRun extends LatencySummary {
+  cpuUsPerRoundTrip: Record<string, number>;
+}
+
+/** CPU µs per unit of work, per group, from the CPU ms each group used for `count` units. */
+function perUnit(cpuMs: CpuSnapshot, count: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(cpuMs).map(([k, ms]) => [k, count > 0 ? Math.round((ms * 1000 * 10) / count) / 10 : 0]));
+}
+
+/** The process groups that belong to one chain alone (redis-server and the load generator serve both). */
+function ownGroups(chain: Chain): CpuGroups {
+  return { "gateway+node": chain.groups["gateway+node"]!, instances: chain.groups.instances! };
+}
+
+/** Sequential round trips on every chain, taking turns round by round (see sequentialRoundTrips). */
+async function runSequential(chains: readonly Chain[]): Promise<SequentialRun[]> {
+  const before = chains.map((c) => cpuSnapshot(ownGroups(c)));
+  // CPU is read over warm-up and rounds alike (the loop has no hook between them): both are counted.
+  const samples = await sequentialRoundTrips(
+    chains.map((c) => c.pipes[0]!),
+    (p, i) => sendFrame(chains[p]!.instanceOf(0), i),
+    WARMUP,
+    ROUNDS,
+  );
+  return chains.map((chain, p) => {
+    const cpuUsPerRoundTrip = perUnit(cpuDelta(before[p]!, cpuSnapshot(ownGroups(chain))), WARMUP + ROUNDS);
+    const summary = summarize(samples[p]!);
+    say(`  ${chain.name} sequential: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms; CPU µs per round trip ${JSON.stringify(cpuUsPerRoundTrip)}`);
+    return { ...summary, cpuUsPerRoundTrip };
+  });
 }
 
 async function runPipelined(chain: Chain): Promise<PipelinedRun> {
@@ -80,8 +113,7 @@ async function runPipelined(chain: Chain): Promise<PipelinedRun> {
   });
   const { samples, ...rest } = run;
   const cpuMs = cpuDelta(before, after);
-  const messages = (run.messagesPerSecond * run.measuredMs) / 1000;
-  const cpuUsPerMessage = Object.fromEntries(Object.entries(cpuMs).map(([k, ms]) => [k, messages > 0 ? Math.round((ms * 1000 * 10) / messages) / 10 : 0]));
+  const cpuUsPerMessage = perUnit(cpuMs, (run.messagesPerSecond * run.measuredMs) / 1000);
   say(`  ${chain.name} pipelined: ${run.messagesPerSecond} msgs/s, lost ${run.lost}; CPU µs/msg ${JSON.stringify(cpuUsPerMessage)}`);
   return { ...rest, latency: summarize(samples), cpuMs, cpuUsPerMessage };
 }
@@ -97,8 +129,8 @@ async function closeAll(pipes: TextPipe[]): Promise<void> {
 }
 
 async function setupFloor(ctx: BenchContext, redisUrl: string, redisPid: number): Promise<Chain> {
-  say(`floor: raw ws + ioredis pub/sub + Node IPC, ${INSTANCES} raw echo children`);
-  const server = await startScript<{ url: string; pids: number[] }>("floor-relay", [redisUrl, String(INSTANCES)]);
+  say(`floor: raw ws + ioredis pub/sub + ${TASK === "command" ? "stdio pipes" : "Node IPC"}, ${INSTANCES} raw echo children`);
+  const server = await startScript<{ url: string; pids: number[] }>("floor-relay", [redisUrl, String(INSTANCES), TASK]);
   const pipes: TextPipe[] = [];
   const teardown = async () => {
     await closeAll(pipes);
@@ -124,8 +156,8 @@ async function setupFloor(ctx: BenchContext, redisUrl: string, redisPid: number)
 }
 
 async function setupServman(ctx: BenchContext, redisUrl: string, redisPid: number): Promise<Chain> {
-  say(`servman: servman start (gateway + node in one process), ${INSTANCES} echo instances`);
-  const config = writeBenchConfig({ redisUrl, capacity: INSTANCES + 10 });
+  say(`servman: servman start (gateway + node in one process), ${INSTANCES} echo instances (${TASK} task)`);
+  const config = writeBenchConfig({ redisUrl, capacity: INSTANCES + 10, command: TASK === "command" });
   const server = await startServman(["start", "--config", config.path, "--port", "0"]);
   const pipes: ServmanWire[] = [];
   let owner: ServmanWire | undefined;
@@ -175,8 +207,8 @@ function medians(runs: ChainRuns) {
 }
 
 await runBenchmark("relay", "Relay: client -> gateway -> Redis -> node -> instance -> back", async (ctx) => {
-  ctx.params = { rounds: ROUNDS, warmup: WARMUP, clients: CLIENTS, instances: INSTANCES, window: WINDOW, seconds: SECONDS, warmupMs: WARMUP_MS, repeats: REPEATS };
-  ctx.notes.push(`each figure is the median of ${REPEATS} alternating repetitions (floor, then servman) on the same connections`);
+  ctx.params = { rounds: ROUNDS, warmup: WARMUP, clients: CLIENTS, instances: INSTANCES, window: WINDOW, seconds: SECONDS, warmupMs: WARMUP_MS, repeats: REPEATS, task: TASK };
+  ctx.notes.push(`each figure is the median of ${REPEATS} repetitions on the same connections; sequential round trips take turns (floor, servman, servman, floor, ...), pipelined runs alternate (floor, then servman)`);
   const redis = await startRedis();
   const chains: Chain[] = [];
   try {
@@ -185,7 +217,8 @@ await runBenchmark("relay", "Relay: client -> gateway -> Redis -> node -> instan
     const runs: Record<string, ChainRuns> = { floor: { sequential: [], pipelined: [] }, servman: { sequential: [], pipelined: [] } };
     for (let r = 1; r <= REPEATS; r++) {
       say(`repetition ${r} of ${REPEATS}: sequential (${WARMUP} warm-up + ${ROUNDS} round trips), then pipelined (${CLIENTS} clients x window ${WINDOW}, ${SECONDS} s)`);
-      for (const chain of chains) runs[chain.name]!.sequential.push(await runSequential(chain));
+      const sequential = await runSequential(chains);
+      chains.forEach((chain, i) => runs[chain.name]!.sequential.push(sequential[i]!));
       for (const chain of chains) runs[chain.name]!.pipelined.push(await runPipelined(chain));
     }
     const floor = medians(runs.floor!);

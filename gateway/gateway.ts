@@ -27,6 +27,7 @@ import { assertServable, readTlsFiles } from "./servable.js";
 import { ClientSession } from "./session.js";
 import type { SessionContext } from "./session-context.js";
 import { SessionKeeper } from "./session-keeper.js";
+import { corkSendsPerTick } from "./tick-corked-sends.js";
 
 export interface GatewayOptions {
   config: ServmanConfig;
@@ -285,6 +286,7 @@ export class Gateway {
   }
 
   private onConnection(ws: WebSocket, identity: Identity): void {
+    corkSendsPerTick(ws);
     const session = new ClientSession(ws, this.ctx, this.logger, identity);
     const log = this.logger.child({ session: session.id });
     this.sessions.set(session.channel, session);

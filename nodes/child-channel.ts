@@ -2,8 +2,13 @@
  * The two transports of the task protocol behind one interface: Node IPC for `module` tasks and
  * NDJSON on stdin/stdout for `command` tasks. The node always hands a channel JSON text, so a
  * client's message can be forwarded without being parsed (see bus-messages.ts).
+ *
+ * Both batch what is sent in one tick: the line channel writes it in one syscall, the IPC channel
+ * sends it as one IPC message once the service takes batches (src/protocol/ipc-batching.ts).
  */
 import type { ChildProcess } from "node:child_process";
+import { withBatchOffer } from "../src/protocol/ipc-batching.js";
+import { corkUntilNextTick } from "../src/tick-cork.js";
 import { LineSplitter } from "./line-splitter.js";
 
 /** Longest line accepted from a command task's stdout. */
@@ -18,26 +23,48 @@ export interface ChildChannelHandlers {
 
 /** Sends JSON text to a service and decodes what it sends back. */
 export interface ChildChannel {
-  /** Sends one message given as JSON text. Returns false once the channel is gone. */
+  /** Sends one message given as JSON text (in order, by the end of the tick). Returns false once the channel is gone. */
   send(json: string): boolean;
   /** Stops delivering and sending (the process is ending). */
   close(): void;
 }
 
-/** Node IPC: JSON text is sent as a string; the service SDK parses it. */
+/**
+ * Node IPC: JSON text is sent as a string; the service SDK parses it. The first message sent
+ * (always `start`) offers batches; once the service has sent an array, a tick's messages go to
+ * it as one array of strings.
+ */
 export function ipcChannel(child: ChildProcess, handlers: ChildChannelHandlers): ChildChannel {
   let open = true;
+  let offered = false;
+  let takesBatches = false;
+  let queued: string[] = [];
+  // The process ending while messages are in flight is reported by its `close` event.
+  const onSent = (err: Error | null) => {
+    if (err) open = open && child.connected;
+  };
+  const flush = () => {
+    const batch = queued;
+    queued = [];
+    if (!open || !child.connected) return;
+    if (takesBatches && batch.length > 1) child.send(batch, onSent);
+    else for (const json of batch) child.send(json, onSent);
+  };
   const onMessage = (value: unknown) => {
-    if (open) handlers.onMessage(value);
+    if (!open) return;
+    if (!Array.isArray(value)) return handlers.onMessage(value);
+    takesBatches = true;
+    for (const item of value) if (open) handlers.onMessage(item);
   };
   child.on("message", onMessage);
   return {
     send(json) {
       if (!open || !child.connected) return false;
-      child.send(json, (err) => {
-        // The process ending while messages are in flight is reported by its `close` event.
-        if (err) open = open && child.connected;
-      });
+      if (!offered) {
+        offered = true;
+        json = withBatchOffer(json);
+      }
+      if (queued.push(json) === 1) process.nextTick(flush);
       return true;
     },
     close() {
@@ -75,8 +102,10 @@ export function lineChannel(child: ChildProcess, handlers: ChildChannelHandlers)
   });
   return {
     send(json) {
-      if (!open || !child.stdin || child.stdin.destroyed) return false;
-      child.stdin.write(json + "\n");
+      const stdin = child.stdin;
+      if (!open || !stdin || stdin.destroyed) return false;
+      corkUntilNextTick(stdin);
+      stdin.write(json + "\n");
       return true;
     },
     close() {

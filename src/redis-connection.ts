@@ -5,6 +5,7 @@
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { ServmanError } from "./errors.js";
+import { TickCorkedRedis } from "./tick-corked-redis.js";
 
 /** How long a command may wait for Redis before it fails (non-blocking connections). */
 export const COMMAND_TIMEOUT_MS = 5_000;
@@ -20,15 +21,15 @@ export interface ConnectionOptions {
 
 /** Opens a connection to `url`; errors are logged (once per distinct message), never thrown. */
 export function createRedis(url: string, options: ConnectionOptions): Redis {
-  const redisOptions: RedisOptions = {
+  const redisOptions: RedisOptions & { replyMapping?: "legacy" } = {
     connectionName: options.name.replaceAll(/[^A-Za-z0-9_.:-]/g, "_"),
     maxRetriesPerRequest: options.blocking ? null : 2,
     // A request must fail (unavailable) rather than hang while Redis does not answer.
     ...(options.blocking ? {} : { commandTimeout: COMMAND_TIMEOUT_MS }),
-    enableAutoPipelining: !options.blocking,
     retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
   };
-  const redis = new Redis(url, redisOptions);
+  // Connections that publish on the hot path send each tick's commands in one write.
+  const redis = options.blocking ? new Redis(url, redisOptions) : new TickCorkedRedis(url, redisOptions);
   let lastError = "";
   redis.on("error", (err: Error) => {
     if (err.message !== lastError) options.logger?.warn({ err: err.message, connection: options.name }, "redis connection error");

@@ -6,31 +6,46 @@
  */
 import type { TextPipe } from "./wire-client.js";
 
+/** Sends `text` on `pipe` and resolves with the ms until the next frame arrives on it. */
+function roundTrip(pipe: TextPipe, text: string, timeoutMs: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      pipe.onFrame(null);
+      reject(new Error(`a round trip got no reply within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const start = performance.now();
+    pipe.onFrame(() => {
+      const ms = performance.now() - start;
+      clearTimeout(timer);
+      pipe.onFrame(null);
+      resolve(ms);
+    });
+    pipe.send(text);
+  });
+}
+
 /**
- * Sends one message, waits for one frame back, `warmup + rounds` times; returns the last `rounds`
- * round-trip times in ms. `frame(i)` builds the i-th message.
+ * Sequential round trips on each of `pipes` in turn: every round sends one message on each pipe
+ * and waits for its reply before the next, `warmup + rounds` times, the order reversed every
+ * other round. So when there are several (Servman and its floor), each sees the same moments of
+ * the machine's load, a few hundred microseconds apart, rather than one getting a quiet second
+ * and the other a busy one. Returns, per pipe, the last `rounds` round-trip times in ms.
+ * `frame(p, i)` builds the i-th message of pipe p.
  */
-export async function sequentialRoundTrips(pipe: TextPipe, frame: (i: number) => string, warmup: number, rounds: number, timeoutMs = 10_000): Promise<number[]> {
-  const samples: number[] = [];
-  let arrived: (() => void) | null = null;
-  pipe.onFrame(() => arrived?.());
-  try {
-    for (let i = 0; i < warmup + rounds; i++) {
-      const got = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`round trip ${i} got no reply within ${timeoutMs} ms`)), timeoutMs);
-        arrived = () => {
-          clearTimeout(timer);
-          arrived = null;
-          resolve();
-        };
-      });
-      const start = performance.now();
-      pipe.send(frame(i));
-      await got;
-      if (i >= warmup) samples.push(performance.now() - start);
+export async function sequentialRoundTrips(
+  pipes: readonly TextPipe[],
+  frame: (pipe: number, i: number) => string,
+  warmup: number,
+  rounds: number,
+  timeoutMs = 10_000,
+): Promise<number[][]> {
+  const samples = pipes.map(() => [] as number[]);
+  const order = pipes.map((_, p) => p);
+  for (let i = 0; i < warmup + rounds; i++) {
+    for (const p of i % 2 === 0 ? order : [...order].reverse()) {
+      const ms = await roundTrip(pipes[p]!, frame(p, i), timeoutMs);
+      if (i >= warmup) samples[p]!.push(ms);
     }
-  } finally {
-    pipe.onFrame(null);
   }
   return samples;
 }

@@ -16,6 +16,8 @@ export interface BenchConfigOptions {
   launchConcurrency?: number;
   /** Extra `gateway.limits` entries. */
   limits?: Record<string, number>;
+  /** Run `echo` as a `command` task (`node echo-service.js`, NDJSON on stdio). Default: `module`. */
+  command?: boolean;
   /** More tasks, beside `echo` (the same defaults apply: see below). */
   tasks?: Record<string, Record<string, unknown>>;
 }
@@ -28,7 +30,7 @@ export interface BenchConfig {
   remove(): void;
 }
 
-/** Writes a configuration with the task `echo` (bench/services/echo-service.ts) and `tasks`. */
+/** Writes a configuration with the task `echo` (bench/services/echo-service.ts, a `module` task unless `command`) and `tasks`. */
 export function writeBenchConfig(options: BenchConfigOptions): BenchConfig {
   const dir = mkdtempSync(join(tmpdir(), "servman-bench-"));
   const path = join(dir, "servman.json");
@@ -49,7 +51,10 @@ export function writeBenchConfig(options: BenchConfigOptions): BenchConfig {
     },
     // A loaded 2-core machine forks slowly: a launch must not time out because of the benchmark.
     tasks: Object.fromEntries(
-      Object.entries({ echo: { module: ECHO_SERVICE }, ...(options.tasks ?? {}) }).map(([name, task]) => [name, { readyTimeoutMs: 120_000, ...task }]),
+      Object.entries({ echo: options.command ? { command: [process.execPath, ECHO_SERVICE] } : { module: ECHO_SERVICE }, ...(options.tasks ?? {}) }).map(([name, task]) => [
+        name,
+        { readyTimeoutMs: 120_000, ...task },
+      ]),
     ),
   };
   writeFileSync(path, JSON.stringify(file, null, 2));

@@ -7,43 +7,59 @@
  * Routing is the least a relay can do: the gateway prefixes the session id (`<sid>|<frame>`),
  * the child echoes the string, the node splits it off and publishes the rest to that session.
  *
- * Usage (forked by the relay benchmark): floor-relay.js <redis-url> <instances>
+ * With `command`, the children are spawned without IPC and the node half speaks NDJSON on their
+ * stdin/stdout instead (one write per message, lines split as they come), as a `command` task.
+ *
+ * Usage (forked by the relay benchmark): floor-relay.js <redis-url> <instances> [module|command]
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { RAW_ECHO_CHILD } from "../lib/paths.js";
 import { reportReady, serveRequests } from "../lib/script-side.js";
 
-const [redisUrl, countArg] = process.argv.slice(2);
+const [redisUrl, countArg, kind = "module"] = process.argv.slice(2);
 const instances = Number(countArg ?? 1);
+const overStdio = kind === "command";
 const ignore = () => {};
 
 // Node half.
 const nodePub = new Redis(redisUrl!);
 const nodeSub = new Redis(redisUrl!);
 const children: ChildProcess[] = [];
-const childByChannel = new Map<string, ChildProcess>();
+const childByChannel = new Map<string, (payload: string) => void>();
 nodeSub.on("message", (channel: string, payload: string) => {
-  childByChannel.get(channel)?.send(payload);
+  childByChannel.get(channel)?.(payload);
 });
 
-async function startChild(k: number): Promise<void> {
+/** Echo children: forked with IPC, or spawned with stdio pipes (`command`). */
+function spawnChild(): ChildProcess {
   // detached, as a Servman node forks: with autogroup scheduling a new session is its own
   // scheduling group, which changes the CPU share the child gets on a busy machine.
-  const child = fork(RAW_ECHO_CHILD, [], { stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
+  return overStdio
+    ? spawn(process.execPath, [RAW_ECHO_CHILD], { stdio: ["pipe", "pipe", "inherit"], detached: true })
+    : fork(RAW_ECHO_CHILD, [], { stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
+}
+
+async function startChild(k: number): Promise<void> {
+  const child = spawnChild();
   children.push(child);
-  await new Promise<void>((resolve, reject) => {
-    child.once("message", () => resolve());
-    child.once("exit", (code) => reject(new Error(`raw echo child exited with ${code}`)));
-  });
-  child.on("message", (message: string) => {
+  const onEcho = (message: string) => {
     const bar = message.indexOf("|");
     nodePub.publish(`floor:to-session:${message.slice(0, bar)}`, message.slice(bar + 1)).catch(ignore);
+  };
+  const lines = overStdio ? createInterface({ input: child.stdout!, crlfDelay: Infinity }) : undefined;
+  await new Promise<void>((resolve, reject) => {
+    if (lines) lines.once("line", () => resolve());
+    else child.once("message", () => resolve());
+    child.once("exit", (code) => reject(new Error(`raw echo child exited with ${code}`)));
   });
+  if (lines) lines.on("line", onEcho);
+  else child.on("message", onEcho);
   const channel = `floor:to-instance:${k}`;
   await nodeSub.subscribe(channel);
-  childByChannel.set(channel, child);
+  childByChannel.set(channel, lines ? (payload) => child.stdin!.write(payload + "\n") : (payload) => child.send(payload));
 }
 
 // Gateway half.

@@ -39,7 +39,7 @@ export class InstanceLogs {
     private readonly keys: Keys,
   ) {}
 
-  /** Appends a line (fire and forget; auto-pipelined). */
+  /** Appends a line (fire and forget; the three commands leave in one write). */
   append(id: string, line: LogLine): void {
     const json = JSON.stringify(line);
     const key = this.keys.instanceLogs(id);

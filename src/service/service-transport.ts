@@ -2,11 +2,17 @@
  * The child side of the task protocol's two transports: Node IPC when the node forked us
  * (`module` tasks), NDJSON on stdin/stdout otherwise. Either way the process exits when its node
  * goes away (IPC disconnect, stdin EOF), so a dead node leaves no orphan.
+ *
+ * What is sent in one tick leaves together: in one write on stdout, or over IPC as one array
+ * once the node has offered batches in `start` (src/protocol/ipc-batching.ts).
  */
 import { createInterface } from "node:readline";
+import { offersBatches } from "../protocol/ipc-batching.js";
 import type { NodeToService, ServiceToNode } from "../protocol/task-messages.js";
+import { corkUntilNextTick } from "../tick-cork.js";
 
 export interface ServiceTransport {
+  /** Sends a message (in order, by the end of the tick); resolves once it is written. */
   send(message: ServiceToNode): Promise<void>;
   /** Called for each message from the node, in order. */
   onMessage(handler: (message: NodeToService) => void): void;
@@ -25,32 +31,73 @@ function decode(value: unknown): NodeToService | null {
   return typeof value === "object" && value !== null ? (value as NodeToService) : null;
 }
 
-/** Picks IPC when this process has an IPC channel, else stdio. */
-export function connectTransport(): ServiceTransport {
-  if (typeof process.send === "function") {
-    return {
-      send: (message) =>
-        new Promise((resolve) => {
-          if (!process.connected) return resolve();
-          process.send!(message, undefined, {}, () => resolve());
-        }),
-      onMessage: (handler) => process.on("message", (value) => {
-        const message = decode(value);
-        if (message) handler(message);
-      }),
-      onDisconnect: (handler) => process.once("disconnect", handler),
+/** Node IPC, batching a tick's messages into one array once the node offers it. */
+function ipcTransport(): ServiceTransport {
+  let batches = false;
+  let queued: ServiceToNode[] = [];
+  let written: (() => void)[] = [];
+  const flush = () => {
+    const batch = queued;
+    const done = written;
+    if (batch.length === 0) return;
+    queued = [];
+    written = [];
+    const resolveAll = () => {
+      for (const resolve of done) resolve();
     };
-  }
-  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+    if (!process.connected) return resolveAll();
+    // Once agreed, every send is an array, even of one: the node learns from it that we take batches.
+    process.send!(batches ? batch : batch[0], undefined, {}, resolveAll);
+  };
+  // A handler may send and then exit at once (process.exit runs no more ticks): what it sent
+  // still goes, as it did unbatched (an IPC write with room in the socket completes at once).
+  process.on("exit", flush);
   return {
     send: (message) =>
       new Promise((resolve) => {
+        if (!process.connected) return resolve();
+        queued.push(message);
+        written.push(resolve);
+        // Before the offer, each message is sent on its own, at once.
+        if (!batches) flush();
+        else if (queued.length === 1) process.nextTick(flush);
+      }),
+    onMessage: (handler) => {
+      const receive = (value: unknown) => {
+        const message = decode(value);
+        if (!message) return;
+        if (offersBatches(message)) batches = true;
+        handler(message);
+      };
+      process.on("message", (value: unknown) => (Array.isArray(value) ? value.forEach(receive) : receive(value)));
+    },
+    onDisconnect: (handler) => process.once("disconnect", handler),
+  };
+}
+
+/** NDJSON on stdin and stdout; a tick's lines leave in one write. */
+function stdioTransport(): ServiceTransport {
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  // Sent and then exited at once: the lines still go (writes to a pipe are synchronous here).
+  process.on("exit", () => {
+    while (process.stdout.writableCorked > 0) process.stdout.uncork();
+  });
+  return {
+    send: (message) =>
+      new Promise((resolve) => {
+        corkUntilNextTick(process.stdout);
         process.stdout.write(JSON.stringify(message) + "\n", () => resolve());
       }),
-    onMessage: (handler) => lines.on("line", (line) => {
-      const message = decode(line);
-      if (message) handler(message);
-    }),
+    onMessage: (handler) =>
+      lines.on("line", (line) => {
+        const message = decode(line);
+        if (message) handler(message);
+      }),
     onDisconnect: (handler) => lines.once("close", handler),
   };
+}
+
+/** Picks IPC when this process has an IPC channel, else stdio. */
+export function connectTransport(): ServiceTransport {
+  return typeof process.send === "function" ? ipcTransport() : stdioTransport();
 }
