@@ -37,6 +37,9 @@ export interface GatewayOptions {
   processMetrics?: boolean;
 }
 
+/** How often, at most, the open files are counted near the limit. */
+const FD_RECOUNT_MS = 250;
+
 /** /healthz turns 503 when Redis has not answered a PING (sent every second) for this long. */
 const HEALTH_PING_MS = 1_000;
 const HEALTH_STALE_MS = 3_000;
@@ -75,6 +78,8 @@ export class Gateway {
   private readonly detaching = new Set<Promise<void>>();
   private readonly fdLimit = openFileLimit();
   private lastFdWarning = 0;
+  /** The last real count of open files, when it was read, and the sessions open then. */
+  private fdCount = { at: 0, files: 0, sessions: 0 };
   private lastPong = Date.now();
   private healthTimer: NodeJS.Timeout | undefined;
   private draining = false;
@@ -267,7 +272,12 @@ export class Gateway {
    */
   private nearFdLimit(): boolean {
     if (this.fdLimit === null || this.sessions.size < this.fdLimit / 2) return false;
-    return (openFiles() ?? this.sessions.size) + FD_RESERVE >= this.fdLimit;
+    // Reading /proc/self/fd costs milliseconds with thousands open: read at most every 250 ms and
+    // count the sessions opened since (each is at least one more file).
+    const now = Date.now();
+    if (now - this.fdCount.at >= FD_RECOUNT_MS) this.fdCount = { at: now, files: openFiles() ?? this.sessions.size, sessions: this.sessions.size };
+    const estimate = this.fdCount.files + Math.max(0, this.sessions.size - this.fdCount.sessions);
+    return estimate + FD_RESERVE >= this.fdLimit;
   }
 
   private warnFdLimit(): void {
