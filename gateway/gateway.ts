@@ -12,7 +12,6 @@ import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ServmanConfig } from "../src/config/options.js";
 import { ServmanError, toServmanError } from "../src/errors.js";
-import { FD_RESERVE, fdLimitMessage, openFileLimit, openFiles } from "../src/fd-limit.js";
 import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
@@ -20,6 +19,7 @@ import type { ClusterEvent, ToRequester } from "../src/protocol/bus-messages.js"
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { SessionStore, type StoredSession } from "../src/registry/session-store.js";
+import { FdGuard } from "./fd-guard.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { handleHttp } from "./http-api.js";
 import { GatewayMetrics } from "./metrics.js";
@@ -36,9 +36,6 @@ export interface GatewayOptions {
   /** Include Node process metrics in /metrics. Default true. */
   processMetrics?: boolean;
 }
-
-/** How often, at most, the open files are counted near the limit. */
-const FD_RECOUNT_MS = 250;
 
 /** /healthz turns 503 when Redis has not answered a PING (sent every second) for this long. */
 const HEALTH_PING_MS = 1_000;
@@ -76,10 +73,7 @@ export class Gateway {
   private readonly keeper: SessionKeeper;
   /** Sessions being detached (their channel unsubscribed, then the store written). */
   private readonly detaching = new Set<Promise<void>>();
-  private readonly fdLimit = openFileLimit();
-  private lastFdWarning = 0;
-  /** The last real count of open files, when it was read, and the sessions open then. */
-  private fdCount = { at: 0, files: 0, sessions: 0 };
+  private readonly fdGuard: FdGuard;
   private lastPong = Date.now();
   private healthTimer: NodeJS.Timeout | undefined;
   private draining = false;
@@ -91,6 +85,7 @@ export class Gateway {
     const tlsFiles = this.config.gateway.tls ? readTlsFiles(this.config.gateway.tls, this.config.file) : undefined;
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ gateway: this.id });
     this.keys = new Keys(this.config.prefix);
+    this.fdGuard = new FdGuard(this.logger);
     this.metrics = new GatewayMetrics(options.processMetrics ?? true);
     this.redis = createRedis(this.config.redis, { name: `servman:gateway:${this.id}`, logger: this.logger });
     this.sub = createRedis(this.config.redis, { name: `servman:gateway-sub:${this.id}`, logger: this.logger, blocking: true });
@@ -237,9 +232,9 @@ export class Gateway {
       return;
     }
     // One file per connection: refuse with the fix before the limit makes accept() fail in bulk.
-    if (this.nearFdLimit()) {
+    if (this.fdGuard.full(this.sessions.size)) {
       this.metrics.limited.inc({ limit: "open_files" });
-      this.warnFdLimit();
+      this.fdGuard.warn(this.sessions.size);
       return this.refuseUpgrade(req, socket, head, new ServmanError("unavailable", "gateway is at capacity (open-file limit); try another gateway"));
     }
     const ip = req.socket.remoteAddress ?? "unknown";
@@ -264,27 +259,6 @@ export class Gateway {
         this.refuseUpgrade(req, socket, head, e);
       },
     );
-  }
-
-  /**
-   * Sessions are a cheap lower bound on open files; past half the limit the real count is read
-   * (handshakes, admin sockets and, under `servman start`, the node's pipes count too).
-   */
-  private nearFdLimit(): boolean {
-    if (this.fdLimit === null || this.sessions.size < this.fdLimit / 2) return false;
-    // Reading /proc/self/fd costs milliseconds with thousands open: read at most every 250 ms and
-    // count the sessions opened since (each is at least one more file).
-    const now = Date.now();
-    if (now - this.fdCount.at >= FD_RECOUNT_MS) this.fdCount = { at: now, files: openFiles() ?? this.sessions.size, sessions: this.sessions.size };
-    const estimate = this.fdCount.files + Math.max(0, this.sessions.size - this.fdCount.sessions);
-    return estimate + FD_RESERVE >= this.fdLimit;
-  }
-
-  private warnFdLimit(): void {
-    const now = Date.now();
-    if (now - this.lastFdWarning < 60_000) return;
-    this.lastFdWarning = now;
-    this.logger.error({ limit: this.fdLimit, connections: this.sessions.size }, fdLimitMessage(this.fdLimit ?? 0, "new connections"));
   }
 
   /** Completes the handshake only to say why (error frame, close 1008): browsers see no HTTP status. */

@@ -12,7 +12,6 @@ import {
   parseClientFrame,
   type ClientRequest,
   type ClosedReason,
-  type JoinRequest,
   type LaunchRequest,
   type LeaveRequest,
   type RequestId,
@@ -25,6 +24,7 @@ import type { StoredSession } from "../src/registry/session-store.js";
 import { claimSession, ReplayGate } from "./session-resume.js";
 import { SessionMembership } from "./session-membership.js";
 import { SessionAccess } from "./session-access.js";
+import { SessionJoins } from "./session-joins.js";
 import type { SessionContext } from "./session-context.js";
 import { launchOwned, stopOwnedBy, type OwnerRequester } from "./owner-requests.js";
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
@@ -32,16 +32,6 @@ import { TokenBucket } from "../src/token-bucket.js";
 
 /** Events a detaching session keeps between its connection's end and its unsubscribe, at most. */
 const MAX_TAIL = 1_000;
-
-/** A join is answered `timeout` if its instance's node says nothing for this long. */
-const JOIN_TIMEOUT_MS = 10_000;
-
-interface PendingJoin {
-  ids: (RequestId | undefined)[];
-  /** Sends made before the join was answered, as bus payloads with their request ids. */
-  queued: { payload: string; id: RequestId | undefined }[];
-  timer: NodeJS.Timeout | undefined;
-}
 
 export class ClientSession {
   private sessionId = nanoid(21);
@@ -54,7 +44,7 @@ export class ClientSession {
   private gate: ReplayGate | undefined;
   /** While detaching: events that arrived after the client left, for whoever resumes it. */
   private tail: string[] | null = null;
-  private readonly pendingJoins = new Map<string, PendingJoin>();
+  private readonly joins: SessionJoins;
   private readonly membership: SessionMembership;
   private readonly access: SessionAccess;
   private readonly joined: Set<string>;
@@ -74,6 +64,17 @@ export class ClientSession {
     this.membership = new SessionMembership(ctx, this, logger);
     this.joined = this.membership.joined;
     this.access = new SessionAccess(identity, () => this.sessionId);
+    this.joins = new SessionJoins({
+      ctx,
+      membership: this.membership,
+      access: this.access,
+      user: identity.user,
+      id: () => this.sessionId,
+      channel: () => this.sessionChannel,
+      send: (frame) => this.send(frame),
+      fail: (err, id) => this.fail(err, id),
+      relay: (instance, payload, id) => this.relay(instance, payload, id),
+    });
   }
 
   get id(): string {
@@ -186,7 +187,7 @@ export class ClientSession {
       case "send":
         return this.onSend(req);
       case "join":
-        return this.onJoin(req);
+        return this.joins.join(req);
       case "leave":
         return this.onLeave(req);
       case "launch":
@@ -203,10 +204,8 @@ export class ClientSession {
   private onSend(req: SendRequest): void {
     const message: ToInstance = { type: "message", client: this.id, action: req.action, data: req.data ?? null };
     if (req.channel !== undefined) message.channel = req.channel;
-    const pending = this.pendingJoins.get(req.instance);
-    if (pending) {
-      pending.queued.push({ payload: JSON.stringify(message), id: req.id });
-    } else if (this.joined.has(req.instance)) {
+    if (this.joins.queue(req.instance, JSON.stringify(message), req.id)) return;
+    if (this.joined.has(req.instance)) {
       this.relay(req.instance, JSON.stringify(message), req.id);
     } else {
       this.fail(new ServmanError("not_joined", `not joined to ${req.instance}; join it first`), req.id);
@@ -224,59 +223,9 @@ export class ClientSession {
     );
   }
 
-  private onJoin(req: JoinRequest): void {
-    const instance = req.instance;
-    if (this.joined.has(instance)) return this.send({ type: "joined", ...idOf(req.id), instance });
-    const existing = this.pendingJoins.get(instance);
-    if (existing) {
-      existing.ids.push(req.id);
-      return;
-    }
-    if (this.joined.size + this.pendingJoins.size >= this.ctx.limits.maxJoinsPerConnection) {
-      this.ctx.metrics.limited.inc({ limit: "joins" });
-      return this.fail(new ServmanError("forbidden", `a connection may join at most ${this.ctx.limits.maxJoinsPerConnection} instances`), req.id);
-    }
-    // Registered synchronously: sends that follow this join are queued behind it, in order.
-    const pending: PendingJoin = { ids: [req.id], queued: [], timer: undefined };
-    this.pendingJoins.set(instance, pending);
-    void this.requestJoin(instance, pending, req.data).catch((err) => this.settleJoin(instance, pending, toServmanError(err)));
-  }
-
-  private async requestJoin(instance: string, pending: PendingJoin, data: unknown): Promise<void> {
-    const [record] = await Promise.all([this.ctx.requester.instances.get(instance), this.membership.persist()]);
-    if (this.pendingJoins.get(instance) !== pending) return;
-    // Outside a ticket's `instances`, whether the instance exists is none of the client's business.
-    if (!this.access.inScope(instance, record)) throw new ServmanError("forbidden", `this ticket does not allow joining ${instance}`);
-    if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(instance)}`);
-    if (record.state === "launching") throw new ServmanError("unavailable", `instance ${instance} is still launching; join once launched`);
-    if (!this.access.mayJoin(record)) throw new ServmanError("forbidden", `not allowed to join ${instance}`);
-    await this.membership.recordJoin(instance);
-    if (this.pendingJoins.get(instance) !== pending) return;
-    pending.timer = setTimeout(() => this.settleJoin(instance, pending, new ServmanError("timeout", `instance ${instance} did not answer the join`)), JOIN_TIMEOUT_MS);
-    const receivers = await this.publish(instance, { type: "join", client: this.id, user: this.user, data: data ?? null, reply: this.channel });
-    if (receivers === 0) throw new ServmanError("unknown_instance", `instance ${instance} is not running`);
-  }
-
-  /** Ends a pending join: joined when `err` is null, else every waiting request gets the error. */
-  private settleJoin(instance: string, pending: PendingJoin, err: ServmanError | null): void {
-    if (this.pendingJoins.get(instance) !== pending) return;
-    this.pendingJoins.delete(instance);
-    clearTimeout(pending.timer);
-    if (err === null) {
-      this.membership.addJoined(instance);
-      for (const id of pending.ids) this.send({ type: "joined", ...idOf(id), instance });
-      for (const q of pending.queued) this.relay(instance, q.payload, q.id);
-      return;
-    }
-    this.membership.dropJoin(instance);
-    for (const id of pending.ids) this.fail(err, id);
-    for (const q of pending.queued) this.fail(new ServmanError("not_joined", `message not delivered: join of ${instance} failed`), q.id);
-  }
-
   private onLeave(req: LeaveRequest): void {
     const instance = req.instance;
-    const pending = this.pendingJoins.get(instance);
-    if (pending) this.settleJoin(instance, pending, new ServmanError("not_joined", `left ${instance} before the join completed`));
+    const pending = this.joins.settle(instance, new ServmanError("not_joined", `left ${instance} before the join completed`));
     if (!this.membership.forgetJoined(instance) && !pending) {
       return this.fail(new ServmanError("not_joined", `not joined to ${instance}`), req.id);
     }
@@ -319,16 +268,12 @@ export class ClientSession {
       return;
     }
     switch (event.type) {
-      case "joined": {
-        const pending = this.pendingJoins.get(event.instance);
-        if (pending) this.settleJoin(event.instance, pending, null);
+      case "joined":
+        this.joins.settle(event.instance, null);
         break;
-      }
-      case "join_rejected": {
-        const pending = this.pendingJoins.get(event.instance);
-        if (pending) this.settleJoin(event.instance, pending, new ServmanError("join_rejected", event.reason));
+      case "join_rejected":
+        this.joins.settle(event.instance, new ServmanError("join_rejected", event.reason));
         break;
-      }
       case "closed":
         this.membership.forgetJoined(event.instance);
         this.membership.forgetOwned(event.instance);
@@ -352,8 +297,7 @@ export class ClientSession {
   /** The instance died with its node: the client is told (`closed`, `lost`) if it was joined. */
   onLost(instance: string): void {
     this.membership.forgetOwned(instance);
-    const pending = this.pendingJoins.get(instance);
-    if (pending) this.settleJoin(instance, pending, new ServmanError("unknown_instance", `instance ${instance} was lost with its node`));
+    this.joins.settle(instance, new ServmanError("unknown_instance", `instance ${instance} was lost with its node`));
     if (this.membership.forgetJoined(instance)) this.send({ type: "closed", instance, reason: "lost" });
   }
 
@@ -367,12 +311,7 @@ export class ClientSession {
     this.closed = true;
     this.gate?.close();
     // A join still in flight is abandoned either way: the client learns nothing of it.
-    for (const [instance, pending] of this.pendingJoins) {
-      clearTimeout(pending.timer);
-      this.membership.leave(instance);
-      this.membership.dropJoin(instance);
-    }
-    this.pendingJoins.clear();
+    this.joins.abandon();
     if (end || !this.membership.isStored) return this.membership.end();
     this.tail = [];
     return Promise.resolve();
