@@ -89,6 +89,28 @@ describe("Launcher", () => {
     }
   });
 
+  it("a launch whose reservation timed out while Redis paused writes leaves no record behind", async () => {
+    const admin = new Redis(redis.url);
+    try {
+      // Reads go on (the task is offered), writes wait: the reservation times out on our side
+      // after 5 s, then Redis carries it out when the pause ends.
+      const pausedUntil = Date.now() + 6_500;
+      await admin.call("CLIENT", "PAUSE", "6500", "WRITE");
+      await assert.rejects(launcher.launch("echo", { instance: "paused-reserve" }), (e: ServmanError) => e.code === "unavailable");
+      // Once writes run again (a write of our own waits for that), the reservation ran, and so did its cancellation.
+      await admin.set("t:test-probe", "1");
+      assert.ok(Date.now() >= pausedUntil - 100, "the pause is over");
+      await eventually(async () => (await launcher.get("paused-reserve")) === null, "no reservation left", 5_000);
+      assert.deepEqual(await launcher.list(), []);
+      const { instance } = await launcher.launch("echo", { instance: "paused-reserve" });
+      assert.equal(instance, "paused-reserve", "the id is free again");
+      await launcher.stop(instance);
+    } finally {
+      await admin.call("CLIENT", "UNPAUSE").catch(() => {});
+      admin.disconnect();
+    }
+  });
+
   it("rejects pending calls with unavailable once closed", async () => {
     const other = new Launcher({ redis: redis.url, prefix: "t" });
     const pending = other.launch("echo", { args: { readyDelayMs: 500 } });

@@ -59,6 +59,8 @@ const CLAIMED_GRACE_MS = 60_000;
 const STOP_ACK_TIMEOUT_MS = 30_000;
 /** How long a stop waits beyond the deadline the node announced. */
 const STOP_GRACE_MS = 10_000;
+/** A reservation that failed on our side is cancelled at once, and again this much later. */
+const WITHDRAW_AGAIN_MS = 10_000;
 
 export interface RequesterOptions {
   /** Command connection (shared; not closed by the requester). */
@@ -78,6 +80,8 @@ export class Requester {
   readonly nodes: NodeRegistry;
   private readonly queues = new Map<string, Queue>();
   private readonly launches = new Map<string, PendingLaunch>();
+  /** Timers of reservations to cancel again (see withdraw). */
+  private readonly withdrawals = new Set<NodeJS.Timeout>();
   private readonly stops = new Map<string, PendingStop[]>();
   private closed = false;
 
@@ -114,7 +118,13 @@ export class Requester {
     const token = nanoid(16);
     const owner = req.owner ?? null;
     const ownerUser = req.ownerUser ?? null;
-    const reserved = await this.instances.reserve(instance, { task, owner, ownerUser, options, token, args: req.args ?? {} }, req.quota ?? 0);
+    let reserved: Awaited<ReturnType<InstanceRegistry["reserve"]>>;
+    try {
+      reserved = await this.instances.reserve(instance, { task, owner, ownerUser, options, token, args: req.args ?? {} }, req.quota ?? 0);
+    } catch (err) {
+      this.withdraw(instance, token, ownerUser);
+      throw err;
+    }
     if (reserved === "taken") throw new ServmanError("already_exists", `instance ${JSON.stringify(instance)} already exists`);
     if (reserved === "quota") throw new ServmanError("rate_limited", `launch quota reached: ${ownerUser} already owns ${req.quota} instances`);
     const deadline = Date.now() + timeoutMs;
@@ -137,6 +147,22 @@ export class Requester {
     const pending = this.launches.get(instance);
     if (pending) pending.timer = setTimeout(() => void this.onDeadline(instance, token, ownerUser, deadline), Math.max(0, deadline - Date.now()));
     return result;
+  }
+
+  /**
+   * A reservation that timed out on our side may still be carried out once Redis answers again
+   * (the command was sent). Nobody would ever claim or cancel it, so it is cancelled now (it runs
+   * after the reservation on the same connection) and once more later (in case the connection
+   * was replaced in between). Cancelling a reservation that never happened does nothing.
+   */
+  private withdraw(instance: string, token: string, ownerUser: string | null): void {
+    const cancel = () => void this.instances.cancelUnclaimed(instance, token, ownerUser).catch(() => {});
+    cancel();
+    const timer = setTimeout(() => {
+      this.withdrawals.delete(timer);
+      cancel();
+    }, WITHDRAW_AGAIN_MS);
+    this.withdrawals.add(timer);
   }
 
   private settleLaunch(instance: string, token: string, outcome: LaunchJobResult | ServmanError): void {
@@ -257,6 +283,8 @@ export class Requester {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const timer of this.withdrawals) clearTimeout(timer);
+    this.withdrawals.clear();
     const err = new ServmanError("unavailable", "launcher is closing");
     for (const [instance, pending] of this.launches) this.settleLaunch(instance, pending.token, err);
     for (const instance of [...this.stops.keys()]) this.settleStops(instance, err);
