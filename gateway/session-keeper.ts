@@ -10,9 +10,10 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
 import type { Requester } from "../src/launch/requester.js";
-import type { ToInstance } from "../src/protocol/bus-messages.js";
 import { EpochWatch } from "../src/registry/epoch-watch.js";
+import { DeathConfirmation, membersWithoutKey } from "../src/registry/liveness.js";
 import type { SessionStore, StoredSession } from "../src/registry/session-store.js";
+import { endSession } from "./session-membership.js";
 
 /** How often a gateway refreshes its liveness key, and how long the key outlives a silent gateway. */
 export const GATEWAY_HEARTBEAT_MS = 2_000;
@@ -33,22 +34,11 @@ export interface SessionKeeperOptions {
   sessions(): Iterable<{ session: StoredSession; token: string }>;
 }
 
-/** Tells a stored session's instances it is gone, and stops what must not outlive it. */
-export function endStoredSession(session: StoredSession, redis: Redis, keys: Keys, requester: Requester, logger: Logger): void {
-  const leave: ToInstance = { type: "leave", client: session.id, reason: "disconnected" };
-  const payload = JSON.stringify(leave);
-  for (const instance of session.joined) void redis.publish(keys.instanceChannel(instance), payload).catch(() => {});
-  for (const instance of session.closeOnLeave) {
-    requester.stop(instance, session.id).catch((err: Error) => logger.warn({ instance, err: err.message }, "closeOnOwnerLeave stop failed"));
-  }
-}
-
 export class SessionKeeper {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
-  /** Gateways seen without a liveness key, and when. */
-  private readonly suspects = new Map<string, number>();
+  private readonly deaths = new DeathConfirmation(CONFIRM_MS);
 
   private readonly epoch: EpochWatch;
 
@@ -85,42 +75,22 @@ export class SessionKeeper {
     this.sweeping = true;
     const { redis, keys, store, requester, logger, resumeWindowMs } = this.options;
     try {
-      for (const gateway of await this.deadGateways()) {
+      const missing = await membersWithoutKey(redis, keys.gateways(), (id) => keys.gateway(id));
+      for (const gateway of this.deaths.confirmed(missing)) {
+        this.deaths.forget(gateway);
         if ((await redis.srem(keys.gateways(), gateway)) !== 1) continue;
         const detached = await store.orphan(gateway, Date.now() + resumeWindowMs);
         logger.warn({ deadGateway: gateway, sessions: detached }, "gateway stopped answering; its sessions wait to be resumed");
       }
       for (const session of await store.takeExpired(Date.now())) {
         logger.debug({ session: session.id, joined: session.joined.length }, "session not resumed in time; ending it");
-        endStoredSession(session, redis, keys, requester, logger);
+        endSession({ redis, keys, requester }, session, logger);
       }
     } catch (err) {
       logger.warn({ err: (err as Error).message }, "session sweep failed; retrying");
     } finally {
       this.sweeping = false;
     }
-  }
-
-  /** Gateways whose liveness key has been missing for CONFIRM_MS (as seen by this process). */
-  private async deadGateways(): Promise<string[]> {
-    const { redis, keys } = this.options;
-    const ids = await redis.smembers(keys.gateways());
-    const p = redis.pipeline();
-    for (const id of ids) p.exists(keys.gateway(id));
-    const results = (await p.exec()) ?? [];
-    const missing = new Set(ids.filter((_, i) => results[i]?.[0] === null && results[i]?.[1] === 0));
-    const now = Date.now();
-    const dead: string[] = [];
-    for (const id of this.suspects.keys()) if (!missing.has(id)) this.suspects.delete(id);
-    for (const id of missing) {
-      const since = this.suspects.get(id);
-      if (since === undefined) this.suspects.set(id, now);
-      else if (now - since >= CONFIRM_MS) {
-        this.suspects.delete(id);
-        dead.push(id);
-      }
-    }
-    return dead;
   }
 
   /**

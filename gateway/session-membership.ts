@@ -20,6 +20,29 @@ export interface MembershipContext {
   readonly resumeWindowMs: number;
 }
 
+/** What ending a session needs: the bus and the requester. */
+type SessionBus = Pick<MembershipContext, "redis" | "keys" | "requester">;
+
+/** Tells an instance that `session` is gone (`disconnected`). */
+function sendLeave(bus: SessionBus, session: string, instance: string): void {
+  const leave: ToInstance = { type: "leave", client: session, reason: "disconnected" };
+  void bus.redis.publish(bus.keys.instanceChannel(instance), JSON.stringify(leave)).catch(() => {});
+}
+
+/** Stops an instance launched with closeOnOwnerLeave by `session`. */
+function stopForOwner(bus: SessionBus, session: string, instance: string, logger: Logger): void {
+  bus.requester.stop(instance, session).catch((err: Error) => logger.warn({ instance, err: err.message }, "closeOnOwnerLeave stop failed"));
+}
+
+/**
+ * A session is over (its client closed it, or nobody resumed it in time): its instances hear
+ * `leave`, and those it launched with closeOnOwnerLeave are stopped.
+ */
+export function endSession(bus: SessionBus, session: Pick<StoredSession, "id" | "joined" | "closeOnLeave">, logger: Logger): void {
+  for (const instance of session.joined) sendLeave(bus, session.id, instance);
+  for (const instance of session.closeOnLeave) stopForOwner(bus, session.id, instance, logger);
+}
+
 export class SessionMembership {
   /** Instances the session is joined to. */
   readonly joined = new Set<string>();
@@ -108,20 +131,19 @@ export class SessionMembership {
   /** Stops an instance launched with closeOnOwnerLeave (its owner left it or went away). */
   stopOwned(instance: string): void {
     this.forgetOwned(instance);
-    this.ctx.requester.stop(instance, this.session.id).catch((err: Error) => this.logger.warn({ instance, err: err.message }, "closeOnOwnerLeave stop failed"));
+    stopForOwner(this.ctx, this.session.id, instance, this.logger);
   }
 
   /** Tells an instance this session is gone (`disconnected`). */
   leave(instance: string): void {
-    const leave: ToInstance = { type: "leave", client: this.session.id, reason: "disconnected" };
-    void this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), JSON.stringify(leave)).catch(() => {});
+    sendLeave(this.ctx, this.session.id, instance);
   }
 
   /** The session is over: its instances hear `leave`, owned ones stop, the store forgets it. */
   async end(): Promise<void> {
-    for (const instance of this.joined) this.leave(instance);
+    endSession(this.ctx, { id: this.session.id, joined: [...this.joined], closeOnLeave: [...this.closeOnLeave] }, this.logger);
     this.joined.clear();
-    for (const instance of [...this.closeOnLeave]) this.stopOwned(instance);
+    this.closeOnLeave.clear();
     if (!this.stored) return;
     await this.ctx.store.end(this.session.id, this.ctx.gatewayId).catch((err: Error) => this.logger.warn({ err: err.message }, "could not remove an ended session"));
   }

@@ -12,6 +12,7 @@ import type { Keys } from "../keys.js";
 import type { ClusterEvent } from "../protocol/bus-messages.js";
 import { InstanceLogs } from "../registry/instance-logs.js";
 import { storedError } from "./attempt-error.js";
+import { DeathConfirmation } from "../registry/liveness.js";
 import type { Requester } from "./requester.js";
 
 /** A node is reaped only when its record is still missing this long after it was first missed. */
@@ -33,8 +34,7 @@ export interface NodeReaperOptions {
 export class NodeReaper {
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
-  /** Nodes seen without a record, and when (this process's clock). */
-  private readonly suspects = new Map<string, number>();
+  private readonly deaths = new DeathConfirmation(CONFIRM_MS);
   private readonly logs: InstanceLogs;
 
   constructor(private readonly options: NodeReaperOptions) {
@@ -57,16 +57,9 @@ export class NodeReaper {
     this.sweeping = true;
     const { requester, logger } = this.options;
     try {
-      const now = Date.now();
-      const expired = new Set(await requester.nodes.expired());
-      for (const node of this.suspects.keys()) if (!expired.has(node)) this.suspects.delete(node);
-      for (const node of expired) {
-        // Confirmed on a later sweep: after Redis itself paused, records expire by Redis's clock
-        // while the nodes' heartbeats are still queued; those land within a second or two.
-        const since = this.suspects.get(node);
-        if (since === undefined) this.suspects.set(node, now);
-        else if (now - since >= CONFIRM_MS && (await requester.nodes.claimReap(node))) {
-          this.suspects.delete(node);
+      for (const node of this.deaths.confirmed(await requester.nodes.expired())) {
+        if (await requester.nodes.claimReap(node)) {
+          this.deaths.forget(node);
           await this.reap(node);
         }
       }

@@ -4,6 +4,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Keys } from "../keys.js";
+import { membersWithoutKey } from "./liveness.js";
 import { readSetHashes } from "./read-set-hashes.js";
 
 /** One node as `servman nodes` and `GET /v1/nodes` show it. */
@@ -85,13 +86,8 @@ export class NodeRegistry {
   }
 
   /** Ids of nodes that registered and whose record has expired: dead, not yet reaped. */
-  async expired(): Promise<string[]> {
-    const ids = await this.redis.smembers(this.keys.nodes());
-    if (ids.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const id of ids) p.exists(this.keys.node(id));
-    const results = (await p.exec()) ?? [];
-    return ids.filter((_, i) => results[i]?.[0] === null && results[i]?.[1] === 0);
+  expired(): Promise<string[]> {
+    return membersWithoutKey(this.redis, this.keys.nodes(), (id) => this.keys.node(id));
   }
 
   /** Takes a dead node out of the set; true for exactly one caller, which then reaps it. */
