@@ -107,6 +107,7 @@ export function resolveTask(name: string, entry: TaskFileEntry, file: string | n
     maxMemoryMb: entry.maxMemoryMb,
     relaunch: entry.relaunch ?? false,
     warm: entry.warm ?? 0,
+    maxQueuedBytes: entry.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes,
     env: { ...(entry.env ?? {}) },
   };
   if (entry.module !== undefined) {
@@ -169,6 +170,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       limits: { ...DEFAULTS.limits, ...(data.gateway?.limits ?? {}) },
       insecure: overrides.insecure ?? false,
       resumeWindowMs: data.gateway?.resumeWindowMs ?? DEFAULTS.resumeWindowMs,
+      allowedHosts: [...(data.gateway?.allowedHosts ?? [])],
+      allowedOrigins: [...(data.gateway?.allowedOrigins ?? [])],
     },
     node: {
       ...(nodeId !== undefined ? { id: nodeId } : {}),

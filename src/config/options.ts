@@ -33,6 +33,11 @@ export interface TaskConfig {
   readonly livenessTimeoutMs: number;
   readonly relaunch: boolean;
   readonly warm: number;
+  /**
+   * Bytes of messages waiting to be written to the process (its stdin, or its IPC channel) at
+   * most; past it, client messages to it are refused (`busy`). Default 8 MiB.
+   */
+  readonly maxQueuedBytes: number;
   /** Extra environment variables for the process. */
   readonly env: Readonly<Record<string, string>>;
 }
@@ -53,6 +58,14 @@ export interface GatewayLimits {
   readonly maxBufferedBytes: number;
   /** Instances one user (ticket `sub`, not admins) may own at once; 0: no limit. Default 100. */
   readonly maxInstancesPerUser: number;
+  /** Deepest JSON nesting of a client frame or admin API body (the frame itself is level 1). Default 32. */
+  readonly maxDepth: number;
+  /** A socket that has not sent a whole HTTP request head within this is closed. Default 10 000. */
+  readonly headersTimeoutMs: number;
+  /** Ping a connection this often; 0: never. Default 30 000. */
+  readonly pingIntervalMs: number;
+  /** A connection that has not answered a ping within this is closed. Default 10 000. */
+  readonly pongTimeoutMs: number;
 }
 
 export interface GatewayConfig {
@@ -67,6 +80,17 @@ export interface GatewayConfig {
    * be resumed on any gateway; 0 ends sessions with their connection. Default 30 000.
    */
   readonly resumeWindowMs: number;
+  /**
+   * Host names (the `Host` header, without port) the gateway answers besides its bound address
+   * and loopback names; `"*"` answers any. Default: none. Keeps DNS-rebinding pages out.
+   */
+  readonly allowedHosts: readonly string[];
+  /**
+   * Origins (`scheme://host[:port]`) whose browser pages may open WebSocket connections; `"*"`:
+   * any. Without an entry, only pages of the gateway's own allowed hosts, and clients that send
+   * no `Origin` (non-browsers). Default: none.
+   */
+  readonly allowedOrigins: readonly string[];
 }
 
 export interface NodeConfig {
@@ -121,6 +145,7 @@ export const DEFAULTS = Object.freeze({
   livenessTimeoutMs: 15_000,
   attempts: 1,
   maxRestarts: 5,
+  maxQueuedBytes: 8 * 1024 * 1024,
   limits: Object.freeze({
     maxFrameBytes: 1024 * 1024,
     messagesPerSecond: 1000,
@@ -129,5 +154,9 @@ export const DEFAULTS = Object.freeze({
     maxConnectionsPerIp: 1000,
     maxBufferedBytes: 8 * 1024 * 1024,
     maxInstancesPerUser: 100,
+    maxDepth: 32,
+    headersTimeoutMs: 10_000,
+    pingIntervalMs: 30_000,
+    pongTimeoutMs: 10_000,
   }) satisfies GatewayLimits,
 });
