@@ -28,7 +28,7 @@ export const COMMAND_OPTIONS: Record<string, OptionSpec> = {
   stop: {},
   drain: { deadline: { type: "string" } },
   inspect: {},
-  logs: { lines: { type: "string" }, follow: { type: "boolean", short: "f" } },
+  logs: { lines: { type: "string" }, follow: { type: "boolean", short: "f" }, raw: { type: "boolean" } },
   nodes: { json: { type: "boolean" } },
   ticket: { tasks: { type: "string" }, instances: { type: "string" }, admin: { type: "boolean" }, ttl: { type: "string" }, json: { type: "boolean" } },
   heartbeat: { pings: { type: "string" }, interval: { type: "string" }, gateway: { type: "string" }, json: { type: "boolean" } },

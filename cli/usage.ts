@@ -12,7 +12,9 @@ Cluster (through Redis):
   ls [--json]                          list instances
   stop ID                              stop an instance (as an admin)
   inspect ID                           an instance's record, or how it ended (kept 1 h)
-  logs ID [--lines 100] [--follow]     an instance's log lines (stderr; stdout of module tasks)
+  logs ID [--lines 100] [--follow] [--raw]
+                                       an instance's log lines (stderr; stdout of module tasks);
+                                       control characters shown as \\xNN unless --raw
   drain NODE [--deadline MS]           drain a node: no new launches, instances shut
                                        down, then it exits; waits until it is gone
   nodes [--json]                       list live nodes

@@ -15,7 +15,8 @@ import { ServmanError, toServmanError } from "../src/errors.js";
 import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
-import type { ClusterEvent, ToRequester } from "../src/protocol/bus-messages.js";
+import { decodeClusterEvent, decodeToRequester } from "../src/protocol/bus-parse.js";
+import { guarded, type EdgeFault } from "../src/edge-guard.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { SessionStore, type StoredSession } from "../src/registry/session-store.js";
@@ -118,7 +119,7 @@ export class Gateway {
       rebind: (oldChannel, newChannel) => this.rebind(oldChannel, newChannel),
       postMortem: (instance) => this.logs.postMortem(instance),
     };
-    this.sub.on("message", (channel: string, payload: string) => this.onBus(channel, payload));
+    this.sub.on("message", guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.config.gateway.limits.maxFrameBytes, perMessageDeflate: false });
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       void handleHttp(
@@ -206,21 +207,29 @@ export class Gateway {
     return this.sessions.size;
   }
 
+  /** An exception that escaped a handler at an entry point: logged with its stack and counted. */
+  private readonly fault: EdgeFault = (err, where) => {
+    this.metrics.internalErrors.inc({ where });
+    this.logger.error({ err, where }, "exception at an entry point; the gateway goes on");
+  };
+
   private onBus(channel: string, payload: string): void {
     const session = this.sessions.get(channel);
     if (session) return session.onBus(payload);
-    try {
-      if (channel === this.replyChannel) {
-        this.requester.handleReply(JSON.parse(payload) as ToRequester);
-      } else if (channel === this.keys.events()) {
-        const event = JSON.parse(payload) as ClusterEvent;
-        if (event.type !== "lost") return;
-        // Rare, so every session is asked rather than indexing sessions by instance.
-        for (const s of this.sessions.values()) s.onLost(event.instance);
-        this.requester.onLost(event.instance);
-      }
-    } catch {
-      this.logger.warn({ channel }, "unparseable bus message dropped");
+    const decoded = channel === this.replyChannel ? decodeToRequester(payload) : channel === this.keys.events() ? decodeClusterEvent(payload) : null;
+    if (decoded === null) return;
+    if (!decoded.ok) {
+      this.metrics.badBusMessages.inc();
+      this.logger.warn({ channel, problem: decoded.problem }, "bad bus message dropped");
+      return;
+    }
+    const message = decoded.message;
+    if (message.type === "lost") {
+      // Rare, so every session is asked rather than indexing sessions by instance.
+      for (const s of this.sessions.values()) s.onLost(message.instance);
+      this.requester.onLost(message.instance);
+    } else {
+      this.requester.handleReply(message);
     }
   }
 
@@ -278,10 +287,13 @@ export class Gateway {
     this.metrics.connectionsTotal.inc();
     // Frames that arrive before the session channel is subscribed wait, in order.
     let early: [Buffer, boolean][] | null = [];
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (early) early.push([data, isBinary]);
-      else session.onFrame(data, isBinary);
-    });
+    ws.on(
+      "message",
+      guarded("frame", this.fault, (data: Buffer, isBinary: boolean) => {
+        if (early) early.push([data, isBinary]);
+        else session.onFrame(data, isBinary);
+      }),
+    );
     ws.on("error", (err: Error & { code?: string }) => {
       if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.metrics.oversizedFrames.inc();
       log.debug({ err: err.message }, "client connection error");
@@ -293,11 +305,14 @@ export class Gateway {
       expiry = left <= 0 ? setTimeout(() => ws.close(1008, "ticket expired"), 0) : setTimeout(() => armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
     };
     if (identity.expiresAt !== null) armExpiry(identity.expiresAt);
-    ws.on("close", (code: number) => {
-      clearTimeout(expiry);
-      this.metrics.connections.dec();
-      this.release(session, ENDING_CLOSE_CODES.has(code));
-    });
+    ws.on(
+      "close",
+      guarded("connection close", this.fault, (code: number) => {
+        clearTimeout(expiry);
+        this.metrics.connections.dec();
+        this.release(session, ENDING_CLOSE_CODES.has(code));
+      }),
+    );
     this.sub.subscribe(session.channel).then(
       () => {
         if (ws.readyState !== ws.OPEN) return;

@@ -20,6 +20,17 @@ export class GatewayMetrics {
     labelNames: ["limit"],
     registers: [this.registry],
   });
+  readonly internalErrors = new Counter({
+    name: "servman_gateway_internal_errors_total",
+    help: "Exceptions caught at an entry point (a frame, an HTTP request, a Redis message, a timer), by where",
+    labelNames: ["where"],
+    registers: [this.registry],
+  });
+  readonly badBusMessages = new Counter({
+    name: "servman_gateway_bad_bus_messages_total",
+    help: "Messages on the gateway's Redis channels dropped because they did not have the expected shape",
+    registers: [this.registry],
+  });
   readonly oversizedFrames = new Counter({ name: "servman_gateway_oversized_frames_total", help: "Connections closed with 1009", registers: [this.registry] });
 
   constructor(defaultMetrics: boolean) {

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import { ServmanError, toServmanError } from "../src/errors.js";
 import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protocol/bus-messages.js";
+import { decodeToRequester } from "../src/protocol/bus-parse.js";
 import {
   frameRequestId,
   parseClientFrame,
@@ -127,7 +128,7 @@ export class ClientSession {
 
   private fail(err: unknown, id: RequestId | undefined): void {
     const e = toServmanError(err);
-    if (e.code === "internal") this.logger.error({ err: e.message }, "internal error handling a request");
+    if (e.code === "internal") this.logger.error({ err }, "internal error handling a request");
     this.ctx.metrics.errors.inc({ code: e.code });
     this.send(e.toFrame(id));
   }
@@ -136,8 +137,20 @@ export class ClientSession {
     return this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), JSON.stringify(message));
   }
 
-  /** Handles one frame from the client. Never throws. */
+  /**
+   * Handles one frame from the client. Never throws: whatever a frame makes a handler throw is
+   * logged, counted and answered `internal`, and the connection goes on.
+   */
   onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    try {
+      this.handleFrame(data, isBinary);
+    } catch (err) {
+      this.ctx.metrics.internalErrors.inc({ where: "frame" });
+      this.fail(err, isBinary ? undefined : frameRequestId(this.decode(data)));
+    }
+  }
+
+  private handleFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     if (this.waiting) {
       this.waiting.push([data, isBinary]);
       return;
@@ -149,7 +162,7 @@ export class ClientSession {
       this.fail(new ServmanError("bad_request", "binary frames are not supported; send JSON text"), undefined);
       return;
     }
-    const parsed = parseClientFrame(this.decode(data));
+    const parsed = parseClientFrame(this.decode(data), this.ctx.limits.maxDepth);
     if (!parsed.ok) {
       this.ctx.metrics.errors.inc({ code: parsed.code });
       this.send({ type: "error", ...(parsed.id !== undefined ? { id: parsed.id } : {}), code: parsed.code, message: parsed.message });
@@ -261,12 +274,8 @@ export class ClientSession {
 
   private handleBus(payload: string): void {
     if (payload.startsWith(MESSAGE_PREFIX)) return this.sendRaw(payload);
-    let event: ToRequester;
-    try {
-      event = JSON.parse(payload) as ToRequester;
-    } catch {
-      return;
-    }
+    const event = this.decodeBus(payload);
+    if (!event) return;
     switch (event.type) {
       case "joined":
         this.joins.settle(event.instance, null);
@@ -292,6 +301,15 @@ export class ClientSession {
       default:
         break;
     }
+  }
+
+  /** An event of the session channel, or null (logged and counted) when it has not the shape of one. */
+  private decodeBus(payload: string): ToRequester | null {
+    const decoded = decodeToRequester(payload);
+    if (decoded.ok) return decoded.message;
+    this.ctx.metrics.badBusMessages.inc();
+    this.logger.warn({ problem: decoded.problem }, "bad message on a session channel dropped");
+    return null;
   }
 
   /** The instance died with its node: the client is told (`closed`, `lost`) if it was joined. */
@@ -333,7 +351,8 @@ export class ClientSession {
       return;
     }
     if (payload.startsWith(MESSAGE_PREFIX)) return void this.tail!.push(payload);
-    const event = JSON.parse(payload) as ToRequester;
+    const event = this.decodeBus(payload);
+    if (!event) return;
     if (event.type === "takeover" || event.type === "joined" || event.type === "join_rejected" || event.type === "replay") return;
     if (event.type === "closed") {
       this.membership.forgetJoined(event.instance);

@@ -7,7 +7,9 @@ import type { Logger } from "pino";
 import type { TaskConfig } from "../src/config/options.js";
 import { ServmanError } from "../src/errors.js";
 import type { Keys } from "../src/keys.js";
-import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protocol/bus-messages.js";
+import { MESSAGE_PREFIX, type ToRequester } from "../src/protocol/bus-messages.js";
+import { decodeToInstance } from "../src/protocol/bus-parse.js";
+import type { EdgeFault } from "../src/edge-guard.js";
 import type { ClosedReason } from "../src/protocol/client-messages.js";
 import { checkServiceMessage, type NodeToService, type ServiceToNode } from "../src/protocol/task-messages.js";
 import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
@@ -32,6 +34,10 @@ export interface InstanceHost {
   settled(): Promise<void>;
   /** Counts one piece of invalid output from a service (node metrics). */
   countInvalid(): void;
+  /** Reports an exception caught at an entry point (logged and counted by the node). */
+  readonly fault: EdgeFault;
+  /** Reports a message on the instance channel that does not have the shape of one. */
+  badBus(problem: string): void;
   /** Keeps one log line of the instance (for `servman logs`). */
   log(instance: Instance, source: string, text: string): void;
   /** Records a state change in the registry (shown by `servman ls`). */
@@ -192,13 +198,9 @@ export class Instance {
       this.sendToService(payload);
       return;
     }
-    let message: ToInstance;
-    try {
-      message = JSON.parse(payload) as ToInstance;
-    } catch {
-      this.logger.warn("unparseable bus message dropped");
-      return;
-    }
+    const decoded = decodeToInstance(payload);
+    if (!decoded.ok) return this.host.badBus(decoded.problem);
+    const message = decoded.message;
     switch (message.type) {
       case "join":
         this.members.join(message.client, message.user, message.reply, message.data);
@@ -230,7 +232,14 @@ export class Instance {
     const parsed = checkServiceMessage(value);
     if (!parsed.ok) return this.output.reportInvalid(parsed.problem);
     this.health.heard(parsed.message.type === "heartbeat");
-    this.apply(parsed.message);
+    try {
+      this.apply(parsed.message);
+    } catch (err) {
+      // The entry point of a service's output: one message it cannot have sent on purpose must
+      // not take the node, and every other instance on it, down.
+      this.output.reportInvalid(`${parsed.message.type} could not be handled: ${(err as Error).message}`);
+      this.host.fault(err, "service message");
+    }
   }
 
   private apply(message: ServiceToNode): void {

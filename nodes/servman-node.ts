@@ -14,6 +14,8 @@ import { Keys } from "../src/keys.js";
 import type { LaunchJobData, LaunchJobResult } from "../src/launch/launch-job.js";
 import { isValidName } from "../src/names.js";
 import type { NodeCommand, ToRequester } from "../src/protocol/bus-messages.js";
+import { decodeNodeCommand, decodeToRequester } from "../src/protocol/bus-parse.js";
+import { guarded, type EdgeFault } from "../src/edge-guard.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
@@ -72,6 +74,9 @@ export class ServmanNode {
   private live = 0;
   /** Invalid lines and messages dropped from services since start (shown in `servman nodes --json`). */
   invalidOutput = 0;
+  /** Exceptions caught at an entry point, and malformed bus messages dropped, since start. */
+  internalErrors = 0;
+  badBusMessages = 0;
   /** Launches in progress, across every task (bounded by node.launchConcurrency). */
   private launching = 0;
   private state: "new" | "running" | "draining" | "closed" = "new";
@@ -107,17 +112,7 @@ export class ServmanNode {
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger, lockDurationMs: this.config.node.lockDurationMs });
     this.attempts = new LaunchAttempts({ nodeId: this.id, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
     this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
-    this.sub.on("message", (channel: string, payload: string) => {
-      const instance = this.byChannel.get(channel);
-      if (instance) return instance.handleBus(payload);
-      // Results of relaunches this node's reaper asked for.
-      try {
-        if (channel === this.replyChannel) this.requester.handleReply(JSON.parse(payload) as ToRequester);
-        else if (channel === this.keys.nodeControl(this.id)) this.onCommand(JSON.parse(payload) as NodeCommand);
-      } catch {
-        this.logger.warn({ channel }, "unparseable bus message dropped");
-      }
-    });
+    this.sub.on("message", guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
     this.host = {
       keys: this.keys,
       baseDir: this.config.baseDir,
@@ -127,6 +122,8 @@ export class ServmanNode {
       settled: () => this.redis.ping().then(() => {}),
       retire: (instance, end) => this.retire(instance, end),
       countInvalid: () => this.invalidOutput++,
+      fault: this.fault,
+      badBus: (problem) => this.onBadBus(problem),
       log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),
       setState: (instance, state) => {
         this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
@@ -187,6 +184,32 @@ export class ServmanNode {
     return this.warmPools.counts();
   }
 
+  /** An exception that escaped a handler at an entry point: logged with its stack and counted. */
+  private readonly fault: EdgeFault = (err, where) => {
+    this.internalErrors++;
+    this.logger.error({ err, where }, "exception at an entry point; the node goes on");
+  };
+
+  private onBadBus(problem: string): void {
+    this.badBusMessages++;
+    this.logger.warn({ problem }, "bad bus message dropped");
+  }
+
+  private onBus(channel: string, payload: string): void {
+    const instance = this.byChannel.get(channel);
+    if (instance) return instance.handleBus(payload);
+    // Results of relaunches this node's reaper asked for, and commands (drain).
+    if (channel === this.replyChannel) {
+      const decoded = decodeToRequester(payload);
+      if (decoded.ok) this.requester.handleReply(decoded.message);
+      else this.onBadBus(decoded.problem);
+    } else if (channel === this.keys.nodeControl(this.id)) {
+      const decoded = decodeNodeCommand(payload);
+      if (decoded.ok) this.onCommand(decoded.message);
+      else this.onBadBus(decoded.problem);
+    }
+  }
+
   private async beat(): Promise<void> {
     await this.rebuild.check();
     try {
@@ -201,6 +224,8 @@ export class ServmanNode {
         seen: Date.now(),
         draining: this.state !== "running",
         invalidOutput: this.invalidOutput,
+        internalErrors: this.internalErrors,
+        badBusMessages: this.badBusMessages,
         warm: this.warm,
       });
     } catch (err) {

@@ -4,6 +4,9 @@
  */
 
 /** Builds the keys and channels of one Servman deployment, all under `prefix`. */
+/** In a `u` regex, only a surrogate that is not half of a pair matches. */
+const LONE_SURROGATE = /\p{Surrogate}/gu;
+
 export class Keys {
   readonly prefix: string;
 
@@ -39,7 +42,9 @@ export class Keys {
   /** Set: ids of the instances one user (a ticket's `sub`) owns, for launch quotas. */
   userInstances(user: string): string {
     // A user id is any string: encoded so that it cannot reach outside its key.
-    return `${this.prefix}:user-instances:${encodeURIComponent(user)}`;
+    // encodeURIComponent throws on a lone surrogate; tickets refuse such a `sub`, and a job
+    // written by hand gets U+FFFD in its place rather than a failed launch.
+    return `${this.prefix}:user-instances:${encodeURIComponent(user.replace(LONE_SURROGATE, "\uFFFD"))}`;
   }
 
   /** Set: ids of the instances a node holds, so they can be found when the node dies. */

@@ -44,7 +44,15 @@ export function createRedis(url: string, options: ConnectionOptions): Redis {
 
 /** The URL with its password replaced by `***`, for messages and logs. */
 export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*):[^@/]*@/, "$1:***@");
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (scheme === undefined) return url;
+  // The password may itself contain "@": the host starts after the last one.
+  const at = url.lastIndexOf("@");
+  if (at < scheme.length) return url;
+  const userinfo = url.slice(scheme.length, at);
+  const colon = userinfo.indexOf(":");
+  // Without a colon the one word may be a password (some clients read it so): hide it all.
+  return `${scheme}${colon === -1 ? "" : userinfo.slice(0, colon)}:***${url.slice(at)}`;
 }
 
 /**

@@ -8,14 +8,24 @@ import { checkRedis, createRedis } from "../../src/redis-connection.js";
 import type { LogLine } from "../../src/registry/instance-logs.js";
 import { UsageError, intFlag, type ParsedCommand } from "../cli-options.js";
 
-function format(line: LogLine): string {
-  return `${new Date(line.t).toISOString()} ${line.source.padEnd(6)} ${line.text}\n`;
+/** Terminal control characters (C0 but tab, DEL, C1): a task's escape sequences could rewrite the operator's screen. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+
+/** Shows control characters as `\xNN`, so what a task wrote is printed, never obeyed. */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+function formatter(raw: boolean): (line: LogLine) => string {
+  return (line) => `${new Date(line.t).toISOString()} ${line.source.padEnd(6)} ${raw ? line.text : escapeControl(String(line.text))}\n`;
 }
 
 export async function inspectOrLogs(cmd: ParsedCommand, config: ServmanConfig, out: NodeJS.WritableStream): Promise<number> {
   if (cmd.positionals.length !== 1) throw new UsageError(`${cmd.command} takes exactly one instance ID`);
   const id = assertName(cmd.positionals[0], "instance");
   const lines = intFlag(cmd.values, "lines", 1) ?? 100;
+  const format = formatter(cmd.values.raw === true);
   await checkRedis(config.redis);
   const launcher = new Launcher({ redis: config.redis, prefix: config.prefix });
   try {
@@ -33,14 +43,14 @@ export async function inspectOrLogs(cmd: ParsedCommand, config: ServmanConfig, o
       for (const line of await launcher.logLines(id, lines)) out.write(format(line));
       return 0;
     }
-    return await follow(id, lines, launcher, config, out);
+    return await follow(id, lines, launcher, config, out, format);
   } finally {
     await launcher.close();
   }
 }
 
 /** Prints the last lines, then new ones as they come, until the instance ends (or Ctrl-C). */
-async function follow(id: string, lines: number, launcher: Launcher, config: ServmanConfig, out: NodeJS.WritableStream): Promise<number> {
+async function follow(id: string, lines: number, launcher: Launcher, config: ServmanConfig, out: NodeJS.WritableStream, format: (line: LogLine) => string): Promise<number> {
   const sub = createRedis(config.redis, { name: "servman:logs-follow", blocking: true });
   try {
     const early: string[] = [];
@@ -58,7 +68,13 @@ async function follow(id: string, lines: number, launcher: Launcher, config: Ser
     }
     return await new Promise<number>((resolve) => {
       live = (payload) => {
-        const value = JSON.parse(payload) as LogLine | { end: string };
+        let value: LogLine | { end: string };
+        try {
+          value = JSON.parse(payload) as LogLine | { end: string };
+        } catch {
+          return;
+        }
+        if (typeof value !== "object" || value === null) return;
         if ("end" in value) {
           out.write(`-- instance ended: ${value.end}\n`);
           return resolve(0);

@@ -20,45 +20,60 @@ def log(text):
 
 
 def main():
-    instance = None
-    args = {}
+    state = {"instance": None, "args": {}}
     # readline() returns "" at EOF: the node is gone, so we end too (no orphans).
     for line in iter(sys.stdin.readline, ""):
         line = line.strip()
         if not line:
             continue
-        message = json.loads(line)
-        kind = message.get("type")
-        if kind == "start":
-            instance, args = message["instance"], message.get("args") or {}
-            log(f"echo {instance} starting with args {args}")
-            emit({"type": "ready"})
-        elif kind == "join":
-            if message.get("data") == "let me down":
-                emit({"type": "reject", "client": message["client"], "reason": "as you wish"})
-            else:
-                emit({"type": "accept", "client": message["client"]})
-        elif kind == "message":
-            client, action, data = message["client"], message["action"], message.get("data")
-            if action == "shout":
-                emit({"type": "send", "action": "shouted", "data": data})
-            elif action == "quit":
-                emit({"type": "stop"})
-                return 0
-            elif action == "crash":
-                log("crashing on request")
-                return 3
-            else:
-                reply = {"type": "send", "to": [client], "action": "echo", "data": {"action": action, "data": data, "args": args}}
-                if "channel" in message:
-                    reply["channel"] = message["channel"]
-                emit(reply)
-        elif kind == "leave":
-            log(f"{message['client']} left ({message['reason']})")
-        elif kind == "shutdown":
-            log("shutting down")
-            return 0
+        try:
+            done = handle(json.loads(line), state)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+            # One bad message (too deeply nested for Python's recursive JSON code, a missing
+            # field) must not end the instance: log it and go on with the next line.
+            log(f"message skipped: {type(err).__name__}: {str(err)[:200]}")
+            continue
+        if done is not None:
+            return done
     return 0
+
+
+def handle(message, state):
+    """Handles one message from the node; returns an exit code when the process should end."""
+    if not isinstance(message, dict):
+        raise TypeError("message is not a JSON object")
+    kind = message.get("type")
+    args = state["args"]
+    if kind == "start":
+        state["instance"], state["args"] = message["instance"], message.get("args") or {}
+        log(f"echo {state['instance']} starting with args {state['args']}")
+        emit({"type": "ready"})
+    elif kind == "join":
+        if message.get("data") == "let me down":
+            emit({"type": "reject", "client": message["client"], "reason": "as you wish"})
+        else:
+            emit({"type": "accept", "client": message["client"]})
+    elif kind == "message":
+        client, action, data = message["client"], message["action"], message.get("data")
+        if action == "shout":
+            emit({"type": "send", "action": "shouted", "data": data})
+        elif action == "quit":
+            emit({"type": "stop"})
+            return 0
+        elif action == "crash":
+            log("crashing on request")
+            return 3
+        else:
+            reply = {"type": "send", "to": [client], "action": "echo", "data": {"action": action, "data": data, "args": args}}
+            if "channel" in message:
+                reply["channel"] = message["channel"]
+            emit(reply)
+    elif kind == "leave":
+        log(f"{message['client']} left ({message['reason']})")
+    elif kind == "shutdown":
+        log("shutting down")
+        return 0
+    return None
 
 
 if __name__ == "__main__":

@@ -26,6 +26,16 @@ export type TicketClaims = Static<typeof TicketClaimsSchema>;
 
 const validateClaims = compile(TicketClaimsSchema);
 
+/**
+ * The claims' first problem beyond the schema, or null. A lone surrogate in `sub` is valid JSON
+ * but not text: it cannot be encoded as UTF-8 or into a Redis key, so it is refused up front.
+ */
+function explainClaims(claims: unknown): string | null {
+  const problem = validateClaims.explain(claims);
+  if (problem !== null) return problem;
+  return /\p{Surrogate}/u.test((claims as TicketClaims).sub) ? "field sub: must be well-formed Unicode (it has a lone surrogate)" : null;
+}
+
 /** What a minted ticket grants. */
 export interface TicketGrant {
   /** User id. */
@@ -57,7 +67,7 @@ export async function mintTicket(secret: string, grant: TicketGrant): Promise<{ 
   if (grant.instances !== undefined) claims.instances = grant.instances;
   if (grant.tasks !== undefined) claims.tasks = grant.tasks;
   if (grant.admin !== undefined) claims.admin = grant.admin;
-  const problem = validateClaims.explain({ ...claims, sub: grant.sub, exp });
+  const problem = explainClaims({ ...claims, sub: grant.sub, exp });
   if (problem !== null) throw new ServmanError("bad_request", `ticket ${problem}`);
   const ticket = await new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(grant.sub).setExpirationTime(exp).setIssuedAt().sign(key(secret));
   return { ticket, exp };
@@ -82,7 +92,7 @@ export async function verifyTicket(secret: string, ticket: string): Promise<Tick
             : "ticket is not a valid HS256 JWT";
     throw new ServmanError("unauthorized", why, { cause: err });
   }
-  const problem = validateClaims.explain(payload);
+  const problem = explainClaims(payload);
   if (problem !== null) throw new ServmanError("unauthorized", `ticket ${problem}`);
   return payload as TicketClaims;
 }

@@ -6,6 +6,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import type { ErrorCode } from "../errors.js";
 import { NAME_PATTERN } from "../names.js";
+import { valueTooDeep } from "./json-depth.js";
 import { compile, type Validator } from "./validate.js";
 
 const Name = Type.String({ pattern: NAME_PATTERN.source });
@@ -98,8 +99,11 @@ export function frameRequestId(text: string): RequestId | undefined {
   }
 }
 
-/** Parses and validates one text frame from a client. Never throws. */
-export function parseClientFrame(text: string): ParsedRequest {
+/**
+ * Parses and validates one text frame from a client. Never throws. A frame nested deeper than
+ * `maxDepth` (the frame object is level 1) is refused before anything walks it recursively.
+ */
+export function parseClientFrame(text: string, maxDepth: number): ParsedRequest {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -111,6 +115,9 @@ export function parseClientFrame(text: string): ParsedRequest {
   }
   const obj = value as Record<string, unknown>;
   const id = requestIdOf(obj);
+  if (valueTooDeep(obj, maxDepth)) {
+    return { ok: false, id, code: "bad_request", message: `frame is nested deeper than ${maxDepth} levels (gateway.limits.maxDepth)` };
+  }
   if (typeof obj.type !== "string") {
     return { ok: false, id, code: "bad_request", message: "field type: must be a string" };
   }

@@ -33,18 +33,23 @@ export function jsonTextTooDeep(text: string, max: number): boolean {
 
 /**
  * True when a parsed value nests arrays and objects more than `max` levels deep (a top-level
- * object is level 1). Walks with an explicit stack, so any depth is safe to ask about; stops at
- * the first level past `max`.
+ * object is level 1). Recursion stops at level `max + 1`, so the stack it uses is bounded by
+ * `max`, whatever the value's depth.
  */
 export function valueTooDeep(value: unknown, max: number): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (depth > max) return true;
-    const children = Array.isArray(v) ? v : Object.values(v as Record<string, unknown>);
-    for (const child of children) {
-      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+  return typeof value === "object" && value !== null && deeper(value, 1, max);
+}
+
+function deeper(value: object, depth: number, max: number): boolean {
+  if (depth > max) return true;
+  if (Array.isArray(value)) {
+    for (const child of value) {
+      if (typeof child === "object" && child !== null && deeper(child, depth + 1, max)) return true;
+    }
+  } else {
+    for (const key in value) {
+      const child = (value as Record<string, unknown>)[key];
+      if (typeof child === "object" && child !== null && deeper(child, depth + 1, max)) return true;
     }
   }
   return false;

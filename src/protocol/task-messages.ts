@@ -3,7 +3,15 @@
  * over Node IPC (`module` tasks) and as one JSON object per line (`command` tasks).
  */
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { valueTooDeep } from "./json-depth.js";
 import { compile, type Validator } from "./validate.js";
+
+/**
+ * Deepest message a service may send (the message object is level 1). A deeper one is invalid
+ * output: the node, the gateways and most clients' JSON encoders recurse per level, and a few
+ * thousand levels overflow their stacks (docs/task-protocol.md#invalid-output).
+ */
+export const MAX_SERVICE_MESSAGE_DEPTH = 256;
 
 /** Why the node tells a service that a client left. */
 export type LeaveReason = "left" | "disconnected" | "kicked";
@@ -67,7 +75,9 @@ export function checkServiceMessage(value: unknown): ParsedServiceMessage {
   const type = (value as { type?: unknown }).type;
   const validator =
     typeof type === "string" && Object.hasOwn(validators, type) ? validators[type as ServiceToNode["type"]] : undefined;
-  if (!validator) return { ok: false, problem: `unknown message type ${JSON.stringify(type)}` };
+  // Stringified for the problem text only once known to be shallow (a string or a number, or not).
+  if (!validator) return { ok: false, problem: `unknown message type ${typeof type === "string" ? JSON.stringify(type.slice(0, 64)) : typeof type}` };
+  if (valueTooDeep(value, MAX_SERVICE_MESSAGE_DEPTH)) return { ok: false, problem: `${type}: nested deeper than ${MAX_SERVICE_MESSAGE_DEPTH} levels` };
   const problem = validator.explain(value);
   return problem === null ? { ok: true, message: value as ServiceToNode } : { ok: false, problem: `${type}: ${problem}` };
 }

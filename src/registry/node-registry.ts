@@ -24,6 +24,10 @@ export interface NodeRecord {
   draining: boolean;
   /** Invalid lines or messages its services sent (dropped), since the node started. */
   invalidOutput: number;
+  /** Exceptions caught at the node's entry points (a Redis message, a service message), since it started. */
+  internalErrors: number;
+  /** Messages on the node's Redis channels dropped for not having the expected shape, since it started. */
+  badBusMessages: number;
   /** Per task with a warm pool: processes started and waiting for a launch (not in `running`). */
   warm: Record<string, number>;
 }
@@ -53,6 +57,8 @@ export class NodeRegistry {
       seen: String(now),
       draining: node.draining ? "1" : "0",
       invalidOutput: String(node.invalidOutput),
+      internalErrors: String(node.internalErrors),
+      badBusMessages: String(node.badBusMessages),
       warm: JSON.stringify(node.warm),
     });
     p.pexpire(this.keys.node(node.id), NODE_TTL_MS);
@@ -111,6 +117,8 @@ export class NodeRegistry {
         seen: Number(h.seen ?? 0),
         draining: h.draining === "1",
         invalidOutput: Number(h.invalidOutput ?? 0),
+        internalErrors: Number(h.internalErrors ?? 0),
+        badBusMessages: Number(h.badBusMessages ?? 0),
         warm: JSON.parse(h.warm ?? "{}") as Record<string, number>,
       });
     }

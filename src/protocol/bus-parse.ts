@@ -1,0 +1,91 @@
+/**
+ * Decoding of the messages Servman processes exchange over Redis (bus-messages.ts). Only Servman
+ * processes publish them, but a process must not die of one bad message whoever wrote it (a bug,
+ * an old version, a person with `redis-cli`): each is checked by shape before use, and one that
+ * does not fit is dropped, logged and counted by the caller. Pass-through `message` payloads
+ * (MESSAGE_PREFIX) are not decoded at all on the hot path; they never reach these functions.
+ */
+import { Type, type TSchema } from "@sinclair/typebox";
+import type { ClusterEvent, NodeCommand, ToInstance, ToRequester } from "./bus-messages.js";
+import { valueTooDeep } from "./json-depth.js";
+import { compile, type Validator } from "./validate.js";
+
+/**
+ * Deepest bus message decoded: client data is at most gateway.limits.maxDepth (1000 at most)
+ * deep, service data at most MAX_SERVICE_MESSAGE_DEPTH, plus a few levels of envelope. Anything
+ * deeper was not written by a Servman process, and must not reach a recursive encoder.
+ */
+const MAX_BUS_DEPTH = 1_010;
+
+const Id = Type.String({ minLength: 1, maxLength: 256 });
+const Channel = Type.String({ minLength: 1, maxLength: 512 });
+const Count = Type.Integer({ minimum: 0 });
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+
+const toInstance = {
+  message: Type.Object({ type: Type.Literal("message"), client: Id, action: Type.String(), channel: Type.Optional(Type.String()) }),
+  join: Type.Object({ type: Type.Literal("join"), client: Id, user: NullableString, reply: Channel }),
+  leave: Type.Object({ type: Type.Literal("leave"), client: Id, reason: Type.Union([Type.Literal("left"), Type.Literal("disconnected"), Type.Literal("kicked")]) }),
+  stop: Type.Object({ type: Type.Literal("stop"), by: NullableString, reply: Type.Union([Channel, Type.Null()]) }),
+  resume: Type.Object({ type: Type.Literal("resume"), client: Id, reply: Channel }),
+} satisfies Record<ToInstance["type"], TSchema>;
+
+const Event = Type.Object({ type: Type.String() });
+const toRequester = {
+  message: Type.Object({ type: Type.Literal("message"), instance: Id, action: Type.String() }),
+  joined: Type.Object({ type: Type.Literal("joined"), instance: Id }),
+  join_rejected: Type.Object({ type: Type.Literal("join_rejected"), instance: Id, reason: Type.String() }),
+  closed: Type.Object({ type: Type.Literal("closed"), instance: Id, reason: Type.String() }),
+  restarting: Type.Object({ type: Type.Literal("restarting"), instance: Id }),
+  restarted: Type.Object({ type: Type.Literal("restarted"), instance: Id }),
+  dropped: Type.Object({ type: Type.Literal("dropped"), instance: Id, count: Count }),
+  stopping: Type.Object({ type: Type.Literal("stopping"), instance: Id, deadlineMs: Count }),
+  stopped: Type.Object({ type: Type.Literal("stopped"), instance: Id }),
+  alert: Type.Object({ type: Type.Literal("alert"), instance: Id }),
+  launched: Type.Object({ type: Type.Literal("launched"), instance: Id, node: Id, token: Type.String() }),
+  replay: Type.Object({ type: Type.Literal("replay"), instance: Id, member: Type.Boolean(), dropped: Count, events: Type.Array(Event) }),
+  takeover: Type.Object({ type: Type.Literal("takeover"), gateway: Type.String() }),
+  launch_error: Type.Object({ type: Type.Literal("launch_error"), instance: Id, token: Type.String(), code: Type.String(), message: Type.String() }),
+} satisfies Record<ToRequester["type"], TSchema>;
+
+const nodeCommand = {
+  drain: Type.Object({ type: Type.Literal("drain"), deadlineMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })) }),
+} satisfies Record<NodeCommand["type"], TSchema>;
+
+const clusterEvent = {
+  lost: Type.Object({ type: Type.Literal("lost"), instance: Id, node: Id }),
+} satisfies Record<ClusterEvent["type"], TSchema>;
+
+/** The outcome of decoding one bus payload: the message, or why it was refused. */
+export type BusParse<T> = { ok: true; message: T } | { ok: false; problem: string };
+
+/** A decoder for one family of bus messages. */
+export type BusDecoder<T> = (payload: string) => BusParse<T>;
+
+function decoder<T>(family: string, schemas: Record<string, TSchema>): BusDecoder<T> {
+  const validators = new Map<string, Validator<TSchema>>(Object.entries(schemas).map(([type, schema]) => [type, compile(schema)]));
+  return (payload) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(payload);
+    } catch {
+      return { ok: false, problem: `${family}: not JSON` };
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, problem: `${family}: not a JSON object` };
+    if (valueTooDeep(value, MAX_BUS_DEPTH)) return { ok: false, problem: `${family}: nested deeper than ${MAX_BUS_DEPTH} levels` };
+    const type = (value as { type?: unknown }).type;
+    const validator = typeof type === "string" ? validators.get(type) : undefined;
+    if (!validator) return { ok: false, problem: `${family}: unknown type ${JSON.stringify(type)?.slice(0, 64)}` };
+    const problem = validator.explain(value);
+    return problem === null ? { ok: true, message: value as T } : { ok: false, problem: `${family} ${type}: ${problem}` };
+  };
+}
+
+/** Decodes a payload published on an instance channel (to a node). */
+export const decodeToInstance: BusDecoder<ToInstance> = decoder("instance channel", toInstance);
+/** Decodes a payload published on a session or reply channel (to a gateway, node or Launcher). */
+export const decodeToRequester: BusDecoder<ToRequester> = decoder("session/reply channel", toRequester);
+/** Decodes a payload published on a node's control channel. */
+export const decodeNodeCommand: BusDecoder<NodeCommand> = decoder("node control channel", nodeCommand);
+/** Decodes a payload published on the cluster events channel. */
+export const decodeClusterEvent: BusDecoder<ClusterEvent> = decoder("events channel", clusterEvent);
