@@ -18,7 +18,8 @@ import type { LaunchJobResult } from "../launch/launch-job.js";
 import { Requester } from "../launch/requester.js";
 import { PREFIX_PATTERN, assertName } from "../names.js";
 import { ServmanError, toServmanError } from "../errors.js";
-import type { NodeCommand, ToRequester } from "../protocol/bus-messages.js";
+import type { NodeCommand } from "../protocol/bus-messages.js";
+import { decodeToRequester } from "../protocol/bus-parse.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
 import { mintTicket, type TicketGrant } from "../auth/tickets.js";
 import { createRedis } from "../redis-connection.js";
@@ -76,11 +77,9 @@ export class Launcher {
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel, logger });
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.sub.on("message", (_channel: string, payload: string) => {
-      try {
-        this.requester.handleReply(JSON.parse(payload) as ToRequester);
-      } catch {
-        logger.warn("unparseable reply dropped");
-      }
+      const decoded = decodeToRequester(payload);
+      if (decoded.ok) this.requester.handleReply(decoded.message);
+      else logger.warn({ problem: decoded.problem }, "bad reply dropped");
     });
     this.subscribed = this.sub.subscribe(replyChannel);
     this.subscribed.catch(() => {});
