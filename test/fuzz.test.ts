@@ -2,7 +2,12 @@
  * Property-based fuzzing (fast-check): random and malformed frames at a gateway, random lines from
  * a task process at its node. Both stay up, memory stays bounded, and a well-behaved client on the
  * same gateway sees every one of its messages, in order, throughout. FUZZ_RUNS raises the count
- * (`npm run fuzz` runs many more than the suite).
+ * (`npm run fuzz` runs many more than the suite, with fuzz-bus and fuzz-http).
+ *
+ * The classes of input that once ended a process are generated on purpose, inside otherwise
+ * valid frames, since a random frame almost never is valid enough to reach the code that walks
+ * its payload: nesting thousands of levels deep, objects with thousands of keys, lone
+ * surrogates, and strings near the frame limit.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -16,6 +21,36 @@ import { fileURLToPath } from "node:url";
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const GARBAGE_TASK = fileURLToPath(new URL("./fixtures/garbage-task.js", import.meta.url));
 const MAX_FRAME = 64 * 1024;
+
+/** JSON text of a hostile payload: deep, wide, ill-formed text, or long. */
+export const hostilePayload: fc.Arbitrary<string> = fc.oneof(
+  fc.integer({ min: 1, max: 20_000 }).map((depth) => "[".repeat(depth) + "]".repeat(depth)),
+  fc.integer({ min: 1, max: 5_000 }).map((depth) => '{"a":'.repeat(depth) + "1" + "}".repeat(depth)),
+  fc.integer({ min: 1, max: 4_000 }).map((keys) => `{${Array.from({ length: keys }, (_, i) => `"k${i}":${i}`).join(",")}}`),
+  fc.constantFrom('"\\ud800"', '"\\udfff tail"', '{"\\ud800":1}', '"\u0000\u001b[2J"', "1e400", "-0", "123456789012345678901234567890"),
+  fc.integer({ min: 1, max: 60_000 }).map((n) => JSON.stringify("y".repeat(n))),
+  fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
+);
+
+/** A valid envelope of each request type, a hostile payload where the protocol takes any JSON. */
+const hostileRequest: fc.Arbitrary<{ text: string }> = fc
+  .tuple(fc.constantFrom("send-joined", "send-other", "join", "launch", "resume", "ping"), hostilePayload, fc.constantFrom("fuzz-target", "ghost"))
+  .map(([kind, payload, instance]) => {
+    switch (kind) {
+      case "send-joined":
+        return { text: `{"type":"send","id":"h","instance":"fuzz-target","action":"echo","data":${payload}}` };
+      case "send-other":
+        return { text: `{"type":"send","id":"h","instance":"${instance}","action":"a","data":${payload}}` };
+      case "join":
+        return { text: `{"type":"join","id":"h","instance":"${instance}","data":${payload}}` };
+      case "launch":
+        return { text: `{"type":"launch","id":"h","task":"nope","args":{"x":${payload}}}` };
+      case "resume":
+        return { text: `{"type":"resume","id":"h","session":${payload},"resume":"x"}` };
+      default:
+        return { text: `{"type":"ping","id":"h","extra":${payload}}` };
+    }
+  });
 
 /** One thing a hostile client may send: text (valid or not) or binary. */
 const frame: fc.Arbitrary<{ text?: string; binary?: Uint8Array }> = fc.oneof(
@@ -34,6 +69,8 @@ const frame: fc.Arbitrary<{ text?: string; binary?: Uint8Array }> = fc.oneof(
   fc.integer({ min: 1, max: 20_000 }).map((depth) => ({ text: "[".repeat(depth) + "]".repeat(depth) })),
   fc.integer({ min: 1, max: 5_000 }).map((depth) => ({ text: '{"a":'.repeat(depth) + "1" + "}".repeat(depth) })),
   fc.uint8Array({ maxLength: 300 }).map((binary) => ({ binary })),
+  hostileRequest,
+  hostileRequest,
   fc.constantFrom({ text: "x".repeat(MAX_FRAME + 1) }, { text: "\uD800" }, { text: "" }, { text: "{\"type\":\"send\",\"instance\":\"fuzz-target\",\"action\":\"echo\",\"data\":" + "9".repeat(2000) + "}" }),
 );
 
@@ -57,10 +94,16 @@ describe("fuzzing", () => {
       if (f.type === "message" && f.action === "echo" && typeof f.data?.n === "number") echoes.push(f.data.n);
     });
     const rssBefore = process.memoryUsage().rss;
-    let hostile = await RawClient.connect(gateway.url);
+    // Joined, so that hostile payloads in its sends reach the node and the service, not only the gateway.
+    const connectHostile = async () => {
+      const client = await RawClient.connect(gateway.url);
+      await client.request({ type: "join", instance: "fuzz-target" });
+      return client;
+    };
+    let hostile = await connectHostile();
     await fc.assert(
       fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 5 }), async (frames) => {
-        if (hostile.ws.readyState !== WebSocket.OPEN) hostile = await RawClient.connect(gateway.url);
+        if (hostile.ws.readyState !== WebSocket.OPEN) hostile = await connectHostile();
         for (const f of frames) {
           if (f.binary) hostile.ws.send(f.binary, { binary: true });
           else hostile.ws.send(f.text!);
