@@ -1,8 +1,22 @@
 /** Capacity: a node never holds more live instances than it is configured for, across nodes. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import { descendants, eventually } from "./helpers/processes.js";
 import { useCluster } from "./helpers/use-cluster.js";
+
+/** True while the launch job of `instance` (echo task) waits in the queue, or is handed back or tried. */
+async function queued(url: string, instance: string): Promise<boolean> {
+  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  const queue = new Queue("echo", { connection, prefix: "t:launch" });
+  try {
+    return (await queue.getJobs(["active", "wait", "delayed", "prioritized"])).some((job) => job.data?.instance === instance);
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
 
 describe("capacity across two nodes", () => {
   const fx = useCluster({ nodes: [{ id: "n1", capacity: 2, tasks: ["echo"] }, { id: "n2", capacity: 3, tasks: ["echo"] }] });
@@ -19,8 +33,8 @@ describe("capacity across two nodes", () => {
     assert.equal(refused.code, "no_capacity");
 
     // A launch waiting in the queue is placed as soon as an instance ends.
-    const waiting = client.request({ type: "launch", task: "echo", options: { timeoutMs: 10_000 } });
-    await new Promise((r) => setTimeout(r, 200));
+    const waiting = client.request({ type: "launch", task: "echo", instance: "waiting-1", options: { timeoutMs: 10_000 } });
+    await eventually(() => queued(fx.redis.url, "waiting-1"), "the launch to wait in the queue");
     const freed = replies.find((r) => r.node === "n1")!;
     assert.equal((await client.request({ type: "stop", instance: freed.instance })).type, "stopped");
     const placed = await waiting;
