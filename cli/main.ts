@@ -1,5 +1,5 @@
 /**
- * The `servman` program (SPEC §6). Exit codes: 0 ok, 1 failed, 2 usage or configuration error.
+ * The `servman` program (docs/cli.md). Exit codes: 0 ok, 1 failed, 2 usage or configuration error.
  */
 import { loadConfig } from "../src/config/load-config.js";
 import { ConfigError, toServmanError } from "../src/errors.js";

@@ -1,4 +1,4 @@
-/** The CLI's help text (SPEC §6). */
+/** The CLI's help text (docs/cli.md). */
 export const USAGE = `Usage: servman <command> [options]
 
 Servers:

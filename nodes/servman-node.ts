@@ -210,7 +210,7 @@ export class ServmanNode {
     if (typeof data.reply === "string" && data.reply !== "") this.publish(data.reply, JSON.stringify(message));
   }
 
-  /** Pauses claiming while full and resumes when a slot frees (PITFALLS: pause(true) from a processor). */
+  /** Pauses claiming while full, resumes when a slot frees. `pause(true)`: inside a processor, waiting for active jobs would wait for its own. */
   private updateIntake(): void {
     const open = this.state === "running" && this.capacity.open;
     for (const worker of this.workers) {

@@ -1,7 +1,7 @@
 /**
  * A task's warm pool: up to `warm` processes started ahead of any launch (forked or spawned, their
  * code loaded or loading, waiting for `start`), so that a launch only sends `start` and waits for
- * `ready`. SPEC §4 makes `start` the first message a service gets, so a process that waits for it
+ * `ready`. `start` is the first message a service gets (docs/task-protocol.md#lifecycle), so a process that waits for it
  * cannot tell a warm start from a cold one.
  *
  * Waiting processes take no capacity slot; the pool holds at most `warm` of them, and starts none

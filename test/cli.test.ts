@@ -1,4 +1,4 @@
-/** The `servman` and `servman-node` programs (SPEC §6), run as real processes. */
+/** The `servman` and `servman-node` programs (docs/cli.md), run as real processes. */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
