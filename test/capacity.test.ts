@@ -52,3 +52,53 @@ describe("capacity across two nodes", () => {
     assert.deepEqual(nodes.map((n) => [n.id, n.capacity]), [["n1", 2], ["n2", 3]]);
   });
 });
+
+/**
+ * Every way a launch ends frees its capacity slot exactly once (nodes/launch-slot.ts): after the
+ * failures, the node still takes exactly its capacity, neither less (a leaked slot) nor more (a
+ * slot freed twice). test/launch-attempts.test.ts checks retries, a lost lock and a dead node.
+ */
+describe("a launch's slot on every path", () => {
+  const fx = useCluster({ nodes: [{ id: "p1", capacity: 3 }] });
+  const node = () => fx.cluster.nodes[0]!;
+  const slotsFree = () => eventually(() => node().running === 0, "every slot to free");
+
+  it("is held while the instance lives and freed when it stops", async () => {
+    const client = await fx.cluster.raw();
+    const launched = await client.request({ type: "launch", task: "echo" });
+    assert.equal(node().running, 1);
+    await client.request({ type: "stop", instance: launched.instance });
+    await slotsFree();
+  });
+
+  it("is freed by a ready timeout and by a process failing before ready", async () => {
+    const client = await fx.cluster.raw();
+    const timedOut = await client.request({ type: "launch", task: "slow-echo", args: { neverReady: true } });
+    assert.equal(timedOut.code, "timeout");
+    await slotsFree();
+    const failed = await client.request({ type: "launch", task: "echo", args: { failStart: true } });
+    assert.equal(failed.code, "launch_failed");
+    await slotsFree();
+  });
+
+  it("after all that, the node still takes exactly its capacity", async () => {
+    const client = await fx.cluster.raw();
+    const replies = await Promise.all(Array.from({ length: 3 }, () => client.request({ type: "launch", task: "echo" })));
+    assert.deepEqual(replies.map((r) => r.type), ["launched", "launched", "launched"]);
+    const refused = await client.request({ type: "launch", task: "echo", options: { timeoutMs: 500 } });
+    assert.equal(refused.code, "no_capacity");
+    for (const r of replies) await client.request({ type: "stop", instance: r.instance });
+    await slotsFree();
+  });
+
+  it("is freed when the node drains during the launch", async () => {
+    const client = await fx.cluster.raw();
+    const reply = client.request({ type: "launch", task: "echo", instance: "drained-1", args: { readyDelayMs: 60_000 } }, 30_000);
+    await eventually(async () => (await fx.redis.client.hget("t:instance:drained-1", "node")) === "p1", "the claim");
+    assert.equal(node().running, 1);
+    const drained = node().drain(2000);
+    assert.equal((await reply).code, "launch_failed");
+    await drained;
+    assert.equal(node().running, 0);
+  });
+});
