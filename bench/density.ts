@@ -24,9 +24,9 @@ import { round } from "./lib/stats.js";
 
 const WARM = 2;
 const SETTLE_MS = 3000;
-/** PITFALLS: each Node child has ~7 threads and the machine's process limit caps them near 4,600. */
+/** Each Node child has about 7 threads, and the machine's limit on processes (threads count) caps them near 4,600. */
 const PROCESS_CAP = 4000;
-/** Memory one instance needs, generously (PITFALLS: ~7.5 MB of its own, 41 MB RSS mostly shared). */
+/** Memory one instance needs, generously (measured: about 7.5 MB of its own, 41 MB RSS mostly shared). */
 const BYTES_PER_INSTANCE = 12 * 2 ** 20;
 
 function sizeInstances(): CappedSize {

@@ -14,6 +14,7 @@ const COMMON: OptionSpec = {
   prefix: { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
 };
 const GATEWAY: OptionSpec = { host: { type: "string" }, port: { type: "string" }, insecure: { type: "boolean" } };
 const NODE: OptionSpec = { capacity: { type: "string" }, id: { type: "string" } };
@@ -52,6 +53,7 @@ export function parseCommand(argv: string[]): ParsedCommand {
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
     return { command: "help", positionals: [], values: {} };
   }
+  if (command === "--version" || command === "-v") return { command: "version", positionals: [], values: { version: true } };
   const extra = COMMAND_OPTIONS[command];
   if (!extra) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   try {

@@ -1,5 +1,5 @@
 /**
- * The `servman` program (SPEC §6). Exit codes: 0 ok, 1 failed, 2 usage or configuration error.
+ * The `servman` program (docs/cli.md). Exit codes: 0 ok, 1 failed, 2 usage or configuration error.
  */
 import { loadConfig } from "../src/config/load-config.js";
 import { ConfigError, toServmanError } from "../src/errors.js";
@@ -11,6 +11,7 @@ import { inspectOrLogs } from "./commands/logs.js";
 import { serve } from "./commands/serve.js";
 import { ticket } from "./commands/ticket.js";
 import { USAGE } from "./usage.js";
+import { packageVersion } from "./version.js";
 
 /** Runs one command line and resolves with the exit code. Never throws. */
 export async function main(argv: string[]): Promise<number> {
@@ -20,6 +21,11 @@ export async function main(argv: string[]): Promise<number> {
     command = parsed.command;
     if (command === "help" || parsed.values.help) {
       process.stdout.write(USAGE);
+      return 0;
+    }
+    // Before the configuration is read: a broken or missing one must not hide the version.
+    if (parsed.values.version) {
+      process.stdout.write(`${packageVersion()}\n`);
       return 0;
     }
     const values = parsed.values;

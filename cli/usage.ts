@@ -1,4 +1,4 @@
-/** The CLI's help text (SPEC §6). */
+/** The CLI's help text (docs/cli.md). */
 export const USAGE = `Usage: servman <command> [options]
 
 Servers:
@@ -30,6 +30,7 @@ Options of every command:
   --log-level L     fatal|error|warn|info|debug|trace|silent (default: info for
                     servers, warn for the other commands; or $SERVMAN_LOG_LEVEL)
   -h, --help        this text
+  -v, --version     print the version of servman and exit
 Gateway and start:  --host H  --port N  --insecure
 Node and start:     --capacity N  --id ID
 

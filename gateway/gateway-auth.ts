@@ -1,6 +1,6 @@
 /**
  * Who a connection or an admin request is: tickets for client connections, admin tokens for the
- * admin API (SPEC §3, §5). Without an auth section the gateway runs open.
+ * admin API (docs/protocol.md#tickets, docs/http-api.md#admin-api). Without an auth section the gateway runs open.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";

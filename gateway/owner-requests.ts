@@ -1,5 +1,5 @@
 /**
- * A client's `launch` and `stop` (SPEC §3): ticket checks, quotas, ownership, and the
+ * A client's `launch` and `stop` (docs/protocol.md#launch, docs/protocol.md#stop): ticket checks, quotas, ownership, and the
  * `closeOnOwnerLeave` bookkeeping of the session that launches.
  */
 import type { Logger } from "pino";

@@ -34,6 +34,15 @@ export interface FailedAttempt {
   draining: boolean;
 }
 
+/**
+ * How a node's claim of a launch came out: it holds the launch (`claimed`); another run of the
+ * same job launched it and replied, so this run only completes with its `result` (`launched`);
+ * or the id belongs to another launch (`taken`).
+ */
+export type ClaimOutcome = { kind: "claimed" } | { kind: "launched"; result: LaunchJobResult } | { kind: "taken" };
+
+const TAKEN: ClaimOutcome = { kind: "taken" };
+
 export interface LaunchAttemptsOptions {
   nodeId: string;
   registry: InstanceRegistry;
@@ -99,29 +108,38 @@ export class LaunchAttempts {
   }
 
   /**
-   * After a failed claim: "claimed" once this node holds the launch after all (the reservation
-   * came back, or its node died), the result of another run of this job that launched it (to be
-   * returned without replying: that run replied), or null when the id is taken for good.
-   * While a live node runs the launch, this waits for it (at most one readyTimeoutMs and a node
-   * TTL) rather than start a second process.
+   * Claims the launch of `data.instance` for this node (`claim`: the registry's atomic claim),
+   * and when that fails because another run of this same job holds it, waits for that run (see
+   * {@link ClaimOutcome}). Throws when Redis does.
    */
-  async afterLostClaim(data: LaunchJobData, task: TaskConfig, claim: () => Promise<boolean>): Promise<"claimed" | LaunchJobResult | null> {
+  async claim(data: LaunchJobData, task: TaskConfig, claim: () => Promise<boolean>): Promise<ClaimOutcome> {
+    return (await claim()) ? { kind: "claimed" } : this.afterLostClaim(data, task, claim);
+  }
+
+  /**
+   * After a failed claim: "claimed" once this node holds the launch after all (the reservation
+   * came back, or its node died), "launched" with the result of another run of this job that
+   * launched it, or "taken" when the id is taken for good. While a live node runs the launch,
+   * this waits for it (at most one readyTimeoutMs and a node TTL) rather than start a second
+   * process.
+   */
+  private async afterLostClaim(data: LaunchJobData, task: TaskConfig, claim: () => Promise<boolean>): Promise<ClaimOutcome> {
     const { registry, nodeId } = this.options;
     const token = typeof data.token === "string" ? data.token : "";
-    if (token === "") return null;
+    if (token === "") return TAKEN;
     const giveUpAt = Date.now() + task.readyTimeoutMs + NODE_TTL_MS + 2_000;
     for (let watching = false; Date.now() < giveUpAt; watching = true) {
       const record = await registry.get(data.instance);
-      if (!record || record.token !== token) return null;
-      if (record.state !== "launching") return { instance: data.instance, node: record.node };
+      if (!record || record.token !== token) return TAKEN;
+      if (record.state !== "launching") return { kind: "launched", result: { instance: data.instance, node: record.node } };
       if (record.node === "" ? await claim() : await registry.takeOver(data.instance, token, record.node, nodeId)) {
         if (record.node !== "") this.options.logger.warn({ instance: data.instance, deadNode: record.node }, "took over the launch of a node that died");
-        return "claimed";
+        return { kind: "claimed" };
       }
       if (!watching) this.options.logger.info({ instance: data.instance, node: record.node }, "another run of this launch job holds it; waiting for that one");
       await new Promise((resolve) => setTimeout(resolve, WATCH_MS));
     }
-    return null;
+    return TAKEN;
   }
 
   /**

@@ -5,13 +5,12 @@
 import { hostname } from "node:os";
 import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import { customAlphabet } from "nanoid";
 import { pino, type Logger } from "pino";
 import type { ServmanConfig, TaskConfig } from "../src/config/options.js";
 import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
 import { FD_RESERVE, fdLimitMessage, openFileLimit, openFiles } from "../src/fd-limit.js";
 import { Keys } from "../src/keys.js";
-import type { LaunchJobData, LaunchJobResult } from "../src/launch/launch-job.js";
+import { launchSpec, type LaunchJobData, type LaunchJobResult } from "../src/launch/launch-job.js";
 import { isValidName } from "../src/names.js";
 import type { NodeCommand, ToRequester } from "../src/protocol/bus-messages.js";
 import { decodeNodeCommand, decodeToRequester } from "../src/protocol/bus-parse.js";
@@ -24,6 +23,8 @@ import { NodeReaper } from "../src/launch/node-reaper.js";
 import { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
 import { LaunchAttempts } from "./launch-attempts.js";
+import { NodeCapacity, type LaunchSlot } from "./launch-slot.js";
+import { defaultNodeId } from "./node-id.js";
 import { RegistryRebuild } from "./registry-rebuild.js";
 import { WarmPools } from "./warm-pool.js";
 
@@ -40,14 +41,6 @@ const FD_PER_INSTANCE = 4;
 
 /** How long a job handed back by a full node waits before any node may take it again. */
 const HAND_BACK_MS = 100;
-
-const randomSuffix = customAlphabet("abcdefghijklmnopqrstuvwxyz0123456789", 6);
-
-/** A default node id: host name (reduced to the id alphabet) and a random suffix. */
-export function defaultNodeId(): string {
-  const host = hostname().replaceAll(/[^A-Za-z0-9_.-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 48) || "node";
-  return `${host}-${randomSuffix()}`;
-}
 
 export class ServmanNode {
   readonly id: string;
@@ -70,15 +63,15 @@ export class ServmanNode {
   private readonly byChannel = new Map<string, Instance>();
   /** Processes waiting for `start`, per task with `warm` > 0; they take no capacity slot. */
   private readonly warmPools: WarmPools;
-  /** Capacity slots taken: instances launching, ready or stopping. */
-  private live = 0;
+  /** Capacity slots (instances launching, ready or stopping) and launches in progress. */
+  private readonly capacity: NodeCapacity;
+  /** The slot each instance holds until it retires. */
+  private readonly slots = new Map<Instance, LaunchSlot>();
   /** Invalid lines and messages dropped from services since start (shown in `servman nodes --json`). */
   invalidOutput = 0;
   /** Exceptions caught at an entry point, and malformed bus messages dropped, since start. */
   internalErrors = 0;
   badBusMessages = 0;
-  /** Launches in progress, across every task (bounded by node.launchConcurrency). */
-  private launching = 0;
   private state: "new" | "running" | "draining" | "closed" = "new";
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
@@ -102,6 +95,7 @@ export class ServmanNode {
       tasks.set(name, task);
     }
     this.tasks = tasks;
+    this.capacity = new NodeCapacity(this.config.node, () => this.updateIntake());
     this.redis = createRedis(this.config.redis, { name: `servman:node:${this.id}`, logger: this.logger });
     this.sub = createRedis(this.config.redis, { name: `servman:node-sub:${this.id}`, logger: this.logger, blocking: true });
     this.registry = new InstanceRegistry(this.redis, this.keys);
@@ -141,7 +135,7 @@ export class ServmanNode {
 
   /** Live instances (launching, ready or stopping). */
   get running(): number {
-    return this.live;
+    return this.capacity.running;
   }
 
   /** Registers the node and starts claiming launches. */
@@ -219,7 +213,7 @@ export class ServmanNode {
         pid: process.pid,
         tasks: [...this.tasks.keys()],
         capacity: this.config.node.capacity,
-        running: this.live,
+        running: this.capacity.running,
         started: this.started,
         seen: Date.now(),
         draining: this.state !== "running",
@@ -241,9 +235,9 @@ export class ServmanNode {
     if (typeof data.reply === "string" && data.reply !== "") this.publish(data.reply, JSON.stringify(message));
   }
 
-  /** Pauses claiming while full and resumes when a slot frees (PITFALLS: pause(true) from a processor). */
+  /** Pauses claiming while full, resumes when a slot frees. `pause(true)`: inside a processor, waiting for active jobs would wait for its own. */
   private updateIntake(): void {
-    const open = this.state === "running" && this.live < this.config.node.capacity && this.launching < this.config.node.launchConcurrency;
+    const open = this.state === "running" && this.capacity.open;
     for (const worker of this.workers) {
       if (!open && !worker.isPaused()) void worker.pause(true);
       else if (open && worker.isPaused()) void worker.resume();
@@ -289,54 +283,41 @@ export class ServmanNode {
       }
       return this.handBack(job, token);
     }
-    if (this.state !== "running" || this.live >= this.config.node.capacity || this.launching >= this.config.node.launchConcurrency) {
+    const slot = this.state === "running" ? this.capacity.take() : null;
+    if (!slot) {
       this.updateIntake();
       return this.handBack(job, token);
     }
-    // Take the slot before any await, so concurrent jobs see it.
-    this.live++;
-    this.launching++;
-    this.updateIntake();
     let instance: Instance | undefined;
     let claimedAt = 0;
     try {
-      const args = typeof data.args === "object" && data.args !== null && !Array.isArray(data.args) ? data.args : {};
-      const owner = {
-        task: data.task,
-        owner: typeof data.owner === "string" ? data.owner : null,
-        ownerUser: typeof data.ownerUser === "string" ? data.ownerUser : null,
-        options: typeof data.options === "object" && data.options !== null ? data.options : {},
-        args,
-      };
+      const owner = launchSpec(data);
       const claim = () => this.registry.claim(data.instance, this.id, data.token ?? "", owner);
-      let claimed: boolean | "claimed" | LaunchJobResult | null;
-      try {
-        claimed = (await claim()) || (await this.attempts.afterLostClaim(data, task, claim));
-      } catch (err) {
-        this.live--;
-        return fail("unavailable", `could not claim the launch: ${(err as Error).message}`);
-      }
-      if (claimed !== true && claimed !== "claimed") {
-        this.live--;
-        // Another run of this same job launched it, and replied: this one only completes.
-        if (claimed) return claimed;
-        return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
-      }
+      const claimed = await this.attempts.claim(data, task, claim).catch((err: Error) => {
+        slot.release();
+        return fail("unavailable", `could not claim the launch: ${err.message}`);
+      });
+      if (claimed.kind !== "claimed") slot.release();
+      // Another run of this same job launched it, and replied: this one only completes.
+      if (claimed.kind === "launched") return claimed.result;
+      if (claimed.kind === "taken") return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
       claimedAt = Date.now();
       this.attempts.begin(data.instance);
       this.rebuild.track(data.instance, { ...owner, token: data.token ?? "", created: claimedAt });
       if (this.state !== "running") {
         // The node began to drain while the claim was in flight: give the id back.
-        this.live--;
+        slot.release();
         await this.registry.removeIfNode(data.instance, this.id, owner.ownerUser);
         return fail("launch_failed", "the node is draining");
       }
       await this.logs.reset(data.instance);
       instance = new Instance(data.instance, task, owner.ownerUser, this.host, this.logger.child({ instance: data.instance, task: task.name }));
+      // From here the instance's retirement frees the slot.
+      this.slots.set(instance, slot);
       this.instances.set(instance.id, instance);
       const channel = this.keys.instanceChannel(instance.id);
       this.byChannel.set(channel, instance);
-      await Promise.all([this.sub.subscribe(channel), instance.start(args)]);
+      await Promise.all([this.sub.subscribe(channel), instance.start(owner.args)]);
       const readyAt = Date.now();
       this.rebuild.ready(instance.id, readyAt);
       await this.registry.update(instance.id, { state: "ready", readyAt, pid: instance.pid });
@@ -347,18 +328,18 @@ export class ServmanNode {
       if (err instanceof UnrecoverableError) throw err;
       const e = toServmanError(err);
       // Without an instance, no retirement frees the slot.
-      if (!instance && claimedAt > 0) this.live--;
+      if (!instance) slot.release();
       const next = await this.attempts.afterFailure(job, data, task, e, { instance, claimedAt, draining: this.state !== "running" });
       if (next === "retry") return this.handBack(job, token);
       return fail(next.code, next.message);
     } finally {
+      if (!instance) slot.release();
       if (claimedAt > 0) {
         this.attempts.end(data.instance);
         // A claim that never got an instance (or whose instance retired) has nothing to restore.
         if (!this.instances.has(data.instance)) this.rebuild.untrack(data.instance);
       }
-      this.launching--;
-      this.updateIntake();
+      slot.endLaunch();
     }
   }
 
@@ -367,8 +348,8 @@ export class ServmanNode {
     this.rebuild.untrack(instance.id);
     const channel = this.keys.instanceChannel(instance.id);
     this.byChannel.delete(channel);
-    this.live--;
-    this.updateIntake();
+    this.slots.get(instance)?.release();
+    this.slots.delete(instance);
     this.logger.debug({ instance: instance.id, ...end }, "retiring instance");
     await Promise.allSettled([
       this.sub.unsubscribe(channel),

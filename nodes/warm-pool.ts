@@ -1,7 +1,7 @@
 /**
  * A task's warm pool: up to `warm` processes started ahead of any launch (forked or spawned, their
  * code loaded or loading, waiting for `start`), so that a launch only sends `start` and waits for
- * `ready`. SPEC §4 makes `start` the first message a service gets, so a process that waits for it
+ * `ready`. `start` is the first message a service gets (docs/task-protocol.md#lifecycle), so a process that waits for it
  * cannot tell a warm start from a cold one.
  *
  * Waiting processes take no capacity slot; the pool holds at most `warm` of them, and starts none
@@ -12,6 +12,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
+import { systemClock, type Clock } from "../src/clock.js";
 import type { TaskConfig } from "../src/config/options.js";
 import { LineSplitter } from "./line-splitter.js";
 import { killProcessGroup, spawnInstanceProcess } from "./spawn-process.js";
@@ -39,6 +40,8 @@ export interface WarmPoolOptions {
   logger: Logger;
   /** False while the node must not start another process (near its open-file limit). */
   mayStart(): boolean;
+  /** Time and timers of the refills and backoffs. Default: {@link systemClock}. */
+  clock?: Clock;
 }
 
 /** One waiting process and what the pool listens to on it. */
@@ -60,13 +63,15 @@ export class WarmPool {
   private readonly waiting: Waiting[] = [];
   /** Processes that died while waiting, in a row. */
   private failures = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private timer: unknown;
   private timerAt = 0;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: WarmPoolOptions) {
     this.task = options.task;
     this.logger = options.logger;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Processes the pool holds when full: the task's `warm`. */
@@ -102,7 +107,7 @@ export class WarmPool {
   /** Kills every waiting process and resolves once they have exited. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      clearTimeout(this.timer);
+      this.clock.clearTimeout(this.timer);
       this.timer = undefined;
       const all = [...this.waiting];
       for (const w of all) killProcessGroup(w.child);
@@ -125,11 +130,11 @@ export class WarmPool {
 
   /** Runs `fill` in `delayMs`, unless it is due sooner already. */
   private schedule(delayMs: number): void {
-    const at = Date.now() + delayMs;
+    const at = this.clock.now() + delayMs;
     if (this.closing || (this.timer !== undefined && this.timerAt <= at)) return;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => this.fill(), delayMs);
+    this.timer = this.clock.setTimeout(() => this.fill(), delayMs);
   }
 
   private spawnOne(): Waiting {
@@ -158,7 +163,7 @@ export class WarmPool {
     let resolveClosed!: () => void;
     const waiting: Waiting = {
       child,
-      startedAt: Date.now(),
+      startedAt: this.clock.now(),
       lines,
       closed: new Promise((resolve) => (resolveClosed = resolve)),
       release() {
@@ -176,7 +181,7 @@ export class WarmPool {
       const i = this.waiting.indexOf(waiting);
       if (i >= 0) this.waiting.splice(i, 1);
       if (this.closing) return;
-      if (Date.now() - waiting.startedAt >= STABLE_MS) this.failures = 0;
+      if (this.clock.now() - waiting.startedAt >= STABLE_MS) this.failures = 0;
       this.failed({ pid: child.pid, code, signal, lastLines: lines });
     };
     child.on("error", onError);

@@ -1,5 +1,6 @@
-/** The `servman` and `servman-node` programs (SPEC §6), run as real processes. */
+/** The `servman` and `servman-node` programs (docs/cli.md), run as real processes. */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ROOT, testTasks, writeConfig } from "./helpers/cluster.js";
@@ -35,6 +36,18 @@ describe("servman CLI", () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Usage: servman <command>/);
     assert.match(r.stdout, /heartbeat N/);
+  });
+
+  it("prints the package version with --version or -v, reading no configuration", async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+    const env = cliEnv({ SERVMAN_CONFIG: join(ROOT, "no-such-folder/servman.json") });
+    assert.equal((await runCli(["ls"], { env })).code, 2, "that configuration is broken");
+    for (const args of [["--version"], ["-v"], ["ls", "--version"]]) {
+      const r = await runCli(args, { env });
+      assert.deepEqual([r.code, r.stdout, r.stderr], [0, `${version}\n`, ""], args.join(" "));
+    }
+    const node = await runCli(["--version"], { env, bin: join(ROOT, "bin/servman-node.js") });
+    assert.deepEqual([node.code, node.stdout], [0, `${version}\n`], "servman-node --version");
   });
 
   it("exits 2 on a usage error", async () => {

@@ -1,4 +1,4 @@
-/** Configuration (SPEC §2): lookup, precedence, path resolution, and errors that name the key. */
+/** Configuration (docs/configuration.md): lookup, precedence, path resolution, and errors that name the key. */
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

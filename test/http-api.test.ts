@@ -1,4 +1,4 @@
-/** The gateway's HTTP side (SPEC §5): health, metrics and the admin API. */
+/** The gateway's HTTP side (docs/http-api.md): health, metrics and the admin API. */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { useCluster } from "./helpers/use-cluster.js";

@@ -52,6 +52,15 @@ describe("launch attempts", () => {
     await c.addGateway();
     return c.raw();
   }
+  /** Capacity slots taken on each node of the clusters of `prefix`. */
+  function slots(prefix: string): number[] {
+    return clusters.filter((c) => c.config.prefix === prefix).flatMap((c) => c.nodes.map((n) => n.running));
+  }
+  /** Every slot of `prefix` but `expected` is free again (none leaked, none counted twice). */
+  async function slotsSettle(prefix: string, expected: number): Promise<void> {
+    await eventually(() => slots(prefix).reduce((a, b) => a + b, 0) === expected, `${prefix}: ${expected} slot(s) taken`);
+    assert.ok(slots(prefix).every((n) => n >= 0), `no negative count: ${slots(prefix)}`);
+  }
   /** The processes started so far, as `<pid> <node>` lines written by the echo fixture. */
   function starts(log: string): string[] {
     return existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter((l) => l !== "") : [];
@@ -90,6 +99,7 @@ describe("launch attempts", () => {
     assert.equal(await redis.client.hget("a2:instance:flaky-1", "state"), "ready");
     assert.equal(await redis.client.hget("a2:instance:flaky-1", "tries"), "1");
     t.diagnostic(`retried launch: ${retriedMs} ms from the failure on a to launched on b`);
+    await slotsSettle("a2", 1);
   });
 
   it("attempts 1: the same launch fails, and node b never tries it", async () => {
@@ -99,6 +109,7 @@ describe("launch attempts", () => {
     assert.doesNotMatch(reply.message, /gave up after/);
     assert.deepEqual(starts(log).map((l) => l.split(" ")[1]), ["a"]);
     assert.equal(await redis.client.exists("a1:instance:flaky-2"), 0, "the id is free again");
+    await slotsSettle("a1", 0);
   });
 
   it("attempts 3, always failing: launch_failed after exactly 3 processes, on both nodes", async () => {
@@ -113,6 +124,7 @@ describe("launch attempts", () => {
     assert.equal(starts(log).length, 3);
     assert.equal(await redis.client.exists("a3:instance:broken-1"), 0);
     assertNoMore(client, "broken-1");
+    await slotsSettle("a3", 0);
   });
 
   it("readyTimeoutMs missed: retried, then timeout naming the attempts", async () => {
@@ -124,6 +136,7 @@ describe("launch attempts", () => {
     assert.match(reply.message, /did not become ready within 800 ms \(gave up after 2 attempts, on (m1, m2|m2, m1)\)$/);
     assert.equal(starts(log).length, 2);
     assert.equal(await redis.client.exists("at:instance:mute-1"), 0);
+    await slotsSettle("at", 0);
   });
 
   it("a launch outliving its BullMQ lock (event loop blocked past it) starts one process and answers once", async () => {
@@ -140,7 +153,9 @@ describe("launch attempts", () => {
     assert.deepEqual(await jobsSettled("slow", "lk"), [1], "BullMQ ran the job a second time");
     assert.equal(starts(log).length, 1, "one process");
     assertNoMore(client, "slow-1");
+    assert.deepEqual(slots("lk").sort(), [0, 1], "the run that waited for the other freed its slot");
     assert.equal((await client.request({ type: "stop", instance: "slow-1" })).type, "stopped");
+    await slotsSettle("lk", 0);
   });
 
   it("a node SIGKILLed mid-launch: the job runs again elsewhere and takes the dead node's claim over", async (t) => {
@@ -167,6 +182,7 @@ describe("launch attempts", () => {
       assert.equal(starts(log).length, 2, "one process on each node, never two at once");
       assertNoMore(client, "slow-2");
       assert.equal((await client.request({ type: "stop", instance: "slow-2" })).type, "stopped");
+      await slotsSettle("sk", 0);
     } finally {
       await doomed.stop("SIGKILL");
     }

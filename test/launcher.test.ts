@@ -1,4 +1,4 @@
-/** The Launcher (SPEC §7) and a launch enqueued straight into BullMQ, as another backend would. */
+/** The Launcher (docs/launch-queue.md#direct-enqueue-vs-launcher) and a launch enqueued straight into BullMQ, as another backend would. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Queue, QueueEvents } from "bullmq";

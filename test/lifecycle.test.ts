@@ -165,6 +165,7 @@ describe("instance lifecycle", () => {
     // A joined client keeps an idle-limited instance alive; the countdown starts when it leaves.
     const kept = await owner.request({ type: "launch", task: "idle-echo" });
     await owner.request({ type: "join", instance: kept.instance });
+    // The point of the test: nothing happens for more than twice idleTimeoutMs (300) while joined.
     await new Promise((r) => setTimeout(r, 700));
     assert.equal(await fx.redis.client.exists(`t:instance:${kept.instance}`), 1, "still running while joined");
     await owner.request({ type: "leave", instance: kept.instance });

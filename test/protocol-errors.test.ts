@@ -1,6 +1,6 @@
 /**
  * Every error code the core produces, each from a real bad request on a real connection, which
- * stays usable afterwards (SPEC §3).
+ * stays usable afterwards (docs/protocol.md#error-codes).
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";

@@ -74,7 +74,8 @@ describe("restart policies", () => {
     const { instance } = await a.request({ type: "launch", task: "hung-echo" });
     await a.request({ type: "join", instance });
     const before = await whoami(a, instance);
-    // Quiet but alive for longer than the timeout: the SDK's heartbeat keeps it from being taken for hung.
+    // Quiet but alive for longer than the timeout: the SDK's heartbeat keeps it from being taken for
+    // hung. The point of the test is that nothing happens during these 6 s (livenessTimeoutMs 5000).
     await new Promise((r) => setTimeout(r, 6000));
     assert.equal(a.frames.filter((f) => f.type === "restarting").length, 0);
     a.send({ type: "send", instance, action: "hang" });

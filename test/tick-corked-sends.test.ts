@@ -9,6 +9,7 @@ import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
 import { corkSendsPerTick } from "../gateway/tick-corked-sends.js";
+import { eventually } from "./helpers/processes.js";
 
 describe("frames of one tick leave together", () => {
   let wss: WebSocketServer;
@@ -31,11 +32,7 @@ describe("frames of one tick leave together", () => {
   });
 
   const socket = () => (server as unknown as { _socket: Socket })._socket;
-  const arrived = (count: number) =>
-    new Promise<void>((resolve) => {
-      const check = () => (received.length >= count ? resolve() : setTimeout(check, 5));
-      check();
-    });
+  const arrived = (count: number) => eventually(() => received.length >= count, `${count} frames to arrive`);
 
   it("holds small frames until the end of the tick, then delivers them in order", async () => {
     received.length = 0;

@@ -10,6 +10,7 @@ import { WebSocket } from "ws";
 import { RawClient, testTasks, writeConfig } from "./helpers/cluster.js";
 import { makeCertificate, type Certificate } from "./helpers/certificates.js";
 import { freePort, runCli, startServer } from "./helpers/cli.js";
+import { eventually } from "./helpers/processes.js";
 import { useCluster } from "./helpers/use-cluster.js";
 
 const dir = mkdtempSync(join(tmpdir(), "servman-tls-"));
@@ -85,15 +86,12 @@ describe("TLS from the command line", () => {
       copyFileSync(renewed.cert, cert.cert);
       copyFileSync(renewed.key, cert.key);
       server.child.kill("SIGHUP");
-      let seen = "";
-      for (let i = 0; i < 100 && seen !== renewed.fingerprint; i++) {
-        await new Promise((r) => setTimeout(r, 50));
+      await eventually(async () => {
         // Trusts both: before the reload lands the old certificate is still served.
         const probe = await connect(url, [original, ca(renewed)]);
-        seen = probe.fingerprint;
         await probe.client.close();
-      }
-      assert.equal(seen, renewed.fingerprint);
+        return probe.fingerprint === renewed.fingerprint;
+      }, "the renewed certificate to be served");
       assert.equal((await old.request({ type: "ping" })).type, "pong");
       await old.close();
     } finally {

@@ -1,5 +1,5 @@
 /**
- * Tickets (SPEC §3): HS256 JWTs signed with the deployment's auth secret, so any backend language
+ * Tickets (docs/protocol.md#tickets): HS256 JWTs signed with the deployment's auth secret, so any backend language
  * can mint one. Minted by the Launcher, `POST /v1/tickets` and `servman ticket`; verified by
  * gateways. jose does the JWT work: a hand-written JWT verifier is a classic source of holes.
  */

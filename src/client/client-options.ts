@@ -25,7 +25,7 @@ export interface ServmanClientOptions {
   launchGraceMs?: number;
 }
 
-/** How the client gets its session back when its connection drops (SPEC §3 `resume`). */
+/** How the client gets its session back when its connection drops (`resume`: docs/resume.md, docs/protocol.md#resume). */
 export interface ReconnectOptions {
   /** First retry delay; it doubles per attempt up to `maxDelayMs`, with full jitter. Default 100 ms. */
   initialDelayMs?: number;

@@ -1,5 +1,5 @@
 /**
- * Loads the configuration once at startup (SPEC §2): file, then environment, then flags, validated
+ * Loads the configuration once at startup (docs/configuration.md): file, then environment, then flags, validated
  * against one schema and frozen. Every problem is a ConfigError naming the file and key path.
  */
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";

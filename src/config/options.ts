@@ -42,7 +42,7 @@ export interface TaskConfig {
   readonly env: Readonly<Record<string, string>>;
 }
 
-/** Gateway limits (SPEC §2 `gateway.limits`). */
+/** Gateway limits (`gateway.limits`, docs/configuration.md#gateway). */
 export interface GatewayLimits {
   /** Largest accepted frame; a larger one closes the connection with 1009. Default 1 MiB. */
   readonly maxFrameBytes: number;
@@ -138,7 +138,7 @@ export const DEFAULTS = Object.freeze({
   shutdownDeadlineMs: 5_000,
   /** BullMQ's own default lock duration. */
   lockDurationMs: 30_000,
-  /** Default launch timeout (SPEC §3: `options.timeoutMs`). */
+  /** Default launch timeout (a launch's `options.timeoutMs`, docs/protocol.md#launch-options). */
   launchTimeoutMs: 30_000,
   resumeWindowMs: 30_000,
   readyTimeoutMs: 15_000,

@@ -1,5 +1,5 @@
 /**
- * The one schema of the configuration file (SPEC §2). Unknown keys are rejected everywhere, so a
+ * The one schema of the configuration file (docs/configuration.md). Unknown keys are rejected everywhere, so a
  * typo is an error at startup rather than a setting silently ignored.
  */
 import { Type, type Static } from "@sinclair/typebox";

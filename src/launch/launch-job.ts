@@ -37,3 +37,23 @@ export interface LaunchJobResult {
   instance: string;
   node: string;
 }
+
+/** What a node starts from a job: its owner, options and args, each defaulted when absent or malformed. */
+export interface LaunchSpec {
+  task: string;
+  owner: string | null;
+  ownerUser: string | null;
+  options: LaunchOptions;
+  args: Record<string, unknown>;
+}
+
+/** The {@link LaunchSpec} of `data`, whose fields are not trusted: jobs may come from other backends. */
+export function launchSpec(data: LaunchJobData): LaunchSpec {
+  return {
+    task: data.task,
+    owner: typeof data.owner === "string" ? data.owner : null,
+    ownerUser: typeof data.ownerUser === "string" ? data.ownerUser : null,
+    options: typeof data.options === "object" && data.options !== null ? data.options : {},
+    args: typeof data.args === "object" && data.args !== null && !Array.isArray(data.args) ? data.args : {},
+  };
+}

@@ -1,5 +1,5 @@
 /**
- * The Launcher (SPEC §7): how another backend (a matchmaker, a lobby service) launches and stops
+ * The Launcher (docs/architecture.md#main-classes, docs/launch-queue.md#direct-enqueue-vs-launcher): how another backend (a matchmaker, a lobby service) launches and stops
  * instances through Redis, without a gateway.
  *
  * ```ts
@@ -104,7 +104,7 @@ export class Launcher {
   }
 
   /**
-   * Mints a ticket for a client (SPEC §3): give it to the client, which connects with
+   * Mints a ticket for a client (docs/protocol.md#tickets): give it to the client, which connects with
    * `?ticket=...`. Needs the `secret` option.
    */
   async ticket(grant: TicketGrant): Promise<{ ticket: string; exp: number }> {

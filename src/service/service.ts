@@ -1,5 +1,5 @@
 /**
- * The service SDK: what a `module` task's process uses to talk to its node (SPEC §4). Subclass
+ * The service SDK: what a `module` task's process uses to talk to its node (docs/task-protocol.md). Subclass
  * `Service`, mark action handlers with `@action()` (or register them with `handle`), override the
  * lifecycle hooks you need, and call `runService(MyService)` as the module's last line.
  *
