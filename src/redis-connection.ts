@@ -4,7 +4,8 @@
  */
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
-import { ServmanError } from "./errors.js";
+import { ConfigError, ServmanError } from "./errors.js";
+import { describeRedis, type RedisTarget } from "./config/redis-target.js";
 import { TickCorkedRedis } from "./tick-corked-redis.js";
 
 /** How long a command may wait for Redis before it fails (non-blocking connections). */
@@ -19,8 +20,34 @@ export interface ConnectionOptions {
   blocking?: boolean;
 }
 
-/** Opens a connection to `url`; errors are logged (once per distinct message), never thrown. */
-export function createRedis(url: string, options: ConnectionOptions): Redis {
+/**
+ * ioredis options for `target` beyond the common ones: a Sentinel-found master is a `Redis`
+ * built from options rather than a URL.
+ */
+function targetOptions(target: RedisTarget): RedisOptions {
+  if (target.kind !== "sentinel") return {};
+  return {
+    sentinels: target.sentinels.map(({ host, port }) => ({ host, port })),
+    name: target.name,
+    ...(target.username !== undefined ? { username: target.username } : {}),
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
+    ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    // Asked again on every reconnect, so a failover is followed without a restart.
+    sentinelRetryStrategy: (times: number) => Math.min(100 * 2 ** times, 2_000),
+  };
+}
+
+/** A single server or a Sentinel master; a cluster is refused until the roles speak it. */
+function assertSupported(target: RedisTarget): void {
+  if (target.kind === "cluster") {
+    throw new ConfigError(null, "redis", "Redis Cluster is accepted in the configuration but not yet served by this version; use one server or Sentinel (docs/redis.md#topologies)");
+  }
+}
+
+/** Opens a connection to `target`; errors are logged (once per distinct message), never thrown. */
+export function createRedis(target: RedisTarget, options: ConnectionOptions): Redis {
+  assertSupported(target);
   const redisOptions: RedisOptions & { replyMapping?: "legacy" } = {
     connectionName: options.name.replaceAll(/[^A-Za-z0-9_.:-]/g, "_"),
     maxRetriesPerRequest: options.blocking ? null : 2,
@@ -29,7 +56,15 @@ export function createRedis(url: string, options: ConnectionOptions): Redis {
     retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
   };
   // Connections that publish on the hot path send each tick's commands in one write.
-  const redis = options.blocking ? new Redis(url, redisOptions) : new TickCorkedRedis(url, redisOptions);
+  const all: typeof redisOptions = Object.assign(redisOptions, targetOptions(target));
+  const redis =
+    target.kind === "single"
+      ? options.blocking
+        ? new Redis(target.url, all)
+        : new TickCorkedRedis(target.url, all)
+      : options.blocking
+        ? new Redis(all)
+        : new TickCorkedRedis(all);
   let lastError = "";
   redis.on("error", (err: Error) => {
     if (err.message !== lastError) options.logger?.warn({ err: err.message, connection: options.name }, "redis connection error");
@@ -42,26 +77,15 @@ export function createRedis(url: string, options: ConnectionOptions): Redis {
   return redis;
 }
 
-/** The URL with its password replaced by `***`, for messages and logs. */
-export function redactUrl(url: string): string {
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
-  if (scheme === undefined) return url;
-  // The password may itself contain "@": the host starts after the last one.
-  const at = url.lastIndexOf("@");
-  if (at < scheme.length) return url;
-  const userinfo = url.slice(scheme.length, at);
-  const colon = userinfo.indexOf(":");
-  // Without a colon the one word may be a password (some clients read it so): hide it all.
-  return `${scheme}${colon === -1 ? "" : userinfo.slice(0, colon)}:***${url.slice(at)}`;
-}
-
 /**
  * Checks that a Redis server answers at `url` within `timeoutMs`. Throws `unavailable` with the
  * fix in its message: the first thing a new user sees when they forgot to start Redis.
  */
-export async function checkRedis(url: string, timeoutMs = 3_000): Promise<void> {
-  const shown = redactUrl(url);
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+export async function checkRedis(target: RedisTarget, timeoutMs = 3_000): Promise<void> {
+  assertSupported(target);
+  const shown = describeRedis(target);
+  const probe: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs, ...targetOptions(target), sentinelRetryStrategy: () => null };
+  const redis = target.kind === "single" ? new Redis(target.url, probe) : new Redis(probe);
   let lastError: Error | undefined;
   redis.on("error", (err: Error) => (lastError = err));
   try {

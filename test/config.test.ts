@@ -31,7 +31,7 @@ describe("configuration", () => {
     const dir = mkdtempSync(join(tmpdir(), "servman-empty-"));
     const config = loadConfig({}, env, dir);
     assert.equal(config.file, null);
-    assert.equal(config.redis, "redis://127.0.0.1:6379");
+    assert.deepEqual(config.redis, { kind: "single", url: "redis://127.0.0.1:6379" });
     assert.equal(config.prefix, "servman");
     assert.deepEqual([config.gateway.host, config.gateway.port, config.node.capacity], ["127.0.0.1", 8080, 100]);
     assert.deepEqual(config.tasks, {});
@@ -59,12 +59,12 @@ describe("configuration", () => {
   it("gives flags precedence over environment, and environment over the file", () => {
     const { file } = folderWith({ redis: "redis://file:1", prefix: "fromfile", gateway: { port: 1111, host: "127.0.0.2" }, node: { capacity: 3 } });
     const fromFile = loadConfig({ config: file }, env);
-    assert.deepEqual([fromFile.redis, fromFile.prefix, fromFile.gateway.port, fromFile.gateway.host, fromFile.node.capacity], ["redis://file:1", "fromfile", 1111, "127.0.0.2", 3]);
+    assert.deepEqual([fromFile.redis.kind === "single" && fromFile.redis.url, fromFile.prefix, fromFile.gateway.port, fromFile.gateway.host, fromFile.node.capacity], ["redis://file:1", "fromfile", 1111, "127.0.0.2", 3]);
     const envVars = { ...env, SERVMAN_CONFIG: file, SERVMAN_REDIS_URL: "redis://env:2", SERVMAN_PORT: "2222", SERVMAN_PREFIX: "fromenv", SERVMAN_CAPACITY: "4", SERVMAN_HOST: "127.0.0.3", SERVMAN_NODE_ID: "envnode" };
     const fromEnv = loadConfig({}, envVars);
-    assert.deepEqual([fromEnv.redis, fromEnv.prefix, fromEnv.gateway.port, fromEnv.gateway.host, fromEnv.node.capacity, fromEnv.node.id], ["redis://env:2", "fromenv", 2222, "127.0.0.3", 4, "envnode"]);
+    assert.deepEqual([fromEnv.redis.kind === "single" && fromEnv.redis.url, fromEnv.prefix, fromEnv.gateway.port, fromEnv.gateway.host, fromEnv.node.capacity, fromEnv.node.id], ["redis://env:2", "fromenv", 2222, "127.0.0.3", 4, "envnode"]);
     const fromFlags = loadConfig({ redis: "redis://flag:3", port: 3333, prefix: "fromflag", capacity: 5, host: "127.0.0.4", id: "flagnode" }, envVars);
-    assert.deepEqual([fromFlags.redis, fromFlags.prefix, fromFlags.gateway.port, fromFlags.gateway.host, fromFlags.node.capacity, fromFlags.node.id], ["redis://flag:3", "fromflag", 3333, "127.0.0.4", 5, "flagnode"]);
+    assert.deepEqual([fromFlags.redis.kind === "single" && fromFlags.redis.url, fromFlags.prefix, fromFlags.gateway.port, fromFlags.gateway.host, fromFlags.node.capacity, fromFlags.node.id], ["redis://flag:3", "fromflag", 3333, "127.0.0.4", 5, "flagnode"]);
   });
 
   it("refuses a named file that does not exist", () => {
@@ -84,7 +84,39 @@ describe("configuration", () => {
     configError(() => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, restart: "sometimes" } } }).file }, env), "tasks.t.restart", /expected one of "never", "on-failure", "always"/);
     configError(() => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, colour: "red" } } }).file }, env), "tasks.t.colour", /unexpected property/);
     configError(() => loadConfig({ config: folderWith({ tasks: { "bad:name": { module: ECHO_SERVICE } } }).file }, env), "tasks.bad:name", /unexpected property/);
-    configError(() => loadConfig({ config: folderWith({ redis: "http://x" }).file }, env), "redis", /rediss\?:\/\//);
+    configError(() => loadConfig({ config: folderWith({ redis: "http://x" }).file }, env), "redis", /redis\+cluster:\/\//);
+  });
+
+  it("takes Redis as one server, a cluster or a Sentinel master, from the file, the environment and flags", () => {
+    const cluster = loadConfig({ config: folderWith({ redis: { cluster: ["redis://127.0.0.1:7000", "rediss://u:p@10.0.0.2:7001"] } }).file }, env);
+    assert.deepEqual(cluster.redis, { kind: "cluster", nodes: ["redis://127.0.0.1:7000", "rediss://u:p@10.0.0.2:7001"] });
+    const sentinel = loadConfig(
+      { config: folderWith({ redis: { sentinels: ["10.0.0.1:26379", "[::1]:26380"], name: "mymaster", password: "pw", sentinelPassword: "spw", tls: true } }).file },
+      env,
+    );
+    assert.deepEqual(sentinel.redis, {
+      kind: "sentinel",
+      sentinels: [{ host: "10.0.0.1", port: 26379 }, { host: "::1", port: 26380 }],
+      name: "mymaster",
+      password: "pw",
+      sentinelPassword: "spw",
+      tls: true,
+    });
+    const fromEnv = loadConfig({}, { ...env, SERVMAN_REDIS_URL: "redis+sentinel://al%40ice:p@ss@h1:26379,h2:26380/main" }, mkdtempSync(join(tmpdir(), "e-")));
+    assert.deepEqual(fromEnv.redis, { kind: "sentinel", sentinels: [{ host: "h1", port: 26379 }, { host: "h2", port: 26380 }], name: "main", username: "al@ice", password: "p@ss", tls: false });
+    const fromFlag = loadConfig({ redis: "rediss+cluster://user:pw@h1:7000,h2:7001" }, env, mkdtempSync(join(tmpdir(), "e-")));
+    assert.deepEqual(fromFlag.redis, { kind: "cluster", nodes: ["rediss://user:pw@h1:7000", "rediss://user:pw@h2:7001"] });
+  });
+
+  it("refuses a malformed Redis form, naming the key or flag", () => {
+    const cwd = mkdtempSync(join(tmpdir(), "e-"));
+    configError(() => loadConfig({ redis: "redis+sentinel://h1:26379" }, env, cwd), "--redis", /master's name/);
+    configError(() => loadConfig({ redis: "redis+cluster://h1" }, env, cwd), "--redis", /HOST:PORT/);
+    configError(() => loadConfig({ redis: "redis+cluster://" }, env, cwd), "--redis", /at least one/);
+    configError(() => loadConfig({}, { ...env, SERVMAN_REDIS_URL: "redis+sentinel://h1:99999/m" }, cwd), "$SERVMAN_REDIS_URL", /HOST:PORT/);
+    configError(() => loadConfig({ config: folderWith({ redis: { sentinels: ["nohost"], name: "m" } }).file }, env), "redis.sentinels.0", /HOST:PORT/);
+    configError(() => loadConfig({ config: folderWith({ redis: { cluster: ["http://x:1"] } }).file }, env), "redis.cluster.0", /redis:\/\//);
+    configError(() => loadConfig({ config: folderWith({ redis: { sentinels: ["h:1"] } }).file }, env), "redis.name", /required/);
   });
 
   it("refuses a task whose module or program does not exist, or that is both or neither", () => {

@@ -12,7 +12,7 @@ import { WebSocket } from "ws";
 import { mintTicket } from "../src/auth/tickets.js";
 import { Keys } from "../src/keys.js";
 import { jsonTextTooDeep, valueTooDeep } from "../src/protocol/json-depth.js";
-import { redactUrl } from "../src/redis-connection.js";
+import { redactUrl } from "../src/config/redis-target.js";
 import { escapeControl } from "../cli/commands/logs.js";
 import { testTasks, type RawClient } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";

@@ -17,7 +17,7 @@ describe("createRedis (commands batched per tick)", () => {
 
   before(async () => {
     server = await startRedis();
-    sub = createRedis(server.url, { name: "test-sub", blocking: true });
+    sub = createRedis({ kind: "single", url: server.url }, { name: "test-sub", blocking: true });
     sub.on("message", (_channel: string, payload: string) => received.push(payload));
     await sub.subscribe("burst");
   });
@@ -27,7 +27,7 @@ describe("createRedis (commands batched per tick)", () => {
   });
 
   it("delivers a burst published in one tick in order, and answers every command", async () => {
-    const redis = createRedis(server.url, { name: "test-pub" });
+    const redis = createRedis({ kind: "single", url: server.url }, { name: "test-pub" });
     try {
       await redis.ping();
       received.length = 0;
@@ -47,7 +47,7 @@ describe("createRedis (commands batched per tick)", () => {
   });
 
   it("sends commands issued before the connection is ready, and after a reconnect", async () => {
-    const redis = createRedis(server.url, { name: "test-reconnect" });
+    const redis = createRedis({ kind: "single", url: server.url }, { name: "test-reconnect" });
     try {
       received.length = 0;
       let readies = 0;

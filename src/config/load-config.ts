@@ -8,7 +8,8 @@ import { ConfigError } from "../errors.js";
 import { NAME_PATTERN, PREFIX_PATTERN } from "../names.js";
 import { compile } from "../protocol/validate.js";
 import { DEFAULTS, type ServmanConfig, type TaskConfig } from "./options.js";
-import { ConfigFileSchema, type ConfigFile, type TaskFileEntry } from "./schema.js";
+import { parseRedisString, redisTargetOf } from "./redis-target.js";
+import { ConfigFileSchema, RedisClusterSchema, RedisSentinelSchema, type ConfigFile, type TaskFileEntry } from "./schema.js";
 
 /** Values given on the command line; they win over environment and file. */
 export interface ConfigOverrides {
@@ -23,6 +24,17 @@ export interface ConfigOverrides {
 }
 
 const validateFile = compile(ConfigFileSchema);
+const validateCluster = compile(RedisClusterSchema);
+const validateSentinel = compile(RedisSentinelSchema);
+
+/** What is wrong with `redis`, said for the form it looks like ("expected union value" says nothing). */
+function redisProblem(file: string, value: unknown): ConfigError {
+  if (typeof value === "string") return new ConfigError(file, "redis", `expected redis://, rediss://, redis+cluster:// or redis+sentinel://, got ${JSON.stringify(value.slice(0, 64))}`);
+  const form = typeof value === "object" && value !== null && "cluster" in value ? validateCluster : typeof value === "object" && value !== null && "sentinels" in value ? validateSentinel : null;
+  const problem = form?.problem(value);
+  if (!form || !problem) return new ConfigError(file, "redis", 'expected a URL, {"cluster": [URL, ...]} or {"sentinels": ["HOST:PORT", ...], "name": MASTER}');
+  return new ConfigError(file, problem.path === "" ? "redis" : `redis.${problem.path}`, problem.message);
+}
 
 /** The shortest liveness timeout: a few of the SDK's 2 s heartbeats must fit in it. */
 const MIN_LIVENESS_MS = 5_000;
@@ -36,6 +48,7 @@ function readFile(file: string): ConfigFile {
     throw new ConfigError(file, "", `not valid JSON (${(err as Error).message})`, { cause: err });
   }
   const problem = validateFile.problem(value);
+  if (problem !== null && (problem.path === "redis" || problem.path.startsWith("redis."))) throw redisProblem(file, (value as { redis?: unknown }).redis);
   if (problem !== null) throw new ConfigError(file, problem.path, problem.message);
   return value as ConfigFile;
 }
@@ -147,8 +160,15 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   const data: ConfigFile = file === null ? {} : readFile(file);
   const baseDir = file === null ? cwd : dirname(file);
 
-  const redis = overrides.redis ?? checked(env.SERVMAN_REDIS_URL, /^rediss?:\/\//, "$SERVMAN_REDIS_URL", "a redis:// or rediss:// URL") ?? data.redis ?? DEFAULTS.redis;
-  if (!/^rediss?:\/\//.test(redis)) throw new ConfigError(null, "--redis", `expected a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`);
+  const envRedis = env.SERVMAN_REDIS_URL === "" ? undefined : env.SERVMAN_REDIS_URL;
+  const redis =
+    overrides.redis !== undefined
+      ? parseRedisString(overrides.redis, "--redis")
+      : envRedis !== undefined
+        ? parseRedisString(envRedis, "$SERVMAN_REDIS_URL")
+        : data.redis !== undefined
+          ? redisTargetOf(data.redis, file)
+          : parseRedisString(DEFAULTS.redis, "redis");
   const prefix = overrides.prefix ?? checked(env.SERVMAN_PREFIX, PREFIX_PATTERN, "$SERVMAN_PREFIX", "a key prefix") ?? data.prefix ?? DEFAULTS.prefix;
   if (!PREFIX_PATTERN.test(prefix)) throw new ConfigError(null, "--prefix", `expected 1-64 of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(prefix)}`);
   const nodeId = overrides.id ?? checked(env.SERVMAN_NODE_ID, NAME_PATTERN, "$SERVMAN_NODE_ID", "a node id") ?? data.node?.id;

@@ -2,6 +2,7 @@
  * The resolved, frozen configuration every role receives, and every default in one place.
  * docs/configuration.md documents each field; keep the two in step.
  */
+import type { RedisTarget } from "./redis-target.js";
 
 /** How an instance process is started. */
 export type TaskKind = "module" | "command";
@@ -120,7 +121,8 @@ export interface ServmanConfig {
   readonly file: string | null;
   /** Folder paths resolve against and instances run in. */
   readonly baseDir: string;
-  readonly redis: string;
+  /** One server, a cluster or a Sentinel master (docs/configuration.md#redis). */
+  readonly redis: RedisTarget;
   readonly prefix: string;
   readonly gateway: GatewayConfig;
   readonly node: NodeConfig;

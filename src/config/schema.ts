@@ -9,6 +9,23 @@ const strict = { additionalProperties: false } as const;
 const PositiveInt = Type.Integer({ minimum: 1 });
 const Millis = Type.Integer({ minimum: 1, maximum: 86_400_000 });
 
+/** `redis` as a URL of any of the three forms (docs/configuration.md#redis). */
+export const RedisUrlSchema = Type.String({ pattern: "^rediss?(\\+(cluster|sentinel))?://" });
+/** `redis` as a cluster: its startup nodes' URLs. */
+export const RedisClusterSchema = Type.Object({ cluster: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) }, strict);
+/** `redis` as a master found through Sentinel. */
+export const RedisSentinelSchema = Type.Object(
+  {
+    sentinels: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    name: Type.String({ pattern: "^[A-Za-z0-9_.-]{1,128}$" }),
+    username: Type.Optional(Type.String({ minLength: 1 })),
+    password: Type.Optional(Type.String({ minLength: 1 })),
+    sentinelPassword: Type.Optional(Type.String({ minLength: 1 })),
+    tls: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+
 export const TaskSchema = Type.Object(
   {
     module: Type.Optional(Type.String({ minLength: 1 })),
@@ -48,7 +65,7 @@ export const LimitsSchema = Type.Object(
 
 export const ConfigFileSchema = Type.Object(
   {
-    redis: Type.Optional(Type.String({ pattern: "^rediss?://" })),
+    redis: Type.Optional(Type.Union([RedisUrlSchema, RedisClusterSchema, RedisSentinelSchema])),
     prefix: Type.Optional(Type.String({ pattern: PREFIX_PATTERN.source })),
     gateway: Type.Optional(
       Type.Object(

@@ -23,13 +23,17 @@ import { decodeToRequester } from "../protocol/bus-parse.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
 import { mintTicket, type TicketGrant } from "../auth/tickets.js";
 import { createRedis } from "../redis-connection.js";
+import { toRedisTarget, type RedisTarget } from "../config/redis-target.js";
 import { InstanceLogs, type LogLine, type PostMortem } from "../registry/instance-logs.js";
 import type { InstanceRecord } from "../registry/instance-registry.js";
 import type { NodeRecord } from "../registry/node-registry.js";
 
 export interface LauncherOptions {
-  /** Redis URL. Default `redis://127.0.0.1:6379`. */
-  redis?: string;
+  /**
+   * Where Redis is: a URL (`redis://`, `redis+sentinel://H:P,H:P/NAME`, `redis+cluster://…`) or a
+   * target as the configuration resolves it. Default `redis://127.0.0.1:6379`.
+   */
+  redis?: string | RedisTarget;
   /** Key prefix of the deployment. Default `servman`. */
   prefix?: string;
   /** The deployment's auth.secret, needed only to mint tickets with {@link Launcher.ticket}. */
@@ -67,7 +71,7 @@ export class Launcher {
     this.secret = options.secret;
     const prefix = options.prefix ?? DEFAULTS.prefix;
     if (!PREFIX_PATTERN.test(prefix)) throw new ServmanError("bad_request", `invalid prefix ${JSON.stringify(prefix)}`);
-    const url = options.redis ?? DEFAULTS.redis;
+    const url = toRedisTarget(options.redis, DEFAULTS.redis);
     const logger = (options.logger ?? pino({ level: "silent" })).child({ launcher: true });
     this.keys = new Keys(prefix);
     const id = `launcher-${nanoid(10)}`;
