@@ -21,6 +21,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
   readonly oversizedFrames = new Counter({ name: "servman_gateway_oversized_frames_total", help: "Connections closed with 1009", registers: [this.registry] });
+  readonly pingTimeouts = new Counter({ name: "servman_gateway_ping_timeouts_total", help: "Connections closed for not answering a ping", registers: [this.registry] });
+  readonly internalErrors = new Counter({
+    name: "servman_gateway_internal_errors_total",
+    help: "Bugs caught at the HTTP or upgrade handler (answered 500 or closed)",
+    labelNames: ["where"],
+    registers: [this.registry],
+  });
 
   constructor(defaultMetrics: boolean) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: "servman_" });
