@@ -22,8 +22,8 @@ import { SessionStore, type StoredSession } from "../src/registry/session-store.
 import { EdgeGuard } from "./edge-guard.js";
 import { FdGuard } from "./fd-guard.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
-import { HostCheck } from "./host-check.js";
-import { handleHttp, rawErrorResponse, requestTarget, type HttpApiContext } from "./http-api.js";
+import { HostCheck, upgradeRefusal } from "./host-check.js";
+import { handleHttp, type HttpApiContext } from "./http-api.js";
 import { Keepalive } from "./keepalive.js";
 import { GatewayMetrics } from "./metrics.js";
 import { assertServable, readTlsFiles } from "./servable.js";
@@ -242,22 +242,11 @@ export class Gateway {
     socket.on("error", (err) => this.logger.debug({ err }, "upgrade socket error"));
     let answered = false;
     this.guard.upgrade(socket, () => answered, () => {
-      const refusal = this.upgradeRefusal(req);
+      const refusal = upgradeRefusal(req, { path: CONNECT_PATH, draining: this.draining, hostCheck: this.hostCheck });
       if (refusal !== null) return void socket.end(refusal);
       answered = true;
-      // One file per socket: refuse with the fix before the limit makes accept() fail in bulk.
-      if (this.fdGuard.full(this.sockets.total)) {
-        this.metrics.limited.inc({ limit: "open_files" });
-        this.fdGuard.warn(this.sockets.total);
-        return this.refuseUpgrade(req, socket, head, new ServmanError("unavailable", "gateway is at capacity (open-file limit); try another gateway"));
-      }
-      // Every socket from the address counts, this one included, from its accept until it closes.
-      const ip = req.socket.remoteAddress ?? "unknown";
-      const max = this.config.gateway.limits.maxConnectionsPerIp;
-      if (this.sockets.fromIp(ip) > max) {
-        this.metrics.limited.inc({ limit: "connections_per_ip" });
-        return this.refuseUpgrade(req, socket, head, new ServmanError("rate_limited", `too many connections from ${ip} (limit ${max})`));
-      }
+      const refused = this.sockets.upgradeRefusal(req.socket.remoteAddress ?? "unknown");
+      if (refused !== null) return this.refuseUpgrade(req, socket, head, refused);
       return this.auth.identify(req).then(
         (identity) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, identity)),
         (err: unknown) => {
@@ -268,19 +257,6 @@ export class Gateway {
         },
       );
     });
-  }
-
-  /** The HTTP response refusing an upgrade before any handshake, or null to go on. */
-  private upgradeRefusal(req: IncomingMessage): string | null {
-    const url = requestTarget(req.url);
-    if (url === null) return rawErrorResponse(400, "bad_request", "the request target must be a path");
-    if (url.pathname !== CONNECT_PATH) return rawErrorResponse(404, "unknown_type", `no WebSocket endpoint at ${url.pathname}`);
-    if (this.draining) return rawErrorResponse(503, "unavailable", "gateway is draining");
-    const host = this.hostCheck.hostRefusal(req.headers.host);
-    if (host !== null) return rawErrorResponse(421, "bad_request", host);
-    const origin = req.headers.origin;
-    if (!this.hostCheck.originAllowed(origin)) return rawErrorResponse(403, "forbidden", `pages from ${JSON.stringify(origin)} may not connect; list the origin in gateway.allowedOrigins`);
-    return null;
   }
 
   /** Completes the handshake only to say why (error frame, close 1008): browsers see no HTTP status. */

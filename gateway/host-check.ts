@@ -4,9 +4,11 @@
  * name as `Host`, and, for a WebSocket, the page's origin as `Origin`. Answering only the
  * gateway's own names keeps such pages away from the admin API and the WebSocket.
  */
+import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { GatewayConfig } from "../src/config/options.js";
+import { rawErrorResponse, requestTarget } from "./http-api.js";
 
 /** Interface addresses are read again at most this often (they change with DHCP, VPNs). */
 const INTERFACES_TTL_MS = 5_000;
@@ -63,7 +65,8 @@ export class HostCheck {
 
   /** True when a request or upgrade with this `Host` header is served. */
   hostAllowed(header: string | undefined): boolean {
-    if (this.anyHost) return true;
+    // Browsers always send Host, so its absence (HTTP/1.0 health checkers) is no rebinding page.
+    if (this.anyHost || header === undefined) return true;
     const host = hostName(header);
     if (host === null) return false;
     if (isLoopbackName(host) || this.hosts.has(host) || host === this.bound) return true;
@@ -104,4 +107,21 @@ export class HostCheck {
 
 function normalizeOrigin(origin: string): string {
   return origin.trim().toLowerCase().replace(/\/+$/, "");
+}
+
+/**
+ * The HTTP response refusing a WebSocket upgrade before any handshake (a target that is not a
+ * path: 400, another path: 404, draining: 503, a foreign Host: 421, a foreign Origin: 403), or
+ * null to go on.
+ */
+export function upgradeRefusal(req: IncomingMessage, at: { path: string; draining: boolean; hostCheck: HostCheck }): string | null {
+  const url = requestTarget(req.url);
+  if (url === null) return rawErrorResponse(400, "bad_request", "the request target must be a path");
+  if (url.pathname !== at.path) return rawErrorResponse(404, "unknown_type", `no WebSocket endpoint at ${url.pathname}`);
+  if (at.draining) return rawErrorResponse(503, "unavailable", "gateway is draining");
+  const host = at.hostCheck.hostRefusal(req.headers.host);
+  if (host !== null) return rawErrorResponse(421, "bad_request", host);
+  const origin = req.headers.origin;
+  if (!at.hostCheck.originAllowed(origin)) return rawErrorResponse(403, "forbidden", `pages from ${JSON.stringify(origin)} may not connect; list the origin in gateway.allowedOrigins`);
+  return null;
 }

@@ -8,6 +8,7 @@
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import type { GatewayLimits } from "../src/config/options.js";
+import { ServmanError } from "../src/errors.js";
 import { FD_RESERVE } from "../src/fd-limit.js";
 import type { FdGuard } from "./fd-guard.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -60,6 +61,25 @@ export class SocketGuard {
   /** Open sockets from `ip` (the one asking included). */
   fromIp(ip: string): number {
     return this.perIp.get(ip) ?? 0;
+  }
+
+  /**
+   * Why a WebSocket upgrade from `ip` is refused (near the open-file limit, or its address holds
+   * more than `maxConnectionsPerIp` sockets, this one included), counted; or null to go on.
+   */
+  upgradeRefusal(ip: string): ServmanError | null {
+    const { maxPerIp, fdGuard, metrics } = this.options;
+    // One file per socket: refuse with the fix before the limit makes accept() fail in bulk.
+    if (fdGuard.full(this.open)) {
+      metrics.limited.inc({ limit: "open_files" });
+      fdGuard.warn(this.open);
+      return new ServmanError("unavailable", "gateway is at capacity (open-file limit); try another gateway");
+    }
+    if (this.fromIp(ip) > maxPerIp) {
+      metrics.limited.inc({ limit: "connections_per_ip" });
+      return new ServmanError("rate_limited", `too many connections from ${ip} (limit ${maxPerIp})`);
+    }
+    return null;
   }
 
   /**

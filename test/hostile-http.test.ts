@@ -100,6 +100,8 @@ describe("hostile HTTP on an open loopback gateway", () => {
       assert.equal(res.status, 421, `${host}: ${res.raw}`);
       assert.equal(JSON.parse(res.body).error.code, "bad_request");
     }
+    // No Host at all (HTTP/1.0 health checkers) is no browser page: served.
+    assert.equal((await rawRequest(port(), "GET /healthz HTTP/1.0\r\n\r\n")).status, 200);
     const upgrade = await attempt(fx.cluster.gateways[0]!.url, { headers: { host: `rebind.example:${port()}` } });
     assert.equal(upgrade.status, 421);
   });
@@ -113,6 +115,27 @@ describe("hostile HTTP on an open loopback gateway", () => {
       assert.equal(ok.outcome, "welcome", String(origin));
       ok.ws.close();
     }
+  });
+
+  it("answers 500 to a bug in the HTTP or upgrade handler, counts it, and goes on", async () => {
+    const gateway = fx.cluster.gateways[0]!;
+    const hostCheck = (gateway as any).hostCheck;
+    const original = hostCheck.hostRefusal;
+    hostCheck.hostRefusal = () => {
+      throw new Error("a bug");
+    };
+    try {
+      const res = await rawRequest(port(), requestText("/healthz"));
+      assert.equal(res.status, 500);
+      assert.equal(JSON.parse(res.body).error.code, "internal");
+      assert.equal((await attempt(gateway.url)).status, 500);
+    } finally {
+      hostCheck.hostRefusal = original;
+    }
+    const metrics = await gateway.metrics.registry.metrics();
+    assert.match(metrics, /^servman_gateway_internal_errors_total\{where="http"\} 1$/m);
+    assert.match(metrics, /^servman_gateway_internal_errors_total\{where="upgrade"\} 1$/m);
+    assert.equal((await rawRequest(port(), requestText("/healthz"))).status, 200);
   });
 
   it("pings connections: one that never answers is closed, one that does stays", async () => {
