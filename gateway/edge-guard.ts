@@ -37,12 +37,6 @@ export class EdgeGuard {
     });
   }
 
-  /** Reports an error caught elsewhere on the edge (a callback run later) and closes `socket`. */
-  failed(where: "http" | "upgrade", err: unknown, socket: Duplex): void {
-    this.report(where, err);
-    socket.destroy();
-  }
-
   private run(where: "http" | "upgrade", handle: () => void | Promise<void>, answer: () => void): void {
     const fail = (err: unknown) => {
       this.report(where, err);
