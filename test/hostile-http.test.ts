@@ -66,7 +66,7 @@ async function flood(port: number, head: string, maxBytes: number): Promise<{ cl
 }
 
 describe("hostile HTTP on an open loopback gateway", () => {
-  const fx = useCluster({ nodes: [], extra: { gateway: { host: "127.0.0.1", port: 0, limits: { pingIntervalMs: 100, pongTimeoutMs: 200 } } } });
+  const fx = useCluster({ extra: { gateway: { host: "127.0.0.1", port: 0, limits: { pingIntervalMs: 100, pongTimeoutMs: 200 } } } });
   const port = () => portOf(fx.cluster.gateways[0]!);
 
   it("answers 400 to request targets that are not a path, and keeps serving", async () => {
@@ -149,7 +149,27 @@ describe("hostile HTTP on an open loopback gateway", () => {
     assert.equal(mute.closeCode, 1006, "terminated: no close handshake with a vanished peer");
     assert.equal(good.ws.readyState, WebSocket.OPEN);
     assert.equal((await good.request({ type: "ping" })).type, "pong");
+    assert.match(await fx.cluster.gateways[0]!.metrics.registry.metrics(), /^servman_gateway_ping_timeouts_total 1$/m);
     await good.close();
+  });
+
+  it("a connection closed for not answering is dropped, not ended: its session can be resumed", async () => {
+    const gone = await fx.cluster.raw();
+    const launched = await gone.request({ type: "launch", task: "echo" }, 30_000);
+    assert.equal(launched.type, "launched", JSON.stringify(launched));
+    assert.equal((await gone.request({ type: "join", instance: launched.instance })).type, "joined");
+    const timeouts = async () => Number(/^servman_gateway_ping_timeouts_total (\d+)$/m.exec(await fx.cluster.gateways[0]!.metrics.registry.metrics())?.[1]);
+    const before = await timeouts();
+    // The peer vanishes: it reads nothing more, so it never sees a ping, let alone answers it.
+    (gone.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await eventually(async () => (await timeouts()) > before, "the silent connection to be terminated");
+    const again = await fx.cluster.raw();
+    const resumed = await again.request({ type: "resume", session: gone.welcome.session, resume: gone.welcome.resume });
+    assert.equal(resumed.type, "resumed", JSON.stringify(resumed));
+    assert.deepEqual(resumed.instances, [launched.instance]);
+    assert.equal((await again.request({ type: "stop", instance: launched.instance })).type, "stopped");
+    gone.ws.terminate();
+    await again.close();
   });
 });
 
