@@ -72,18 +72,17 @@ test("gateways bind all interfaces and publish distinct host ports to 8080", () 
 test("gateways take a ticket secret and an admin token from the environment, with no default", () => {
   for (const name of gateways) {
     const env = services[name]!.environment ?? {};
-    for (const key of ["SERVMAN_AUTH_SECRET", "SERVMAN_ADMIN_TOKENS"]) {
-      // `${VAR:?message}`: compose refuses to start while it is unset, and no secret is in the file.
-      assert.match(env[key] ?? "", new RegExp(`^\\$\\{${key}:\\?[^}]+\\}$`), `${name} ${key}`);
-    }
-    // What the gateway then loads: auth on, so 0.0.0.0 is allowed and the admin API is served.
-    const config = loadConfig(
-      overridesOf(parseCommand(services[name]!.command!).values),
-      { PATH: process.env.PATH, SERVMAN_AUTH_SECRET: "s".repeat(32), SERVMAN_ADMIN_TOKENS: "t".repeat(32) },
-      fileURLToPath(root),
-    );
+    // Passed on from the host's environment, empty when unset: no secret is in the file.
+    for (const key of ["SERVMAN_AUTH_SECRET", "SERVMAN_ADMIN_TOKENS"]) assert.equal(env[key], `\${${key}:-}`, `${name} ${key}`);
+    const load = (vars: Record<string, string>) =>
+      loadConfig(overridesOf(parseCommand(services[name]!.command!).values), { PATH: process.env.PATH, ...vars }, fileURLToPath(root));
+    // Set: auth is on, so 0.0.0.0 is allowed and the admin API is served.
+    const config = load({ SERVMAN_AUTH_SECRET: "s".repeat(32), SERVMAN_ADMIN_TOKENS: "t".repeat(32) });
     assert.doesNotThrow(() => assertServable(config), name);
     assert.equal(new GatewayAuth(config.auth, config.gateway.host).adminOff, null, name);
+    // Unset (compose passes empty strings): the gateway refuses to start rather than run open.
+    const unset = load({ SERVMAN_AUTH_SECRET: "", SERVMAN_ADMIN_TOKENS: "" });
+    assert.throws(() => assertServable(unset), /SERVMAN_AUTH_SECRET/, name);
   }
   assert.ok(read(".dockerignore").split("\n").includes(".env"), "a .env with the secrets stays out of the image");
 });
