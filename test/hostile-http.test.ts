@@ -5,13 +5,16 @@
  * address.
  */
 import assert from "node:assert/strict";
-import { networkInterfaces } from "node:os";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { networkInterfaces, tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { pino } from "pino";
 import { WebSocket } from "ws";
 import { Gateway } from "../gateway/gateway.js";
 import type { ServmanConfig } from "../src/config/options.js";
+import { makeCertificate } from "./helpers/certificates.js";
 import { RawClient, testConfig } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
 import { openSocket, parseResponse, rawRequest, readUntilClosed, requestText } from "./helpers/raw-http.js";
@@ -233,6 +236,25 @@ describe("request heads that never end", () => {
     assert.equal((await client.request({ type: "ping" })).type, "pong");
     await client.close();
     await eventually(async () => (await rawRequest(port(), requestText("/healthz"))).status === 200, "/healthz to answer");
+  });
+});
+
+describe("TLS handshakes that never start", () => {
+  const certificate = makeCertificate(mkdtempSync(join(tmpdir(), "servman-edge-tls-")));
+  const limits = { maxConnectionsPerIp: 1, headersTimeoutMs: 300 };
+  const fx = useCluster({ nodes: [], extra: { gateway: { host: "127.0.0.1", port: 0, limits, tls: { cert: certificate.cert, key: certificate.key } } } });
+
+  it("count from accept, are refused past the limit, and are closed after headersTimeoutMs", async () => {
+    const port = portOf(fx.cluster.gateways[0]!);
+    // Plain TCP, no ClientHello: the limit's socket and the spare one are held ...
+    const held = [await openSocket(port), await openSocket(port)].map(readUntilClosed);
+    // ... and a third (a real client) is closed at accept, before any TLS.
+    assert.ok(["error", "closed"].includes((await attempt(fx.cluster.gateways[0]!.url, { ca: readFileSync(certificate.cert) })).outcome));
+    const closed = await Promise.race([Promise.all(held), new Promise<null>((r) => setTimeout(() => r(null), 20_000).unref())]);
+    assert.ok(closed !== null, "the silent sockets were closed");
+    const ok = await attempt(fx.cluster.gateways[0]!.url, { ca: readFileSync(certificate.cert) });
+    assert.equal(ok.outcome, "welcome");
+    ok.ws.close();
   });
 });
 
