@@ -22,14 +22,14 @@ export class FdGuard {
    * cheap lower bound on open files; past half the limit the real count is read (handshakes,
    * admin sockets and, under `servman start`, the node's pipes count too), at most every 250 ms:
    * reading /proc/self/fd costs milliseconds with thousands open. Connections opened since the
-   * last read count as one more file each.
+   * last read count as one more file each. `reserve`: files kept free (default 64).
    */
-  full(connections: number): boolean {
+  full(connections: number, reserve = FD_RESERVE): boolean {
     if (this.limit === null || connections < this.limit / 2) return false;
     const now = Date.now();
     if (now - this.count.at >= FD_RECOUNT_MS) this.count = { at: now, files: openFiles() ?? connections, connections };
     const estimate = this.count.files + Math.max(0, connections - this.count.connections);
-    return estimate + FD_RESERVE >= this.limit;
+    return estimate + reserve >= this.limit;
   }
 
   /** Logs the limit and its fix, once a minute at most. */

@@ -7,6 +7,7 @@ import type { IncomingMessage } from "node:http";
 import { verifyTicket } from "../src/auth/tickets.js";
 import type { AuthConfig } from "../src/config/options.js";
 import { ServmanError } from "../src/errors.js";
+import { isLoopback } from "./servable.js";
 
 /** What a connection may do. */
 export interface Identity {
@@ -41,9 +42,17 @@ export class GatewayAuth {
   /** Digests of the admin tokens: compared in constant time, and the tokens are not kept. */
   private readonly adminDigests: Buffer[];
 
-  constructor(auth: AuthConfig) {
+  /** Why the admin API is off, or null when it is served. */
+  readonly adminOff: string | null;
+
+  /** @param host the address the gateway binds (gateway.host) */
+  constructor(auth: AuthConfig, host: string) {
     this.secret = auth.secret;
     this.adminDigests = auth.adminTokens.map(digest);
+    // Reachable from other machines with no token to check: the admin API would be anyone's.
+    this.adminOff = !isLoopback(host) && auth.adminTokens.length === 0
+      ? `the admin API is off: this gateway listens on ${host} and has no auth.adminTokens; configure auth.adminTokens to use it`
+      : null;
   }
 
   /** True when no secret is configured: connections need no ticket. */
@@ -68,9 +77,11 @@ export class GatewayAuth {
 
   /**
    * Throws `unauthorized` unless the request carries one of the admin tokens. Open mode (no auth
-   * section at all) needs none. Every token is compared, in constant time, whatever matches.
+   * section at all) on a loopback address needs none; on any other address without admin tokens
+   * the admin API is off (`forbidden`). Every token is compared, in constant time, whatever matches.
    */
   authorizeAdmin(req: IncomingMessage): void {
+    if (this.adminOff !== null) throw new ServmanError("forbidden", this.adminOff);
     if (this.secret === undefined && this.adminDigests.length === 0) return;
     const header = req.headers.authorization ?? "";
     const given = /^Bearer\s+/i.test(header) ? digest(header.replace(/^Bearer\s+/i, "").trim()) : null;

@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Redis } from "ioredis";
 import { nanoid } from "nanoid";
@@ -20,14 +20,18 @@ import { guarded, type EdgeFault } from "../src/edge-guard.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { SessionStore, type StoredSession } from "../src/registry/session-store.js";
+import { RequestGuard } from "./request-guard.js";
 import { FdGuard } from "./fd-guard.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
-import { handleHttp } from "./http-api.js";
+import { HostCheck, upgradeRefusal } from "./host-check.js";
+import { handleHttp, type HttpApiContext } from "./http-api.js";
+import { Keepalive } from "./keepalive.js";
 import { GatewayMetrics } from "./metrics.js";
 import { assertServable, readTlsFiles } from "./servable.js";
 import { ClientSession } from "./session.js";
 import type { SessionContext } from "./session-context.js";
 import { SessionKeeper } from "./session-keeper.js";
+import { SocketGuard, serverTimeouts } from "./socket-guard.js";
 import { corkSendsPerTick } from "./tick-corked-sends.js";
 
 export interface GatewayOptions {
@@ -64,8 +68,11 @@ export class Gateway {
   private readonly server: Server | HttpsServer;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, ClientSession>();
-  /** Open connections per client address (gateway.limits.maxConnectionsPerIp). */
-  private readonly perIp = new Map<string, number>();
+  /** Every accepted socket, per client address and in total (maxConnectionsPerIp, open files). */
+  private readonly sockets: SocketGuard;
+  private readonly guard: RequestGuard;
+  private readonly hostCheck: HostCheck;
+  private readonly keepalive: Keepalive;
   private readonly replyChannel: string;
   private readonly ctx: SessionContext;
   private readonly auth: GatewayAuth;
@@ -91,7 +98,7 @@ export class Gateway {
     this.redis = createRedis(this.config.redis, { name: `servman:gateway:${this.id}`, logger: this.logger });
     this.sub = createRedis(this.config.redis, { name: `servman:gateway-sub:${this.id}`, logger: this.logger, blocking: true });
     this.replyChannel = this.keys.replyChannel(this.id);
-    this.auth = new GatewayAuth(this.config.auth);
+    this.auth = new GatewayAuth(this.config.auth, this.config.gateway.host);
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
@@ -121,23 +128,27 @@ export class Gateway {
     };
     this.sub.on("message", guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.config.gateway.limits.maxFrameBytes, perMessageDeflate: false });
-    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      void handleHttp(
-        {
-          requester: this.requester,
-          metrics: this.metrics,
-          logger: this.logger,
-          unhealthy: () => this.unhealthy(),
-          authorizeAdmin: (req) => this.auth.authorizeAdmin(req),
-          secret: this.config.auth.secret,
-          postMortem: (id) => this.logs.postMortem(id),
-        },
-        req,
-        res,
-      );
+    const limits = this.config.gateway.limits;
+    this.guard = new RequestGuard(this.logger, this.metrics);
+    this.sockets = new SocketGuard({ maxPerIp: limits.maxConnectionsPerIp, fdGuard: this.fdGuard, metrics: this.metrics, logger: this.logger });
+    this.hostCheck = new HostCheck(this.config.gateway, () => (this.server.address() as AddressInfo | null)?.address);
+    this.keepalive = new Keepalive({ intervalMs: limits.pingIntervalMs, timeoutMs: limits.pongTimeoutMs, onTimeout: () => this.metrics.pingTimeouts.inc() });
+    const http: HttpApiContext = {
+      requester: this.requester,
+      metrics: this.metrics,
+      logger: this.logger,
+      unhealthy: () => this.unhealthy(),
+      authorizeAdmin: (req) => this.auth.authorizeAdmin(req),
+      secret: this.config.auth.secret,
+      postMortem: (id) => this.logs.postMortem(id),
+      maxDepth: limits.maxDepth,
+      refusedHost: (req) => this.hostCheck.hostRefusal(req.headers.host),
     };
-    this.server = tlsFiles ? createHttpsServer(tlsFiles, onRequest) : createServer(onRequest);
-    this.server.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.guard.http(res, () => handleHttp(http, req, res));
+    const timeouts = serverTimeouts(limits);
+    this.server = tlsFiles ? createHttpsServer({ ...tlsFiles, ...timeouts }, onRequest) : createServer(timeouts, onRequest);
+    this.server.on("connection", (socket: Socket) => this.sockets.accept(socket));
+    this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
   }
 
   private *storedSessions(): Iterable<{ session: StoredSession; token: string }> {
@@ -179,6 +190,7 @@ export class Gateway {
     });
     const address = this.server.address() as AddressInfo;
     this.logger.info({ host: address.address, port: address.port }, "gateway listening");
+    if (this.auth.adminOff !== null) this.logger.warn(this.auth.adminOff);
     return address;
   }
 
@@ -234,40 +246,26 @@ export class Gateway {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path !== CONNECT_PATH || this.draining) {
-      const status = this.draining ? "503 Service Unavailable" : "404 Not Found";
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      return;
-    }
-    // One file per connection: refuse with the fix before the limit makes accept() fail in bulk.
-    if (this.fdGuard.full(this.sessions.size)) {
-      this.metrics.limited.inc({ limit: "open_files" });
-      this.fdGuard.warn(this.sessions.size);
-      return this.refuseUpgrade(req, socket, head, new ServmanError("unavailable", "gateway is at capacity (open-file limit); try another gateway"));
-    }
-    const ip = req.socket.remoteAddress ?? "unknown";
-    const open = this.perIp.get(ip) ?? 0;
-    if (open >= this.config.gateway.limits.maxConnectionsPerIp) {
-      this.metrics.limited.inc({ limit: "connections_per_ip" });
-      return this.refuseUpgrade(req, socket, head, new ServmanError("rate_limited", `too many connections from ${ip} (limit ${this.config.gateway.limits.maxConnectionsPerIp})`));
-    }
-    // Counted from the upgrade on, so a burst of handshakes cannot slip past the limit.
-    this.perIp.set(ip, open + 1);
-    socket.once("close", () => {
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left <= 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, left);
+    // Node stops listening for the socket's errors once it is handed over: a reset during the
+    // ticket check would otherwise be an unhandled 'error' event.
+    socket.on("error", (err) => this.logger.debug({ err }, "upgrade socket error"));
+    let answered = false;
+    this.guard.upgrade(socket, () => answered, () => {
+      const refusal = upgradeRefusal(req, { path: CONNECT_PATH, draining: this.draining, hostCheck: this.hostCheck });
+      if (refusal !== null) return void socket.end(refusal);
+      answered = true;
+      const refused = this.sockets.upgradeRefusal(req.socket.remoteAddress ?? "unknown");
+      if (refused !== null) return this.refuseUpgrade(req, socket, head, refused);
+      return this.auth.identify(req).then(
+        (identity) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, identity)),
+        (err: unknown) => {
+          const e = toServmanError(err, "unauthorized");
+          this.metrics.refusedTickets.inc();
+          this.logger.info({ reason: e.message }, "connection refused: ticket");
+          this.refuseUpgrade(req, socket, head, e);
+        },
+      );
     });
-    this.auth.identify(req).then(
-      (identity) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, identity)),
-      (err: unknown) => {
-        const e = toServmanError(err, "unauthorized");
-        this.metrics.refusedTickets.inc();
-        this.logger.info({ reason: e.message }, "connection refused: ticket");
-        this.refuseUpgrade(req, socket, head, e);
-      },
-    );
   }
 
   /** Completes the handshake only to say why (error frame, close 1008): browsers see no HTTP status. */
@@ -280,6 +278,7 @@ export class Gateway {
 
   private onConnection(ws: WebSocket, identity: Identity): void {
     corkSendsPerTick(ws);
+    this.keepalive.track(ws);
     const session = new ClientSession(ws, this.ctx, this.logger, identity);
     const log = this.logger.child({ session: session.id });
     this.sessions.set(session.channel, session);
@@ -400,6 +399,7 @@ export class Gateway {
       await serverClosed;
       await new Promise<void>((resolve) => this.wss.close(() => resolve()));
       await Promise.allSettled([...this.detaching]);
+      this.keepalive.stop();
       this.reaper.close();
       await this.keeper.close();
       clearInterval(this.healthTimer);

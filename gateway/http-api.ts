@@ -1,8 +1,8 @@
 /**
- * The gateway's HTTP side (SPEC §5): health, metrics and the admin API. Errors are JSON
+ * The gateway's HTTP side (docs/http-api.md): health, metrics and the admin API. Errors are JSON
  * `{"error":{"code","message"}}` with a status derived from the error code.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import { Type } from "@sinclair/typebox";
 import type { Logger } from "pino";
 import { mintTicket, type TicketGrant } from "../src/auth/tickets.js";
@@ -11,6 +11,7 @@ import type { Requester } from "../src/launch/requester.js";
 import { NAME_PATTERN } from "../src/names.js";
 import type { PostMortem } from "../src/registry/instance-logs.js";
 import { LaunchOptionsSchema } from "../src/protocol/client-messages.js";
+import { jsonTextTooDeep } from "../src/protocol/json-depth.js";
 import { compile } from "../src/protocol/validate.js";
 import type { GatewayMetrics } from "./metrics.js";
 
@@ -57,6 +58,31 @@ export interface HttpApiContext {
   readonly secret: string | undefined;
   /** How an ended instance ended, while that is kept. */
   postMortem(id: string): Promise<PostMortem | null>;
+  /** Deepest JSON nesting of a body (gateway.limits.maxDepth). */
+  readonly maxDepth: number;
+  /** Why the request's `Host` is not served here, or null when it is (docs/security.md#host-and-origin-checks). */
+  refusedHost(req: IncomingMessage): string | null;
+}
+
+/**
+ * The path and query of an origin-form request target (`/path?query`), or null for anything
+ * else: `//host/...`, absolute or asterisk forms, and paths a URL parser would read as a host
+ * (`/\\host`). Those get 400, never a route picked by how the parser resolved them.
+ */
+export function requestTarget(raw: string | undefined): URL | null {
+  if (raw === undefined || !raw.startsWith("/") || raw.startsWith("//")) return null;
+  try {
+    const url = new URL(raw, "http://gateway");
+    return url.host === "gateway" ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A whole HTTP error response as text, for a socket no ServerResponse wraps (an upgrade). */
+export function rawErrorResponse(status: number, code: ErrorCode, message: string): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -65,16 +91,13 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function readJson(req: IncomingMessage): Promise<unknown> {
+function readJson(req: IncomingMessage, maxDepth: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const tooLarge = () => new ServmanError("too_large", `request body over ${MAX_BODY_BYTES} bytes`);
-    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
-      // Discard the body (the reply closes the connection) rather than reset the socket mid-upload.
-      req.resume();
-      return reject(tooLarge());
-    }
+    // The reply to an unread body closes the connection, so the body is never read to its end.
+    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return reject(tooLarge());
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size <= MAX_BODY_BYTES) chunks.push(chunk);
@@ -86,6 +109,8 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     req.on("end", () => {
       if (size > MAX_BODY_BYTES) return;
       const text = Buffer.concat(chunks).toString("utf8");
+      // Checked before parsing: whatever walks the parsed value later (validation, JSON.stringify) may recurse.
+      if (jsonTextTooDeep(text, maxDepth)) return reject(new ServmanError("bad_request", `request body nests deeper than ${maxDepth} levels`));
       try {
         resolve(text === "" ? {} : JSON.parse(text));
       } catch {
@@ -97,12 +122,11 @@ function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 /** Reads a JSON body; requiring the JSON content type keeps out "simple" cross-site form posts. */
-function readJsonBody(req: IncomingMessage): Promise<unknown> {
+function readJsonBody(req: IncomingMessage, maxDepth: number): Promise<unknown> {
   if (!/^application\/json\s*(;|$)/i.test(req.headers["content-type"] ?? "")) {
-    req.resume();
     return Promise.reject(new ServmanError("bad_request", "send the body as JSON with content-type: application/json"));
   }
-  return readJson(req);
+  return readJson(req, maxDepth);
 }
 
 const validateTicketBody = compile(
@@ -115,9 +139,24 @@ const validateTicketBody = compile(
   }, { additionalProperties: false }),
 );
 
-/** Handles one HTTP request. Never throws. */
+/**
+ * Sends an error. A request whose body has not been read is answered with `connection: close`,
+ * so Node closes the socket after the reply instead of reading the rest of the body to keep the
+ * connection alive (an unauthenticated upload would be read to its end).
+ */
+function sendError(req: IncomingMessage, res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+  if (res.headersSent) return void res.end();
+  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+  if (hasBody && !req.complete) res.setHeader("connection", "close");
+  json(res, status, { error: { code, message } });
+}
+
+/** Handles one HTTP request. Rejects only on a bug; the gateway answers 500 then. */
 export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://gateway");
+  const url = requestTarget(req.url);
+  if (url === null) return sendError(req, res, 400, "bad_request", "the request target must be a path");
+  const refused = ctx.refusedHost(req);
+  if (refused !== null) return sendError(req, res, 421, "bad_request", refused);
   const path = url.pathname;
   const method = req.method ?? "GET";
   try {
@@ -136,7 +175,7 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
     if (path === "/v1/nodes" && method === "GET") return json(res, 200, { nodes: await requester.nodes.list() });
     if (path === "/v1/instances" && method === "GET") return json(res, 200, { instances: await requester.instances.list() });
     if (path === "/v1/instances" && method === "POST") {
-      const body = await readJsonBody(req);
+      const body = await readJsonBody(req, ctx.maxDepth);
       const problem = validateLaunchBody.explain(body);
       if (problem !== null) throw new ServmanError("bad_request", problem);
       const b = body as { task: string; args?: Record<string, unknown>; instance?: string; options?: Record<string, unknown> };
@@ -172,7 +211,7 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
     }
     if (path === "/v1/tickets" && method === "POST") {
       if (ctx.secret === undefined) throw new ServmanError("unavailable", "tickets need auth.secret in the configuration");
-      const body = await readJsonBody(req);
+      const body = await readJsonBody(req, ctx.maxDepth);
       const problem = validateTicketBody.explain(body);
       if (problem !== null) throw new ServmanError("bad_request", problem);
       return json(res, 201, await mintTicket(ctx.secret, body as TicketGrant));
@@ -180,11 +219,9 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
     throw new ServmanError("unknown_type", `no route ${method} ${path}`);
   } catch (err) {
     const e = toServmanError(err);
-    if (e.code === "internal") ctx.logger.error({ err: e.message, path }, "admin API internal error");
+    if (e.code === "internal") ctx.logger.error({ err, path }, "admin API internal error");
     const status = e.code === "unknown_type" ? 404 : HTTP_STATUS[e.code];
-    if (e.code === "too_large") res.setHeader("connection", "close");
-    if (e.code === "unauthorized") res.setHeader("www-authenticate", 'Bearer realm="servman admin"');
-    if (!res.headersSent) json(res, status, { error: { code: e.code, message: e.message } });
-    else res.end();
+    if (e.code === "unauthorized" && !res.headersSent) res.setHeader("www-authenticate", 'Bearer realm="servman admin"');
+    sendError(req, res, status, e.code, e.message);
   }
 }

@@ -22,7 +22,7 @@ export function assertServable(config: ServmanConfig): void {
       config.file,
       "gateway.host (or $SERVMAN_HOST, --host)",
       `refusing to listen on ${host}: with no auth.secret anyone who reaches it could launch and stop instances. ` +
-        "Configure auth.secret (tickets), bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients",
+        "Configure auth.secret (tickets; or $SERVMAN_AUTH_SECRET), bind 127.0.0.1, or pass --insecure if a proxy in front authenticates clients",
     );
   }
 }

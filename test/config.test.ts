@@ -131,5 +131,16 @@ describe("configuration", () => {
   it("refuses bad environment values, naming the variable", () => {
     configError(() => loadConfig({}, { ...env, SERVMAN_PORT: "eighty" }, mkdtempSync(join(tmpdir(), "e-"))), "$SERVMAN_PORT", /integer/);
     configError(() => loadConfig({}, { ...env, SERVMAN_REDIS_URL: "localhost" }, mkdtempSync(join(tmpdir(), "e-"))), "$SERVMAN_REDIS_URL", /redis:\/\//);
+    configError(() => loadConfig({}, { ...env, SERVMAN_AUTH_SECRET: "short" }, mkdtempSync(join(tmpdir(), "e-"))), "$SERVMAN_AUTH_SECRET", /16 characters/);
+    const shortToken = () => loadConfig({}, { ...env, SERVMAN_ADMIN_TOKENS: "a".repeat(20) + ",tiny" }, mkdtempSync(join(tmpdir(), "e-")));
+    configError(shortToken, "$SERVMAN_ADMIN_TOKENS", /16 characters/);
+    assert.throws(shortToken, (err: Error) => !err.message.includes("tiny"), "a token is never in the message");
+  });
+
+  it("takes auth.secret and auth.adminTokens from the environment over the file", () => {
+    const { file } = folderWith({ auth: { secret: "file-secret-0123456789", adminTokens: ["file-token-0123456789"] } });
+    assert.deepEqual(loadConfig({ config: file }, env).auth, { secret: "file-secret-0123456789", adminTokens: ["file-token-0123456789"] });
+    const fromEnv = loadConfig({ config: file }, { ...env, SERVMAN_AUTH_SECRET: "env-secret-0123456789", SERVMAN_ADMIN_TOKENS: "env-token-a-0123456789, env-token-b-0123456789" });
+    assert.deepEqual(fromEnv.auth, { secret: "env-secret-0123456789", adminTokens: ["env-token-a-0123456789", "env-token-b-0123456789"] });
   });
 });

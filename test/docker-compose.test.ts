@@ -7,7 +7,11 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
-import { parseCommand } from "../cli/cli-options.js";
+import { fileURLToPath } from "node:url";
+import { overridesOf, parseCommand } from "../cli/cli-options.js";
+import { GatewayAuth } from "../gateway/gateway-auth.js";
+import { assertServable } from "../gateway/servable.js";
+import { loadConfig } from "../src/config/load-config.js";
 
 // Compiled to dist/test/, so the repo root is two levels up.
 const root = new URL("../../", import.meta.url);
@@ -54,8 +58,8 @@ test("gateways bind all interfaces and publish distinct host ports to 8080", () 
   const hostPorts = gateways.map((name) => {
     const { values } = parseCommand(services[name]!.command!);
     assert.equal(values.host, "0.0.0.0", name);
-    // Without an auth secret the gateway refuses a non-loopback address unless --insecure.
-    assert.equal(values.insecure, true, name);
+    // With auth configured: --insecure would leave the WebSocket open and the admin API off.
+    assert.equal(values.insecure, undefined, name);
     assert.equal(services[name]!.ports?.length, 1, name);
     const [host, container] = services[name]!.ports![0]!.split(":");
     assert.equal(container, "8080", name);
@@ -63,6 +67,24 @@ test("gateways bind all interfaces and publish distinct host ports to 8080", () 
     return host;
   });
   assert.equal(new Set(hostPorts).size, gateways.length);
+});
+
+test("gateways take a ticket secret and an admin token from the environment, with no default", () => {
+  for (const name of gateways) {
+    const env = services[name]!.environment ?? {};
+    // Passed on from the host's environment, empty when unset: no secret is in the file.
+    for (const key of ["SERVMAN_AUTH_SECRET", "SERVMAN_ADMIN_TOKENS"]) assert.equal(env[key], `\${${key}:-}`, `${name} ${key}`);
+    const load = (vars: Record<string, string>) =>
+      loadConfig(overridesOf(parseCommand(services[name]!.command!).values), { PATH: process.env.PATH, ...vars }, fileURLToPath(root));
+    // Set: auth is on, so 0.0.0.0 is allowed and the admin API is served.
+    const config = load({ SERVMAN_AUTH_SECRET: "s".repeat(32), SERVMAN_ADMIN_TOKENS: "t".repeat(32) });
+    assert.doesNotThrow(() => assertServable(config), name);
+    assert.equal(new GatewayAuth(config.auth, config.gateway.host).adminOff, null, name);
+    // Unset (compose passes empty strings): the gateway refuses to start rather than run open.
+    const unset = load({ SERVMAN_AUTH_SECRET: "", SERVMAN_ADMIN_TOKENS: "" });
+    assert.throws(() => assertServable(unset), /SERVMAN_AUTH_SECRET/, name);
+  }
+  assert.ok(read(".dockerignore").split("\n").includes(".env"), "a .env with the secrets stays out of the image");
 });
 
 test("nodes have distinct ids", () => {

@@ -7,7 +7,7 @@ import { delimiter, dirname, join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
 import { NAME_PATTERN, PREFIX_PATTERN } from "../names.js";
 import { compile } from "../protocol/validate.js";
-import { DEFAULTS, type ServmanConfig, type TaskConfig } from "./options.js";
+import { DEFAULTS, type AuthConfig, type ServmanConfig, type TaskConfig } from "./options.js";
 import { parseRedisString, redisTargetOf } from "./redis-target.js";
 import { ConfigFileSchema, RedisClusterSchema, RedisSentinelSchema, type ConfigFile, type TaskFileEntry } from "./schema.js";
 
@@ -69,6 +69,23 @@ function envInt(env: NodeJS.ProcessEnv, name: string, min: number, max: number):
     throw new ConfigError(null, `$${name}`, `expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
   return n;
+}
+
+/** The secret at least this long, like the file's schema asks (docs/configuration.md#auth). */
+const MIN_SECRET = 16;
+
+/**
+ * `auth` from the file, with `$SERVMAN_AUTH_SECRET` and `$SERVMAN_ADMIN_TOKENS` (comma-separated)
+ * over it: a container gets its secrets from its environment, not from a file in its image.
+ */
+function authFrom(env: NodeJS.ProcessEnv, file: { secret?: string; adminTokens?: string[] } | undefined): AuthConfig {
+  const secret = env.SERVMAN_AUTH_SECRET || undefined;
+  if (secret !== undefined && secret.length < MIN_SECRET) throw new ConfigError(null, "$SERVMAN_AUTH_SECRET", `expected at least ${MIN_SECRET} characters`);
+  const tokens = env.SERVMAN_ADMIN_TOKENS ? env.SERVMAN_ADMIN_TOKENS.split(",").map((t) => t.trim()).filter((t) => t !== "") : undefined;
+  // The value is a secret: the message names the rule, never the token.
+  if (tokens?.some((t) => t.length < MIN_SECRET)) throw new ConfigError(null, "$SERVMAN_ADMIN_TOKENS", `expected comma-separated tokens of at least ${MIN_SECRET} characters each`);
+  const chosen = secret ?? file?.secret;
+  return { ...(chosen !== undefined ? { secret: chosen } : {}), adminTokens: [...(tokens ?? file?.adminTokens ?? [])] };
 }
 
 function checked(value: string | undefined, pattern: RegExp, where: string, expected: string): string | undefined {
@@ -200,10 +217,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       shutdownDeadlineMs: data.node?.shutdownDeadlineMs ?? DEFAULTS.shutdownDeadlineMs,
       lockDurationMs: data.node?.lockDurationMs ?? DEFAULTS.lockDurationMs,
     },
-    auth: {
-      ...(data.auth?.secret !== undefined ? { secret: data.auth.secret } : {}),
-      adminTokens: [...(data.auth?.adminTokens ?? [])],
-    },
+    auth: authFrom(env, data.auth),
     tasks,
   };
   return deepFreeze(config);
