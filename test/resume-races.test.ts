@@ -6,9 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { pino } from "pino";
 import type { WebSocket } from "ws";
 import type { Gateway } from "../gateway/gateway.js";
+import { ReplayGate } from "../gateway/replay-gate.js";
 import type { ClientSession } from "../gateway/session.js";
+import { MAX_TAIL, SessionTail } from "../gateway/session-tail.js";
+import { MAX_KEPT_EVENTS, MemberDelivery, type DeliveryHost } from "../nodes/member-delivery.js";
 import { mintTicket } from "../src/auth/tickets.js";
 import type { RawClient } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
@@ -91,6 +95,25 @@ describe("concurrent resumes of one session", () => {
       assert.equal((await winner.request({ type: "stop", instance })).type, "stopped");
     });
   }
+
+  it("events past a detaching gateway's tail bound reach the resumed client as dropped", async () => {
+    const a = await fx.cluster.raw(0);
+    const { instance } = await a.request({ type: "launch", task: "echo" }, 30_000);
+    assert.equal((await a.request({ type: "join", instance })).type, "joined");
+    const sessions = fx.cluster.gateways[0]!["sessions"] as Map<string, ClientSession>;
+    const held = [...sessions.values()].find((s) => s.id === a.session)!;
+    // The moment between a connection's end and its unsubscribe, stretched: 1 003 events arrive in it.
+    await held.onClose(false);
+    for (let i = 0; i < 1_003; i++) held.onBus(JSON.stringify({ type: "message", instance, action: "shout", data: { data: i } }));
+    await held.detached();
+    (held["ws"] as WebSocket).terminate();
+    await eventually(() => ![...sessions.values()].includes(held), "the gateway to let the session go");
+    const b = await fx.cluster.raw(1);
+    assert.equal((await b.request({ type: "resume", session: a.session, resume: a.welcome.resume })).type, "resumed");
+    assert.deepEqual(await b.next((f) => f.type === "dropped"), { type: "dropped", instance, count: 3 });
+    assert.equal(b.frames.filter((f) => f.action === "shout").length, 1_000, "the kept ones came first");
+    assert.equal((await b.request({ type: "stop", instance })).type, "stopped");
+  });
 });
 
 describe("resume re-checks the joins against the new ticket", () => {
@@ -155,5 +178,102 @@ describe("resume re-checks the joins against the new ticket", () => {
     assert.equal((await again.next((f) => f.action === "whoami")).data.client, dave.session);
     assert.equal((await again.request({ type: "stop", instance: own })).type, "stopped");
     assert.equal((await carol.request({ type: "stop", instance })).type, "stopped");
+  });
+});
+
+describe("what a resume keeps, without a cluster", () => {
+  const silent = pino({ level: "silent" });
+  /** A node's delivery whose session channel has `receivers` subscribers; what it published. */
+  function delivery() {
+    const state = { receivers: 0, published: [] as string[] };
+    const host: DeliveryHost = {
+      publishCounted: async () => state.receivers,
+      publish: (_channel, payload) => void state.published.push(payload),
+      settled: async () => {},
+      sessionChannel: (client) => `to-session:${client}`,
+    };
+    return { state, kept: new MemberDelivery("i1", host, silent) };
+  }
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+  const event = (n: number) => JSON.stringify({ type: "message", instance: "i1", action: "shout", data: n });
+  async function replay(d: MemberDelivery, state: { published: string[] }) {
+    await d.replay("c1", "reply", true);
+    return JSON.parse(state.published.pop()!) as { through: number; dropped: number; events: { data: number }[] };
+  }
+
+  it("the node keeps replayed events until the ack: a resume cut short gets them again, with newer ones", async () => {
+    const { state, kept } = delivery();
+    for (let i = 0; i < 3; i++) kept.deliver("c1", event(i));
+    await tick();
+    const first = await replay(kept, state);
+    assert.deepEqual([first.events.map((e) => e.data), first.through], [[0, 1, 2], 3]);
+    // No ack (the resume was cut short); one more reaches nobody.
+    kept.deliver("c1", event(3));
+    await tick();
+    const second = await replay(kept, state);
+    assert.deepEqual([second.events.map((e) => e.data), second.through], [[0, 1, 2, 3], 4]);
+    kept.ack("c1", 3);
+    kept.ack("c1", 2); // late, repeated: frees nothing more
+    const third = await replay(kept, state);
+    assert.deepEqual([third.events.map((e) => e.data), third.through], [[3], 4]);
+    kept.ack("c1", 4);
+    const last = await replay(kept, state);
+    assert.deepEqual([last.events, last.dropped, last.through], [[], 0, 0]);
+  });
+
+  it("dropped events are positions too, reported once per replay and freed by the ack", async () => {
+    const { state, kept } = delivery();
+    for (let i = 0; i < MAX_KEPT_EVENTS + 2; i++) kept.deliver("c1", event(i));
+    await tick();
+    const first = await replay(kept, state);
+    assert.deepEqual([first.events.length, first.dropped, first.through], [MAX_KEPT_EVENTS, 2, MAX_KEPT_EVENTS + 2]);
+    // Live again, before the ack: no second `dropped` for what the replay reported.
+    state.receivers = 1;
+    kept.deliver("c1", event(-1));
+    await tick();
+    assert.equal(state.published.length, 0);
+    kept.ack("c1", first.through);
+    assert.deepEqual((await replay(kept, state)).through, 0, "all freed");
+  });
+
+  it("a gate acks a replay only once passed on; abandoned, it counts what it can no longer order", () => {
+    const sent: string[] = [];
+    const acks: [string, number][] = [];
+    let alive = true;
+    let finished = 0;
+    const gate = new ReplayGate(["i1", "i2", "i3"], { send: (t) => void sent.push(t), notMember: () => {}, ack: (i, n) => void acks.push([i, n]), alive: () => alive, finished: () => void finished++ }, silent);
+    const replayOf = (instance: string, n: number) => JSON.stringify({ type: "replay", instance, member: true, dropped: 0, through: n, events: [{ type: "message", instance, action: "a", data: n }] });
+    const live = (instance: string) => JSON.stringify({ type: "message", instance, action: "live", data: null });
+    assert.ok(gate.intercept(live("i1")));
+    assert.ok(gate.intercept(replayOf("i1", 5)));
+    gate.open();
+    assert.deepEqual(acks, [["i1", 5]]);
+    assert.deepEqual(sent.map((t) => JSON.parse(t).action), ["a", "live"], "kept first, then the held live event");
+    assert.ok(gate.intercept(live("i2")));
+    alive = false;
+    assert.ok(gate.intercept(replayOf("i3", 7)));
+    assert.deepEqual(acks, [["i1", 5]], "a closing connection acks nothing");
+    gate.abandon();
+    assert.ok(gate.intercept(live("i2")));
+    assert.ok(gate.intercept(replayOf("i2", 9)), "swallowed, left with its node");
+    assert.equal(gate.intercept(live("i1")), false, "i1 had replayed: its events go on as usual");
+    assert.deepEqual([...gate.lost()], [["i2", 2]]);
+    assert.equal(finished, 0);
+    assert.equal(sent.length, 2);
+  });
+
+  it("a detaching session's tail counts what did not fit, per instance, as dropped", () => {
+    const tail = new SessionTail(silent);
+    for (let i = 0; i < MAX_TAIL; i++) tail.push(event(i));
+    assert.ok(tail.full);
+    for (let i = 0; i < 3; i++) tail.overflow(event(MAX_TAIL + i));
+    tail.overflow(JSON.stringify({ type: "closed", instance: "i2", reason: "stopped" }));
+    const entries = tail.entries(new Map([["i3", 4], ["i1", 1]]));
+    assert.equal(entries.length, MAX_TAIL + 3);
+    assert.deepEqual(entries.slice(MAX_TAIL).map((e) => JSON.parse(e)), [
+      { type: "dropped", instance: "i1", count: 4 },
+      { type: "dropped", instance: "i2", count: 1 },
+      { type: "dropped", instance: "i3", count: 4 },
+    ]);
   });
 });
