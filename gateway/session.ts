@@ -328,7 +328,7 @@ export class ClientSession {
 
   /** An event that came after the client left, kept for the connection that resumes the session. */
   private keepInTail(payload: string): void {
-    // The tail spans one unsubscribe round trip; a flood past this bound is logged, not kept.
+    // The tail spans one unsubscribe round trip; a flood past this bound is counted (`dropped`), not kept.
     if (this.tail!.full) return this.tail!.overflow(payload);
     if (payload.startsWith(MESSAGE_PREFIX)) return void this.tail!.push(payload);
     const event = JSON.parse(payload) as ToRequester;
@@ -347,7 +347,7 @@ export class ClientSession {
     }
     if (this.ctx.resumeWindowMs === 0) return this.fail(new ServmanError("unavailable", "sessions cannot be resumed on this gateway (resumeWindowMs is 0)"), req.id);
     this.waiting = [];
-    void this.resume(req)
+    void resumeSession(this.resuming(), req)
       .catch((err) => this.fail(err, req.id))
       .finally(() => {
         const waiting = this.waiting ?? [];
@@ -356,17 +356,11 @@ export class ClientSession {
       });
   }
 
-  private resume(req: ResumeRequest): Promise<void> {
-    return resumeSession(this.resuming(), req);
-  }
-
+  /** What session-resume.ts may use and change: the session's id, token, channel, and gate. */
   private resuming(): ResumingSession {
+    const { ctx, membership, access, user, logger } = this;
     return {
-      ctx: this.ctx,
-      membership: this.membership,
-      access: this.access,
-      user: this.user,
-      logger: this.logger,
+      ctx, membership, access, user, logger,
       id: () => this.sessionId,
       channel: () => this.sessionChannel,
       become: (id, token) => {
