@@ -45,6 +45,11 @@ interface Box {
 
 export class MemberDelivery {
   private readonly boxes = new Map<string, Box>();
+  /**
+   * Where a new box starts counting: past every position a removed box had, so that a late ack
+   * meant for an old box can never free a newer one's events.
+   */
+  private floor = 0;
 
   constructor(
     private readonly instance: string,
@@ -65,7 +70,7 @@ export class MemberDelivery {
 
   private box(client: string): Box {
     let box = this.boxes.get(client);
-    if (!box) this.boxes.set(client, (box = { first: 0, events: [], chars: 0, dropped: 0, replayed: false }));
+    if (!box) this.boxes.set(client, (box = { first: this.floor, events: [], chars: 0, dropped: 0, replayed: false }));
     return box;
   }
 
@@ -85,7 +90,7 @@ export class MemberDelivery {
     const box = this.boxes.get(client);
     // A box waiting for its ack reported its drops in the replay already.
     if (!box || box.events.length > 0 || box.dropped === 0 || box.replayed) return;
-    this.boxes.delete(client);
+    this.remove(client, box);
     this.host.publish(this.host.sessionChannel(client), JSON.stringify({ type: "dropped", instance: this.instance, count: box.dropped }));
   }
 
@@ -101,7 +106,7 @@ export class MemberDelivery {
     const dropped = box?.dropped ?? 0;
     const through = box ? box.first + events.length + dropped : 0;
     if (box) {
-      if (events.length === 0 && dropped === 0) this.boxes.delete(client);
+      if (events.length === 0 && dropped === 0) this.remove(client, box);
       else box.replayed = true;
     }
     if (events.length > 0 || dropped > 0) this.logger.info({ client, replayed: events.length, dropped }, "replaying events kept for a resumed client");
@@ -123,11 +128,17 @@ export class MemberDelivery {
       box.first += dropped;
     }
     box.replayed = false;
-    if (box.events.length === 0 && box.dropped === 0) this.boxes.delete(client);
+    if (box.events.length === 0 && box.dropped === 0) this.remove(client, box);
   }
 
   /** The client is gone for good: nothing kept for it matters any more. */
   discard(client: string): void {
+    const box = this.boxes.get(client);
+    if (box) this.remove(client, box);
+  }
+
+  private remove(client: string, box: Box): void {
     this.boxes.delete(client);
+    this.floor = Math.max(this.floor, box.first + box.events.length + box.dropped);
   }
 }
