@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { Redis } from "ioredis";
 import { pino } from "pino";
 import type { WebSocket } from "ws";
 import type { Gateway } from "../gateway/gateway.js";
@@ -95,6 +96,38 @@ describe("concurrent resumes of one session", () => {
       assert.equal((await winner.request({ type: "stop", instance })).type, "stopped");
     });
   }
+
+  it("a resume cut short before its gateway acknowledged the replay: the next resume gets the kept events again", async () => {
+    const a = await fx.cluster.raw(0);
+    const { instance } = await a.request({ type: "launch", task: "echo" }, 30_000);
+    assert.equal((await a.request({ type: "join", instance })).type, "joined");
+    const shouter = await fx.cluster.raw(1);
+    assert.equal((await shouter.request({ type: "join", instance })).type, "joined");
+    await cut(fx.cluster.gateways[0]!, a.session);
+    for (let i = 0; i < 20; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
+    await shouter.next((f) => f.action === "shout" && f.data.data === 19);
+    // Gateway 1 passes the replay on, but its ack never reaches the node (as if it died right then).
+    const redis = fx.cluster.gateways[1]!["redis"] as Redis;
+    const publish = redis.publish.bind(redis);
+    redis.publish = ((channel: string, payload: string) => (payload.includes('"type":"ack"') ? Promise.resolve(1) : publish(channel, payload))) as typeof redis.publish;
+    try {
+      const b = await fx.cluster.raw(1);
+      const first = record(b);
+      assert.equal((await b.request({ type: "resume", session: a.session, resume: a.welcome.resume })).type, "resumed");
+      await eventually(() => shouts(first).length === 20, "the replay at the first resume");
+      await cut(fx.cluster.gateways[1]!, a.session);
+    } finally {
+      redis.publish = publish as typeof redis.publish;
+    }
+    for (let i = 20; i < 25; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
+    await shouter.next((f) => f.action === "shout" && f.data.data === 24);
+    const c = await fx.cluster.raw(0);
+    const again = record(c);
+    assert.equal((await c.request({ type: "resume", session: a.session, resume: a.welcome.resume })).type, "resumed");
+    await eventually(() => shouts(again).includes(24), "the last shout at the second resume");
+    assert.deepEqual(shouts(again), Array.from({ length: 25 }, (_, i) => i), "the unacknowledged ones again, then the newer ones");
+    assert.equal((await c.request({ type: "stop", instance })).type, "stopped");
+  });
 
   it("events past a detaching gateway's tail bound reach the resumed client as dropped", async () => {
     const a = await fx.cluster.raw(0);
