@@ -49,18 +49,19 @@ export interface ClaimContext {
 export async function claimSession(ctx: ClaimContext, id: string, token: string, user: string | null, logger: Logger): Promise<StoredSession> {
   if (!isSessionId(id)) throw new ServmanError("bad_request", "field session: not a session id");
   const deadline = Date.now() + TAKEOVER_WAIT_MS;
-  let force = false;
+  /** The holder found dead: its hold (and only its) is taken. */
+  let dead: string | null = null;
   let asked = 0;
   for (;;) {
-    const result = await ctx.store.claim(id, token, ctx.gatewayId, user, force, RESUMING_MS);
+    const result = await ctx.store.claim(id, token, ctx.gatewayId, user, dead, RESUMING_MS);
     switch (result.kind) {
       case "claimed":
         return result.session;
       case "resuming":
         // Taking it now would take it from under a replay; a dead resumer is not waited for.
-        if (!(await holderAlive(ctx, result.gateway))) {
+        if (result.gateway !== dead && !(await holderAlive(ctx, result.gateway))) {
           logger.info({ session: id, holder: result.gateway }, "the gateway resuming the session is gone; taking it");
-          force = true;
+          dead = result.gateway;
           continue;
         }
         throw new ServmanError("unavailable", `session ${id} is being resumed by another connection; try again`);
@@ -70,10 +71,10 @@ export async function claimSession(ctx: ClaimContext, id: string, token: string,
         throw new ServmanError("forbidden", "this resume token (or ticket user) does not match the session");
       case "busy": {
         if (Date.now() > deadline) throw new ServmanError("unavailable", `session ${id} is still held by gateway ${result.gateway}; try again`);
-        if (result.gateway !== "" && !force) {
+        if (result.gateway !== "" && result.gateway !== dead) {
           if (!(await holderAlive(ctx, result.gateway))) {
             logger.info({ session: id, holder: result.gateway }, "the gateway holding the session is gone; taking it");
-            force = true;
+            dead = result.gateway;
             continue;
           }
         }

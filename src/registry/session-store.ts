@@ -50,8 +50,9 @@ const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 // KEYS: record, detached set, new gateway's set, holding gateway's set (may be any key when
-// the session is detached). ARGV: id, token digest, new gateway, user ("" for none), force,
-// expected holder ("" for detached), how long the resume may take (ms).
+// the session is detached). ARGV: id, token digest, new gateway, user ("" for none), a holder
+// known dead ("" for none: only that one's session is taken from it), expected holder ("" for
+// detached), how long the resume may take (ms).
 // A claimed session is marked "resuming" (until a deadline) until its gateway says the resume is
 // done: meanwhile another claim is refused rather than taking the session mid-replay.
 const CLAIM = `
@@ -60,10 +61,10 @@ if not gw then return {'gone'} end
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] or (redis.call('HGET', KEYS[1], 'user') or '') ~= ARGV[4] then return {'refused'} end
 if gw ~= ARGV[6] then return {'moved', gw} end
 ${NOW_MS}
-if gw ~= '' and ARGV[5] ~= '1' and tonumber(redis.call('HGET', KEYS[1], 'resuming') or '0') > now then return {'resuming', gw} end
+if gw ~= '' and gw ~= ARGV[5] and tonumber(redis.call('HGET', KEYS[1], 'resuming') or '0') > now then return {'resuming', gw} end
 if gw == '' then
   if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return {'gone'} end
-elseif ARGV[5] ~= '1' then
+elseif gw ~= ARGV[5] then
   return {'busy', gw}
 else
   redis.call('SREM', KEYS[4], ARGV[1])
@@ -183,16 +184,17 @@ export class SessionStore {
   /**
    * Takes a session for `gateway`, if `token` is its resume token and `user` its user. A session
    * held elsewhere is `busy` (`resuming` while another connection resumes it, for at most
-   * `resumingMs`) unless `force` (its holder is known dead).
+   * `resumingMs`) unless its holder is `deadHolder` (known dead). A session that moved to another
+   * gateway meanwhile is not forced.
    */
-  async claim(id: string, token: string, gateway: string, user: string | null, force = false, resumingMs = 10_000): Promise<ClaimResult> {
+  async claim(id: string, token: string, gateway: string, user: string | null, deadHolder: string | null = null, resumingMs = 10_000): Promise<ClaimResult> {
     const digest = tokenDigest(token);
     // The holder's key is needed to leave its set; a race with a move is caught by the script.
     for (let tries = 0; tries < 3; tries++) {
       const holder = await this.redis.hget(this.keys.session(id), "gw");
       if (holder === null) return { kind: "gone" };
       const keys = [this.keys.session(id), this.keys.detachedSessions(), this.keys.gatewaySessions(gateway), this.keys.gatewaySessions(holder === "" ? gateway : holder)];
-      const [kind, value] = (await this.redis.eval(CLAIM, 4, ...keys, id, digest, gateway, user ?? "", force ? "1" : "0", holder, String(resumingMs))) as [string, unknown];
+      const [kind, value] = (await this.redis.eval(CLAIM, 4, ...keys, id, digest, gateway, user ?? "", deadHolder ?? "", holder, String(resumingMs))) as [string, unknown];
       if (kind === "claimed") return { kind, session: parseStored(id, value as string[]) };
       if (kind === "busy" || kind === "resuming") return { kind, gateway: value as string };
       if (kind === "gone" || kind === "refused") return { kind };
