@@ -21,7 +21,8 @@ import type { ToInstance, ToRequester } from "../src/protocol/bus-messages.js";
 import type { ClosedReason, ResumeRequest, ServerFrame } from "../src/protocol/client-messages.js";
 import { isSessionId, type SessionStore, type StoredSession } from "../src/registry/session-store.js";
 import { ReplayGate } from "./replay-gate.js";
-import type { SessionAccess } from "./session-access.js";
+import type { Identity } from "./gateway-auth.js";
+import { SessionAccess } from "./session-access.js";
 import type { SessionContext } from "./session-context.js";
 import type { SessionMembership } from "./session-membership.js";
 
@@ -119,7 +120,8 @@ export async function recheckRights(ctx: Pick<SessionContext, "requester">, acce
 export interface ResumingSession {
   readonly ctx: SessionContext;
   readonly membership: SessionMembership;
-  readonly access: SessionAccess;
+  /** The resuming connection's identity (its ticket's claims). */
+  readonly identity: Identity;
   readonly user: string | null;
   readonly logger: Logger;
   id(): string;
@@ -136,6 +138,8 @@ export interface ResumingSession {
   deliver(payload: string): void;
   /** An instance no longer counts the session as a member. */
   notMember(instance: string): void;
+  /** The resume failed after taking the session: the connection closes (1011), the session detaches. */
+  abort(): void;
 }
 
 function publish(ctx: SessionContext, instance: string, message: ToInstance): Promise<number> {
@@ -153,11 +157,41 @@ function instanceOf(payload: string): unknown {
 
 /** Takes an older session back on this connection; the `resumed` reply carries `id`. */
 export async function resumeSession(s: ResumingSession, req: ResumeRequest): Promise<void> {
-  const { ctx, membership, logger } = s;
+  const { ctx, logger } = s;
   const stored = await claimSession(ctx, req.session, req.resume, s.user, logger);
+  // Checked before the connection changes: a failure here leaves it as it was.
+  let rights: { kicked: string[]; disowned: string[] };
+  try {
+    rights = await recheckRights(ctx, new SessionAccess(s.identity, () => stored.id), stored);
+  } catch (err) {
+    await putBack(s, stored);
+    throw err;
+  }
+  // The connection closed meanwhile: nobody takes the session, it waits for another resume.
+  if (s.closed()) return putBack(s, stored);
+  try {
+    await takeBack(s, req, stored, rights);
+  } catch (err) {
+    // Half taken back, the connection could only lose events: it closes, and the session waits,
+    // detached, for the client to resume it again (nothing kept on the nodes was acknowledged).
+    logger.warn({ err }, "a resume failed after taking the session; closing the connection");
+    s.abort();
+    throw err;
+  }
+}
+
+/** A session claimed but not taken: detached again, with its tail, for the next resume. */
+async function putBack(s: ResumingSession, stored: StoredSession): Promise<void> {
+  const { ctx, logger } = s;
+  await ctx.store.detach(stored.id, ctx.gatewayId, Date.now() + ctx.resumeWindowMs, stored.tail).catch((err: unknown) => logger.warn({ err }, "could not put back a session whose resume failed"));
+}
+
+/** Makes this connection the session's (no await before the rebind: the gateway finds it under its channel). */
+async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSession, rights: { kicked: string[]; disowned: string[] }): Promise<void> {
+  const { ctx, membership, logger } = s;
+  const { kicked, disowned } = rights;
   const oldChannel = s.become(stored.id, req.resume);
   membership.adopt(stored);
-  const { kicked, disowned } = await recheckRights(ctx, s.access, stored);
   for (const instance of disowned) membership.forgetOwned(instance);
   for (const instance of kicked) membership.kick(instance);
   if (kicked.length > 0) logger.info({ kicked }, "resumed session: joins its new ticket does not allow were ended");

@@ -358,9 +358,9 @@ export class ClientSession {
 
   /** What session-resume.ts may use and change: the session's id, token, channel, and gate. */
   private resuming(): ResumingSession {
-    const { ctx, membership, access, user, logger } = this;
+    const { ctx, membership, identity, user, logger } = this;
     return {
-      ctx, membership, access, user, logger,
+      ctx, membership, identity, user, logger,
       id: () => this.sessionId,
       channel: () => this.sessionChannel,
       become: (id, token) => {
@@ -379,6 +379,7 @@ export class ClientSession {
       send: (frame) => this.send(frame),
       deliver: (payload) => this.handleBus(payload),
       notMember: (instance) => this.onLost(instance),
+      abort: () => this.ws.close(1011, "resume failed; resume again"),
     };
   }
 }
