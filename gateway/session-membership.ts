@@ -23,9 +23,9 @@ export interface MembershipContext {
 /** What ending a session needs: the bus and the requester. */
 type SessionBus = Pick<MembershipContext, "redis" | "keys" | "requester">;
 
-/** Tells an instance that `session` is gone (`disconnected`). */
-function sendLeave(bus: SessionBus, session: string, instance: string): void {
-  const leave: ToInstance = { type: "leave", client: session, reason: "disconnected" };
+/** Tells an instance that `session` is gone (`disconnected`), or was removed (`kicked`). */
+function sendLeave(bus: SessionBus, session: string, instance: string, reason: "disconnected" | "kicked" = "disconnected"): void {
+  const leave: ToInstance = { type: "leave", client: session, reason };
   void bus.redis.publish(bus.keys.instanceChannel(instance), JSON.stringify(leave)).catch(() => {});
 }
 
@@ -137,6 +137,11 @@ export class SessionMembership {
   /** Tells an instance this session is gone (`disconnected`). */
   leave(instance: string): void {
     sendLeave(this.ctx, this.session.id, instance);
+  }
+
+  /** Ends a join the session may no longer have (a resume's new ticket does not allow it): `leave` `kicked`. */
+  kick(instance: string): void {
+    if (this.forgetJoined(instance)) sendLeave(this.ctx, this.session.id, instance, "kicked");
   }
 
   /** The session is over: its instances hear `leave`, owned ones stop, the store forgets it. */

@@ -1,24 +1,39 @@
 /**
- * Taking a session back on a new connection (SPEC §3 `resume`; docs/protocol.md "Resume").
+ * Taking a session back on a new connection (docs/protocol.md "resume", docs/resume.md).
  *
  * Order is the point. While no gateway held the session, each node kept the events that reached
  * nobody; the gateway that held it last kept those that arrived after its client left (the
  * "tail"). The resuming gateway subscribes the session channel, then asks every joined instance
  * for what it kept. Its client then gets: `resumed`, the tail, and per instance the kept events
- * followed by the live ones that arrived meanwhile (held back until that instance's replay).
+ * followed by the live ones that arrived meanwhile (held back until that instance's replay:
+ * replay-gate.ts).
+ *
+ * One resume at a time: the claim marks the session as being resumed until every replay went
+ * out, and another resume meanwhile is refused (`unavailable`) rather than taking the session
+ * from under it. Rights are checked again: a join the new connection's ticket could not make
+ * now ends (the service hears `leave` `kicked`, the client `closed` `kicked`).
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { ServmanError } from "../src/errors.js";
 import type { Keys } from "../src/keys.js";
-import type { ToRequester } from "../src/protocol/bus-messages.js";
+import type { ToInstance, ToRequester } from "../src/protocol/bus-messages.js";
+import type { ClosedReason, ResumeRequest, ServerFrame } from "../src/protocol/client-messages.js";
 import { isSessionId, type SessionStore, type StoredSession } from "../src/registry/session-store.js";
+import { ReplayGate } from "./replay-gate.js";
+import type { Identity } from "./gateway-auth.js";
+import { SessionAccess } from "./session-access.js";
+import type { SessionContext } from "./session-context.js";
+import type { SessionMembership } from "./session-membership.js";
 
 /** How long a resume waits for a gateway that still holds the session to let it go. */
 const TAKEOVER_WAIT_MS = 3_000;
 const TAKEOVER_POLL_MS = 50;
-/** How long live events of an instance wait for its replay before they go out anyway. */
-const REPLAY_WAIT_MS = 5_000;
+/**
+ * How long a claimed session counts as being resumed (other resumes refused) if its gateway never
+ * says the resume is over: past the replays' wait (5 s) with room to spare.
+ */
+const RESUMING_MS = 10_000;
 
 export interface ClaimContext {
   readonly gatewayId: string;
@@ -35,24 +50,32 @@ export interface ClaimContext {
 export async function claimSession(ctx: ClaimContext, id: string, token: string, user: string | null, logger: Logger): Promise<StoredSession> {
   if (!isSessionId(id)) throw new ServmanError("bad_request", "field session: not a session id");
   const deadline = Date.now() + TAKEOVER_WAIT_MS;
-  let force = false;
+  /** The holder found dead: its hold (and only its) is taken. */
+  let dead: string | null = null;
   let asked = 0;
   for (;;) {
-    const result = await ctx.store.claim(id, token, ctx.gatewayId, user, force);
+    const result = await ctx.store.claim(id, token, ctx.gatewayId, user, dead, RESUMING_MS);
     switch (result.kind) {
       case "claimed":
         return result.session;
+      case "resuming":
+        // Taking it now would take it from under a replay; a dead resumer is not waited for.
+        if (result.gateway !== dead && !(await holderAlive(ctx, result.gateway))) {
+          logger.info({ session: id, holder: result.gateway }, "the gateway resuming the session is gone; taking it");
+          dead = result.gateway;
+          continue;
+        }
+        throw new ServmanError("unavailable", `session ${id} is being resumed by another connection; try again`);
       case "gone":
         throw new ServmanError("timeout", `session ${id} cannot be resumed: it ended or its resume window passed; start a new session`);
       case "refused":
         throw new ServmanError("forbidden", "this resume token (or ticket user) does not match the session");
       case "busy": {
         if (Date.now() > deadline) throw new ServmanError("unavailable", `session ${id} is still held by gateway ${result.gateway}; try again`);
-        if (result.gateway !== "" && !force) {
-          const [, subscribers] = (await ctx.redis.pubsub("NUMSUB", ctx.keys.replyChannel(result.gateway))) as [string, number];
-          if (Number(subscribers) === 0) {
+        if (result.gateway !== "" && result.gateway !== dead) {
+          if (!(await holderAlive(ctx, result.gateway))) {
             logger.info({ session: id, holder: result.gateway }, "the gateway holding the session is gone; taking it");
-            force = true;
+            dead = result.gateway;
             continue;
           }
         }
@@ -67,89 +90,143 @@ export async function claimSession(ctx: ClaimContext, id: string, token: string,
   }
 }
 
-type Replay = Extract<ToRequester, { type: "replay" }>;
+/** False when the gateway's Redis connections are gone (it died): nobody listens on its reply channel. */
+async function holderAlive(ctx: ClaimContext, gateway: string): Promise<boolean> {
+  const [, subscribers] = (await ctx.redis.pubsub("NUMSUB", ctx.keys.replyChannel(gateway))) as [string, number];
+  return Number(subscribers) > 0;
+}
 
 /**
- * Holds a resumed session's live events per instance until that instance's replay has gone out.
- * `intercept` returns true for a payload it took (held, or a replay it handled).
+ * Which of a resumed session's joins and owned instances the resuming connection may keep: a
+ * join it could make now (ticket scope, allow/deny, read from the registry as a join does), and
+ * ownership the registry still gives it. An instance with no record is left to the replay (which
+ * finds it gone). Exported for tests.
  */
-export class ReplayGate {
-  /** Instance -> live events (JSON text) waiting for its replay. */
-  private readonly held = new Map<string, string[]>();
-  /** Replays that came before `open`. */
-  private early: Replay[] | null = [];
-  private timer: NodeJS.Timeout | undefined;
+export async function recheckRights(ctx: Pick<SessionContext, "requester">, access: SessionAccess, stored: Pick<StoredSession, "joined" | "closeOnLeave">): Promise<{ kicked: string[]; disowned: string[] }> {
+  const instances = [...new Set([...stored.joined, ...stored.closeOnLeave])];
+  const records = new Map(await Promise.all(instances.map(async (i) => [i, await ctx.requester.instances.get(i)] as const)));
+  const kicked = stored.joined.filter((i) => {
+    const record = records.get(i) ?? null;
+    return !access.inScope(i, record) || (record !== null && !access.mayJoin(record));
+  });
+  const disowned = stored.closeOnLeave.filter((i) => {
+    const record = records.get(i) ?? null;
+    return record !== null && !access.owns(record);
+  });
+  return { kicked, disowned };
+}
 
-  constructor(
-    instances: Iterable<string>,
-    private readonly out: {
-      send(text: string): void;
-      /** An instance no longer counts the client as a member (it was kicked or restarted without it). */
-      notMember(instance: string): void;
+/** What a resume needs from its connection (gateway/session.ts). */
+export interface ResumingSession {
+  readonly ctx: SessionContext;
+  readonly membership: SessionMembership;
+  /** The resuming connection's identity (its ticket's claims). */
+  readonly identity: Identity;
+  readonly user: string | null;
+  readonly logger: Logger;
+  id(): string;
+  channel(): string;
+  /** Takes the stored session's id and token; returns the channel the connection listened on. */
+  become(id: string, token: string): string;
+  /** Installs the gate every bus event passes first. */
+  setGate(gate: ReplayGate): void;
+  closed(): boolean;
+  /** True while the client's socket can take frames. */
+  alive(): boolean;
+  send(frame: ServerFrame): void;
+  /** One bus event (JSON text) for the client, handled as if it came from the bus. */
+  deliver(payload: string): void;
+  /** An instance no longer counts the session as a member. */
+  notMember(instance: string): void;
+  /** The resume failed after taking the session: the connection closes (1011), the session detaches. */
+  abort(): void;
+}
+
+function publish(ctx: SessionContext, instance: string, message: ToInstance): Promise<number> {
+  return ctx.redis.publish(ctx.keys.instanceChannel(instance), JSON.stringify(message));
+}
+
+/** The instance a bus event (JSON text) is about, if any. */
+function instanceOf(payload: string): unknown {
+  try {
+    return (JSON.parse(payload) as { instance?: unknown }).instance;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Takes an older session back on this connection; the `resumed` reply carries `id`. */
+export async function resumeSession(s: ResumingSession, req: ResumeRequest): Promise<void> {
+  const { ctx, logger } = s;
+  const stored = await claimSession(ctx, req.session, req.resume, s.user, logger);
+  // Checked before the connection changes: a failure here leaves it as it was.
+  let rights: { kicked: string[]; disowned: string[] };
+  try {
+    rights = await recheckRights(ctx, new SessionAccess(s.identity, () => stored.id), stored);
+  } catch (err) {
+    await putBack(s, stored);
+    throw err;
+  }
+  // The connection closed meanwhile: nobody takes the session, it waits for another resume.
+  if (s.closed()) return putBack(s, stored);
+  try {
+    await takeBack(s, req, stored, rights);
+  } catch (err) {
+    // Half taken back, the connection could only lose events: it closes, and the session waits,
+    // detached, for the client to resume it again (nothing kept on the nodes was acknowledged).
+    logger.warn({ err }, "a resume failed after taking the session; closing the connection");
+    s.abort();
+    throw err;
+  }
+}
+
+/** A session claimed but not taken: detached again, with its tail, for the next resume. */
+async function putBack(s: ResumingSession, stored: StoredSession): Promise<void> {
+  const { ctx, logger } = s;
+  await ctx.store.detach(stored.id, ctx.gatewayId, Date.now() + ctx.resumeWindowMs, stored.tail).catch((err: unknown) => logger.warn({ err }, "could not put back a session whose resume failed"));
+}
+
+/** Makes this connection the session's (no await before the rebind: the gateway finds it under its channel). */
+async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSession, rights: { kicked: string[]; disowned: string[] }): Promise<void> {
+  const { ctx, membership, logger } = s;
+  const { kicked, disowned } = rights;
+  const oldChannel = s.become(stored.id, req.resume);
+  membership.adopt(stored);
+  for (const instance of disowned) membership.forgetOwned(instance);
+  for (const instance of kicked) membership.kick(instance);
+  if (kicked.length > 0) logger.info({ kicked }, "resumed session: joins its new ticket does not allow were ended");
+  const joined = [...membership.joined];
+  const gate = new ReplayGate(
+    joined,
+    {
+      send: (text) => s.deliver(text),
+      notMember: (instance) => s.notMember(instance),
+      ack: (instance, through) => void publish(ctx, instance, { type: "ack", client: s.id(), through }).catch(() => {}),
+      alive: () => s.alive(),
+      finished: () => void ctx.store.resumed(s.id(), ctx.gatewayId).catch((err: unknown) => logger.warn({ err }, "could not mark a resume as over")),
     },
-    private readonly logger: Logger,
-  ) {
-    for (const instance of instances) this.held.set(instance, []);
+    logger,
+  );
+  s.setGate(gate);
+  if (s.closed()) return;
+  await ctx.rebind(oldChannel, s.channel());
+  if (s.closed()) return;
+  // Each instance replays what it kept to this (now subscribed) channel; none listening: it is gone.
+  const asked = await Promise.all(joined.map((instance) => publish(ctx, instance, { type: "resume", client: s.id(), reply: s.channel() }).catch(() => -1)));
+  const gone = joined.filter((_, i) => asked[i] === 0);
+  for (const instance of gone) {
+    gate.forget(instance);
+    membership.forgetJoined(instance);
   }
-
-  get done(): boolean {
-    return this.held.size === 0 && this.early === null;
+  logger.info({ joined: membership.joined.size, gone: gone.length, kicked: kicked.length, tail: stored.tail.length }, "session resumed");
+  s.send({ type: "resumed", ...(req.id === undefined ? {} : { id: req.id }), session: s.id(), instances: [...membership.joined] });
+  // What the old gateway kept of an instance the new ticket may not see is not shown to it.
+  const ended = new Set(kicked);
+  for (const payload of stored.tail) if (ended.size === 0 || !ended.has(instanceOf(payload) as string)) s.deliver(payload);
+  for (const instance of gone) {
+    const reason = ((await ctx.postMortem(instance).catch(() => null))?.reason ?? "lost") as ClosedReason;
+    s.send({ type: "closed", instance, reason });
   }
-
-  /** Stops waiting for `instance` (it is gone). */
-  forget(instance: string): void {
-    this.held.delete(instance);
-  }
-
-  /** Replays may go out from now on (the `resumed` reply and the tail have been sent). */
-  open(): void {
-    const early = this.early ?? [];
-    this.early = null;
-    for (const replay of early) this.release(replay);
-    if (this.held.size > 0) {
-      this.timer = setTimeout(() => {
-        this.logger.warn({ instances: [...this.held.keys()] }, "no replay from some instances of a resumed session; sending their live events");
-        for (const instance of [...this.held.keys()]) this.flush(instance);
-      }, REPLAY_WAIT_MS);
-    }
-  }
-
-  intercept(payload: string): boolean {
-    let event: ToRequester;
-    try {
-      event = JSON.parse(payload) as ToRequester;
-    } catch {
-      return false;
-    }
-    if (event.type === "replay") {
-      if (this.early) this.early.push(event);
-      else this.release(event);
-      return true;
-    }
-    const instance = (event as { instance?: unknown }).instance;
-    const held = typeof instance === "string" ? this.held.get(instance) : undefined;
-    if (!held) return false;
-    held.push(payload);
-    return true;
-  }
-
-  private release(replay: Replay): void {
-    for (const event of replay.events) this.out.send(JSON.stringify(event));
-    if (replay.dropped > 0) this.out.send(JSON.stringify({ type: "dropped", instance: replay.instance, count: replay.dropped }));
-    if (!replay.member && !replay.events.some((e) => e.type === "closed")) this.out.notMember(replay.instance);
-    this.flush(replay.instance);
-  }
-
-  private flush(instance: string): void {
-    const held = this.held.get(instance);
-    this.held.delete(instance);
-    for (const payload of held ?? []) this.out.send(payload);
-    if (this.held.size === 0) this.close();
-  }
-
-  /** Idempotent. */
-  close(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
+  for (const instance of kicked) s.send({ type: "closed", instance, reason: "kicked" });
+  gate.open();
 }

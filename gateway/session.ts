@@ -12,7 +12,6 @@ import {
   frameRequestId,
   parseClientFrame,
   type ClientRequest,
-  type ClosedReason,
   type LaunchRequest,
   type LeaveRequest,
   type RequestId,
@@ -22,7 +21,9 @@ import {
   type StopRequest,
 } from "../src/protocol/client-messages.js";
 import type { StoredSession } from "../src/registry/session-store.js";
-import { claimSession, ReplayGate } from "./session-resume.js";
+import type { ReplayGate } from "./replay-gate.js";
+import { resumeSession, type ResumingSession } from "./session-resume.js";
+import { SessionTail } from "./session-tail.js";
 import { SessionMembership } from "./session-membership.js";
 import { SessionAccess } from "./session-access.js";
 import { SessionJoins } from "./session-joins.js";
@@ -30,9 +31,6 @@ import type { SessionContext } from "./session-context.js";
 import { launchOwned, stopOwnedBy, type OwnerRequester } from "./owner-requests.js";
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import { TokenBucket } from "../src/token-bucket.js";
-
-/** Events a detaching session keeps between its connection's end and its unsubscribe, at most. */
-const MAX_TAIL = 1_000;
 
 export class ClientSession {
   private sessionId = nanoid(21);
@@ -44,7 +42,7 @@ export class ClientSession {
   private waiting: [Buffer | ArrayBuffer | Buffer[], boolean][] | null = null;
   private gate: ReplayGate | undefined;
   /** While detaching: events that arrived after the client left, for whoever resumes it. */
-  private tail: string[] | null = null;
+  private tail: SessionTail | null = null;
   private readonly joins: SessionJoins;
   private readonly membership: SessionMembership;
   private readonly access: SessionAccess;
@@ -263,12 +261,13 @@ export class ClientSession {
 
   /** Handles one event published on the session channel. */
   onBus(payload: string): void {
-    if (this.tail) return this.keepInTail(payload);
+    // First the gate, even while detaching: a resume cut short counts what it can no longer order.
     if (this.gate) {
       // Parsing every event lasts only until each instance has replayed.
       if (this.gate.done) this.gate = undefined;
       else if (this.gate.intercept(payload)) return;
     }
+    if (this.tail) return this.keepInTail(payload);
     this.handleBus(payload);
   }
 
@@ -327,11 +326,11 @@ export class ClientSession {
   onClose(end: boolean): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    this.gate?.close();
+    this.gate?.abandon();
     // A join still in flight is abandoned either way: the client learns nothing of it.
     this.joins.abandon();
     if (end || !this.membership.isStored) return this.membership.end();
-    this.tail = [];
+    this.tail = new SessionTail(this.logger);
     return Promise.resolve();
   }
 
@@ -340,16 +339,15 @@ export class ClientSession {
     if (this.tail === null) return;
     const tail = this.tail;
     this.tail = null;
-    await this.membership.detach(tail);
+    const lost = this.gate?.lost();
+    this.gate = undefined;
+    await this.membership.detach(tail.entries(lost));
   }
 
   /** An event that came after the client left, kept for the connection that resumes the session. */
   private keepInTail(payload: string): void {
-    // The tail spans one unsubscribe round trip; a flood past this bound is logged, not kept.
-    if (this.tail!.length >= MAX_TAIL) {
-      if (this.tail!.length === MAX_TAIL) this.logger.warn({ kept: MAX_TAIL }, "events for a detaching session past the tail bound are lost");
-      return;
-    }
+    // The tail spans one unsubscribe round trip; a flood past this bound is counted (`dropped`), not kept.
+    if (this.tail!.full) return this.tail!.overflow(payload);
     if (payload.startsWith(MESSAGE_PREFIX)) return void this.tail!.push(payload);
     const event = this.decodeBus(payload);
     if (!event) return;
@@ -368,7 +366,7 @@ export class ClientSession {
     }
     if (this.ctx.resumeWindowMs === 0) return this.fail(new ServmanError("unavailable", "sessions cannot be resumed on this gateway (resumeWindowMs is 0)"), req.id);
     this.waiting = [];
-    void this.resume(req)
+    void resumeSession(this.resuming(), req)
       .catch((err) => this.fail(err, req.id))
       .finally(() => {
         const waiting = this.waiting ?? [];
@@ -377,33 +375,31 @@ export class ClientSession {
       });
   }
 
-  private async resume(req: ResumeRequest): Promise<void> {
-    const stored = await claimSession(this.ctx, req.session, req.resume, this.user, this.logger);
-    const oldChannel = this.sessionChannel;
-    this.sessionId = stored.id;
-    this.token = req.resume;
-    this.sessionChannel = this.ctx.keys.sessionChannel(stored.id);
-    this.membership.adopt(stored);
-    this.gate = new ReplayGate(stored.joined, { send: (text) => this.handleBus(text), notMember: (instance) => this.onLost(instance) }, this.logger);
-    await this.ctx.rebind(oldChannel, this.sessionChannel);
-    if (this.closed) return;
-    // Each instance replays what it kept to this (now subscribed) channel; none listening: it is gone.
-    const asked = await Promise.all(
-      stored.joined.map((instance) => this.publish(instance, { type: "resume", client: this.id, reply: this.sessionChannel }).catch(() => -1)),
-    );
-    const gone = stored.joined.filter((_, i) => asked[i] === 0);
-    for (const instance of gone) {
-      this.gate.forget(instance);
-      this.membership.forgetJoined(instance);
-    }
-    this.logger.info({ joined: this.joined.size, gone: gone.length, tail: stored.tail.length }, "session resumed");
-    this.send({ type: "resumed", ...idOf(req.id), session: this.id, instances: [...this.joined] });
-    for (const payload of stored.tail) this.handleBus(payload);
-    for (const instance of gone) {
-      const reason = ((await this.ctx.postMortem(instance).catch(() => null))?.reason ?? "lost") as ClosedReason;
-      this.send({ type: "closed", instance, reason });
-    }
-    this.gate.open();
+  /** What session-resume.ts may use and change: the session's id, token, channel, and gate. */
+  private resuming(): ResumingSession {
+    const { ctx, membership, identity, user, logger } = this;
+    return {
+      ctx, membership, identity, user, logger,
+      id: () => this.sessionId,
+      channel: () => this.sessionChannel,
+      become: (id, token) => {
+        const old = this.sessionChannel;
+        this.sessionId = id;
+        this.token = token;
+        this.sessionChannel = this.ctx.keys.sessionChannel(id);
+        return old;
+      },
+      setGate: (gate) => {
+        this.gate = gate;
+        if (this.closed) gate.abandon();
+      },
+      closed: () => this.closed,
+      alive: () => !this.closed && this.ws.readyState === this.ws.OPEN,
+      send: (frame) => this.send(frame),
+      deliver: (payload) => this.handleBus(payload),
+      notMember: (instance) => this.onLost(instance),
+      abort: () => this.ws.close(1011, "resume failed; resume again"),
+    };
   }
 }
 

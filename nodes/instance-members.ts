@@ -5,7 +5,7 @@
  */
 import type { ToRequester } from "../src/protocol/bus-messages.js";
 import type { ClosedReason } from "../src/protocol/client-messages.js";
-import type { NodeToService } from "../src/protocol/task-messages.js";
+import type { LeaveReason, NodeToService } from "../src/protocol/task-messages.js";
 
 /** Where the members' traffic goes. */
 export interface MembersOutput {
@@ -51,7 +51,7 @@ export class InstanceMembers {
   }
 
   /** A client left (or its session ended): the service hears it if it was joined or joining. */
-  leave(client: string, reason: "left" | "disconnected"): void {
+  leave(client: string, reason: LeaveReason): void {
     if (this.joined.delete(client) || this.pending.delete(client)) {
       this.out.toService({ type: "leave", client, reason });
       this.out.changed();

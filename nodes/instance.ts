@@ -215,6 +215,9 @@ export class Instance {
       case "resume":
         void this.delivery.replay(message.client, message.reply, this.members.has(message.client));
         break;
+      case "ack":
+        this.delivery.ack(message.client, message.through);
+        break;
       case "message":
         this.sendToService(payload);
         break;

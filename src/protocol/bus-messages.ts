@@ -13,10 +13,16 @@ import type { ClosedReason } from "./client-messages.js";
 export type ToInstance =
   | { type: "message"; client: string; action: string; data: unknown; channel?: string }
   | { type: "join"; client: string; user: string | null; data: unknown; reply: string }
-  | { type: "leave"; client: string; reason: "left" | "disconnected" }
+  /** `kicked`: a resumed session whose new ticket no longer allows the join (docs/resume.md). */
+  | { type: "leave"; client: string; reason: "left" | "disconnected" | "kicked" }
   | { type: "stop"; by: string | null; reply: string | null }
   /** The client resumed its session: what was kept for it goes to `reply` as one `replay`. */
-  | { type: "resume"; client: string; reply: string };
+  | { type: "resume"; client: string; reply: string }
+  /**
+   * The client's gateway passed the replayed events before position `through` (the replay's
+   * `through`) on to its client: the node frees them.
+   */
+  | { type: "ack"; client: string; through: number };
 
 /** Published on a session channel or a reply channel (node -> gateway or Launcher). */
 export type ToRequester =
@@ -31,8 +37,11 @@ export type ToRequester =
   | { type: "stopped"; instance: string }
   | { type: "alert"; instance: string; kind: "stop_refused"; session: string; user: string | null }
   | { type: "launched"; instance: string; node: string; token: string }
-  /** Events kept for a resumed client (JSON objects, in order); `member`: still joined. */
-  | { type: "replay"; instance: string; member: boolean; dropped: number; events: ToRequester[] }
+  /**
+   * Events kept for a resumed client (JSON objects, in order); `member`: still joined; `through`:
+   * the position after the last one (kept or dropped), for the `ack` that frees them.
+   */
+  | { type: "replay"; instance: string; member: boolean; dropped: number; through: number; events: ToRequester[] }
   /** Another connection resumed this session: the gateway holding it lets go. */
   | { type: "takeover"; gateway: string }
   | { type: "launch_error"; instance: string; token: string; code: ErrorCode; message: string };

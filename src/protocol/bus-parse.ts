@@ -28,6 +28,7 @@ const toInstance = {
   leave: Type.Object({ type: Type.Literal("leave"), client: Id, reason: Type.Union([Type.Literal("left"), Type.Literal("disconnected"), Type.Literal("kicked")]) }),
   stop: Type.Object({ type: Type.Literal("stop"), by: NullableString, reply: Type.Union([Channel, Type.Null()]) }),
   resume: Type.Object({ type: Type.Literal("resume"), client: Id, reply: Channel }),
+  ack: Type.Object({ type: Type.Literal("ack"), client: Id, through: Count }),
 } satisfies Record<ToInstance["type"], TSchema>;
 
 const Event = Type.Object({ type: Type.String() });
@@ -43,7 +44,7 @@ const toRequester = {
   stopped: Type.Object({ type: Type.Literal("stopped"), instance: Id }),
   alert: Type.Object({ type: Type.Literal("alert"), instance: Id }),
   launched: Type.Object({ type: Type.Literal("launched"), instance: Id, node: Id, token: Type.String() }),
-  replay: Type.Object({ type: Type.Literal("replay"), instance: Id, member: Type.Boolean(), dropped: Count, events: Type.Array(Event) }),
+  replay: Type.Object({ type: Type.Literal("replay"), instance: Id, member: Type.Boolean(), dropped: Count, through: Count, events: Type.Array(Event) }),
   takeover: Type.Object({ type: Type.Literal("takeover"), gateway: Type.String() }),
   launch_error: Type.Object({ type: Type.Literal("launch_error"), instance: Id, token: Type.String(), code: Type.String(), message: Type.String() }),
 } satisfies Record<ToRequester["type"], TSchema>;

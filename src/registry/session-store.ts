@@ -38,27 +38,38 @@ export type ClaimResult =
   /** The token or the user does not match. */
   | { kind: "refused" }
   /** A gateway still holds the session (its connection may not have noticed the drop yet). */
-  | { kind: "busy"; gateway: string };
+  | { kind: "busy"; gateway: string }
+  /** Another connection, on `gateway`, is resuming the session right now. */
+  | { kind: "resuming"; gateway: string };
 
 const JOINED = "j:";
 const OWNED = "o:";
 
+// Redis's own clock (ms), so that gateways whose clocks differ agree on a resume's deadline.
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
 // KEYS: record, detached set, new gateway's set, holding gateway's set (may be any key when
-// the session is detached). ARGV: id, token digest, new gateway, user ("" for none), force,
-// expected holder ("" for detached).
+// the session is detached). ARGV: id, token digest, new gateway, user ("" for none), a holder
+// known dead ("" for none: only that one's session is taken from it), expected holder ("" for
+// detached), how long the resume may take (ms).
+// A claimed session is marked "resuming" (until a deadline) until its gateway says the resume is
+// done: meanwhile another claim is refused rather than taking the session mid-replay.
 const CLAIM = `
 local gw = redis.call('HGET', KEYS[1], 'gw')
 if not gw then return {'gone'} end
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] or (redis.call('HGET', KEYS[1], 'user') or '') ~= ARGV[4] then return {'refused'} end
 if gw ~= ARGV[6] then return {'moved', gw} end
+${NOW_MS}
+if gw ~= '' and gw ~= ARGV[5] and tonumber(redis.call('HGET', KEYS[1], 'resuming') or '0') > now then return {'resuming', gw} end
 if gw == '' then
   if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return {'gone'} end
-elseif ARGV[5] ~= '1' then
+elseif gw ~= ARGV[5] then
   return {'busy', gw}
 else
   redis.call('SREM', KEYS[4], ARGV[1])
 end
-redis.call('HSET', KEYS[1], 'gw', ARGV[3])
+redis.call('HSET', KEYS[1], 'gw', ARGV[3], 'resuming', tostring(now + tonumber(ARGV[7])))
 redis.call('SADD', KEYS[3], ARGV[1])
 local all = redis.call('HGETALL', KEYS[1])
 redis.call('HDEL', KEYS[1], 'tail')
@@ -69,6 +80,7 @@ return {'claimed', all}`;
 const DETACH = `
 if redis.call('HGET', KEYS[1], 'gw') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], 'gw', '')
+redis.call('HDEL', KEYS[1], 'resuming')
 if ARGV[4] ~= '[]' then redis.call('HSET', KEYS[1], 'tail', ARGV[4]) end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
@@ -80,6 +92,11 @@ if redis.call('HGET', KEYS[1], 'gw') ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 return 1`;
+
+// KEYS: record. ARGV: gateway. The resume by this gateway is over: others may take the session.
+const RESUMED = `
+if redis.call('HGET', KEYS[1], 'gw') ~= ARGV[1] then return 0 end
+return redis.call('HDEL', KEYS[1], 'resuming')`;
 
 // KEYS: record, detached set. ARGV: id. Returns the record of a session whose window passed,
 // deleting it, for exactly one caller.
@@ -94,6 +111,7 @@ return all`;
 const ORPHAN = `
 if redis.call('HGET', KEYS[1], 'gw') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], 'gw', '')
+redis.call('HDEL', KEYS[1], 'resuming')
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1`;
 
@@ -165,21 +183,28 @@ export class SessionStore {
 
   /**
    * Takes a session for `gateway`, if `token` is its resume token and `user` its user. A session
-   * held elsewhere is `busy` unless `force` (its holder is known dead).
+   * held elsewhere is `busy` (`resuming` while another connection resumes it, for at most
+   * `resumingMs`) unless its holder is `deadHolder` (known dead). A session that moved to another
+   * gateway meanwhile is not forced.
    */
-  async claim(id: string, token: string, gateway: string, user: string | null, force = false): Promise<ClaimResult> {
+  async claim(id: string, token: string, gateway: string, user: string | null, deadHolder: string | null = null, resumingMs = 10_000): Promise<ClaimResult> {
     const digest = tokenDigest(token);
     // The holder's key is needed to leave its set; a race with a move is caught by the script.
     for (let tries = 0; tries < 3; tries++) {
       const holder = await this.redis.hget(this.keys.session(id), "gw");
       if (holder === null) return { kind: "gone" };
       const keys = [this.keys.session(id), this.keys.detachedSessions(), this.keys.gatewaySessions(gateway), this.keys.gatewaySessions(holder === "" ? gateway : holder)];
-      const [kind, value] = (await this.redis.eval(CLAIM, 4, ...keys, id, digest, gateway, user ?? "", force ? "1" : "0", holder)) as [string, unknown];
+      const [kind, value] = (await this.redis.eval(CLAIM, 4, ...keys, id, digest, gateway, user ?? "", deadHolder ?? "", holder, String(resumingMs))) as [string, unknown];
       if (kind === "claimed") return { kind, session: parseStored(id, value as string[]) };
-      if (kind === "busy") return { kind, gateway: value as string };
+      if (kind === "busy" || kind === "resuming") return { kind, gateway: value as string };
       if (kind === "gone" || kind === "refused") return { kind };
     }
     return { kind: "busy", gateway: "" };
+  }
+
+  /** The resume that claimed the session on `gateway` is over: another connection may take it now. */
+  async resumed(id: string, gateway: string): Promise<void> {
+    await this.redis.eval(RESUMED, 1, this.keys.session(id), gateway);
   }
 
   /** Sessions whose resume window ended by `now`, each returned (and deleted) for one caller only. */

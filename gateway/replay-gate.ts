@@ -1,0 +1,145 @@
+/**
+ * The live events of a resuming session, held per instance until that instance's replay (what its
+ * node kept while the session was detached) has gone to the client (docs/resume.md).
+ *
+ * A replay is acknowledged to its node only once its events were handed to the client's open
+ * connection: until then the node keeps them, so a resume cut short loses none of them. A resume
+ * cut short (`abandon`) forwards nothing more: replays are left to the node for the next resume,
+ * and live events of an instance whose replay had not gone out, which cannot be put after the
+ * events its node still keeps, are counted for a `dropped`.
+ */
+import type { Logger } from "pino";
+import type { ToRequester } from "../src/protocol/bus-messages.js";
+
+/** How long live events of an instance wait for its replay before they go out anyway. */
+const REPLAY_WAIT_MS = 5_000;
+
+type Replay = Extract<ToRequester, { type: "replay" }>;
+
+/** Where a gate's events go. */
+export interface GateOutput {
+  /** One event (JSON text) to the client, as if it came from the bus. */
+  send(text: string): void;
+  /** An instance no longer counts the client as a member (it was kicked or restarted without it). */
+  notMember(instance: string): void;
+  /** The replay of `instance` up to position `through` reached the client: its node may free it. */
+  ack(instance: string, through: number): void;
+  /** True while the client's connection can take frames. */
+  alive(): boolean;
+  /** Every instance has replayed (or was waited for long enough): the resume is over. */
+  finished(): void;
+}
+
+/** `intercept` returns true for a payload it took (held, counted, or a replay it handled). */
+export class ReplayGate {
+  /** Instance -> live events (JSON text) waiting for its replay. */
+  private readonly held = new Map<string, string[]>();
+  /** Replays that came before `open`. */
+  private early: Replay[] | null = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** Once abandoned: instance (whose replay had not gone out) -> live events that were lost. */
+  private lostCounts: Map<string, number> | null = null;
+  private over = false;
+
+  constructor(
+    instances: Iterable<string>,
+    private readonly out: GateOutput,
+    private readonly logger: Logger,
+  ) {
+    for (const instance of instances) this.held.set(instance, []);
+  }
+
+  /** True once there is nothing left to hold (and the gate was not abandoned). */
+  get done(): boolean {
+    return this.lostCounts === null && this.held.size === 0 && this.early === null;
+  }
+
+  /** Stops waiting for `instance` (it is gone). */
+  forget(instance: string): void {
+    this.held.delete(instance);
+  }
+
+  /** Replays may go out from now on (the `resumed` reply and the tail have been sent). */
+  open(): void {
+    if (this.lostCounts) return;
+    const early = this.early ?? [];
+    this.early = null;
+    for (const replay of early) this.release(replay);
+    if (this.held.size === 0) return this.finish();
+    this.timer ??= setTimeout(() => {
+      this.logger.warn({ instances: [...this.held.keys()] }, "no replay from some instances of a resumed session; sending their live events");
+      for (const instance of [...this.held.keys()]) this.flush(instance);
+    }, REPLAY_WAIT_MS);
+  }
+
+  intercept(payload: string): boolean {
+    let event: ToRequester;
+    try {
+      event = JSON.parse(payload) as ToRequester;
+    } catch {
+      return false;
+    }
+    if (event.type === "replay") {
+      // Abandoned: not acknowledged, so its node keeps it for the next resume.
+      if (this.lostCounts) return true;
+      if (this.early) this.early.push(event);
+      else this.release(event);
+      return true;
+    }
+    const instance = (event as { instance?: unknown }).instance;
+    if (typeof instance !== "string") return false;
+    if (this.lostCounts) {
+      const lost = this.lostCounts.get(instance);
+      if (lost === undefined) return false;
+      this.lostCounts.set(instance, lost + 1);
+      return true;
+    }
+    const held = this.held.get(instance);
+    if (!held) return false;
+    held.push(payload);
+    return true;
+  }
+
+  /**
+   * The connection closed before every replay went out. Idempotent. From now on `lost` counts
+   * the live events of the instances still waiting, which the next resume reports as `dropped`.
+   */
+  abandon(): void {
+    if (this.lostCounts) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.early = null;
+    this.lostCounts = new Map([...this.held].map(([instance, events]) => [instance, events.length]));
+    this.held.clear();
+  }
+
+  /** After `abandon`: per instance, how many live events were lost (only those with some). */
+  lost(): Map<string, number> {
+    return new Map([...(this.lostCounts ?? [])].filter(([, count]) => count > 0));
+  }
+
+  private release(replay: Replay): void {
+    // A connection on its way out takes no more: the replay stays with its node.
+    if (!this.out.alive() || !this.held.has(replay.instance)) return;
+    for (const event of replay.events) this.out.send(JSON.stringify(event));
+    if (replay.dropped > 0) this.out.send(JSON.stringify({ type: "dropped", instance: replay.instance, count: replay.dropped }));
+    if (replay.through > 0) this.out.ack(replay.instance, replay.through);
+    if (!replay.member && !replay.events.some((e) => e.type === "closed")) this.out.notMember(replay.instance);
+    this.flush(replay.instance);
+  }
+
+  private flush(instance: string): void {
+    const held = this.held.get(instance);
+    this.held.delete(instance);
+    for (const payload of held ?? []) this.out.send(payload);
+    if (this.held.size === 0) this.finish();
+  }
+
+  private finish(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.over || this.early !== null) return;
+    this.over = true;
+    this.out.finished();
+  }
+}
