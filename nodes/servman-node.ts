@@ -72,6 +72,8 @@ export class ServmanNode {
   private live = 0;
   /** Invalid lines and messages dropped from services since start (shown in `servman nodes --json`). */
   invalidOutput = 0;
+  /** Client messages dropped because their instance's process was not reading its input, since start. */
+  droppedForBackpressure = 0;
   /** Launches in progress, across every task (bounded by node.launchConcurrency). */
   private launching = 0;
   private state: "new" | "running" | "draining" | "closed" = "new";
@@ -127,6 +129,7 @@ export class ServmanNode {
       settled: () => this.redis.ping().then(() => {}),
       retire: (instance, end) => this.retire(instance, end),
       countInvalid: () => this.invalidOutput++,
+      countDroppedForBackpressure: (count) => (this.droppedForBackpressure += count),
       log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),
       setState: (instance, state) => {
         this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
@@ -183,6 +186,11 @@ export class ServmanNode {
   }
 
   /** Per task with a warm pool: processes waiting for a launch now. */
+  /** Text waiting to be written to one of this node's instance processes (0 if it has none). */
+  queuedBytes(instance: string): number {
+    return this.instances.get(instance)?.queuedBytes ?? 0;
+  }
+
   get warm(): Record<string, number> {
     return this.warmPools.counts();
   }
@@ -201,6 +209,7 @@ export class ServmanNode {
         seen: Date.now(),
         draining: this.state !== "running",
         invalidOutput: this.invalidOutput,
+        droppedForBackpressure: this.droppedForBackpressure,
         warm: this.warm,
       });
     } catch (err) {

@@ -24,6 +24,8 @@ export interface NodeRecord {
   draining: boolean;
   /** Invalid lines or messages its services sent (dropped), since the node started. */
   invalidOutput: number;
+  /** Client messages dropped because their instance's process was not reading its input, since the node started. */
+  droppedForBackpressure: number;
   /** Per task with a warm pool: processes started and waiting for a launch (not in `running`). */
   warm: Record<string, number>;
 }
@@ -53,6 +55,7 @@ export class NodeRegistry {
       seen: String(now),
       draining: node.draining ? "1" : "0",
       invalidOutput: String(node.invalidOutput),
+      droppedForBackpressure: String(node.droppedForBackpressure),
       warm: JSON.stringify(node.warm),
     });
     p.pexpire(this.keys.node(node.id), NODE_TTL_MS);
@@ -111,6 +114,7 @@ export class NodeRegistry {
         seen: Number(h.seen ?? 0),
         draining: h.draining === "1",
         invalidOutput: Number(h.invalidOutput ?? 0),
+        droppedForBackpressure: Number(h.droppedForBackpressure ?? 0),
         warm: JSON.parse(h.warm ?? "{}") as Record<string, number>,
       });
     }
