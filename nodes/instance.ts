@@ -95,14 +95,8 @@ export class Instance {
     this.restarts = new RestartPolicy(task);
     // Held across a restart within the same bound: released at once, they must fit the new queue.
     this.held = new HeldMessages(task.maxQueuedBytes);
-    this.stalls = new StalledDelivery(
-      task.maxQueuedBytes,
-      {
-        dropped: (client, count) => this.toSession(client, { type: "dropped", instance: this.id, count }),
-        countDropped: (count) => host.countDroppedForBackpressure(count),
-      },
-      logger,
-    );
+    const told = (client: string, count: number) => this.toSession(client, { type: "dropped", instance: this.id, count });
+    this.stalls = new StalledDelivery(task.maxQueuedBytes, { dropped: told, countDropped: (count) => host.countDroppedForBackpressure(count) }, logger);
     this.output = new InstanceOutput(logger, () => host.countInvalid(), (source, text) => host.log(this, source, text));
     this.ended = new Promise((resolve) => (this.endResolve = resolve));
     this.health = new InstanceHealth(

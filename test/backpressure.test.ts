@@ -22,6 +22,8 @@ const STALLING = fileURLToPath(new URL("./fixtures/stalling-service.js", import.
 const MAX_QUEUED = 1024 * 1024;
 const BLOB_CHARS = 256 * 1024;
 const BLOBS = 48;
+/** A blob's task message beyond its data: `{"type":"message","client":"<21 characters>","action":"blob","data":""}`. */
+const BLOB_OVERHEAD = JSON.stringify({ type: "message", client: "x".repeat(21), action: "blob", data: "" }).length;
 const ECHOES = 20;
 
 async function joinNew(client: RawClient, task: string): Promise<string> {
@@ -73,22 +75,37 @@ describe("a service that stops reading its input", () => {
         clearInterval(sampler);
       }
 
-      const dropped = client.frames.filter((f) => f.type === "dropped" && f.instance === stalled);
+      const isDropped = (f: Record<string, any>) => f.type === "dropped" && f.instance === stalled;
+      const dropped = client.frames.filter(isDropped);
+      // Taken out, so that later waits see only later events.
+      for (let i = client.frames.length - 1; i >= 0; i--) if (isDropped(client.frames[i]!)) client.frames.splice(i, 1);
       const droppedCount = dropped.reduce((sum, f) => sum + (f.count as number), 0);
       assert.ok(droppedCount > 0, `the sender heard dropped: ${JSON.stringify(dropped)}`);
       assert.equal(node.droppedForBackpressure - droppedBefore, droppedCount, "the node counted them");
       // What waits for the process stays within the bound, or one message into an empty queue.
       assert.ok(peak <= MAX_QUEUED + BLOB_CHARS + 1024, `at most ${peak} characters queued for the process`);
 
+      // Filled to just under the bound: a client message no longer fits, a join (the node's own message) still goes.
+      const filler = MAX_QUEUED - node.queuedBytes(stalled) - BLOB_OVERHEAD - 10;
+      client.send({ type: "send", instance: stalled, action: "blob", data: "x".repeat(filler) });
+      await eventually(() => node.queuedBytes(stalled) > MAX_QUEUED - 100, "the filler to be queued");
+      client.send({ type: "send", instance: stalled, action: "echo", data: "probe" });
+      assert.equal((await client.next(isDropped)).count, 1, "the probe is dropped");
+      const late = await fx.cluster.raw();
+      const lateJoin = late.request({ type: "join", instance: stalled });
+      await eventually(() => node.queuedBytes(stalled) > MAX_QUEUED, "the join to be queued past the bound");
+
       writeFileSync(resumeFile, "");
+      assert.equal((await lateJoin).type, "joined", "the join sent during the stall went through");
       await eventually(() => node.queuedBytes(stalled) === 0, "the service to read what was queued for it");
       client.send({ type: "send", instance: stalled, action: "count" });
       const delivered = (await client.next((f) => f.action === "count" && f.instance === stalled)).data as number;
-      assert.equal(delivered + droppedCount, BLOBS, `${delivered} delivered and ${droppedCount} dropped`);
+      assert.equal(delivered + droppedCount, BLOBS + 1, `${delivered} delivered (filler included) and ${droppedCount} dropped`);
+      assert.ok(!client.frames.some((f) => f.action === "echo" && f.data === "probe"), "the dropped probe never arrives");
 
       // Reading again: messages flow as before, none dropped.
       await echoes(client, stalled, ECHOES);
-      assert.equal(client.frames.filter((f) => f.type === "dropped" && f.instance === stalled).length, dropped.length);
+      assert.deepEqual(client.frames.filter(isDropped), [], "nothing dropped once it reads");
       await client.request({ type: "stop", instance: stalled });
       await client.request({ type: "stop", instance: other });
     });
