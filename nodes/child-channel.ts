@@ -5,6 +5,10 @@
  *
  * Both batch what is sent in one tick: the line channel writes it in one syscall, the IPC channel
  * sends it as one IPC message once the service takes batches (src/protocol/ipc-batching.ts).
+ *
+ * Both count what they hold for a process that is slow to read (`queuedBytes`), so the instance
+ * can stop handing them client messages (nodes/stalled-delivery.ts): neither Node's stream buffer
+ * nor its IPC queue has a bound of its own.
  */
 import type { ChildProcess } from "node:child_process";
 import { withBatchOffer } from "../src/protocol/ipc-batching.js";
@@ -25,6 +29,11 @@ export interface ChildChannelHandlers {
 export interface ChildChannel {
   /** Sends one message given as JSON text (in order, by the end of the tick). Returns false once the channel is gone. */
   send(json: string): boolean;
+  /**
+   * Text handed to `send` and not yet written to the process (in UTF-16 units, which is bytes for
+   * ASCII JSON): it grows while the process does not read.
+   */
+  readonly queuedBytes: number;
   /** Stops delivering and sending (the process is ending). */
   close(): void;
 }
@@ -39,16 +48,28 @@ export function ipcChannel(child: ChildProcess, handlers: ChildChannelHandlers):
   let offered = false;
   let takesBatches = false;
   let queued: string[] = [];
+  let queuedChars = 0;
+  /**
+   * Counted from `send` until Node has written the IPC message: Node exposes no byte count of its
+   * IPC queue, but calls a send's callback once the message is written (or the channel is gone).
+   */
+  let queuedBytes = 0;
   // The process ending while messages are in flight is reported by its `close` event.
-  const onSent = (err: Error | null) => {
+  const sent = (chars: number) => (err: Error | null) => {
+    queuedBytes -= chars;
     if (err) open = open && child.connected;
   };
   const flush = () => {
     const batch = queued;
+    const chars = queuedChars;
     queued = [];
-    if (!open || !child.connected) return;
-    if (takesBatches && batch.length > 1) child.send(batch, onSent);
-    else for (const json of batch) child.send(json, onSent);
+    queuedChars = 0;
+    if (!open || !child.connected) {
+      queuedBytes -= chars;
+      return;
+    }
+    if (takesBatches && batch.length > 1) child.send(batch, sent(chars));
+    else for (const json of batch) child.send(json, sent(json.length));
   };
   const onMessage = (value: unknown) => {
     if (!open) return;
@@ -64,8 +85,13 @@ export function ipcChannel(child: ChildProcess, handlers: ChildChannelHandlers):
         offered = true;
         json = withBatchOffer(json);
       }
+      queuedChars += json.length;
+      queuedBytes += json.length;
       if (queued.push(json) === 1) process.nextTick(flush);
       return true;
+    },
+    get queuedBytes() {
+      return queuedBytes;
     },
     close() {
       open = false;
@@ -100,13 +126,23 @@ export function lineChannel(child: ChildProcess, handlers: ChildChannelHandlers)
   child.stdin?.on("error", () => {
     open = false;
   });
+  /**
+   * Counted from `send` until the write's callback: the stream's own `writableLength` leaves out
+   * a write Node has handed to the pipe and that waits there for the process to read.
+   */
+  let queuedBytes = 0;
   return {
     send(json) {
       const stdin = child.stdin;
       if (!open || !stdin || stdin.destroyed) return false;
       corkUntilNextTick(stdin);
-      stdin.write(json + "\n");
+      const chars = json.length + 1;
+      queuedBytes += chars;
+      stdin.write(json + "\n", () => (queuedBytes -= chars));
       return true;
+    },
+    get queuedBytes() {
+      return queuedBytes;
     },
     close() {
       open = false;

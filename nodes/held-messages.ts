@@ -4,10 +4,10 @@
  * sender hears `dropped` with its own count.
  */
 
+import { clientOf } from "./stalled-delivery.js";
+
 /** Client messages held for a restarting process, at most... */
 const MAX_HELD = 10_000;
-/** ...and at most this much text (UTF-16 units), whichever comes first. */
-const MAX_HELD_CHARS = 16 * 1024 * 1024;
 
 export class HeldMessages {
   private readonly held: string[] = [];
@@ -15,15 +15,20 @@ export class HeldMessages {
   /** Per client, messages that did not fit. */
   private readonly dropped = new Map<string, number>();
 
+  /**
+   * @param maxChars  ...and at most this much text (UTF-16 units), whichever comes first: the
+   *   task's `maxQueuedBytes`, as they are all handed to the new process at once.
+   */
+  constructor(private readonly maxChars: number) {}
+
   /** Holds one payload (task-protocol JSON text), or counts it as dropped for its sender. */
   hold(payload: string): void {
-    if (this.held.length < MAX_HELD && this.chars + payload.length <= MAX_HELD_CHARS) {
+    if (this.held.length < MAX_HELD && this.chars + payload.length <= this.maxChars) {
       this.held.push(payload);
       this.chars += payload.length;
       return;
     }
-    // Only overflow is parsed: to tell the sender what it lost.
-    const client = (JSON.parse(payload) as { client?: string }).client;
+    const client = clientOf(payload);
     if (client !== undefined) this.dropped.set(client, (this.dropped.get(client) ?? 0) + 1);
   }
 

@@ -20,6 +20,7 @@ import { killProcessGroup, spawnInstanceProcess } from "./spawn-process.js";
 import { HeldMessages } from "./held-messages.js";
 import { InstanceHealth } from "./instance-health.js";
 import { InstanceMembers } from "./instance-members.js";
+import { StalledDelivery } from "./stalled-delivery.js";
 
 /** What the instance needs from its node. */
 export interface InstanceHost {
@@ -38,6 +39,8 @@ export interface InstanceHost {
   readonly fault: EdgeFault;
   /** Reports a message on the instance channel that does not have the shape of one. */
   badBus(problem: string): void;
+  /** Counts client messages dropped because the process was not reading its input (node metrics). */
+  countDroppedForBackpressure(count: number): void;
   /** Keeps one log line of the instance (for `servman logs`). */
   log(instance: Instance, source: string, text: string): void;
   /** Records a state change in the registry (shown by `servman ls`). */
@@ -74,7 +77,9 @@ export class Instance {
   private args: Record<string, unknown> = {};
   private readonly restarts: RestartPolicy;
   /** What clients sent while the process restarts, delivered once it is ready again. */
-  private readonly held = new HeldMessages();
+  private readonly held: HeldMessages;
+  /** Client messages the process is too far behind to take are dropped, not queued. */
+  private readonly stalls: StalledDelivery;
   private readonly output: InstanceOutput;
   private readonly delivery: MemberDelivery;
   private readonly health: InstanceHealth;
@@ -94,6 +99,10 @@ export class Instance {
     this.id = id;
     this.task = task;
     this.restarts = new RestartPolicy(task);
+    // Held across a restart within the same bound: released at once, they must fit the new queue.
+    this.held = new HeldMessages(task.maxQueuedBytes);
+    const told = (client: string, count: number) => this.toSession(client, { type: "dropped", instance: this.id, count });
+    this.stalls = new StalledDelivery(task.maxQueuedBytes, { dropped: told, countDropped: (count) => host.countDroppedForBackpressure(count) }, logger);
     this.output = new InstanceOutput(logger, () => host.countInvalid(), (source, text) => host.log(this, source, text));
     this.ended = new Promise((resolve) => (this.endResolve = resolve));
     this.health = new InstanceHealth(
@@ -125,6 +134,11 @@ export class Instance {
 
   get memberCount(): number {
     return this.members.size;
+  }
+
+  /** Text handed to the process and not yet written to it (bounded by the task's `maxQueuedBytes`). */
+  get queuedBytes(): number {
+    return this.channel?.queuedBytes ?? 0;
   }
 
   /** Starts the process and resolves once the service says `ready` (else `launch_failed` / `timeout`). */
@@ -170,13 +184,17 @@ export class Instance {
   }
 
   private toService(message: NodeToService): void {
-    this.sendToService(JSON.stringify(message));
+    this.sendToService(JSON.stringify(message), true);
   }
 
-  /** Sends JSON text to the service, or holds it while the process restarts. */
-  private sendToService(payload: string): void {
+  /**
+   * Sends JSON text to the service, or holds it while the process restarts. A client message
+   * (`control` false) the process is too far behind to take is dropped, and its sender told.
+   */
+  private sendToService(payload: string, control = false): void {
     if (this.phase !== "restarting") {
-      this.channel?.send(payload);
+      const channel = this.channel;
+      if (channel && (control || this.stalls.admit(payload, channel.queuedBytes))) channel.send(payload);
     } else {
       this.held.hold(payload);
     }

@@ -72,6 +72,8 @@ export class ServmanNode {
   /** Exceptions caught at an entry point, and malformed bus messages dropped, since start. */
   internalErrors = 0;
   badBusMessages = 0;
+  /** Client messages dropped because their instance's process was not reading its input, since start. */
+  droppedForBackpressure = 0;
   private state: "new" | "running" | "draining" | "closed" = "new";
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
@@ -118,6 +120,7 @@ export class ServmanNode {
       countInvalid: () => this.invalidOutput++,
       fault: this.fault,
       badBus: (problem) => this.onBadBus(problem),
+      countDroppedForBackpressure: (count) => (this.droppedForBackpressure += count),
       log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),
       setState: (instance, state) => {
         this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
@@ -174,6 +177,11 @@ export class ServmanNode {
   }
 
   /** Per task with a warm pool: processes waiting for a launch now. */
+  /** Text waiting to be written to one of this node's instance processes (0 if it has none). */
+  queuedBytes(instance: string): number {
+    return this.instances.get(instance)?.queuedBytes ?? 0;
+  }
+
   get warm(): Record<string, number> {
     return this.warmPools.counts();
   }
@@ -220,6 +228,7 @@ export class ServmanNode {
         invalidOutput: this.invalidOutput,
         internalErrors: this.internalErrors,
         badBusMessages: this.badBusMessages,
+        droppedForBackpressure: this.droppedForBackpressure,
         warm: this.warm,
       });
     } catch (err) {

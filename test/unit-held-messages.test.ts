@@ -7,7 +7,7 @@ const message = (client: string, n: number, data = "") => JSON.stringify({ type:
 
 describe("HeldMessages", () => {
   it("hands back what it held, in order, once", () => {
-    const held = new HeldMessages();
+    const held = new HeldMessages(16 * 1024 * 1024);
     const sent = Array.from({ length: 5 }, (_, i) => message(i % 2 ? "c1" : "c2", i));
     for (const payload of sent) held.hold(payload);
     const out: string[] = [];
@@ -19,7 +19,7 @@ describe("HeldMessages", () => {
   });
 
   it("past 10 000 messages, counts each sender's dropped messages", () => {
-    const held = new HeldMessages();
+    const held = new HeldMessages(16 * 1024 * 1024);
     for (let i = 0; i < 10_000; i++) held.hold(message("fill", i));
     held.hold(message("a", 1));
     held.hold(message("b", 1));
@@ -31,8 +31,8 @@ describe("HeldMessages", () => {
     assert.deepEqual(held.release(() => {}), new Map(), "the counts start again after a release");
   });
 
-  it("past 16 MiB of text, drops what does not fit, and takes small messages again after a release", () => {
-    const held = new HeldMessages();
+  it("past its bound (the task's maxQueuedBytes, here 16 MiB) of text, drops what does not fit, and takes small messages again after a release", () => {
+    const held = new HeldMessages(16 * 1024 * 1024);
     const big = message("big", 0, "x".repeat(16 * 1024 * 1024 - 200));
     held.hold(big);
     held.hold(message("late", 1, "y".repeat(200)));

@@ -36,7 +36,8 @@ export interface TaskConfig {
   readonly warm: number;
   /**
    * Bytes of messages waiting to be written to the process (its stdin, or its IPC channel) at
-   * most; past it, client messages to it are refused (`busy`). Default 8 MiB.
+   * most; past it, client messages to it are dropped and their senders get `dropped`. Also bounds
+   * the messages held for it across a restart. Default 8 MiB.
    */
   readonly maxQueuedBytes: number;
   /** Extra environment variables for the process. */

@@ -28,6 +28,8 @@ export interface NodeRecord {
   internalErrors: number;
   /** Messages on the node's Redis channels dropped for not having the expected shape, since it started. */
   badBusMessages: number;
+  /** Client messages dropped because their instance's process was not reading its input, since the node started. */
+  droppedForBackpressure: number;
   /** Per task with a warm pool: processes started and waiting for a launch (not in `running`). */
   warm: Record<string, number>;
 }
@@ -59,6 +61,7 @@ export class NodeRegistry {
       invalidOutput: String(node.invalidOutput),
       internalErrors: String(node.internalErrors),
       badBusMessages: String(node.badBusMessages),
+      droppedForBackpressure: String(node.droppedForBackpressure),
       warm: JSON.stringify(node.warm),
     });
     p.pexpire(this.keys.node(node.id), NODE_TTL_MS);
@@ -119,6 +122,7 @@ export class NodeRegistry {
         invalidOutput: Number(h.invalidOutput ?? 0),
         internalErrors: Number(h.internalErrors ?? 0),
         badBusMessages: Number(h.badBusMessages ?? 0),
+        droppedForBackpressure: Number(h.droppedForBackpressure ?? 0),
         warm: JSON.parse(h.warm ?? "{}") as Record<string, number>,
       });
     }
