@@ -14,6 +14,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { WebSocket } from "ws";
 import { RawClient, testTasks } from "./helpers/cluster.js";
+import { hostilePayload } from "./helpers/hostile-json.js";
 import { eventually } from "./helpers/processes.js";
 import { useCluster } from "./helpers/use-cluster.js";
 import { fileURLToPath } from "node:url";
@@ -21,16 +22,6 @@ import { fileURLToPath } from "node:url";
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const GARBAGE_TASK = fileURLToPath(new URL("./fixtures/garbage-task.js", import.meta.url));
 const MAX_FRAME = 64 * 1024;
-
-/** JSON text of a hostile payload: deep, wide, ill-formed text, or long. */
-export const hostilePayload: fc.Arbitrary<string> = fc.oneof(
-  fc.integer({ min: 1, max: 20_000 }).map((depth) => "[".repeat(depth) + "]".repeat(depth)),
-  fc.integer({ min: 1, max: 5_000 }).map((depth) => '{"a":'.repeat(depth) + "1" + "}".repeat(depth)),
-  fc.integer({ min: 1, max: 4_000 }).map((keys) => `{${Array.from({ length: keys }, (_, i) => `"k${i}":${i}`).join(",")}}`),
-  fc.constantFrom('"\\ud800"', '"\\udfff tail"', '{"\\ud800":1}', '"\u0000\u001b[2J"', "1e400", "-0", "123456789012345678901234567890"),
-  fc.integer({ min: 1, max: 60_000 }).map((n) => JSON.stringify("y".repeat(n))),
-  fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
-);
 
 /** A valid envelope of each request type, a hostile payload where the protocol takes any JSON. */
 const hostileRequest: fc.Arbitrary<{ text: string }> = fc

@@ -80,7 +80,13 @@ export class RawClient {
   constructor(readonly ws: WebSocket) {
     ws.on("message", (data, isBinary) => {
       if (isBinary) return;
-      const frame = JSON.parse(data.toString()) as Record<string, any>;
+      let frame: Record<string, any>;
+      try {
+        frame = JSON.parse(data.toString()) as Record<string, any>;
+      } catch {
+        // Garbage relayed on purpose (fuzzing) must not end the test process.
+        frame = { type: "unparseable", text: data.toString().slice(0, 200) };
+      }
       const i = this.waiters.findIndex((w) => w.match(frame));
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(frame);
       else this.frames.push(frame);
