@@ -1,0 +1,257 @@
+/**
+ * The Redis Cluster and Sentinel test helpers start the real thing, and what our libraries
+ * (ioredis 6, BullMQ 6) do on them: sharded pub/sub, hash tags, scripts and MULTI in one slot,
+ * BullMQ queue prefixes, and recovery after a master dies. Durations are reported with
+ * `t.diagnostic`, never asserted.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Queue, Worker } from "bullmq";
+import { Redis, type Cluster } from "ioredis";
+import { askNode, startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
+import { startRedisSentinel, type TestRedisSentinel } from "./helpers/redis-sentinel.js";
+import { descendants, eventually } from "./helpers/processes.js";
+
+const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves `attempt()`, or rejects if it takes over `ms` (a command stuck in an offline queue). */
+function within<T>(attempt: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([attempt, tick(ms).then(() => Promise.reject(new Error(`no answer in ${ms} ms`)))]);
+}
+
+/** Retries `attempt` until it resolves; returns how long after `since` it first did. */
+async function firstSuccess(attempt: () => Promise<unknown>, what: string, since: number, ms = 30_000): Promise<number> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      await within(attempt(), 2000);
+      return Date.now() - since;
+    } catch (err) {
+      if (Date.now() > end) throw new Error(`${what}: still failing after ${ms} ms (${(err as Error).message})`);
+      await tick(50);
+    }
+  }
+}
+
+/** Collects the messages a subscriber gets, by channel. */
+function inbox(client: Redis | Cluster, event: "message" | "smessage"): Map<string, string[]> {
+  const got = new Map<string, string[]>();
+  client.on(event, (channel: string, message: string) => {
+    got.set(channel, [...(got.get(channel) ?? []), message]);
+  });
+  return got;
+}
+
+/**
+ * Publishes `${tag}-N` on `channel` until one such message arrives (a subscription that is being
+ * restored may miss the first ones); returns how long after `since` it did, or undefined.
+ */
+async function deliveredAgain(
+  publish: (message: string) => Promise<unknown>,
+  got: Map<string, string[]>,
+  channel: string,
+  tag: string,
+  since: number,
+  ms: number,
+): Promise<number | undefined> {
+  const end = Date.now() + ms;
+  for (let n = 0; Date.now() < end; n++) {
+    await within(publish(`${tag}-${n}`), 2000).catch(() => {});
+    await tick(100);
+    if ((got.get(channel) ?? []).some((m) => m.startsWith(`${tag}-`))) return Date.now() - since;
+  }
+  return undefined;
+}
+
+describe("Redis Cluster (3 masters, 3 replicas)", () => {
+  let cluster: TestRedisCluster;
+  before(async () => {
+    const started = Date.now();
+    cluster = await startRedisCluster();
+    console.error(`# cluster started in ${Date.now() - started} ms`);
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it("has 3 masters covering the 16384 slots, each with a linked replica", async () => {
+    const masters = await cluster.masters();
+    const replicas = await cluster.replicas();
+    assert.equal(masters.length, 3);
+    assert.equal(replicas.length, 3);
+    const covered = masters.flatMap((m) => m.slots).reduce((sum, [from, to]) => sum + to - from + 1, 0);
+    assert.equal(covered, 16384);
+    for (const m of masters) assert.ok(replicas.some((r) => r.masterId === m.id), `master ${m.port} has a replica`);
+    assert.equal((await cluster.masterOf(0)).port, masters.find((m) => m.slots.some(([f]) => f === 0))!.port);
+  });
+
+  it("sharded pub/sub (shardedSubscribers: true) receives SPUBLISH on channels of every master", async (t) => {
+    const sub = cluster.client({ shardedSubscribers: true });
+    const pub = cluster.client();
+    const got = inbox(sub, "smessage");
+    // One channel per master, so the subscriptions go to 3 different shards.
+    const channels = new Map<number, string>();
+    for (let i = 0; channels.size < 3 && i < 100; i++) {
+      const channel = `servman:to-instance:${i}`;
+      const master = await cluster.masterOf(channel);
+      if (!channels.has(master.port)) channels.set(master.port, channel);
+    }
+    assert.equal(channels.size, 3);
+    for (const channel of channels.values()) await sub.ssubscribe(channel);
+    for (const channel of channels.values()) {
+      assert.equal(await pub.spublish(channel, `hello ${channel}`), 1, "one sharded subscriber on the shard");
+    }
+    await eventually(() => [...channels.values()].every((c) => got.get(c)?.[0] === `hello ${c}`), "every sharded message");
+    // A plain PUBLISH does not reach a sharded subscription.
+    await pub.publish([...channels.values()][0]!, "plain");
+    const stats = await cluster.commandStats();
+    t.diagnostic(`spublish calls per node: ${stats.nodes.map((n) => `${n.port}=${n.calls.spublish ?? 0}`).join(" ")}`);
+    assert.equal(stats.totals.spublish, 3);
+    await tick(200);
+    assert.ok(!got.get([...channels.values()][0]!)!.includes("plain"));
+  });
+
+  it("keys with one hash tag share a slot; MSET, a Lua script and MULTI work over them", async () => {
+    const client = cluster.client();
+    assert.equal(await cluster.slotOf("{x}:a"), await cluster.slotOf("{x}:b"));
+    assert.equal(await cluster.slotOf("{x}:a"), await cluster.slotOf("x"));
+    await client.mset("{x}:a", "1", "{x}:b", "2");
+    // Keys in different slots are refused (by ioredis or by the server, CROSSSLOT).
+    assert.notEqual(await cluster.slotOf("servman:a"), await cluster.slotOf("servman:b"));
+    await assert.rejects(client.mset("servman:a", "1", "servman:b", "2"), /CROSSSLOT|same slot/i);
+
+    client.defineCommand("moveValue", {
+      numberOfKeys: 2,
+      lua: "local v = redis.call('GET', KEYS[1]); redis.call('SET', KEYS[2], v); redis.call('DEL', KEYS[1]); return v",
+    });
+    const scripted = client as unknown as { moveValue(from: string, to: string): Promise<string> };
+    assert.equal(await scripted.moveValue("{x}:a", "{x}:c"), "1");
+    assert.equal(await client.get("{x}:c"), "1");
+    assert.equal(await client.exists("{x}:a"), 0);
+    await assert.rejects(scripted.moveValue("servman:a", "servman:b"), /CROSSSLOT|same slot/i);
+
+    const results = await client.multi().set("{m}:a", "1").incr("{m}:n").get("{m}:a").exec();
+    assert.deepEqual(results, [
+      [null, "OK"],
+      [null, 1],
+      [null, "1"],
+    ]);
+  });
+
+  it("BullMQ runs a job with a hash-tagged prefix, or a hash-tagged queue name; the default prefix fails", async (t) => {
+    // BullMQ refuses a Worker whose Cluster has redisOptions.maxRetriesPerRequest set (not null).
+    const connection = cluster.client({ redisOptions: { maxRetriesPerRequest: null } });
+    for (const [name, prefix] of [
+      ["echo", "{servman:t}"],
+      ["{echo}", "servman:launch"],
+    ] as const) {
+      const queue = new Queue(name, { connection, prefix });
+      const worker = new Worker(name, async (job) => (job.data as { n: number }).n * 2, { connection, prefix });
+      const done = new Promise<unknown>((resolve, reject) => {
+        worker.once("completed", (_job, result) => resolve(result));
+        worker.once("failed", (_job, err) => reject(err));
+      });
+      await queue.add("launch", { n: 21 });
+      assert.equal(await done, 42);
+      await worker.close();
+      await queue.close();
+      // Every key of the queue sits on the one master of its hash tag.
+      const tag = name.startsWith("{") ? name : prefix;
+      const master = await cluster.masterOf(tag);
+      const keys = (await askNode(master.port, "KEYS", `${prefix}:${name}:*`)) as string[];
+      assert.ok(keys.length > 0);
+      const slots = new Set(await Promise.all(keys.map((k) => cluster.slotOf(k))));
+      assert.equal(slots.size, 1);
+      t.diagnostic(`queue ${name} prefix ${prefix}: ${keys.length} keys, all in slot ${[...slots][0]} on ${master.port}`);
+    }
+    const untagged = new Queue("echo", { connection, prefix: "servman:launch" });
+    untagged.on("error", () => {});
+    await assert.rejects(untagged.add("launch", { n: 1 }), /CROSSSLOT|same slot/i);
+    await untagged.close();
+  });
+
+  it("after a master dies, the cluster client and its sharded subscription recover by themselves", async (t) => {
+    const client = cluster.client();
+    const sub = cluster.client({ shardedSubscribers: true });
+    const subscriberEvents: string[] = [];
+    for (const event of ["+subscriber", "-subscriber", "subscribersReady"]) sub.on(event, () => subscriberEvents.push(event));
+    const got = inbox(sub, "smessage");
+    const key = "{fo}:key";
+    const channel = "{fo}:channel";
+    await client.set(key, "before");
+    await sub.ssubscribe(channel);
+    assert.equal(await client.spublish(channel, "before"), 1);
+    await eventually(() => got.get(channel)?.includes("before") === true, "the message before the failover");
+
+    const old = await cluster.masterOf("{fo}");
+    const killedAt = Date.now();
+    await cluster.kill(old.port);
+    const heir = await cluster.waitForFailover(old.port);
+    const failoverMs = Date.now() - killedAt;
+    assert.notEqual(heir.port, old.port);
+    assert.equal((await cluster.masterOf("{fo}")).port, heir.port);
+
+    const setMs = await firstSuccess(() => client.set(key, "after"), "SET on the failed slot", killedAt);
+    assert.equal(await client.get(key), "after");
+    const subMs = await deliveredAgain((m) => client.spublish(channel, m), got, channel, "after", killedAt, 30_000);
+    t.diagnostic(`cluster failover (node timeout 1000 ms): slots moved after ${failoverMs} ms; SET ok after ${setMs} ms`);
+    t.diagnostic(`sharded subscription delivered again after ${subMs ?? "never (30 s)"} ms; subscriber events: ${subscriberEvents.join(",")}`);
+    assert.ok(subMs !== undefined, "ioredis re-subscribed the sharded channel on the new master by itself");
+
+    // The old master comes back as a replica of its heir.
+    await cluster.restart(old.port);
+    const back = (await cluster.replicas()).find((r) => r.port === old.port);
+    assert.equal(back?.masterId, heir.id);
+  });
+});
+
+describe("Redis Sentinel (master, replica, 3 sentinels, with a password)", () => {
+  let sentinel: TestRedisSentinel;
+  before(async () => {
+    const started = Date.now();
+    sentinel = await startRedisSentinel({ password: "s3cret-pass" });
+    console.error(`# sentinel setup started in ${Date.now() - started} ms`);
+  });
+  after(async () => {
+    await sentinel?.stop();
+  });
+
+  it("ioredis finds the master through the sentinels, and after a failover reconnects and resubscribes", async (t) => {
+    const client = new Redis(sentinel.clientOptions());
+    const sub = new Redis(sentinel.clientOptions());
+    for (const c of [client, sub]) c.on("error", () => {});
+    try {
+      const oldPort = await sentinel.master();
+      assert.equal(oldPort, sentinel.dataPorts[0]);
+      await client.set("k", "before");
+      assert.equal(client.stream.remotePort, oldPort);
+      const got = inbox(sub, "message");
+      await sub.subscribe("servman:events");
+      assert.equal(await client.publish("servman:events", "before"), 1);
+      await eventually(() => got.get("servman:events")?.includes("before") === true, "the message before the failover");
+
+      const killedAt = Date.now();
+      await sentinel.kill(oldPort);
+      const newPort = await sentinel.waitForFailover(oldPort);
+      const failoverMs = Date.now() - killedAt;
+      assert.equal(newPort, sentinel.dataPorts[1]);
+
+      const setMs = await firstSuccess(() => client.set("k", "after"), "SET after the failover", killedAt);
+      assert.equal(client.stream.remotePort, newPort);
+      assert.equal(await client.get("k"), "after");
+      const subMs = await deliveredAgain((m) => client.publish("servman:events", m), got, "servman:events", "after", killedAt, 30_000);
+      t.diagnostic(`sentinel failover (down-after 1000 ms): new master named after ${failoverMs} ms; SET ok after ${setMs} ms`);
+      t.diagnostic(`plain subscription delivered again after ${subMs ?? "never (30 s)"} ms`);
+      assert.ok(subMs !== undefined, "ioredis resubscribed on the new master by itself");
+      assert.equal(sub.stream.remotePort, newPort);
+    } finally {
+      client.disconnect();
+      sub.disconnect();
+    }
+  });
+});
+
+it("leaves no redis-server process behind", () => {
+  const left = descendants().filter((p) => p.cmd.includes("redis-server"));
+  assert.deepEqual(left, []);
+});
