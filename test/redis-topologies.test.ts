@@ -65,16 +65,18 @@ async function deliveredAgain(
 
 describe("Redis Cluster (3 masters, 3 replicas)", () => {
   let cluster: TestRedisCluster;
+  let startupMs = 0;
   before(async () => {
     const started = Date.now();
     cluster = await startRedisCluster();
-    console.error(`# cluster started in ${Date.now() - started} ms`);
+    startupMs = Date.now() - started;
   });
   after(async () => {
     await cluster?.stop();
   });
 
-  it("has 3 masters covering the 16384 slots, each with a linked replica", async () => {
+  it("has 3 masters covering the 16384 slots, each with a linked replica", async (t) => {
+    t.diagnostic(`cluster ready ${startupMs} ms after the start`);
     const masters = await cluster.masters();
     const replicas = await cluster.replicas();
     assert.equal(masters.length, 3);
@@ -106,9 +108,47 @@ describe("Redis Cluster (3 masters, 3 replicas)", () => {
     await pub.publish([...channels.values()][0]!, "plain");
     const stats = await cluster.commandStats();
     t.diagnostic(`spublish calls per node: ${stats.nodes.map((n) => `${n.port}=${n.calls.spublish ?? 0}`).join(" ")}`);
+    t.diagnostic(`CPU seconds per node so far: ${stats.nodes.map((n) => `${n.port}=${n.cpuSeconds.toFixed(2)}`).join(" ")}`);
     assert.equal(stats.totals.spublish, 3);
     await tick(200);
     assert.ok(!got.get([...channels.values()][0]!)!.includes("plain"));
+  });
+
+  it("a plain PUBLISH goes over the cluster bus to every other node; an SPUBLISH only to its shard's replica", async (t) => {
+    const pub = cluster.client();
+    const busSent = async () => {
+      const sent = { publish: 0, publishshard: 0 };
+      for (const port of cluster.ports) {
+        const info = String(await askNode(port, "CLUSTER", "INFO"));
+        sent.publish += Number(/cluster_stats_messages_publish_sent:(\d+)/.exec(info)?.[1] ?? 0);
+        sent.publishshard += Number(/cluster_stats_messages_publishshard_sent:(\d+)/.exec(info)?.[1] ?? 0);
+      }
+      return sent;
+    };
+    const start = await busSent();
+    for (let i = 0; i < 10; i++) await pub.publish("servman:events", "x");
+    const afterPlain = await busSent();
+    for (let i = 0; i < 10; i++) await pub.spublish("servman:events", "x");
+    const afterSharded = await busSent();
+    t.diagnostic(`bus messages for 10 PUBLISH: ${afterPlain.publish - start.publish}; for 10 SPUBLISH: ${afterSharded.publishshard - afterPlain.publishshard}`);
+    assert.equal(afterPlain.publish - start.publish, 10 * 5);
+    assert.equal(afterSharded.publishshard - afterPlain.publishshard, 10 * 1);
+    assert.equal(afterSharded.publish, afterPlain.publish);
+  });
+
+  it("without shardedSubscribers, SSUBSCRIBE fails for channels of other masters than its one connection's", async () => {
+    const sub = cluster.client();
+    const outcomes: string[] = [];
+    const seen = new Set<number>();
+    for (let i = 0; seen.size < 3 && i < 100; i++) {
+      const channel = `servman:plain-sub:${i}`;
+      const master = await cluster.masterOf(channel);
+      if (seen.has(master.port)) continue;
+      seen.add(master.port);
+      outcomes.push(await within(sub.ssubscribe(channel), 10_000).then(() => "ok", (err: Error) => err.message));
+    }
+    // The one subscriber connection sits on one node: at most one of 3 masters accepts.
+    assert.ok(outcomes.filter((o) => /MOVED|redirections/.test(o)).length >= 2, outcomes.join("; "));
   });
 
   it("keys with one hash tag share a slot; MSET, a Lua script and MULTI work over them", async () => {
@@ -170,11 +210,22 @@ describe("Redis Cluster (3 masters, 3 replicas)", () => {
     await untagged.close();
   });
 
-  it("after a master dies, the cluster client and its sharded subscription recover by themselves", async (t) => {
+  it("after a master dies, the cluster client, its sharded subscription and a BullMQ worker recover by themselves", async (t) => {
     const client = cluster.client();
     const sub = cluster.client({ shardedSubscribers: true });
-    const subscriberEvents: string[] = [];
-    for (const event of ["+subscriber", "-subscriber", "subscribersReady"]) sub.on(event, () => subscriberEvents.push(event));
+    const subscriberEvents: Record<string, number> = {};
+    for (const event of ["-subscriber", "error", "refresh"]) sub.on(event, () => (subscriberEvents[event] = (subscriberEvents[event] ?? 0) + 1));
+    // A BullMQ queue and worker whose keys are in the same slot as the key and channel.
+    const connection = cluster.client({ redisOptions: { maxRetriesPerRequest: null } });
+    const queue = new Queue("echo", { connection, prefix: "{fo}" });
+    const worker = new Worker("echo", async (job) => (job.data as { n: number }).n, { connection, prefix: "{fo}" });
+    const workerErrors: string[] = [];
+    queue.on("error", () => {});
+    worker.on("error", (err) => workerErrors.push(err.message));
+    const completed: Array<{ at: number; result: number }> = [];
+    worker.on("completed", (_job, result: number) => completed.push({ at: Date.now(), result }));
+    await queue.add("launch", { n: 1 });
+    await eventually(() => completed.length === 1, "the job before the failover");
     const got = inbox(sub, "smessage");
     const key = "{fo}:key";
     const channel = "{fo}:channel";
@@ -194,8 +245,14 @@ describe("Redis Cluster (3 masters, 3 replicas)", () => {
     const setMs = await firstSuccess(() => client.set(key, "after"), "SET on the failed slot", killedAt);
     assert.equal(await client.get(key), "after");
     const subMs = await deliveredAgain((m) => client.spublish(channel, m), got, channel, "after", killedAt, 30_000);
+    const addMs = await firstSuccess(() => queue.add("launch", { n: 2 }), "a BullMQ add on the failed slot", killedAt);
+    await eventually(() => completed.some((c) => c.result === 2), "the job after the failover", 30_000);
+    const jobMs = completed.find((c) => c.result === 2)!.at - killedAt;
+    await worker.close();
+    await queue.close();
     t.diagnostic(`cluster failover (node timeout 1000 ms): slots moved after ${failoverMs} ms; SET ok after ${setMs} ms`);
-    t.diagnostic(`sharded subscription delivered again after ${subMs ?? "never (30 s)"} ms; subscriber events: ${subscriberEvents.join(",")}`);
+    t.diagnostic(`sharded subscription delivered again after ${subMs ?? "never (30 s)"} ms; BullMQ add ok after ${addMs} ms, job done after ${jobMs} ms`);
+    t.diagnostic(`sharded subscriber client meanwhile: ${JSON.stringify(subscriberEvents)}; worker errors: ${[...new Set(workerErrors)].join(" | ") || "none"}`);
     assert.ok(subMs !== undefined, "ioredis re-subscribed the sharded channel on the new master by itself");
 
     // The old master comes back as a replica of its heir.
@@ -207,16 +264,18 @@ describe("Redis Cluster (3 masters, 3 replicas)", () => {
 
 describe("Redis Sentinel (master, replica, 3 sentinels, with a password)", () => {
   let sentinel: TestRedisSentinel;
+  let startupMs = 0;
   before(async () => {
     const started = Date.now();
     sentinel = await startRedisSentinel({ password: "s3cret-pass" });
-    console.error(`# sentinel setup started in ${Date.now() - started} ms`);
+    startupMs = Date.now() - started;
   });
   after(async () => {
     await sentinel?.stop();
   });
 
   it("ioredis finds the master through the sentinels, and after a failover reconnects and resubscribes", async (t) => {
+    t.diagnostic(`sentinel setup ready ${startupMs} ms after the start`);
     const client = new Redis(sentinel.clientOptions());
     const sub = new Redis(sentinel.clientOptions());
     for (const c of [client, sub]) c.on("error", () => {});

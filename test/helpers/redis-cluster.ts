@@ -5,12 +5,12 @@
  * process exits or is signalled first (test/helpers/owned-processes.ts). Never 127.0.0.1:6379.
  */
 import { execFile, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Cluster, type ClusterOptions } from "ioredis";
-import { killNow } from "./owned-processes.js";
+import { killNow, ownFolder, removeFolder } from "./owned-processes.js";
 import { ask, freePortPair, logTail, parseInfo, pollFor, spawnRedisServer, tryAsk } from "./redis-process.js";
 
 const run = promisify(execFile);
@@ -113,6 +113,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const nodeTimeout = options.nodeTimeoutMs ?? 1000;
   const readyMs = options.readyMs ?? 30_000;
   const root = mkdtempSync(join(tmpdir(), "servman-cluster-"));
+  ownFolder(root);
   const children = new Map<number, ChildProcess>();
   const pids = new Map<number, number>();
   const argsOf = new Map<number, string[]>();
@@ -133,7 +134,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const stopAll = async () => {
     for (const c of clients) c.disconnect();
     await Promise.all([...children.values()].map(killNow));
-    rmSync(root, { recursive: true, force: true });
+    removeFolder(root);
   };
 
   try {

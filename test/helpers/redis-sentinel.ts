@@ -6,11 +6,11 @@
  * or is signalled first (test/helpers/owned-processes.ts). Never 127.0.0.1:6379.
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RedisOptions } from "ioredis";
-import { killNow } from "./owned-processes.js";
+import { killNow, ownFolder, removeFolder } from "./owned-processes.js";
 import { freePortPair, logTail, parseInfo, pollFor, spawnRedisServer, tryAsk } from "./redis-process.js";
 
 export interface TestRedisSentinel {
@@ -53,6 +53,7 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
   const password = options.password;
   const readyMs = options.readyMs ?? 30_000;
   const root = mkdtempSync(join(tmpdir(), "servman-sentinel-"));
+  ownFolder(root);
   const children = new Map<number, ChildProcess>();
   const taken = new Set<number>();
   const nextPort = async () => {
@@ -72,7 +73,7 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
   ];
   const stop = async () => {
     await Promise.all([...children.values()].map(killNow));
-    rmSync(root, { recursive: true, force: true });
+    removeFolder(root);
   };
 
   const masterPort = await nextPort();
