@@ -274,14 +274,62 @@ describe("Redis Sentinel (master, replica, 3 sentinels, with a password)", () =>
     await sentinel?.stop();
   });
 
-  it("ioredis finds the master through the sentinels, and after a failover reconnects and resubscribes", async (t) => {
+  it("after a manual failover (old master alive), failoverDetector clients follow at once; plain ones stay behind", async (t) => {
     t.diagnostic(`sentinel setup ready ${startupMs} ms after the start`);
+    const plain = new Redis(sentinel.clientOptions());
+    const detecting = new Redis(sentinel.clientOptions({ failoverDetector: true }));
+    const detectingSub = new Redis(sentinel.clientOptions({ failoverDetector: true }));
+    for (const c of [plain, detecting, detectingSub]) c.on("error", () => {});
+    try {
+      const oldPort = await sentinel.master();
+      await plain.set("plain", "0");
+      await detecting.set("detecting", "0");
+      const got = inbox(detectingSub, "message");
+      await detectingSub.subscribe("servman:events");
+      // Where the plain client writes while the sentinels already name the new master.
+      const startedAt = Date.now();
+      let plainMovedAt: number | undefined;
+      const windowKeys: string[] = [];
+      let newPort: number | undefined;
+      const watchPlain = (async () => {
+        for (let n = 0; plainMovedAt === undefined && Date.now() - startedAt < 30_000; n++) {
+          const named = newPort !== undefined;
+          const ok = await within(plain.set(`plain:${n}`, "x"), 2000).then(() => true, () => false);
+          if (ok && named && plain.stream.remotePort === oldPort) windowKeys.push(`plain:${n}`);
+          if (ok && named && plain.stream.remotePort === newPort) plainMovedAt = Date.now();
+          await tick(100);
+        }
+      })();
+      newPort = await sentinel.failover();
+      const namedMs = Date.now() - startedAt;
+      assert.notEqual(newPort, oldPort);
+      const detectingMs = await firstSuccess(async () => {
+        await detecting.set("detecting", "1");
+        assert.equal(detecting.stream.remotePort, newPort);
+      }, "the failoverDetector client on the new master", startedAt);
+      const subMs = await deliveredAgain((m) => detecting.publish("servman:events", m), got, "servman:events", "after", startedAt, 30_000);
+      assert.equal(detectingSub.stream.remotePort, newPort);
+      await watchPlain;
+      await sentinel.waitForReplica(oldPort);
+      const relinkedMs = Date.now() - startedAt;
+      t.diagnostic(`manual failover: new master named after ${namedMs} ms, old one a linked replica after ${relinkedMs} ms`);
+      t.diagnostic(`failoverDetector client on the new master after ${detectingMs} ms, its subscriber receiving after ${subMs} ms`);
+      const kept = windowKeys.length > 0 ? await detecting.exists(...windowKeys) : 0;
+      t.diagnostic(`plain client moved after ${plainMovedAt === undefined ? "never (30 s)" : `${plainMovedAt - startedAt} ms`}; the demoted master acknowledged ${windowKeys.length} of its writes meanwhile, ${kept} kept`);
+      assert.ok(subMs !== undefined);
+      assert.ok(plainMovedAt !== undefined, "the plain client ends on the new master (sentinel kills the demoted master's clients)");
+      assert.equal(kept, 0, "writes acknowledged by the demoted master are lost");
+    } finally {
+      for (const c of [plain, detecting, detectingSub]) c.disconnect();
+    }
+  });
+
+  it("ioredis finds the master through the sentinels, and after a failover reconnects and resubscribes", async (t) => {
     const client = new Redis(sentinel.clientOptions());
     const sub = new Redis(sentinel.clientOptions());
     for (const c of [client, sub]) c.on("error", () => {});
     try {
       const oldPort = await sentinel.master();
-      assert.equal(oldPort, sentinel.dataPorts[0]);
       await client.set("k", "before");
       assert.equal(client.stream.remotePort, oldPort);
       const got = inbox(sub, "message");
@@ -293,7 +341,7 @@ describe("Redis Sentinel (master, replica, 3 sentinels, with a password)", () =>
       await sentinel.kill(oldPort);
       const newPort = await sentinel.waitForFailover(oldPort);
       const failoverMs = Date.now() - killedAt;
-      assert.equal(newPort, sentinel.dataPorts[1]);
+      assert.equal(newPort, sentinel.dataPorts.find((p) => p !== oldPort));
 
       const setMs = await firstSuccess(() => client.set("k", "after"), "SET after the failover", killedAt);
       assert.equal(client.stream.remotePort, newPort);

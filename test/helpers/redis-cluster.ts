@@ -42,7 +42,7 @@ export interface NodeStats {
 }
 
 export interface TestRedisCluster {
-  /** `redis://127.0.0.1:P` of every node (masters first, as created). */
+  /** `redis://127.0.0.1:P` of every node, in creation order (which become masters is redis-cli's choice). */
   startupUrls: string[];
   /** Every node's port, as created. */
   ports: number[];
@@ -61,7 +61,7 @@ export interface TestRedisCluster {
   waitForFailover(oldPort: number, ms?: number): Promise<ClusterNode>;
   /** Starts a killed node again with its own nodes.conf; resolves once it is a linked replica. */
   restart(port: number, ms?: number): Promise<void>;
-  /** An ioredis Cluster on the startup nodes (disconnected by `stop`). */
+  /** An ioredis Cluster with every node as a startup node (disconnected by `stop`); errors are swallowed. */
   client(options?: ClusterOptions): Cluster;
   /** Per live node: command calls and CPU; plus calls summed over the nodes. */
   commandStats(): Promise<{ nodes: NodeStats[]; totals: Record<string, number> }>;
@@ -260,7 +260,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     },
     client(clientOptions = {}) {
       const client = new Cluster(
-        cluster.ports.slice(0, 3).map((port) => ({ host: "127.0.0.1", port })),
+        cluster.ports.map((port) => ({ host: "127.0.0.1", port })),
         clientOptions,
       );
       client.on("error", () => {});

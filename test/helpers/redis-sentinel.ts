@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RedisOptions } from "ioredis";
 import { killNow, ownFolder, removeFolder } from "./owned-processes.js";
-import { freePortPair, logTail, parseInfo, pollFor, spawnRedisServer, tryAsk } from "./redis-process.js";
+import { ask, freePortPair, logTail, parseInfo, pollFor, spawnRedisServer, tryAsk } from "./redis-process.js";
 
 export interface TestRedisSentinel {
   /** The master group's name (`sentinel monitor NAME ...`). */
@@ -30,6 +30,14 @@ export interface TestRedisSentinel {
   kill(port: number): Promise<void>;
   /** Resolves with the new master's port once every live sentinel names it and it says role:master. */
   waitForFailover(oldPort: number, ms?: number): Promise<number>;
+  /**
+   * A manual failover (`SENTINEL FAILOVER`; the old master stays up): resolves with the new
+   * master's port once every live sentinel names it and it says role:master. The old master is
+   * still a master until Sentinel next looks at it: see `waitForReplica`.
+   */
+  failover(ms?: number): Promise<number>;
+  /** Resolves once the data server on `port` is a linked replica of the current master. */
+  waitForReplica(port: number, ms?: number): Promise<void>;
   /** Ends every server by PID and removes the temporary folder. */
   stop(): Promise<void>;
 }
@@ -157,15 +165,35 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
       if (!child) throw new Error(`port ${port} is not a server of this setup`);
       await killNow(child);
     },
-    async waitForFailover(oldPort, ms = 30_000) {
-      return pollFor(async () => {
-        const ports = await named();
-        const first = ports[0];
-        if (first === undefined || first === oldPort || ports.some((p) => p !== first)) return undefined;
-        const repl = await tryAsk(first, password, "INFO", "replication");
-        return typeof repl === "string" && parseInfo(repl).role === "master" ? first : undefined;
-      }, `a failover of ${oldPort}`, ms);
+    waitForFailover,
+    async failover(ms = 30_000) {
+      const oldPort = (await named())[0];
+      const live = sentinelPorts.find(alive);
+      if (oldPort === undefined || live === undefined) throw new Error("no sentinel answers");
+      await ask(live, undefined, "SENTINEL", "FAILOVER", name);
+      return waitForFailover(oldPort, ms);
+    },
+    async waitForReplica(port, ms = 30_000) {
+      // Sentinel reconfigures a demoted or restarted master when it next looks at it (INFO, every
+      // 10 s), then the replica syncs: this can take over 10 s.
+      await pollFor(async () => {
+        const current = (await named())[0];
+        const repl = await tryAsk(port, password, "INFO", "replication");
+        if (current === undefined || typeof repl !== "string") return undefined;
+        const info = parseInfo(repl);
+        return info.role === "slave" && info.master_port === String(current) && info.master_link_status === "up" ? true : undefined;
+      }, `${port} to be a linked replica`, ms);
     },
     stop,
   };
+
+  async function waitForFailover(oldPort: number, ms = 30_000): Promise<number> {
+    return pollFor(async () => {
+      const ports = await named();
+      const first = ports[0];
+      if (first === undefined || first === oldPort || ports.some((p) => p !== first)) return undefined;
+      const repl = await tryAsk(first, password, "INFO", "replication");
+      return typeof repl === "string" && parseInfo(repl).role === "master" ? first : undefined;
+    }, `a failover of ${oldPort}`, ms);
+  }
 }
