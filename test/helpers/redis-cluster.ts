@@ -11,7 +11,18 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Cluster, type ClusterOptions } from "ioredis";
 import { killNow, ownFolder, removeFolder } from "./owned-processes.js";
-import { ask, freePortPair, logTail, parseInfo, pollFor, spawnRedisServer, tryAsk } from "./redis-process.js";
+import {
+  ask,
+  assertRunning,
+  freePortPair,
+  logTail,
+  parseInfo,
+  pollFor,
+  retryingStart,
+  ServerExited,
+  spawnRedisServer,
+  tryAsk,
+} from "./redis-process.js";
 
 const run = promisify(execFile);
 
@@ -108,8 +119,12 @@ function serves(node: ClusterNode, slot: number): boolean {
   return node.slots.some(([from, to]) => slot >= from && slot <= to);
 }
 
-/** Starts a 3-master, 3-replica cluster; see the module comment. */
-export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<TestRedisCluster> {
+/** Starts a 3-master, 3-replica cluster (new ports if a server could not start); see the module comment. */
+export function startRedisCluster(options: RedisClusterOptions = {}): Promise<TestRedisCluster> {
+  return retryingStart(() => startOnce(options));
+}
+
+async function startOnce(options: RedisClusterOptions): Promise<TestRedisCluster> {
   const nodeTimeout = options.nodeTimeoutMs ?? 1000;
   const readyMs = options.readyMs ?? 30_000;
   const root = mkdtempSync(join(tmpdir(), "servman-cluster-"));
@@ -150,12 +165,17 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       startNode(port);
     }
     const ports = [...argsOf.keys()];
-    await pollFor(async () => ((await Promise.all(ports.map((p) => tryAsk(p, undefined, "PING")))).every((r) => r === "PONG") ? true : undefined), "the 6 servers to answer", readyMs);
+    await pollFor(async () => {
+      assertRunning(children.values());
+      const replies = await Promise.all(ports.map((p) => tryAsk(p, undefined, "PING")));
+      return replies.every((r) => r === "PONG") ? true : undefined;
+    }, "the 6 servers to answer", readyMs);
     await run("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"], { timeout: readyMs });
     await pollFor(async () => ((await Promise.all(ports.map((p) => settled(p)))).every(Boolean) ? true : undefined), "the cluster to be ready", readyMs);
   } catch (err) {
     const logs = [...argsOf.keys()].map((p) => `--- ${p}\n${logTail(join(root, `redis-${p}.log`))}`).join("\n");
     await stopAll();
+    if (err instanceof ServerExited) throw err;
     throw new Error(`${(err as Error).message}\n${logs}`);
   }
 

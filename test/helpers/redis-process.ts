@@ -33,6 +33,29 @@ export async function freePortPair(bus: boolean, taken: ReadonlySet<number> = ne
   throw new Error("no free port found");
 }
 
+/** A server ended during startup: most likely another process took its port (or bus port) first. */
+export class ServerExited extends Error {}
+
+/** Throws `ServerExited` if one of `children` has ended. */
+export function assertRunning(children: Iterable<ChildProcess>): void {
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new ServerExited(`redis-server ${child.pid} exited during startup (${child.exitCode ?? child.signalCode})`);
+    }
+  }
+}
+
+/** Runs `start` again (new ports) when a server exited during startup, up to 3 times in all. */
+export async function retryingStart<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (!(err instanceof ServerExited) || attempt >= 3) throw err;
+    }
+  }
+}
+
 /** Starts `redis-server` with `args` (its log goes to `logFile`), owned so it never outlives us. */
 export function spawnRedisServer(args: string[]): ChildProcess {
   const child = spawn("redis-server", args, { stdio: ["ignore", "ignore", "inherit"], detached: false });

@@ -11,7 +11,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RedisOptions } from "ioredis";
 import { killNow, ownFolder, removeFolder } from "./owned-processes.js";
-import { ask, freePortPair, logTail, parseInfo, pollFor, spawnRedisServer, tryAsk } from "./redis-process.js";
+import {
+  ask,
+  assertRunning,
+  freePortPair,
+  logTail,
+  parseInfo,
+  pollFor,
+  retryingStart,
+  ServerExited,
+  spawnRedisServer,
+  tryAsk,
+} from "./redis-process.js";
 
 export interface TestRedisSentinel {
   /** The master group's name (`sentinel monitor NAME ...`). */
@@ -55,8 +66,15 @@ export interface RedisSentinelOptions {
   readyMs?: number;
 }
 
-/** Starts the master, replica and sentinels; resolves once every sentinel knows all of them. */
-export async function startRedisSentinel(options: RedisSentinelOptions = {}): Promise<TestRedisSentinel> {
+/**
+ * Starts the master, replica and sentinels (new ports if a server could not start); resolves once
+ * every sentinel knows all of them.
+ */
+export function startRedisSentinel(options: RedisSentinelOptions = {}): Promise<TestRedisSentinel> {
+  return retryingStart(() => startOnce(options));
+}
+
+async function startOnce(options: RedisSentinelOptions): Promise<TestRedisSentinel> {
   const name = options.name ?? "servman";
   const password = options.password;
   const readyMs = options.readyMs ?? 30_000;
@@ -93,6 +111,7 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
     // Sentinels learn replicas from the master's INFO (every 10 s), so start them once the replica
     // is linked: they then see it at once.
     await pollFor(async () => {
+      assertRunning(children.values());
       const repl = await tryAsk(replicaPort, password, "INFO", "replication");
       return typeof repl === "string" && parseInfo(repl).master_link_status === "up" ? true : undefined;
     }, "the replica to link to the master", readyMs);
@@ -119,6 +138,7 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
     // A failover needs a majority of sentinels to agree, so each must know the 2 others (they
     // find each other through hello messages on the master, every 2 s) and the replica.
     await pollFor(async () => {
+      assertRunning(children.values());
       for (const port of sentinelPorts) {
         const master = await tryAsk(port, undefined, "SENTINEL", "MASTER", name);
         if (!Array.isArray(master)) return undefined;
@@ -134,6 +154,7 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
       .map((p) => `--- ${p}\n${logTail(join(root, sentinelPorts.includes(p) ? `sentinel-${p}.log` : `redis-${p}.log`))}`)
       .join("\n");
     await stop();
+    if (err instanceof ServerExited) throw err;
     throw new Error(`${(err as Error).message}\n${logs}`);
   }
 
