@@ -51,13 +51,13 @@ const shaped = fc
     // Hostile text is spliced in raw, so depth and bad escapes reach the decoder as they are.
     const raws: string[] = [];
     const json = JSON.stringify(record, (_k, v: unknown) => {
-      if (v && typeof v === "object" && "raw" in v && typeof (v as { raw: unknown }).raw === "string") {
+      if (v && typeof v === "object" && "raw" in v && typeof (v).raw === "string") {
         raws.push((v as { raw: string }).raw);
         return `@@RAW${raws.length - 1}@@`;
       }
       return v;
     });
-    return json.replace(/"@@RAW(\d+)@@"/g, (_m, i: string) => raws[Number(i)]!);
+    return json.replace(/"@@RAW(\d+)@@"/g, (_m, i: string) => raws[Number(i)]);
   });
 
 const payload = fc.oneof(shaped, shaped, hostilePayload, fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)), fc.string({ unit: "binary", maxLength: 200 }));
@@ -75,8 +75,8 @@ describe("fuzzing the Redis channels", () => {
   const fx = useCluster({ extra: { tasks: testTasks() } });
 
   it(`gateway and node: ${RUNS} batches of random messages on every channel leave both serving`, async () => {
-    const gateway = fx.cluster.gateways[0]!;
-    const node = fx.cluster.nodes[0]!;
+    const gateway = fx.cluster.gateways[0];
+    const node = fx.cluster.nodes[0];
     const good = await fx.cluster.raw();
     await good.request({ type: "launch", task: "echo", instance: "bus-target" });
     await good.request({ type: "join", instance: "bus-target" });
@@ -93,7 +93,7 @@ describe("fuzzing the Redis channels", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.nat(channels.length - 1), payload), { minLength: 1, maxLength: 6 }), async (batch) => {
         fc.pre(batch.every(([, text]) => !acts(text)));
-        for (const [c, text] of batch) await fx.redis.client.publish(channels[c]!, text);
+        for (const [c, text] of batch) await fx.redis.client.publish(channels[c], text);
         // A round trip through the gateway, Redis, the node and the service, behind the batch.
         const mark = n++;
         good.send({ type: "send", instance: "bus-target", action: "echo", data: { mark } });

@@ -105,13 +105,13 @@ describe("Redis Cluster (3 masters, 3 replicas)", () => {
     }
     await eventually(() => [...channels.values()].every((c) => got.get(c)?.[0] === `hello ${c}`), "every sharded message");
     // A plain PUBLISH does not reach a sharded subscription.
-    await pub.publish([...channels.values()][0]!, "plain");
+    await pub.publish([...channels.values()][0], "plain");
     const stats = await cluster.commandStats();
     t.diagnostic(`spublish calls per node: ${stats.nodes.map((n) => `${n.port}=${n.calls.spublish ?? 0}`).join(" ")}`);
     t.diagnostic(`CPU seconds per node so far: ${stats.nodes.map((n) => `${n.port}=${n.cpuSeconds.toFixed(2)}`).join(" ")}`);
     assert.equal(stats.totals.spublish, 3);
     await tick(200);
-    assert.ok(!got.get([...channels.values()][0]!)!.includes("plain"));
+    assert.ok(!got.get([...channels.values()][0])!.includes("plain"));
   });
 
   it("a plain PUBLISH goes over the cluster bus to every other node; an SPUBLISH only to its shard's replica", async (t) => {
@@ -186,7 +186,7 @@ describe("Redis Cluster (3 masters, 3 replicas)", () => {
       ["{echo}", "servman:launch"],
     ] as const) {
       const queue = new Queue(name, { connection, prefix });
-      const worker = new Worker(name, async (job) => (job.data as { n: number }).n * 2, { connection, prefix });
+      const worker = new Worker(name, (job) => Promise.resolve((job.data as { n: number }).n * 2), { connection, prefix });
       const done = new Promise<unknown>((resolve, reject) => {
         worker.once("completed", (_job, result) => resolve(result));
         worker.once("failed", (_job, err) => reject(err));
@@ -218,7 +218,7 @@ describe("Redis Cluster (3 masters, 3 replicas)", () => {
     // A BullMQ queue and worker whose keys are in the same slot as the key and channel.
     const connection = cluster.client({ redisOptions: { maxRetriesPerRequest: null } });
     const queue = new Queue("echo", { connection, prefix: "{fo}" });
-    const worker = new Worker("echo", async (job) => (job.data as { n: number }).n, { connection, prefix: "{fo}" });
+    const worker = new Worker("echo", (job) => Promise.resolve((job.data as { n: number }).n), { connection, prefix: "{fo}" });
     const workerErrors: string[] = [];
     queue.on("error", () => {});
     worker.on("error", (err) => workerErrors.push(err.message));
@@ -290,6 +290,7 @@ describe("Redis Sentinel (master, replica, 3 sentinels, with a password)", () =>
       const startedAt = Date.now();
       let plainMovedAt: number | undefined;
       const windowKeys: string[] = [];
+      // eslint-disable-next-line prefer-const -- assigned below, after the watcher above starts reading it
       let newPort: number | undefined;
       const watchPlain = (async () => {
         for (let n = 0; plainMovedAt === undefined && Date.now() - startedAt < 30_000; n++) {

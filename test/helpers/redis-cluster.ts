@@ -93,13 +93,13 @@ export function parseClusterNodes(text: string, pids: ReadonlyMap<number, number
   for (const line of text.trim().split("\n")) {
     const [id, address, flags, master, , , , , ...slotFields] = line.trim().split(" ");
     if (!id || !address || !flags) continue;
-    const port = Number(address.split("@")[0]!.split(":").pop());
+    const port = Number(address.split("@")[0].split(":").pop());
     const flagList = flags.split(",");
     const slots: Array<[number, number]> = [];
     for (const field of slotFields) {
       if (field.startsWith("[")) continue; // a slot being migrated or imported
       const [from, to] = field.split("-").map(Number);
-      slots.push([from!, to ?? from!]);
+      slots.push([from, to ?? from]);
     }
     nodes.push({
       port,

@@ -179,7 +179,7 @@ async function startOnce(options: RedisSentinelOptions): Promise<TestRedisSentin
     async master() {
       const ports = await named();
       if (ports.length === 0) throw new Error("no sentinel answers");
-      return ports[0]!;
+      return ports[0];
     },
     async kill(port) {
       const child = children.get(port);
