@@ -295,7 +295,7 @@ export class Gateway {
     );
     ws.on("error", (err: Error & { code?: string }) => {
       if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.metrics.oversizedFrames.inc();
-      log.debug({ err: err.message }, "client connection error");
+      log.debug({ err }, "client connection error");
     });
     // setTimeout holds at most ~24.8 days; a longer-lived ticket re-arms until it expires.
     let expiry: NodeJS.Timeout | undefined;
@@ -321,7 +321,7 @@ export class Gateway {
         for (const [data, isBinary] of queued) session.onFrame(data, isBinary);
       },
       (err: Error) => {
-        log.warn({ err: err.message }, "could not subscribe a session; closing it");
+        log.warn({ err }, "could not subscribe a session; closing it");
         ws.close(1011, "redis unavailable");
       },
     );
@@ -336,7 +336,8 @@ export class Gateway {
     const done = session
       .onClose(end)
       .then(() => this.sub.unsubscribe(channel))
-      .catch(() => {})
+      // onClose logs its own failures; what is left is the unsubscribe.
+      .catch((err: unknown) => this.logger.warn({ err, channel }, "could not unsubscribe a closed session's channel"))
       .then(() => {
         if (this.sessions.get(channel) === session) this.sessions.delete(channel);
         return session.detached();
@@ -352,7 +353,7 @@ export class Gateway {
     this.sessions.set(newChannel, session);
     this.sessions.delete(oldChannel);
     await this.sub.subscribe(newChannel);
-    await this.sub.unsubscribe(oldChannel).catch(() => {});
+    await this.sub.unsubscribe(oldChannel).catch((err: unknown) => this.logger.warn({ err, channel: oldChannel }, "could not unsubscribe a resumed session's old channel"));
   }
 
   /** Stops accepting, closes clients with 1001 (they resume elsewhere), then closes. Idempotent. */

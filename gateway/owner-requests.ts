@@ -74,6 +74,7 @@ export async function stopOwnedBy(from: OwnerRequester, instance: string): Promi
   if (!access.owns(record) && !access.admin) {
     if (record.owner !== null) {
       const alert: ToRequester = { type: "alert", instance: record.instance, kind: "stop_refused", session: from.session, user: from.user };
+      // The alert is a courtesy to the owner; the refusal itself is logged and answered below.
       void ctx.redis.publish(ctx.keys.sessionChannel(record.owner), JSON.stringify(alert)).catch(() => {});
     }
     from.logger.warn({ instance: record.instance }, "stop refused: not the owner");

@@ -48,7 +48,10 @@ export class SessionKeeper {
 
   async start(): Promise<void> {
     await this.beat();
-    this.heartbeatTimer ??= setInterval(() => void this.beat().catch(() => {}), GATEWAY_HEARTBEAT_MS);
+    this.heartbeatTimer ??= setInterval(
+      () => void this.beat().catch((err: unknown) => this.options.logger.warn({ err }, "gateway liveness write failed; other gateways reap this one's sessions if it keeps failing")),
+      GATEWAY_HEARTBEAT_MS,
+    );
     this.sweepTimer ??= setInterval(() => void this.sweep(), SWEEP_MS);
   }
 
@@ -87,7 +90,7 @@ export class SessionKeeper {
         endSession({ redis, keys, requester }, session, logger);
       }
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, "session sweep failed; retrying");
+      logger.warn({ err }, "session sweep failed; retrying");
     } finally {
       this.sweeping = false;
     }
@@ -101,8 +104,10 @@ export class SessionKeeper {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
     this.heartbeatTimer = this.sweepTimer = undefined;
-    const { redis, keys, gatewayId, store, resumeWindowMs } = this.options;
-    await store.orphan(gatewayId, Date.now() + resumeWindowMs).catch(() => 0);
-    await redis.multi().del(keys.gateway(gatewayId)).srem(keys.gateways(), gatewayId).exec().catch(() => {});
+    const { redis, keys, gatewayId, store, resumeWindowMs, logger } = this.options;
+    // On failure, this gateway's record expires and another keeper orphans its sessions instead.
+    const warn = (err: unknown) => logger.warn({ err }, "could not hand this gateway's sessions over on close; another gateway's keeper will");
+    await store.orphan(gatewayId, Date.now() + resumeWindowMs).catch(warn);
+    await redis.multi().del(keys.gateway(gatewayId)).srem(keys.gateways(), gatewayId).exec().catch(warn);
   }
 }

@@ -201,6 +201,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
     {
       send: (text) => s.deliver(text),
       notMember: (instance) => s.notMember(instance),
+      // Acks are cumulative: one lost keeps the events until the next ack, or the session's end.
       ack: (instance, through) => void publish(ctx, instance, { type: "ack", client: s.id(), through }).catch(() => {}),
       alive: () => s.alive(),
       finished: () => void ctx.store.resumed(s.id(), ctx.gatewayId).catch((err: unknown) => logger.warn({ err }, "could not mark a resume as over")),

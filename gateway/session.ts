@@ -240,7 +240,7 @@ export class ClientSession {
     if (!this.membership.forgetJoined(instance) && !pending) {
       return this.fail(new ServmanError("not_joined", `not joined to ${instance}`), req.id);
     }
-    void this.publish(instance, { type: "leave", client: this.id, reason: "left" }).catch(() => {});
+    void this.publish(instance, { type: "leave", client: this.id, reason: "left" }).catch((err: unknown) => this.logger.warn({ err, instance }, "could not tell an instance a session left"));
     this.send({ type: "left", ...idOf(req.id), instance });
     if (this.membership.closeOnLeave.has(instance)) this.membership.stopOwned(instance);
   }

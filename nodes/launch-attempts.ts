@@ -102,7 +102,7 @@ export class LaunchAttempts {
         if (cancelled && cancelled.tries > 0) return abandonedRetryError(cancelled.lastError, cancelled.tries);
       }
     } catch (err) {
-      this.options.logger.warn({ err: (err as Error).message, instance: data.instance }, "could not cancel an expired reservation");
+      this.options.logger.warn({ err, instance: data.instance }, "could not cancel an expired reservation");
     }
     return new ServmanError("no_capacity", "the launch waited past its timeout");
   }
@@ -169,14 +169,14 @@ export class LaunchAttempts {
       try {
         if ((await registry.release(data.instance, nodeId, token, { token: next, lastError: storedError(err.code, err.message), retryBy: deadline })) > 0) {
           await job.updateData({ ...data, token: next, tried, deadline });
-          logger.warn({ instance: data.instance, attempt: tried.length, of: task.attempts, err: `${err.code}: ${err.message}` }, "launch attempt failed; handing it back for another");
+          logger.warn({ instance: data.instance, attempt: tried.length, of: task.attempts, err }, "launch attempt failed; handing it back for another");
           return "retry";
         }
       } catch (e) {
-        logger.warn({ err: (e as Error).message, instance: data.instance }, "could not hand a failed launch back; it fails");
+        logger.warn({ err: e, instance: data.instance }, "could not hand a failed launch back; it fails");
       }
     }
-    await registry.removeIfNode(data.instance, nodeId, ownerUser).catch((e: Error) => logger.warn({ err: e.message, instance: data.instance }, "could not remove a failed launch"));
+    await registry.removeIfNode(data.instance, nodeId, ownerUser).catch((e: Error) => logger.warn({ err: e, instance: data.instance }, "could not remove a failed launch"));
     return final;
   }
 }

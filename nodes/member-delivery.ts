@@ -100,6 +100,7 @@ export class MemberDelivery {
    * stays kept until `ack`.
    */
   async replay(client: string, reply: string, member: boolean): Promise<void> {
+    // Waited on for order only: if Redis is unreachable, the replay's own publish reports it.
     await this.host.settled().catch(() => {});
     const box = this.boxes.get(client);
     const events = box?.events ?? [];

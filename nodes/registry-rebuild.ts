@@ -74,7 +74,7 @@ export class RegistryRebuild {
     try {
       await this.epoch.check(() => this.rebuild());
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, "could not check whether Redis kept the registry; will retry");
+      logger.warn({ err }, "could not check whether Redis kept the registry; will retry");
     }
   }
 

@@ -123,7 +123,7 @@ export class WarmPool {
       try {
         this.waiting.push(this.spawnOne());
       } catch (err) {
-        return this.failed({ err: (err as Error).message });
+        return this.failed({ err });
       }
     }
   }

@@ -67,7 +67,7 @@ export function createRedis(target: RedisTarget, options: ConnectionOptions): Re
         : new TickCorkedRedis(all);
   let lastError = "";
   redis.on("error", (err: Error) => {
-    if (err.message !== lastError) options.logger?.warn({ err: err.message, connection: options.name }, "redis connection error");
+    if (err.message !== lastError) options.logger?.warn({ err, connection: options.name }, "redis connection error");
     lastError = err.message;
   });
   redis.on("ready", () => {

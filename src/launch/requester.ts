@@ -99,7 +99,7 @@ export class Requester {
     let queue = this.queues.get(task);
     if (!queue) {
       queue = new Queue(task, { connection: this.redis, prefix: this.keys.queuePrefix() });
-      queue.on("error", (err) => this.logger.warn({ err: err.message, task }, "launch queue error"));
+      queue.on("error", (err) => this.logger.warn({ err, task }, "launch queue error"));
       this.queues.set(task, queue);
     }
     return queue;
@@ -141,7 +141,9 @@ export class Requester {
       });
     } catch (err) {
       this.launches.delete(instance);
-      await this.instances.cancelUnclaimed(instance, token, ownerUser).catch(() => {});
+      await this.instances
+        .cancelUnclaimed(instance, token, ownerUser)
+        .catch((cancelErr: unknown) => this.logger.warn({ err: cancelErr, instance }, "could not withdraw the reservation of a launch that was not enqueued"));
       throw new ServmanError("unavailable", `could not enqueue the launch: ${(err as Error).message}`, { cause: err });
     }
     const pending = this.launches.get(instance);
@@ -156,7 +158,8 @@ export class Requester {
    * was replaced in between). Cancelling a reservation that never happened does nothing.
    */
   private withdraw(instance: string, token: string, ownerUser: string | null): void {
-    const cancel = () => void this.instances.cancelUnclaimed(instance, token, ownerUser).catch(() => {});
+    const cancel = () =>
+      void this.instances.cancelUnclaimed(instance, token, ownerUser).catch((err: unknown) => this.logger.warn({ err, instance }, "could not withdraw a reservation that timed out"));
     cancel();
     const timer = setTimeout(() => {
       this.withdrawals.delete(timer);
@@ -199,7 +202,7 @@ export class Requester {
         return;
       }
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, instance }, "launch deadline check failed; retrying");
+      this.logger.warn({ err, instance }, "launch deadline check failed; retrying");
     }
     const pending = this.launches.get(instance);
     if (pending && pending.token === token) {

@@ -86,6 +86,8 @@ export class Launcher {
       else logger.warn({ problem: decoded.problem }, "bad reply dropped");
     });
     this.subscribed = this.sub.subscribe(replyChannel);
+    // Every call awaits `subscribed` and reports its failure; this only keeps a failure before
+    // the first call from being an unhandled rejection.
     this.subscribed.catch(() => {});
   }
 

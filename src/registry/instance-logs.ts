@@ -43,6 +43,8 @@ export class InstanceLogs {
   append(id: string, line: LogLine): void {
     const json = JSON.stringify(line);
     const key = this.keys.instanceLogs(id);
+    // Best effort: a line lost while Redis is unreachable costs nothing else, and the connection
+    // logs that outage once (redis-connection.ts) rather than once per line here.
     this.redis.rpush(key, json).catch(() => {});
     this.redis.ltrim(key, -KEPT_LINES, -1).catch(() => {});
     this.redis.publish(this.keys.instanceLogChannel(id), json).catch(() => {});
