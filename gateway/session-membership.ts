@@ -119,18 +119,19 @@ export class SessionMembership {
   }
 
   /** Records, before the launch, an instance to stop when the session ends. */
-  async addOwned(instance: string): Promise<void> {
+  async addCloseOnLeave(instance: string): Promise<void> {
     this.closeOnLeave.add(instance);
     if (this.stored) await this.ctx.store.setCloseOnLeave(this.session.id, instance, true);
   }
 
-  forgetOwned(instance: string): void {
+  /** The session no longer stops `instance` when it ends. */
+  forgetCloseOnLeave(instance: string): void {
     if (this.closeOnLeave.delete(instance)) this.note("closeOnLeave", instance, false);
   }
 
   /** Stops an instance launched with closeOnOwnerLeave (its owner left it or went away). */
-  stopOwned(instance: string): void {
-    this.forgetOwned(instance);
+  stopCloseOnLeave(instance: string): void {
+    this.forgetCloseOnLeave(instance);
     stopForOwner(this.ctx, this.session.id, instance, this.logger);
   }
 

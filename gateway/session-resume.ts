@@ -17,7 +17,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { ServmanError } from "../src/errors.js";
 import type { Keys } from "../src/keys.js";
-import type { ToInstance, ToRequester } from "../src/protocol/bus-messages.js";
+import type { ToInstance, ToSession } from "../src/protocol/bus-messages.js";
 import type { ClosedReason, ResumeRequest, ServerFrame } from "../src/protocol/client-messages.js";
 import { isSessionId, type SessionStore, type StoredSession } from "../src/registry/session-store.js";
 import { ReplayGate } from "./replay-gate.js";
@@ -81,7 +81,7 @@ export async function claimSession(ctx: ClaimContext, id: string, token: string,
         }
         // Asked again now and then: a holder that was still subscribing may have missed it.
         if (asked++ % 10 === 0) {
-          const takeover: ToRequester = { type: "takeover", gateway: ctx.gatewayId };
+          const takeover: ToSession = { type: "takeover", gateway: ctx.gatewayId };
           await ctx.redis.publish(ctx.keys.sessionChannel(id), JSON.stringify(takeover));
         }
         await new Promise((resolve) => setTimeout(resolve, TAKEOVER_POLL_MS));
@@ -192,7 +192,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
   const { kicked, disowned } = rights;
   const oldChannel = s.become(stored.id, req.resume);
   membership.adopt(stored);
-  for (const instance of disowned) membership.forgetOwned(instance);
+  for (const instance of disowned) membership.forgetCloseOnLeave(instance);
   for (const instance of kicked) membership.kick(instance);
   if (kicked.length > 0) logger.info({ kicked }, "resumed session: joins its new ticket does not allow were ended");
   const joined = [...membership.joined];

@@ -6,8 +6,8 @@ import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import { ServmanError, toServmanError } from "../src/errors.js";
-import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protocol/bus-messages.js";
-import { decodeToRequester } from "../src/protocol/bus-parse.js";
+import { MESSAGE_PREFIX, type ToInstance, type ToSession } from "../src/protocol/bus-messages.js";
+import { decodeToSession } from "../src/protocol/bus-parse.js";
 import {
   frameRequestId,
   parseClientFrame,
@@ -242,7 +242,7 @@ export class ClientSession {
     }
     void this.publish(instance, { type: "leave", client: this.id, reason: "left" }).catch((err: unknown) => this.logger.warn({ err, instance }, "could not tell an instance a session left"));
     this.send({ type: "left", ...idOf(req.id), instance });
-    if (this.membership.closeOnLeave.has(instance)) this.membership.stopOwned(instance);
+    if (this.membership.closeOnLeave.has(instance)) this.membership.stopCloseOnLeave(instance);
   }
 
   private owner(): OwnerRequester {
@@ -284,7 +284,7 @@ export class ClientSession {
         break;
       case "closed":
         this.membership.forgetJoined(event.instance);
-        this.membership.forgetOwned(event.instance);
+        this.membership.forgetCloseOnLeave(event.instance);
         this.send({ type: "closed", instance: event.instance, reason: event.reason });
         break;
       case "takeover":
@@ -303,8 +303,8 @@ export class ClientSession {
   }
 
   /** An event of the session channel, or null (logged and counted) when it has not the shape of one. */
-  private decodeBus(payload: string): ToRequester | null {
-    const decoded = decodeToRequester(payload);
+  private decodeBus(payload: string): ToSession | null {
+    const decoded = decodeToSession(payload);
     if (decoded.ok) return decoded.message;
     this.ctx.metrics.badBusMessages.inc();
     this.logger.warn({ problem: decoded.problem }, "bad message on a session channel dropped");
@@ -313,7 +313,7 @@ export class ClientSession {
 
   /** The instance died with its node: the client is told (`closed`, `lost`) if it was joined. */
   onLost(instance: string): void {
-    this.membership.forgetOwned(instance);
+    this.membership.forgetCloseOnLeave(instance);
     this.joins.settle(instance, new ServmanError("unknown_instance", `instance ${instance} was lost with its node`));
     if (this.membership.forgetJoined(instance)) this.send({ type: "closed", instance, reason: "lost" });
   }
@@ -354,7 +354,7 @@ export class ClientSession {
     if (event.type === "takeover" || event.type === "joined" || event.type === "join_rejected" || event.type === "replay") return;
     if (event.type === "closed") {
       this.membership.forgetJoined(event.instance);
-      this.membership.forgetOwned(event.instance);
+      this.membership.forgetCloseOnLeave(event.instance);
     }
     this.tail!.push(payload);
   }

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { TaskConfig } from "../src/config/options.js";
 import { ServmanError } from "../src/errors.js";
 import type { Keys } from "../src/keys.js";
-import { MESSAGE_PREFIX, type ToRequester } from "../src/protocol/bus-messages.js";
+import { MESSAGE_PREFIX, type ToRequester, type ToSession } from "../src/protocol/bus-messages.js";
 import { decodeToInstance } from "../src/protocol/bus-parse.js";
 import type { EdgeFault } from "../src/edge-guard.js";
 import type { ClosedReason } from "../src/protocol/client-messages.js";
@@ -122,7 +122,7 @@ export class Instance {
     this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (client) => host.keys.sessionChannel(client) }, logger);
     this.members = new InstanceMembers(id, {
       toService: (message) => this.toService(message),
-      toRequester: (channel, message) => this.toRequester(channel, message),
+      toJoinReply: (channel, message) => this.host.publish(channel, JSON.stringify(message)),
       deliver: (client, payload) => this.delivery.deliver(client, payload),
       changed: () => this.health.armIdle(),
     });
@@ -204,7 +204,7 @@ export class Instance {
     this.host.publish(channel, JSON.stringify(message));
   }
 
-  private toSession(session: string, message: ToRequester): void {
+  private toSession(session: string, message: ToSession): void {
     this.delivery.deliver(session, JSON.stringify(message));
   }
 
@@ -281,7 +281,7 @@ export class Instance {
         this.members.reject(message.client, message.reason);
         break;
       case "send": {
-        const event: ToRequester = { type: "message", instance: this.id, action: message.action, data: message.data ?? null };
+        const event: ToSession = { type: "message", instance: this.id, action: message.action, data: message.data ?? null };
         if (message.channel !== undefined) event.channel = message.channel;
         this.members.send(JSON.stringify(event), message.to);
         break;
@@ -391,7 +391,7 @@ export class Instance {
     const attempt = this.restarts.attempts;
     this.logger.warn({ ...end, attempt, delayMs }, "instance ended; restarting it");
     this.host.setState(this, "restarting");
-    const event: ToRequester = { type: "restarting", instance: this.id, reason: end.reason as "exited" | "crashed", attempt, delayMs };
+    const event: ToSession = { type: "restarting", instance: this.id, reason: end.reason as "exited" | "crashed", attempt, delayMs };
     this.members.broadcast(event);
     this.timer(delayMs, () => {
       this.spawnProcess();

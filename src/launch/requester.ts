@@ -18,8 +18,8 @@ import { NodeRegistry } from "../registry/node-registry.js";
 import { abandonedRetryError } from "./attempt-error.js";
 import { LAUNCH_JOB_NAME, type LaunchJobData, type LaunchJobResult } from "./launch-job.js";
 
-/** One launch request. */
-export interface LaunchRequest {
+/** What a requester launches, and for whom (the client frame is `LaunchRequest`, client-messages.ts). */
+export interface LaunchSpec {
   task: string;
   args?: Record<string, unknown>;
   /** Instance id; generated when absent. */
@@ -106,7 +106,7 @@ export class Requester {
   }
 
   /** Launches an instance and resolves once its service said `ready`. Rejects with a ServmanError. */
-  async launch(req: LaunchRequest): Promise<LaunchJobResult> {
+  async launch(req: LaunchSpec): Promise<LaunchJobResult> {
     if (this.closed) throw new ServmanError("unavailable", "launcher is closed");
     const task = assertName(req.task, "task");
     const instance = req.instance === undefined ? newInstanceId() : assertName(req.instance, "instance");
