@@ -16,6 +16,7 @@ import { Keys } from "../src/keys.js";
 import { Requester } from "../src/launch/requester.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { decodeClusterEvent, decodeToRequester } from "../src/protocol/bus-parse.js";
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NO_STATUS, CLOSE_NORMAL, CLOSE_POLICY } from "../src/protocol/close-codes.js";
 import { guarded, type EdgeFault } from "../src/edge-guard.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
@@ -51,7 +52,7 @@ const HEALTH_STALE_MS = 3_000;
  * code), or a policy ended it (1008: ticket, rate). After any other (a dropped connection, 1001
  * from a draining gateway) it waits `resumeWindowMs` to be resumed.
  */
-const ENDING_CLOSE_CODES = new Set([1000, 1005, 1008]);
+const ENDING_CLOSE_CODES = new Set([CLOSE_NORMAL, CLOSE_NO_STATUS, CLOSE_POLICY]);
 
 /** Path of the client WebSocket endpoint. */
 export const CONNECT_PATH = "/v1/connect";
@@ -272,7 +273,7 @@ export class Gateway {
   private refuseUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, err: ServmanError): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.send(JSON.stringify(err.toFrame()));
-      ws.close(1008, err.message.slice(0, 120));
+      ws.close(CLOSE_POLICY, err.message.slice(0, 120));
     });
   }
 
@@ -301,7 +302,7 @@ export class Gateway {
     let expiry: NodeJS.Timeout | undefined;
     const armExpiry = (expiresAt: number) => {
       const left = expiresAt - Date.now();
-      expiry = left <= 0 ? setTimeout(() => ws.close(1008, "ticket expired"), 0) : setTimeout(() => armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
+      expiry = left <= 0 ? setTimeout(() => ws.close(CLOSE_POLICY, "ticket expired"), 0) : setTimeout(() => armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
     };
     if (identity.expiresAt !== null) armExpiry(identity.expiresAt);
     ws.on(
@@ -322,7 +323,7 @@ export class Gateway {
       },
       (err: Error) => {
         log.warn({ err }, "could not subscribe a session; closing it");
-        ws.close(1011, "redis unavailable");
+        ws.close(CLOSE_INTERNAL_ERROR, "redis unavailable");
       },
     );
   }
@@ -376,7 +377,7 @@ export class Gateway {
       this.logger.info({ connections: this.sessions.size }, "gateway closing");
       // The server keeps listening while clients leave, so load balancers read /healthz 503 and
       // new upgrades get 503; it stops once they are gone (or the deadline passes).
-      for (const ws of this.wss.clients) ws.close(1001, "gateway shutting down");
+      for (const ws of this.wss.clients) ws.close(CLOSE_GOING_AWAY, "gateway shutting down");
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
       const allClosed = new Promise<void>((resolve) => {
         const check = setInterval(() => {

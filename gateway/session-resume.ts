@@ -18,7 +18,7 @@ import type { Logger } from "pino";
 import { ServmanError } from "../src/errors.js";
 import type { Keys } from "../src/keys.js";
 import type { ToInstance, ToSession } from "../src/protocol/bus-messages.js";
-import type { ClosedReason, ResumeRequest, ServerFrame } from "../src/protocol/client-messages.js";
+import { idOf, type ClosedReason, type ResumeRequest, type ServerFrame } from "../src/protocol/client-messages.js";
 import { isSessionId, type SessionStore, type StoredSession } from "../src/registry/session-store.js";
 import { ReplayGate } from "./replay-gate.js";
 import type { Identity } from "./gateway-auth.js";
@@ -220,7 +220,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
     membership.forgetJoined(instance);
   }
   logger.info({ joined: membership.joined.size, gone: gone.length, kicked: kicked.length, tail: stored.tail.length }, "session resumed");
-  s.send({ type: "resumed", ...(req.id === undefined ? {} : { id: req.id }), session: s.id(), instances: [...membership.joined] });
+  s.send({ type: "resumed", ...idOf(req.id), session: s.id(), instances: [...membership.joined] });
   // What the old gateway kept of an instance the new ticket may not see is not shown to it.
   const ended = new Set(kicked);
   for (const payload of stored.tail) if (ended.size === 0 || !ended.has(instanceOf(payload) as string)) s.deliver(payload);

@@ -8,8 +8,10 @@ import type { WebSocket } from "ws";
 import { ServmanError, toServmanError } from "../src/errors.js";
 import { MESSAGE_PREFIX, type ToInstance, type ToSession } from "../src/protocol/bus-messages.js";
 import { decodeToSession } from "../src/protocol/bus-parse.js";
+import { CLOSE_INTERNAL_ERROR, CLOSE_POLICY, CLOSE_SESSION_TAKEN } from "../src/protocol/close-codes.js";
 import {
   frameRequestId,
+  idOf,
   parseClientFrame,
   type ClientRequest,
   type LaunchRequest,
@@ -163,7 +165,7 @@ export class ClientSession {
     const parsed = parseClientFrame(this.decode(data), this.ctx.limits.maxDepth);
     if (!parsed.ok) {
       this.ctx.metrics.errors.inc({ code: parsed.code });
-      this.send({ type: "error", ...(parsed.id !== undefined ? { id: parsed.id } : {}), code: parsed.code, message: parsed.message });
+      this.send({ type: "error", ...idOf(parsed.id), code: parsed.code, message: parsed.message });
       return;
     }
     this.ctx.metrics.requests.inc({ type: parsed.request.type });
@@ -177,7 +179,7 @@ export class ClientSession {
     this.ctx.metrics.limited.inc({ limit: "rate" });
     if (this.refusedInRow > this.ctx.limits.burst) {
       this.logger.warn("closing a connection that kept flooding past its rate limit");
-      this.ws.close(1008, "rate limit exceeded");
+      this.ws.close(CLOSE_POLICY, "rate limit exceeded");
       return;
     }
     // A request waits for its reply: it gets rate_limited with its id (at most `burst` parses per
@@ -289,7 +291,7 @@ export class ClientSession {
         break;
       case "takeover":
         // This session resumed on another connection: this one lets it go (as a dropped connection).
-        this.ws.close(4000, "session resumed on another connection");
+        this.ws.close(CLOSE_SESSION_TAKEN, "session resumed on another connection");
         break;
       case "alert":
       case "restarting":
@@ -398,11 +400,7 @@ export class ClientSession {
       send: (frame) => this.send(frame),
       deliver: (payload) => this.handleBus(payload),
       notMember: (instance) => this.onLost(instance),
-      abort: () => this.ws.close(1011, "resume failed; resume again"),
+      abort: () => this.ws.close(CLOSE_INTERNAL_ERROR, "resume failed; resume again"),
     };
   }
-}
-
-function idOf(id: RequestId | undefined): { id?: RequestId } {
-  return id === undefined ? {} : { id };
 }

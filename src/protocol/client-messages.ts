@@ -64,6 +64,11 @@ export type ClientRequest =
   | PingRequest;
 export type RequestId = string | number;
 
+/** `{ id }` to spread into a reply, or nothing when its request had no id. */
+export function idOf(id: RequestId | undefined): { id?: RequestId } {
+  return id === undefined ? {} : { id };
+}
+
 const validators: Record<ClientRequest["type"], Validator<TSchema>> = {
   launch: compile(LaunchRequestSchema),
   join: compile(JoinRequestSchema),
