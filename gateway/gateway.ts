@@ -12,13 +12,13 @@ import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ServmanConfig } from "../src/config/options.js";
 import { ServmanError, toServmanError } from "../src/errors.js";
-import { Keys } from "../src/keys.js";
-import { Requester } from "../src/launch/requester.js";
+import type { Keys } from "../src/keys.js";
+import type { Requester } from "../src/launch/requester.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { decodeClusterEvent, decodeToRequester } from "../src/protocol/bus-parse.js";
 import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NO_STATUS, CLOSE_NORMAL, CLOSE_POLICY } from "../src/protocol/close-codes.js";
 import { guarded, type EdgeFault } from "../src/edge-guard.js";
-import { createRedis } from "../src/redis-connection.js";
+import { connectCluster } from "../src/cluster-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { SessionStore, type StoredSession } from "../src/registry/session-store.js";
 import { RequestGuard } from "./request-guard.js";
@@ -93,15 +93,17 @@ export class Gateway {
     // First, before any connection exists: an unreadable certificate must leave nothing open.
     const tlsFiles = this.config.gateway.tls ? readTlsFiles(this.config.gateway.tls, this.config.file) : undefined;
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ gateway: this.id });
-    this.keys = new Keys(this.config.prefix);
     this.fdGuard = new FdGuard(this.logger);
     this.metrics = new GatewayMetrics(options.processMetrics ?? true);
-    this.redis = createRedis(this.config.redis, { name: `servman:gateway:${this.id}`, logger: this.logger });
-    this.sub = createRedis(this.config.redis, { name: `servman:gateway-sub:${this.id}`, logger: this.logger, blocking: true });
-    this.replyChannel = this.keys.replyChannel(this.id);
+    ({ keys: this.keys, redis: this.redis, sub: this.sub, replyChannel: this.replyChannel, requester: this.requester } = connectCluster({
+      redis: this.config.redis,
+      prefix: this.config.prefix,
+      names: { command: `gateway:${this.id}`, subscriber: `gateway-sub:${this.id}` },
+      requesterId: this.id,
+      logger: this.logger,
+    }));
     this.auth = new GatewayAuth(this.config.auth, this.config.gateway.host);
     this.logs = new InstanceLogs(this.redis, this.keys);
-    this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
     const store = new SessionStore(this.redis, this.keys);
     const resumeWindowMs = this.config.gateway.resumeWindowMs;

@@ -11,15 +11,10 @@ import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
 import type { Requester } from "../src/launch/requester.js";
 import { EpochWatch } from "../src/registry/epoch-watch.js";
-import { DeathConfirmation, membersWithoutKey } from "../src/registry/liveness.js";
+import { DEATH_CONFIRM_MS, DeathConfirmation, HEARTBEAT_MS, LIVENESS_TTL_MS, membersWithoutKey } from "../src/registry/liveness.js";
 import type { SessionStore, StoredSession } from "../src/registry/session-store.js";
 import { endSession } from "./session-membership.js";
 
-/** How often a gateway refreshes its liveness key, and how long the key outlives a silent gateway. */
-export const GATEWAY_HEARTBEAT_MS = 2_000;
-export const GATEWAY_TTL_MS = 6_000;
-/** A gateway is reaped only when its key is still missing this long after it was first missed. */
-const CONFIRM_MS = 2_000;
 const SWEEP_MS = 1_000;
 
 export interface SessionKeeperOptions {
@@ -38,7 +33,7 @@ export class SessionKeeper {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
-  private readonly deaths = new DeathConfirmation(CONFIRM_MS);
+  private readonly deaths = new DeathConfirmation(DEATH_CONFIRM_MS);
 
   private readonly epoch: EpochWatch;
 
@@ -50,14 +45,14 @@ export class SessionKeeper {
     await this.beat();
     this.heartbeatTimer ??= setInterval(
       () => void this.beat().catch((err: unknown) => this.options.logger.warn({ err }, "gateway liveness write failed; other gateways reap this one's sessions if it keeps failing")),
-      GATEWAY_HEARTBEAT_MS,
+      HEARTBEAT_MS,
     );
     this.sweepTimer ??= setInterval(() => void this.sweep(), SWEEP_MS);
   }
 
   private async beat(): Promise<void> {
     const { redis, keys, gatewayId } = this.options;
-    await redis.multi().set(keys.gateway(gatewayId), String(Date.now()), "PX", GATEWAY_TTL_MS).sadd(keys.gateways(), gatewayId).exec();
+    await redis.multi().set(keys.gateway(gatewayId), String(Date.now()), "PX", LIVENESS_TTL_MS).sadd(keys.gateways(), gatewayId).exec();
     await this.epoch.check(() => this.rewrite());
   }
 
