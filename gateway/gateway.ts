@@ -55,7 +55,7 @@ const HEALTH_STALE_MS = 3_000;
 const ENDING_CLOSE_CODES = new Set([CLOSE_NORMAL, CLOSE_NO_STATUS, CLOSE_POLICY]);
 
 /** Path of the client WebSocket endpoint. */
-export const CONNECT_PATH = "/v1/connect";
+const CONNECT_PATH = "/v1/connect";
 
 export class Gateway {
   readonly id = `gw-${nanoid(10)}`;

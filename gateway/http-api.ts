@@ -16,7 +16,7 @@ import { compile } from "../src/protocol/validate.js";
 import type { GatewayMetrics } from "./metrics.js";
 
 /** HTTP status of each error code. */
-export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   bad_request: 400,
   unknown_type: 400,
   unknown_task: 404,

@@ -47,7 +47,7 @@ export interface ClaimContext {
  * connection is likely dead but not yet noticed); one whose Redis connections are gone is dead,
  * and the session is taken without waiting for its liveness key to expire.
  */
-export async function claimSession(ctx: ClaimContext, id: string, token: string, user: string | null, logger: Logger): Promise<StoredSession> {
+async function claimSession(ctx: ClaimContext, id: string, token: string, user: string | null, logger: Logger): Promise<StoredSession> {
   if (!isSessionId(id)) throw new ServmanError("bad_request", "field session: not a session id");
   const deadline = Date.now() + TAKEOVER_WAIT_MS;
   /** The holder found dead: its hold (and only its) is taken. */
@@ -102,7 +102,7 @@ async function holderAlive(ctx: ClaimContext, gateway: string): Promise<boolean>
  * ownership the registry still gives it. An instance with no record is left to the replay (which
  * finds it gone). Exported for tests.
  */
-export async function recheckRights(ctx: Pick<SessionContext, "requester">, access: SessionAccess, stored: Pick<StoredSession, "joined" | "closeOnLeave">): Promise<{ kicked: string[]; disowned: string[] }> {
+async function recheckRights(ctx: Pick<SessionContext, "requester">, access: SessionAccess, stored: Pick<StoredSession, "joined" | "closeOnLeave">): Promise<{ kicked: string[]; disowned: string[] }> {
   const instances = [...new Set([...stored.joined, ...stored.closeOnLeave])];
   const records = new Map(await Promise.all(instances.map(async (i) => [i, await ctx.requester.instances.get(i)] as const)));
   const kicked = stored.joined.filter((i) => {

@@ -9,7 +9,7 @@ import { describeRedis, type RedisTarget } from "./config/redis-target.js";
 import { TickCorkedRedis } from "./tick-corked-redis.js";
 
 /** How long a command may wait for Redis before it fails (non-blocking connections). */
-export const COMMAND_TIMEOUT_MS = 5_000;
+const COMMAND_TIMEOUT_MS = 5_000;
 
 /** Options every Servman connection shares. */
 export interface ConnectionOptions {

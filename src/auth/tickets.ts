@@ -48,12 +48,12 @@ export interface TicketGrant {
 }
 
 /** Default ticket lifetime. */
-export const DEFAULT_TICKET_TTL_SECONDS = 3600;
+const DEFAULT_TICKET_TTL_SECONDS = 3600;
 /** The longest ticket lifetime a minter accepts: 366 days (docs/security.md). */
 export const MAX_TICKET_TTL_SECONDS = 366 * 24 * 3600;
 
 /** A tickets secret must be long enough that guessing it is hopeless. */
-export const MIN_SECRET_LENGTH = 16;
+const MIN_SECRET_LENGTH = 16;
 
 function key(secret: string): Uint8Array {
   if (secret.length < MIN_SECRET_LENGTH) throw new ServmanError("bad_request", `the auth secret must be at least ${MIN_SECRET_LENGTH} characters`);

@@ -48,7 +48,7 @@ const JOINED = "j:";
 const OWNED = "o:";
 
 /** The digest kept in place of a resume token: a leaked Redis dump does not leak sessions. */
-export function tokenDigest(token: string): string {
+function tokenDigest(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
