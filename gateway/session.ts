@@ -1,5 +1,5 @@
 /**
- * One client connection: the client protocol's requests (SPEC §3), the instances it joined and
+ * One client connection: the client protocol's requests (docs/protocol.md#requests-and-replies), the instances it joined and
  * owns, and the events arriving for it on its session channel.
  */
 import { nanoid } from "nanoid";

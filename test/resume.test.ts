@@ -1,5 +1,5 @@
 /**
- * Session resume (SPEC §3 `resume`): a client whose connection dropped, or whose gateway died,
+ * Session resume (docs/protocol.md#resume, docs/resume.md): a client whose connection dropped, or whose gateway died,
  * takes its session back on another gateway: still joined, the service sees no leave, and what
  * the service sent meanwhile arrives after `resumed`, in order; what could not be kept is
  * reported as `dropped`. Gateways here are real (one is a separate `servman gateway` process,

@@ -1,5 +1,5 @@
 /**
- * The client protocol (SPEC §3): one schema per request type, the types they give, and the
+ * The client protocol (docs/protocol.md): one schema per request type, the types they give, and the
  * events the gateway sends. Requests may carry fields we do not know (forward compatibility);
  * the fields we do know are checked strictly.
  */
