@@ -2,9 +2,9 @@
  * A gateway: HTTP + WebSocket server that holds client sessions and relays them over Redis.
  * Stateless beyond its open connections: any gateway serves any client for any instance.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, Server } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Redis } from "ioredis";
 import { nanoid } from "nanoid";
@@ -16,23 +16,25 @@ import type { Keys } from "../src/keys.js";
 import type { Requester } from "../src/launch/requester.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { decodeClusterEvent, decodeToRequester } from "../src/protocol/bus-parse.js";
-import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NO_STATUS, CLOSE_NORMAL, CLOSE_POLICY } from "../src/protocol/close-codes.js";
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY, ENDING_CLOSE_CODES } from "../src/protocol/close-codes.js";
 import { guarded, type EdgeFault } from "../src/edge-guard.js";
 import { connectCluster } from "../src/cluster-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { SessionStore, type StoredSession } from "../src/registry/session-store.js";
+import { RedisHealth } from "./redis-health.js";
 import { RequestGuard } from "./request-guard.js";
 import { FdGuard } from "./fd-guard.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { HostCheck, upgradeRefusal } from "./host-check.js";
-import { handleHttp, type HttpApiContext } from "./http-api.js";
+import type { HttpApiContext } from "./http-api.js";
+import { createGatewayServer, listenOn } from "./http-server.js";
 import { Keepalive } from "./keepalive.js";
 import { GatewayMetrics } from "./metrics.js";
 import { assertServable, readTlsFiles } from "./servable.js";
 import { ClientSession } from "./session.js";
 import type { SessionContext } from "./session-context.js";
 import { SessionKeeper } from "./session-keeper.js";
-import { SocketGuard, serverTimeouts } from "./socket-guard.js";
+import { SocketGuard } from "./socket-guard.js";
 import { corkSendsPerTick } from "./tick-corked-sends.js";
 
 export interface GatewayOptions {
@@ -42,17 +44,6 @@ export interface GatewayOptions {
   /** Include Node process metrics in /metrics. Default true. */
   processMetrics?: boolean;
 }
-
-/** /healthz turns 503 when Redis has not answered a PING (sent every second) for this long. */
-const HEALTH_PING_MS = 1_000;
-const HEALTH_STALE_MS = 3_000;
-
-/**
- * Close codes after which a session is over at once: the client closed it (1000, or 1005: no
- * code), or a policy ended it (1008: ticket, rate). After any other (a dropped connection, 1001
- * from a draining gateway) it waits `resumeWindowMs` to be resumed.
- */
-const ENDING_CLOSE_CODES = new Set([CLOSE_NORMAL, CLOSE_NO_STATUS, CLOSE_POLICY]);
 
 /** Path of the client WebSocket endpoint. */
 const CONNECT_PATH = "/v1/connect";
@@ -83,8 +74,7 @@ export class Gateway {
   /** Sessions being detached (their channel unsubscribed, then the store written). */
   private readonly detaching = new Set<Promise<void>>();
   private readonly fdGuard: FdGuard;
-  private lastPong = Date.now();
-  private healthTimer: NodeJS.Timeout | undefined;
+  private readonly health: RedisHealth;
   private draining = false;
   private closing: Promise<void> | undefined;
 
@@ -102,6 +92,7 @@ export class Gateway {
       requesterId: this.id,
       logger: this.logger,
     }));
+    this.health = new RedisHealth(this.redis, this.sub);
     this.auth = new GatewayAuth(this.config.auth, this.config.gateway.host);
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
@@ -147,11 +138,14 @@ export class Gateway {
       maxDepth: limits.maxDepth,
       refusedHost: (req) => this.hostCheck.hostRefusal(req.headers.host),
     };
-    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.guard.http(res, () => handleHttp(http, req, res));
-    const timeouts = serverTimeouts(limits);
-    this.server = tlsFiles ? createHttpsServer({ ...tlsFiles, ...timeouts }, onRequest) : createServer(timeouts, onRequest);
-    this.server.on("connection", (socket: Socket) => this.sockets.accept(socket));
-    this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server = createGatewayServer({
+      tlsFiles,
+      limits,
+      api: http,
+      guard: this.guard,
+      sockets: this.sockets,
+      onUpgrade: (req, socket, head) => this.onUpgrade(req, socket, head),
+    });
   }
 
   private *storedSessions(): Iterable<{ session: StoredSession; token: string }> {
@@ -164,16 +158,7 @@ export class Gateway {
   /** Why the gateway is not serving, or null when it is. */
   unhealthy(): string | null {
     if (this.draining) return "draining";
-    // A connection can look ready while Redis does not answer (a stopped or overloaded server).
-    if (this.redis.status !== "ready" || this.sub.status !== "ready" || Date.now() - this.lastPong > HEALTH_STALE_MS) return "redis unreachable";
-    return null;
-  }
-
-  private ping(): void {
-    this.redis.ping().then(
-      () => (this.lastPong = Date.now()),
-      () => {},
-    );
+    return this.health.reachable ? null : "redis unreachable";
   }
 
   /** Binds the configured host and port (0 picks a free port) and subscribes its reply channel. */
@@ -183,15 +168,8 @@ export class Gateway {
     await this.sub.subscribe(this.replyChannel, this.keys.events());
     this.reaper.start();
     await this.keeper.start();
-    this.healthTimer = setInterval(() => this.ping(), HEALTH_PING_MS);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => {
-        this.server.off("error", reject);
-        resolve();
-      });
-    });
-    const address = this.server.address() as AddressInfo;
+    this.health.start();
+    const address = await listenOn(this.server, port, host);
     this.logger.info({ host: address.address, port: address.port }, "gateway listening");
     if (this.auth.adminOff !== null) this.logger.warn(this.auth.adminOff);
     return address;
@@ -406,7 +384,7 @@ export class Gateway {
       this.keepalive.stop();
       this.reaper.close();
       await this.keeper.close();
-      clearInterval(this.healthTimer);
+      this.health.stop();
       await this.requester.close();
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
       this.logger.info("gateway closed");

@@ -15,3 +15,10 @@ export const CLOSE_POLICY = 1008;
 export const CLOSE_INTERNAL_ERROR = 1011;
 /** Another connection resumed this session: this one no longer holds it (Servman's own code). */
 export const CLOSE_SESSION_TAKEN = 4000;
+
+/**
+ * Close codes after which a session is over at once: the client closed it (1000, or 1005: no
+ * code), or a policy ended it (1008: ticket, rate). After any other (a dropped connection, 1001
+ * from a draining gateway) it waits `gateway.resumeWindowMs` to be resumed.
+ */
+export const ENDING_CLOSE_CODES: ReadonlySet<number> = new Set([CLOSE_NORMAL, CLOSE_NO_STATUS, CLOSE_POLICY]);
