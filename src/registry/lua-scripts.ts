@@ -15,6 +15,14 @@ const SCRIPTS = {
   sessionResumed: { file: "session-resumed.lua", keys: 1 },
   sessionTakeExpired: { file: "session-take-expired.lua", keys: 2 },
   sessionOrphan: { file: "session-orphan.lua", keys: 2 },
+  instanceReserve: { file: "instance-reserve.lua", keys: 3 },
+  instanceClaim: { file: "instance-claim.lua", keys: 4 },
+  instanceCancelUnclaimed: { file: "instance-cancel-unclaimed.lua", keys: 3 },
+  instanceRelease: { file: "instance-release.lua", keys: 2 },
+  instanceTakeOver: { file: "instance-take-over.lua", keys: 4 },
+  instanceUpdateExisting: { file: "instance-update-existing.lua", keys: 1 },
+  instanceRemoveIfNode: { file: "instance-remove-if-node.lua", keys: 4 },
+  instanceRestore: { file: "instance-restore.lua", keys: 4 },
 } as const;
 
 /** A script's name, as its callers give it. */
