@@ -132,10 +132,6 @@ export class Instance {
     return this.child?.pid ?? 0;
   }
 
-  get memberCount(): number {
-    return this.members.size;
-  }
-
   /** Text handed to the process and not yet written to it (bounded by the task's `maxQueuedBytes`). */
   get queuedBytes(): number {
     return this.channel?.queuedBytes ?? 0;
@@ -167,7 +163,7 @@ export class Instance {
     if (this.task.kind === "module") this.output.capture(child.stdout, "stdout");
     child.on("error", (err) => {
       this.output.line("spawn", err.message);
-      this.logger.error({ err: err.message }, "instance process error");
+      this.logger.error({ err }, "instance process error");
     });
     child.on("close", (code, signal) => this.onClose(code, signal));
     this.health.watchMemory(child);
@@ -430,7 +426,7 @@ export class Instance {
     this.logger[level]({ code, signal, reason }, "instance ended");
     void this.host
       .retire(this, end)
-      .catch((err: Error) => this.logger.error({ err: err.message }, "could not remove the instance from the registry"))
+      .catch((err: Error) => this.logger.error({ err }, "could not remove the instance from the registry"))
       .finally(() => this.announceEnd(end));
   }
 

@@ -16,7 +16,8 @@ import { ServmanError, type ErrorCode } from "../src/errors.js";
 import { abandonedRetryError, lastAttemptError, storedError } from "../src/launch/attempt-error.js";
 import type { LaunchJobData, LaunchJobResult } from "../src/launch/launch-job.js";
 import type { InstanceRegistry } from "../src/registry/instance-registry.js";
-import { NODE_TTL_MS, type NodeRegistry } from "../src/registry/node-registry.js";
+import type { NodeRegistry } from "../src/registry/node-registry.js";
+import { LIVENESS_TTL_MS } from "../src/registry/liveness.js";
 
 /** Failures worth another attempt: the process itself did not come up. */
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["launch_failed", "timeout"]);
@@ -127,7 +128,7 @@ export class LaunchAttempts {
     const { registry, nodeId } = this.options;
     const token = typeof data.token === "string" ? data.token : "";
     if (token === "") return TAKEN;
-    const giveUpAt = Date.now() + task.readyTimeoutMs + NODE_TTL_MS + 2_000;
+    const giveUpAt = Date.now() + task.readyTimeoutMs + LIVENESS_TTL_MS + 2_000;
     for (let watching = false; Date.now() < giveUpAt; watching = true) {
       const record = await registry.get(data.instance);
       if (!record || record.token !== token) return TAKEN;

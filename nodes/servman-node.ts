@@ -9,18 +9,20 @@ import { pino, type Logger } from "pino";
 import type { ServmanConfig, TaskConfig } from "../src/config/options.js";
 import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
 import { FD_RESERVE, fdLimitMessage, openFileLimit, openFiles } from "../src/fd-limit.js";
-import { Keys } from "../src/keys.js";
+import type { Keys } from "../src/keys.js";
 import { launchSpec, type LaunchJobData, type LaunchJobResult } from "../src/launch/launch-job.js";
 import { isValidName } from "../src/names.js";
 import type { NodeCommand, ToRequester } from "../src/protocol/bus-messages.js";
 import { decodeNodeCommand, decodeToRequester } from "../src/protocol/bus-parse.js";
 import { guarded, type EdgeFault } from "../src/edge-guard.js";
+import { connectCluster } from "../src/cluster-connection.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
-import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.js";
+import { NodeRegistry } from "../src/registry/node-registry.js";
+import { HEARTBEAT_MS } from "../src/registry/liveness.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
-import { Requester } from "../src/launch/requester.js";
+import type { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
 import { LaunchAttempts } from "./launch-attempts.js";
 import { NodeCapacity, type LaunchSlot } from "./launch-slot.js";
@@ -87,7 +89,6 @@ export class ServmanNode {
   constructor(options: ServmanNodeOptions) {
     this.config = options.config;
     this.id = options.config.node.id ?? defaultNodeId();
-    this.keys = new Keys(options.config.prefix);
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ node: this.id });
     const names = options.tasks ?? Object.keys(options.config.tasks);
     const tasks = new Map<string, TaskConfig>();
@@ -98,13 +99,16 @@ export class ServmanNode {
     }
     this.tasks = tasks;
     this.capacity = new NodeCapacity(this.config.node, () => this.updateIntake());
-    this.redis = createRedis(this.config.redis, { name: `servman:node:${this.id}`, logger: this.logger });
-    this.sub = createRedis(this.config.redis, { name: `servman:node-sub:${this.id}`, logger: this.logger, blocking: true });
+    ({ keys: this.keys, redis: this.redis, sub: this.sub, replyChannel: this.replyChannel, requester: this.requester } = connectCluster({
+      redis: this.config.redis,
+      prefix: this.config.prefix,
+      names: { command: `node:${this.id}`, subscriber: `node-sub:${this.id}` },
+      requesterId: `node-${this.id}`,
+      logger: this.logger,
+    }));
     this.registry = new InstanceRegistry(this.redis, this.keys);
     this.nodeRegistry = new NodeRegistry(this.redis, this.keys);
     this.logs = new InstanceLogs(this.redis, this.keys);
-    this.replyChannel = this.keys.replyChannel(`node-${this.id}`);
-    this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger, lockDurationMs: this.config.node.lockDurationMs });
     this.attempts = new LaunchAttempts({ nodeId: this.id, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
     this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
@@ -123,7 +127,7 @@ export class ServmanNode {
       countDroppedForBackpressure: (count) => (this.droppedForBackpressure += count),
       log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),
       setState: (instance, state) => {
-        this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
+        this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err, state }, "could not record the state"));
       },
       takeWarm: (task) => this.warmPools.take(task),
     };
@@ -147,7 +151,7 @@ export class ServmanNode {
     this.state = "running";
     this.warmPools.start();
     await this.beat();
-    this.heartbeatTimer = setInterval(() => void this.beat(), NODE_HEARTBEAT_MS);
+    this.heartbeatTimer = setInterval(() => void this.beat(), HEARTBEAT_MS);
     // Back from a reconnect: Redis may have restarted empty; the heartbeat finds out at once.
     this.redis.on("ready", () => {
       if (this.state !== "closed") void this.beat();
@@ -165,7 +169,7 @@ export class ServmanNode {
         lockDuration: this.config.node.lockDurationMs,
         stalledInterval: this.config.node.lockDurationMs,
       });
-      worker.on("error", (err) => this.logger.warn({ err: err.message, task }, "launch worker error"));
+      worker.on("error", (err) => this.logger.warn({ err, task }, "launch worker error"));
       worker.on("closed", () => connection.disconnect());
       this.workers.push(worker);
     }
@@ -232,12 +236,12 @@ export class ServmanNode {
         warm: this.warm,
       });
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, "node heartbeat failed");
+      this.logger.warn({ err }, "node heartbeat failed");
     }
   }
 
   private publish(channel: string, payload: string): void {
-    this.redis.publish(channel, payload).catch((err: Error) => this.logger.warn({ err: err.message, channel }, "publish failed"));
+    this.redis.publish(channel, payload).catch((err: Error) => this.logger.warn({ err, channel }, "publish failed"));
   }
 
   private reply(data: LaunchJobData, message: ToRequester): void {
@@ -421,7 +425,9 @@ export class ServmanNode {
       clearInterval(this.heartbeatTimer);
       this.reaper.close();
       await this.requester.close();
-      await this.nodeRegistry.unregister(this.id, [...this.tasks.keys()]).catch(() => {});
+      await this.nodeRegistry
+        .unregister(this.id, [...this.tasks.keys()])
+        .catch((err: unknown) => this.logger.warn({ err }, "could not unregister the node; its record expires and a reaper removes it"));
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
       this.logger.info("node closed");
       this.closedResolve();
