@@ -6,60 +6,20 @@ import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import type { TaskConfig } from "../src/config/options.js";
 import { ServmanError } from "../src/errors.js";
-import type { Keys } from "../src/keys.js";
 import { MESSAGE_PREFIX, type ToRequester, type ToSession } from "../src/protocol/bus-messages.js";
 import { decodeToInstance } from "../src/protocol/bus-parse.js";
-import type { EdgeFault } from "../src/edge-guard.js";
-import type { ClosedReason } from "../src/protocol/client-messages.js";
 import { checkServiceMessage, type NodeToService, type ServiceToNode } from "../src/protocol/task-messages.js";
-import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
+import type { ChildChannel } from "./child-channel.js";
 import { InstanceOutput } from "./instance-output.js";
 import { MemberDelivery } from "./member-delivery.js";
 import { RestartPolicy } from "./restart-policy.js";
-import { killProcessGroup, spawnInstanceProcess } from "./spawn-process.js";
+import { killProcessGroup } from "./spawn-process.js";
+import { startInstanceProcess } from "./instance-process.js";
+import type { InstanceEnd, InstanceHost, InstancePhase } from "./instance-host.js";
 import { HeldMessages } from "./held-messages.js";
 import { InstanceHealth } from "./instance-health.js";
 import { InstanceMembers } from "./instance-members.js";
 import { StalledDelivery } from "./stalled-delivery.js";
-
-/** What the instance needs from its node. */
-export interface InstanceHost {
-  readonly keys: Keys;
-  readonly baseDir: string;
-  readonly shutdownDeadlineMs: number;
-  /** Publishes JSON text on a channel (fire and forget; order per channel is kept). */
-  publish(channel: string, payload: string): void;
-  /** Publishes and resolves with how many subscribers received it (same order as `publish`). */
-  publishCounted(channel: string, payload: string): Promise<number>;
-  /** Resolves once every publish issued before it has been answered. */
-  settled(): Promise<void>;
-  /** Counts one piece of invalid output from a service (node metrics). */
-  countInvalid(): void;
-  /** Reports an exception caught at an entry point (logged and counted by the node). */
-  readonly fault: EdgeFault;
-  /** Reports a message on the instance channel that does not have the shape of one. */
-  badBus(problem: string): void;
-  /** Counts client messages dropped because the process was not reading its input (node metrics). */
-  countDroppedForBackpressure(count: number): void;
-  /** Keeps one log line of the instance (for `servman logs`). */
-  log(instance: Instance, source: string, text: string): void;
-  /** Records a state change in the registry (shown by `servman ls`). */
-  setState(instance: Instance, state: "ready" | "restarting" | "stopping"): void;
-  /** Removes the ended instance from the registry; clients are told only after it resolves. */
-  retire(instance: Instance, end: InstanceEnd): Promise<void>;
-  /** A process of `task` already started and waiting for `start` (its warm pool), if any. */
-  takeWarm(task: TaskConfig): ChildProcess | undefined;
-}
-
-/** How an instance ended. */
-export interface InstanceEnd {
-  reason: Exclude<ClosedReason, "kicked" | "lost">;
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export type InstancePhase = "launching" | "ready" | "restarting" | "stopping" | "ended";
-
 
 export class Instance {
   readonly id: string;
@@ -93,7 +53,7 @@ export class Instance {
     task: TaskConfig,
     /** The owning user (a ticket's `sub`), if any: the registry keeps per-user counts. */
     readonly ownerUser: string | null,
-    private readonly host: InstanceHost,
+    private readonly host: InstanceHost<Instance>,
     private readonly logger: Logger,
   ) {
     this.id = id;
@@ -150,25 +110,21 @@ export class Instance {
     return ready;
   }
 
-  /** Adopts a warm process or starts one, wires its channel and logs, and sends it `start`. */
+  /** Adopts a warm process or starts one (instance-process.ts), and watches its memory. */
   private spawnProcess(): void {
-    const child = this.host.takeWarm(this.task) ?? spawnInstanceProcess(this.task, this.id, this.host.baseDir);
-    this.child = child;
-    const handlers = {
-      onMessage: (value: unknown) => this.onServiceMessage(value),
-      onGarbage: (problem: string) => this.output.reportInvalid(problem),
-    };
-    this.channel = this.task.kind === "module" ? ipcChannel(child, handlers) : lineChannel(child, handlers);
-    this.output.capture(child.stderr, "stderr");
-    if (this.task.kind === "module") this.output.capture(child.stdout, "stdout");
-    child.on("error", (err) => {
-      this.output.line("spawn", err.message);
-      this.logger.error({ err }, "instance process error");
+    const { child, channel } = startInstanceProcess({
+      id: this.id,
+      task: this.task,
+      args: this.args,
+      host: this.host,
+      output: this.output,
+      logger: this.logger,
+      onMessage: (value) => this.onServiceMessage(value),
+      onClose: (code, signal) => this.onClose(code, signal),
     });
-    child.on("close", (code, signal) => this.onClose(code, signal));
+    this.child = child;
+    this.channel = channel;
     this.health.watchMemory(child);
-    // Sent straight to the channel: while restarting, everything else waits in `held`.
-    this.channel.send(JSON.stringify({ type: "start", instance: this.id, task: this.task.name, args: this.args } satisfies NodeToService));
   }
 
   private timer(ms: number, fn: () => void): void {
