@@ -20,7 +20,7 @@ const GATEWAY: OptionSpec = { host: { type: "string" }, port: { type: "string" }
 const NODE: OptionSpec = { capacity: { type: "string" }, id: { type: "string" } };
 
 /** The flags each command accepts beyond the common ones. */
-export const COMMAND_OPTIONS: Record<string, OptionSpec> = {
+const COMMAND_OPTIONS: Record<string, OptionSpec> = {
   start: { ...GATEWAY, ...NODE },
   gateway: GATEWAY,
   node: NODE,

@@ -2,9 +2,9 @@
  * A gateway: HTTP + WebSocket server that holds client sessions and relays them over Redis.
  * Stateless beyond its open connections: any gateway serves any client for any instance.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, Server } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Redis } from "ioredis";
 import { nanoid } from "nanoid";
@@ -12,26 +12,29 @@ import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ServmanConfig } from "../src/config/options.js";
 import { ServmanError, toServmanError } from "../src/errors.js";
-import { Keys } from "../src/keys.js";
-import { Requester } from "../src/launch/requester.js";
+import type { Keys } from "../src/keys.js";
+import type { Requester } from "../src/launch/requester.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { decodeClusterEvent, decodeToRequester } from "../src/protocol/bus-parse.js";
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY, ENDING_CLOSE_CODES } from "../src/protocol/close-codes.js";
 import { guarded, type EdgeFault } from "../src/edge-guard.js";
-import { createRedis } from "../src/redis-connection.js";
+import { connectCluster } from "../src/cluster-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { SessionStore, type StoredSession } from "../src/registry/session-store.js";
+import { RedisHealth } from "./redis-health.js";
 import { RequestGuard } from "./request-guard.js";
 import { FdGuard } from "./fd-guard.js";
 import { GatewayAuth, type Identity } from "./gateway-auth.js";
 import { HostCheck, upgradeRefusal } from "./host-check.js";
-import { handleHttp, type HttpApiContext } from "./http-api.js";
+import type { HttpApiContext } from "./http-api.js";
+import { createGatewayServer, listenOn } from "./http-server.js";
 import { Keepalive } from "./keepalive.js";
 import { GatewayMetrics } from "./metrics.js";
 import { assertServable, readTlsFiles } from "./servable.js";
 import { ClientSession } from "./session.js";
 import type { SessionContext } from "./session-context.js";
 import { SessionKeeper } from "./session-keeper.js";
-import { SocketGuard, serverTimeouts } from "./socket-guard.js";
+import { SocketGuard } from "./socket-guard.js";
 import { corkSendsPerTick } from "./tick-corked-sends.js";
 
 export interface GatewayOptions {
@@ -42,19 +45,8 @@ export interface GatewayOptions {
   processMetrics?: boolean;
 }
 
-/** /healthz turns 503 when Redis has not answered a PING (sent every second) for this long. */
-const HEALTH_PING_MS = 1_000;
-const HEALTH_STALE_MS = 3_000;
-
-/**
- * Close codes after which a session is over at once: the client closed it (1000, or 1005: no
- * code), or a policy ended it (1008: ticket, rate). After any other (a dropped connection, 1001
- * from a draining gateway) it waits `resumeWindowMs` to be resumed.
- */
-const ENDING_CLOSE_CODES = new Set([1000, 1005, 1008]);
-
 /** Path of the client WebSocket endpoint. */
-export const CONNECT_PATH = "/v1/connect";
+const CONNECT_PATH = "/v1/connect";
 
 export class Gateway {
   readonly id = `gw-${nanoid(10)}`;
@@ -82,8 +74,7 @@ export class Gateway {
   /** Sessions being detached (their channel unsubscribed, then the store written). */
   private readonly detaching = new Set<Promise<void>>();
   private readonly fdGuard: FdGuard;
-  private lastPong = Date.now();
-  private healthTimer: NodeJS.Timeout | undefined;
+  private readonly health: RedisHealth;
   private draining = false;
   private closing: Promise<void> | undefined;
 
@@ -92,15 +83,18 @@ export class Gateway {
     // First, before any connection exists: an unreadable certificate must leave nothing open.
     const tlsFiles = this.config.gateway.tls ? readTlsFiles(this.config.gateway.tls, this.config.file) : undefined;
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ gateway: this.id });
-    this.keys = new Keys(this.config.prefix);
     this.fdGuard = new FdGuard(this.logger);
     this.metrics = new GatewayMetrics(options.processMetrics ?? true);
-    this.redis = createRedis(this.config.redis, { name: `servman:gateway:${this.id}`, logger: this.logger });
-    this.sub = createRedis(this.config.redis, { name: `servman:gateway-sub:${this.id}`, logger: this.logger, blocking: true });
-    this.replyChannel = this.keys.replyChannel(this.id);
+    ({ keys: this.keys, redis: this.redis, sub: this.sub, replyChannel: this.replyChannel, requester: this.requester } = connectCluster({
+      redis: this.config.redis,
+      prefix: this.config.prefix,
+      names: { command: `gateway:${this.id}`, subscriber: `gateway-sub:${this.id}` },
+      requesterId: this.id,
+      logger: this.logger,
+    }));
+    this.health = new RedisHealth(this.redis, this.sub);
     this.auth = new GatewayAuth(this.config.auth, this.config.gateway.host);
     this.logs = new InstanceLogs(this.redis, this.keys);
-    this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
     const store = new SessionStore(this.redis, this.keys);
     const resumeWindowMs = this.config.gateway.resumeWindowMs;
@@ -144,11 +138,14 @@ export class Gateway {
       maxDepth: limits.maxDepth,
       refusedHost: (req) => this.hostCheck.hostRefusal(req.headers.host),
     };
-    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.guard.http(res, () => handleHttp(http, req, res));
-    const timeouts = serverTimeouts(limits);
-    this.server = tlsFiles ? createHttpsServer({ ...tlsFiles, ...timeouts }, onRequest) : createServer(timeouts, onRequest);
-    this.server.on("connection", (socket: Socket) => this.sockets.accept(socket));
-    this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server = createGatewayServer({
+      tlsFiles,
+      limits,
+      api: http,
+      guard: this.guard,
+      sockets: this.sockets,
+      onUpgrade: (req, socket, head) => this.onUpgrade(req, socket, head),
+    });
   }
 
   private *storedSessions(): Iterable<{ session: StoredSession; token: string }> {
@@ -161,16 +158,7 @@ export class Gateway {
   /** Why the gateway is not serving, or null when it is. */
   unhealthy(): string | null {
     if (this.draining) return "draining";
-    // A connection can look ready while Redis does not answer (a stopped or overloaded server).
-    if (this.redis.status !== "ready" || this.sub.status !== "ready" || Date.now() - this.lastPong > HEALTH_STALE_MS) return "redis unreachable";
-    return null;
-  }
-
-  private ping(): void {
-    this.redis.ping().then(
-      () => (this.lastPong = Date.now()),
-      () => {},
-    );
+    return this.health.reachable ? null : "redis unreachable";
   }
 
   /** Binds the configured host and port (0 picks a free port) and subscribes its reply channel. */
@@ -180,15 +168,8 @@ export class Gateway {
     await this.sub.subscribe(this.replyChannel, this.keys.events());
     this.reaper.start();
     await this.keeper.start();
-    this.healthTimer = setInterval(() => this.ping(), HEALTH_PING_MS);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => {
-        this.server.off("error", reject);
-        resolve();
-      });
-    });
-    const address = this.server.address() as AddressInfo;
+    this.health.start();
+    const address = await listenOn(this.server, port, host);
     this.logger.info({ host: address.address, port: address.port }, "gateway listening");
     if (this.auth.adminOff !== null) this.logger.warn(this.auth.adminOff);
     return address;
@@ -272,7 +253,7 @@ export class Gateway {
   private refuseUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, err: ServmanError): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.send(JSON.stringify(err.toFrame()));
-      ws.close(1008, err.message.slice(0, 120));
+      ws.close(CLOSE_POLICY, err.message.slice(0, 120));
     });
   }
 
@@ -295,13 +276,13 @@ export class Gateway {
     );
     ws.on("error", (err: Error & { code?: string }) => {
       if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.metrics.oversizedFrames.inc();
-      log.debug({ err: err.message }, "client connection error");
+      log.debug({ err }, "client connection error");
     });
     // setTimeout holds at most ~24.8 days; a longer-lived ticket re-arms until it expires.
     let expiry: NodeJS.Timeout | undefined;
     const armExpiry = (expiresAt: number) => {
       const left = expiresAt - Date.now();
-      expiry = left <= 0 ? setTimeout(() => ws.close(1008, "ticket expired"), 0) : setTimeout(() => armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
+      expiry = left <= 0 ? setTimeout(() => ws.close(CLOSE_POLICY, "ticket expired"), 0) : setTimeout(() => armExpiry(expiresAt), Math.min(left, 2 ** 31 - 1));
     };
     if (identity.expiresAt !== null) armExpiry(identity.expiresAt);
     ws.on(
@@ -321,8 +302,8 @@ export class Gateway {
         for (const [data, isBinary] of queued) session.onFrame(data, isBinary);
       },
       (err: Error) => {
-        log.warn({ err: err.message }, "could not subscribe a session; closing it");
-        ws.close(1011, "redis unavailable");
+        log.warn({ err }, "could not subscribe a session; closing it");
+        ws.close(CLOSE_INTERNAL_ERROR, "redis unavailable");
       },
     );
   }
@@ -336,7 +317,8 @@ export class Gateway {
     const done = session
       .onClose(end)
       .then(() => this.sub.unsubscribe(channel))
-      .catch(() => {})
+      // onClose logs its own failures; what is left is the unsubscribe.
+      .catch((err: unknown) => this.logger.warn({ err, channel }, "could not unsubscribe a closed session's channel"))
       .then(() => {
         if (this.sessions.get(channel) === session) this.sessions.delete(channel);
         return session.detached();
@@ -352,7 +334,7 @@ export class Gateway {
     this.sessions.set(newChannel, session);
     this.sessions.delete(oldChannel);
     await this.sub.subscribe(newChannel);
-    await this.sub.unsubscribe(oldChannel).catch(() => {});
+    await this.sub.unsubscribe(oldChannel).catch((err: unknown) => this.logger.warn({ err, channel: oldChannel }, "could not unsubscribe a resumed session's old channel"));
   }
 
   /** Stops accepting, closes clients with 1001 (they resume elsewhere), then closes. Idempotent. */
@@ -375,7 +357,7 @@ export class Gateway {
       this.logger.info({ connections: this.sessions.size }, "gateway closing");
       // The server keeps listening while clients leave, so load balancers read /healthz 503 and
       // new upgrades get 503; it stops once they are gone (or the deadline passes).
-      for (const ws of this.wss.clients) ws.close(1001, "gateway shutting down");
+      for (const ws of this.wss.clients) ws.close(CLOSE_GOING_AWAY, "gateway shutting down");
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
       const allClosed = new Promise<void>((resolve) => {
         const check = setInterval(() => {
@@ -402,7 +384,7 @@ export class Gateway {
       this.keepalive.stop();
       this.reaper.close();
       await this.keeper.close();
-      clearInterval(this.healthTimer);
+      this.health.stop();
       await this.requester.close();
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
       this.logger.info("gateway closed");

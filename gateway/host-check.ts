@@ -17,7 +17,7 @@ const INTERFACES_TTL_MS = 5_000;
  * The host name of a `Host` header or URL host: port removed, IPv6 brackets removed, lowercased,
  * without a trailing dot. Null when there is nothing.
  */
-export function hostName(value: string | undefined): string | null {
+function hostName(value: string | undefined): string | null {
   if (value === undefined) return null;
   let host = value.trim().toLowerCase();
   if (host.startsWith("[")) {
@@ -33,7 +33,7 @@ export function hostName(value: string | undefined): string | null {
 }
 
 /** True for names only this machine answers: `localhost`, 127.0.0.0/8, ::1. */
-export function isLoopbackName(host: string): boolean {
+function isLoopbackName(host: string): boolean {
   if (host === "localhost" || host === "::1" || host === "0:0:0:0:0:0:0:1") return true;
   const v4 = host.startsWith("::ffff:") ? host.slice(7) : host;
   return isIP(v4) === 4 && v4.startsWith("127.");

@@ -5,7 +5,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import { Type } from "@sinclair/typebox";
 import type { Logger } from "pino";
-import { mintTicket, type TicketGrant } from "../src/auth/tickets.js";
+import { MAX_TICKET_TTL_SECONDS, mintTicket, type TicketGrant } from "../src/auth/tickets.js";
 import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
 import type { Requester } from "../src/launch/requester.js";
 import { NAME_PATTERN } from "../src/names.js";
@@ -16,7 +16,7 @@ import { compile } from "../src/protocol/validate.js";
 import type { GatewayMetrics } from "./metrics.js";
 
 /** HTTP status of each error code. */
-export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   bad_request: 400,
   unknown_type: 400,
   unknown_task: 404,
@@ -135,7 +135,7 @@ const validateTicketBody = compile(
     instances: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN.source }))),
     tasks: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN.source }))),
     admin: Type.Optional(Type.Boolean()),
-    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 366 * 24 * 3600 })),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TICKET_TTL_SECONDS })),
   }, { additionalProperties: false }),
 );
 

@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import { ServmanError, toServmanError } from "../src/errors.js";
-import type { ToRequester } from "../src/protocol/bus-messages.js";
+import type { ToSession } from "../src/protocol/bus-messages.js";
 import { newInstanceId } from "../src/launch/requester.js";
 import type { LaunchRequest } from "../src/protocol/client-messages.js";
 import type { SessionAccess } from "./session-access.js";
@@ -38,7 +38,7 @@ export async function launchOwned(from: OwnerRequester, req: LaunchRequest): Pro
   // launch completes must not leave it running forever.
   const instance = req.instance ?? (options.closeOnOwnerLeave ? newInstanceId() : undefined);
   const recorded = options.closeOnOwnerLeave === true && !membership.closeOnLeave.has(instance!);
-  if (recorded) await membership.addOwned(instance!);
+  if (recorded) await membership.addCloseOnLeave(instance!);
   try {
     const result = await ctx.requester.launch({
       task: req.task,
@@ -52,12 +52,12 @@ export async function launchOwned(from: OwnerRequester, req: LaunchRequest): Pro
     });
     ctx.metrics.launches.inc({ result: "ok" });
     if (options.closeOnOwnerLeave && from.closed()) {
-      membership.stopOwned(result.instance);
+      membership.stopCloseOnLeave(result.instance);
       return null;
     }
     return result;
   } catch (err) {
-    if (recorded) membership.forgetOwned(instance!);
+    if (recorded) membership.forgetCloseOnLeave(instance!);
     const code = toServmanError(err).code;
     ctx.metrics.launches.inc({ result: code });
     if (code === "rate_limited") ctx.metrics.limited.inc({ limit: "instances_per_user" });
@@ -73,12 +73,13 @@ export async function stopOwnedBy(from: OwnerRequester, instance: string): Promi
   if (!record) throw new ServmanError("unknown_instance", `no instance ${JSON.stringify(instance)}`);
   if (!access.owns(record) && !access.admin) {
     if (record.owner !== null) {
-      const alert: ToRequester = { type: "alert", instance: record.instance, kind: "stop_refused", session: from.session, user: from.user };
+      const alert: ToSession = { type: "alert", instance: record.instance, kind: "stop_refused", session: from.session, user: from.user };
+      // The alert is a courtesy to the owner; the refusal itself is logged and answered below.
       void ctx.redis.publish(ctx.keys.sessionChannel(record.owner), JSON.stringify(alert)).catch(() => {});
     }
     from.logger.warn({ instance: record.instance }, "stop refused: not the owner");
     throw new ServmanError("forbidden", `only the owner of ${instance} may stop it`);
   }
   await ctx.requester.stop(instance, from.session);
-  from.membership.forgetOwned(instance);
+  from.membership.forgetCloseOnLeave(instance);
 }

@@ -9,12 +9,12 @@
  * events its node still keeps, are counted for a `dropped`.
  */
 import type { Logger } from "pino";
-import type { ToRequester } from "../src/protocol/bus-messages.js";
+import type { ToSession } from "../src/protocol/bus-messages.js";
 
 /** How long live events of an instance wait for its replay before they go out anyway. */
 const REPLAY_WAIT_MS = 5_000;
 
-type Replay = Extract<ToRequester, { type: "replay" }>;
+type Replay = Extract<ToSession, { type: "replay" }>;
 
 /** Where a gate's events go. */
 export interface GateOutput {
@@ -73,9 +73,9 @@ export class ReplayGate {
   }
 
   intercept(payload: string): boolean {
-    let event: ToRequester;
+    let event: ToSession;
     try {
-      event = JSON.parse(payload) as ToRequester;
+      event = JSON.parse(payload) as ToSession;
     } catch {
       return false;
     }

@@ -6,7 +6,7 @@
  */
 import { ServmanError, toServmanError } from "../src/errors.js";
 import type { ToInstance } from "../src/protocol/bus-messages.js";
-import type { JoinRequest, RequestId, ServerFrame } from "../src/protocol/client-messages.js";
+import { idOf, type JoinRequest, type RequestId, type ServerFrame } from "../src/protocol/client-messages.js";
 import type { SessionAccess } from "./session-access.js";
 import type { SessionContext } from "./session-context.js";
 import type { SessionMembership } from "./session-membership.js";
@@ -33,10 +33,6 @@ export interface JoiningSession {
   fail(err: unknown, id: RequestId | undefined): void;
   /** Publishes a client message to an instance (reporting one that reached nobody). */
   relay(instance: string, payload: string, id: RequestId | undefined): void;
-}
-
-function idOf(id: RequestId | undefined): { id?: RequestId } {
-  return id === undefined ? {} : { id };
 }
 
 export class SessionJoins {

@@ -11,15 +11,10 @@ import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
 import type { Requester } from "../src/launch/requester.js";
 import { EpochWatch } from "../src/registry/epoch-watch.js";
-import { DeathConfirmation, membersWithoutKey } from "../src/registry/liveness.js";
+import { DEATH_CONFIRM_MS, DeathConfirmation, HEARTBEAT_MS, LIVENESS_TTL_MS, membersWithoutKey } from "../src/registry/liveness.js";
 import type { SessionStore, StoredSession } from "../src/registry/session-store.js";
 import { endSession } from "./session-membership.js";
 
-/** How often a gateway refreshes its liveness key, and how long the key outlives a silent gateway. */
-export const GATEWAY_HEARTBEAT_MS = 2_000;
-export const GATEWAY_TTL_MS = 6_000;
-/** A gateway is reaped only when its key is still missing this long after it was first missed. */
-const CONFIRM_MS = 2_000;
 const SWEEP_MS = 1_000;
 
 export interface SessionKeeperOptions {
@@ -38,7 +33,7 @@ export class SessionKeeper {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
-  private readonly deaths = new DeathConfirmation(CONFIRM_MS);
+  private readonly deaths = new DeathConfirmation(DEATH_CONFIRM_MS);
 
   private readonly epoch: EpochWatch;
 
@@ -48,13 +43,16 @@ export class SessionKeeper {
 
   async start(): Promise<void> {
     await this.beat();
-    this.heartbeatTimer ??= setInterval(() => void this.beat().catch(() => {}), GATEWAY_HEARTBEAT_MS);
+    this.heartbeatTimer ??= setInterval(
+      () => void this.beat().catch((err: unknown) => this.options.logger.warn({ err }, "gateway liveness write failed; other gateways reap this one's sessions if it keeps failing")),
+      HEARTBEAT_MS,
+    );
     this.sweepTimer ??= setInterval(() => void this.sweep(), SWEEP_MS);
   }
 
   private async beat(): Promise<void> {
     const { redis, keys, gatewayId } = this.options;
-    await redis.multi().set(keys.gateway(gatewayId), String(Date.now()), "PX", GATEWAY_TTL_MS).sadd(keys.gateways(), gatewayId).exec();
+    await redis.multi().set(keys.gateway(gatewayId), String(Date.now()), "PX", LIVENESS_TTL_MS).sadd(keys.gateways(), gatewayId).exec();
     await this.epoch.check(() => this.rewrite());
   }
 
@@ -87,7 +85,7 @@ export class SessionKeeper {
         endSession({ redis, keys, requester }, session, logger);
       }
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, "session sweep failed; retrying");
+      logger.warn({ err }, "session sweep failed; retrying");
     } finally {
       this.sweeping = false;
     }
@@ -101,8 +99,10 @@ export class SessionKeeper {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
     this.heartbeatTimer = this.sweepTimer = undefined;
-    const { redis, keys, gatewayId, store, resumeWindowMs } = this.options;
-    await store.orphan(gatewayId, Date.now() + resumeWindowMs).catch(() => 0);
-    await redis.multi().del(keys.gateway(gatewayId)).srem(keys.gateways(), gatewayId).exec().catch(() => {});
+    const { redis, keys, gatewayId, store, resumeWindowMs, logger } = this.options;
+    // On failure, this gateway's record expires and another keeper orphans its sessions instead.
+    const warn = (err: unknown) => logger.warn({ err }, "could not hand this gateway's sessions over on close; another gateway's keeper will");
+    await store.orphan(gatewayId, Date.now() + resumeWindowMs).catch(warn);
+    await redis.multi().del(keys.gateway(gatewayId)).srem(keys.gateways(), gatewayId).exec().catch(warn);
   }
 }

@@ -24,14 +24,14 @@ export interface MembershipContext {
 type SessionBus = Pick<MembershipContext, "redis" | "keys" | "requester">;
 
 /** Tells an instance that `session` is gone (`disconnected`), or was removed (`kicked`). */
-function sendLeave(bus: SessionBus, session: string, instance: string, reason: "disconnected" | "kicked" = "disconnected"): void {
+function sendLeave(bus: SessionBus, session: string, instance: string, logger: Logger, reason: "disconnected" | "kicked" = "disconnected"): void {
   const leave: ToInstance = { type: "leave", client: session, reason };
-  void bus.redis.publish(bus.keys.instanceChannel(instance), JSON.stringify(leave)).catch(() => {});
+  void bus.redis.publish(bus.keys.instanceChannel(instance), JSON.stringify(leave)).catch((err: unknown) => logger.warn({ err, instance }, "could not tell an instance a session left"));
 }
 
 /** Stops an instance launched with closeOnOwnerLeave by `session`. */
 function stopForOwner(bus: SessionBus, session: string, instance: string, logger: Logger): void {
-  bus.requester.stop(instance, session).catch((err: Error) => logger.warn({ instance, err: err.message }, "closeOnOwnerLeave stop failed"));
+  bus.requester.stop(instance, session).catch((err: Error) => logger.warn({ instance, err }, "closeOnOwnerLeave stop failed"));
 }
 
 /**
@@ -39,7 +39,7 @@ function stopForOwner(bus: SessionBus, session: string, instance: string, logger
  * `leave`, and those it launched with closeOnOwnerLeave are stopped.
  */
 export function endSession(bus: SessionBus, session: Pick<StoredSession, "id" | "joined" | "closeOnLeave">, logger: Logger): void {
-  for (const instance of session.joined) sendLeave(bus, session.id, instance);
+  for (const instance of session.joined) sendLeave(bus, session.id, instance, logger);
   for (const instance of session.closeOnLeave) stopForOwner(bus, session.id, instance, logger);
 }
 
@@ -90,7 +90,7 @@ export class SessionMembership {
     const { store } = this.ctx;
     const id = this.session.id;
     const write = kind === "joined" ? store.setJoined(id, instance, on) : store.setCloseOnLeave(id, instance, on);
-    write.catch((err: Error) => this.logger.warn({ err: err.message, instance }, "could not record a session change"));
+    write.catch((err: Error) => this.logger.warn({ err, instance }, "could not record a session change"));
   }
 
   /**
@@ -119,29 +119,30 @@ export class SessionMembership {
   }
 
   /** Records, before the launch, an instance to stop when the session ends. */
-  async addOwned(instance: string): Promise<void> {
+  async addCloseOnLeave(instance: string): Promise<void> {
     this.closeOnLeave.add(instance);
     if (this.stored) await this.ctx.store.setCloseOnLeave(this.session.id, instance, true);
   }
 
-  forgetOwned(instance: string): void {
+  /** The session no longer stops `instance` when it ends. */
+  forgetCloseOnLeave(instance: string): void {
     if (this.closeOnLeave.delete(instance)) this.note("closeOnLeave", instance, false);
   }
 
   /** Stops an instance launched with closeOnOwnerLeave (its owner left it or went away). */
-  stopOwned(instance: string): void {
-    this.forgetOwned(instance);
+  stopCloseOnLeave(instance: string): void {
+    this.forgetCloseOnLeave(instance);
     stopForOwner(this.ctx, this.session.id, instance, this.logger);
   }
 
   /** Tells an instance this session is gone (`disconnected`). */
   leave(instance: string): void {
-    sendLeave(this.ctx, this.session.id, instance);
+    sendLeave(this.ctx, this.session.id, instance, this.logger);
   }
 
   /** Ends a join the session may no longer have (a resume's new ticket does not allow it): `leave` `kicked`. */
   kick(instance: string): void {
-    if (this.forgetJoined(instance)) sendLeave(this.ctx, this.session.id, instance, "kicked");
+    if (this.forgetJoined(instance)) sendLeave(this.ctx, this.session.id, instance, this.logger, "kicked");
   }
 
   /** The session is over: its instances hear `leave`, owned ones stop, the store forgets it. */
@@ -150,7 +151,7 @@ export class SessionMembership {
     this.joined.clear();
     this.closeOnLeave.clear();
     if (!this.stored) return;
-    await this.ctx.store.end(this.session.id, this.ctx.gatewayId).catch((err: Error) => this.logger.warn({ err: err.message }, "could not remove an ended session"));
+    await this.ctx.store.end(this.session.id, this.ctx.gatewayId).catch((err: Error) => this.logger.warn({ err }, "could not remove an ended session"));
   }
 
   /** The connection is gone and the session waits in the store for a resume; `tail`: events that came after. */
@@ -163,7 +164,7 @@ export class SessionMembership {
         this.logger.debug({ joined: this.joined.size, tail: tail.length }, "session detached; waiting for a resume");
       }
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, "could not detach a session; it ends when its gateway is reaped");
+      this.logger.warn({ err }, "could not detach a session; it ends when its gateway is reaped");
     }
   }
 }

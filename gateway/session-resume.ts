@@ -17,8 +17,8 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { ServmanError } from "../src/errors.js";
 import type { Keys } from "../src/keys.js";
-import type { ToInstance, ToRequester } from "../src/protocol/bus-messages.js";
-import type { ClosedReason, ResumeRequest, ServerFrame } from "../src/protocol/client-messages.js";
+import type { ToInstance, ToSession } from "../src/protocol/bus-messages.js";
+import { idOf, type ClosedReason, type ResumeRequest, type ServerFrame } from "../src/protocol/client-messages.js";
 import { isSessionId, type SessionStore, type StoredSession } from "../src/registry/session-store.js";
 import { ReplayGate } from "./replay-gate.js";
 import type { Identity } from "./gateway-auth.js";
@@ -47,7 +47,7 @@ export interface ClaimContext {
  * connection is likely dead but not yet noticed); one whose Redis connections are gone is dead,
  * and the session is taken without waiting for its liveness key to expire.
  */
-export async function claimSession(ctx: ClaimContext, id: string, token: string, user: string | null, logger: Logger): Promise<StoredSession> {
+async function claimSession(ctx: ClaimContext, id: string, token: string, user: string | null, logger: Logger): Promise<StoredSession> {
   if (!isSessionId(id)) throw new ServmanError("bad_request", "field session: not a session id");
   const deadline = Date.now() + TAKEOVER_WAIT_MS;
   /** The holder found dead: its hold (and only its) is taken. */
@@ -81,7 +81,7 @@ export async function claimSession(ctx: ClaimContext, id: string, token: string,
         }
         // Asked again now and then: a holder that was still subscribing may have missed it.
         if (asked++ % 10 === 0) {
-          const takeover: ToRequester = { type: "takeover", gateway: ctx.gatewayId };
+          const takeover: ToSession = { type: "takeover", gateway: ctx.gatewayId };
           await ctx.redis.publish(ctx.keys.sessionChannel(id), JSON.stringify(takeover));
         }
         await new Promise((resolve) => setTimeout(resolve, TAKEOVER_POLL_MS));
@@ -102,7 +102,7 @@ async function holderAlive(ctx: ClaimContext, gateway: string): Promise<boolean>
  * ownership the registry still gives it. An instance with no record is left to the replay (which
  * finds it gone). Exported for tests.
  */
-export async function recheckRights(ctx: Pick<SessionContext, "requester">, access: SessionAccess, stored: Pick<StoredSession, "joined" | "closeOnLeave">): Promise<{ kicked: string[]; disowned: string[] }> {
+async function recheckRights(ctx: Pick<SessionContext, "requester">, access: SessionAccess, stored: Pick<StoredSession, "joined" | "closeOnLeave">): Promise<{ kicked: string[]; disowned: string[] }> {
   const instances = [...new Set([...stored.joined, ...stored.closeOnLeave])];
   const records = new Map(await Promise.all(instances.map(async (i) => [i, await ctx.requester.instances.get(i)] as const)));
   const kicked = stored.joined.filter((i) => {
@@ -192,7 +192,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
   const { kicked, disowned } = rights;
   const oldChannel = s.become(stored.id, req.resume);
   membership.adopt(stored);
-  for (const instance of disowned) membership.forgetOwned(instance);
+  for (const instance of disowned) membership.forgetCloseOnLeave(instance);
   for (const instance of kicked) membership.kick(instance);
   if (kicked.length > 0) logger.info({ kicked }, "resumed session: joins its new ticket does not allow were ended");
   const joined = [...membership.joined];
@@ -201,6 +201,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
     {
       send: (text) => s.deliver(text),
       notMember: (instance) => s.notMember(instance),
+      // Acks are cumulative: one lost keeps the events until the next ack, or the session's end.
       ack: (instance, through) => void publish(ctx, instance, { type: "ack", client: s.id(), through }).catch(() => {}),
       alive: () => s.alive(),
       finished: () => void ctx.store.resumed(s.id(), ctx.gatewayId).catch((err: unknown) => logger.warn({ err }, "could not mark a resume as over")),
@@ -219,7 +220,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
     membership.forgetJoined(instance);
   }
   logger.info({ joined: membership.joined.size, gone: gone.length, kicked: kicked.length, tail: stored.tail.length }, "session resumed");
-  s.send({ type: "resumed", ...(req.id === undefined ? {} : { id: req.id }), session: s.id(), instances: [...membership.joined] });
+  s.send({ type: "resumed", ...idOf(req.id), session: s.id(), instances: [...membership.joined] });
   // What the old gateway kept of an instance the new ticket may not see is not shown to it.
   const ended = new Set(kicked);
   for (const payload of stored.tail) if (ended.size === 0 || !ended.has(instanceOf(payload) as string)) s.deliver(payload);

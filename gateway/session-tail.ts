@@ -5,7 +5,7 @@
  * client hears `dropped` with that count.
  */
 import type { Logger } from "pino";
-import type { ToRequester } from "../src/protocol/bus-messages.js";
+import type { ToSession } from "../src/protocol/bus-messages.js";
 
 /** Events a detaching session keeps between its connection's end and its unsubscribe, at most. */
 export const MAX_TAIL = 1_000;
@@ -47,7 +47,7 @@ export class SessionTail {
   entries(lost: ReadonlyMap<string, number> = new Map()): string[] {
     const counts = new Map(this.overflowed);
     for (const [instance, count] of lost) counts.set(instance, (counts.get(instance) ?? 0) + count);
-    const dropped = [...counts].map(([instance, count]) => JSON.stringify({ type: "dropped", instance, count } satisfies ToRequester));
+    const dropped = [...counts].map(([instance, count]) => JSON.stringify({ type: "dropped", instance, count } satisfies ToSession));
     return [...this.events, ...dropped];
   }
 }

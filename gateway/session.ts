@@ -1,15 +1,16 @@
 /**
- * One client connection: the client protocol's requests (SPEC §3), the instances it joined and
+ * One client connection: the client protocol's requests (docs/protocol.md#requests-and-replies), the instances it joined and
  * owns, and the events arriving for it on its session channel.
  */
 import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import { ServmanError, toServmanError } from "../src/errors.js";
-import { MESSAGE_PREFIX, type ToInstance, type ToRequester } from "../src/protocol/bus-messages.js";
-import { decodeToRequester } from "../src/protocol/bus-parse.js";
+import type { ToInstance } from "../src/protocol/bus-messages.js";
+import { CLOSE_INTERNAL_ERROR, CLOSE_POLICY, CLOSE_SESSION_TAKEN } from "../src/protocol/close-codes.js";
 import {
   frameRequestId,
+  idOf,
   parseClientFrame,
   type ClientRequest,
   type LaunchRequest,
@@ -30,7 +31,8 @@ import { SessionJoins } from "./session-joins.js";
 import type { SessionContext } from "./session-context.js";
 import { launchOwned, stopOwnedBy, type OwnerRequester } from "./owner-requests.js";
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
-import { TokenBucket } from "../src/token-bucket.js";
+import { FrameRate } from "./frame-rate.js";
+import { handleSessionEvent, keepInTail, type SessionEventTarget } from "./session-events.js";
 
 export class ClientSession {
   private sessionId = nanoid(21);
@@ -48,9 +50,8 @@ export class ClientSession {
   private readonly access: SessionAccess;
   private readonly joined: Set<string>;
   private closed = false;
-  private readonly bucket: TokenBucket;
-  /** Frames refused in a row by the rate limit; past `burst` the connection is closed. */
-  private refusedInRow = 0;
+  private readonly rate: FrameRate;
+  private readonly events: SessionEventTarget;
 
   constructor(
     private readonly ws: WebSocket,
@@ -59,7 +60,7 @@ export class ClientSession {
     readonly identity: Identity = OPEN_IDENTITY,
   ) {
     this.sessionChannel = ctx.keys.sessionChannel(this.sessionId);
-    this.bucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.burst);
+    this.rate = new FrameRate(ctx.limits);
     this.membership = new SessionMembership(ctx, this, logger);
     this.joined = this.membership.joined;
     this.access = new SessionAccess(identity, () => this.sessionId);
@@ -74,6 +75,17 @@ export class ClientSession {
       fail: (err, id) => this.fail(err, id),
       relay: (instance, payload, id) => this.relay(instance, payload, id),
     });
+    this.events = {
+      joins: this.joins,
+      membership: this.membership,
+      send: (frame) => this.send(frame),
+      sendRaw: (text) => this.sendRaw(text),
+      taken: () => this.ws.close(CLOSE_SESSION_TAKEN, "session resumed on another connection"),
+      bad: (problem) => {
+        this.ctx.metrics.badBusMessages.inc();
+        this.logger.warn({ problem }, "bad message on a session channel dropped");
+      },
+    };
   }
 
   get id(): string {
@@ -154,8 +166,8 @@ export class ClientSession {
       return;
     }
     // Limited before validation: a flood costs the gateway as little as possible.
-    if (!this.bucket.take()) return this.refuse(data, isBinary);
-    this.refusedInRow = 0;
+    const verdict = this.rate.take();
+    if (verdict.kind !== "pass") return this.refuse(data, isBinary, verdict.kind === "close", verdict.kind === "refuse" && verdict.first);
     if (isBinary) {
       this.fail(new ServmanError("bad_request", "binary frames are not supported; send JSON text"), undefined);
       return;
@@ -163,7 +175,7 @@ export class ClientSession {
     const parsed = parseClientFrame(this.decode(data), this.ctx.limits.maxDepth);
     if (!parsed.ok) {
       this.ctx.metrics.errors.inc({ code: parsed.code });
-      this.send({ type: "error", ...(parsed.id !== undefined ? { id: parsed.id } : {}), code: parsed.code, message: parsed.message });
+      this.send({ type: "error", ...idOf(parsed.id), code: parsed.code, message: parsed.message });
       return;
     }
     this.ctx.metrics.requests.inc({ type: parsed.request.type });
@@ -172,18 +184,17 @@ export class ClientSession {
   }
 
   /** A frame over the rate is dropped and answered (see below); a sustained flood closes the connection. */
-  private refuse(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-    this.refusedInRow++;
+  private refuse(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, flood: boolean, first: boolean): void {
     this.ctx.metrics.limited.inc({ limit: "rate" });
-    if (this.refusedInRow > this.ctx.limits.burst) {
+    if (flood) {
       this.logger.warn("closing a connection that kept flooding past its rate limit");
-      this.ws.close(1008, "rate limit exceeded");
+      this.ws.close(CLOSE_POLICY, "rate limit exceeded");
       return;
     }
     // A request waits for its reply: it gets rate_limited with its id (at most `burst` parses per
     // flood, then the connection closes); frames without an id hear it once per run.
     const id = isBinary ? undefined : frameRequestId(this.decode(data));
-    if (id !== undefined || this.refusedInRow === 1) {
+    if (id !== undefined || first) {
       const { messagesPerSecond, burst } = this.ctx.limits;
       this.fail(new ServmanError("rate_limited", `over ${messagesPerSecond} messages per second (burst ${burst}); frames are dropped until the rate falls`), id);
     }
@@ -240,9 +251,9 @@ export class ClientSession {
     if (!this.membership.forgetJoined(instance) && !pending) {
       return this.fail(new ServmanError("not_joined", `not joined to ${instance}`), req.id);
     }
-    void this.publish(instance, { type: "leave", client: this.id, reason: "left" }).catch(() => {});
+    void this.publish(instance, { type: "leave", client: this.id, reason: "left" }).catch((err: unknown) => this.logger.warn({ err, instance }, "could not tell an instance a session left"));
     this.send({ type: "left", ...idOf(req.id), instance });
-    if (this.membership.closeOnLeave.has(instance)) this.membership.stopOwned(instance);
+    if (this.membership.closeOnLeave.has(instance)) this.membership.stopCloseOnLeave(instance);
   }
 
   private owner(): OwnerRequester {
@@ -272,48 +283,12 @@ export class ClientSession {
   }
 
   private handleBus(payload: string): void {
-    if (payload.startsWith(MESSAGE_PREFIX)) return this.sendRaw(payload);
-    const event = this.decodeBus(payload);
-    if (!event) return;
-    switch (event.type) {
-      case "joined":
-        this.joins.settle(event.instance, null);
-        break;
-      case "join_rejected":
-        this.joins.settle(event.instance, new ServmanError("join_rejected", event.reason));
-        break;
-      case "closed":
-        this.membership.forgetJoined(event.instance);
-        this.membership.forgetOwned(event.instance);
-        this.send({ type: "closed", instance: event.instance, reason: event.reason });
-        break;
-      case "takeover":
-        // This session resumed on another connection: this one lets it go (as a dropped connection).
-        this.ws.close(4000, "session resumed on another connection");
-        break;
-      case "alert":
-      case "restarting":
-      case "restarted":
-      case "dropped":
-        this.send(event);
-        break;
-      default:
-        break;
-    }
-  }
-
-  /** An event of the session channel, or null (logged and counted) when it has not the shape of one. */
-  private decodeBus(payload: string): ToRequester | null {
-    const decoded = decodeToRequester(payload);
-    if (decoded.ok) return decoded.message;
-    this.ctx.metrics.badBusMessages.inc();
-    this.logger.warn({ problem: decoded.problem }, "bad message on a session channel dropped");
-    return null;
+    handleSessionEvent(this.events, payload);
   }
 
   /** The instance died with its node: the client is told (`closed`, `lost`) if it was joined. */
   onLost(instance: string): void {
-    this.membership.forgetOwned(instance);
+    this.membership.forgetCloseOnLeave(instance);
     this.joins.settle(instance, new ServmanError("unknown_instance", `instance ${instance} was lost with its node`));
     if (this.membership.forgetJoined(instance)) this.send({ type: "closed", instance, reason: "lost" });
   }
@@ -344,19 +319,8 @@ export class ClientSession {
     await this.membership.detach(tail.entries(lost));
   }
 
-  /** An event that came after the client left, kept for the connection that resumes the session. */
   private keepInTail(payload: string): void {
-    // The tail spans one unsubscribe round trip; a flood past this bound is counted (`dropped`), not kept.
-    if (this.tail!.full) return this.tail!.overflow(payload);
-    if (payload.startsWith(MESSAGE_PREFIX)) return void this.tail!.push(payload);
-    const event = this.decodeBus(payload);
-    if (!event) return;
-    if (event.type === "takeover" || event.type === "joined" || event.type === "join_rejected" || event.type === "replay") return;
-    if (event.type === "closed") {
-      this.membership.forgetJoined(event.instance);
-      this.membership.forgetOwned(event.instance);
-    }
-    this.tail!.push(payload);
+    keepInTail(this.events, this.tail!, payload);
   }
 
   /** Takes an older session back (its joins, ownership and the events it missed); see session-resume.ts. */
@@ -398,11 +362,7 @@ export class ClientSession {
       send: (frame) => this.send(frame),
       deliver: (payload) => this.handleBus(payload),
       notMember: (instance) => this.onLost(instance),
-      abort: () => this.ws.close(1011, "resume failed; resume again"),
+      abort: () => this.ws.close(CLOSE_INTERNAL_ERROR, "resume failed; resume again"),
     };
   }
-}
-
-function idOf(id: RequestId | undefined): { id?: RequestId } {
-  return id === undefined ? {} : { id };
 }

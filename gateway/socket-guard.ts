@@ -14,7 +14,7 @@ import type { FdGuard } from "./fd-guard.js";
 import type { GatewayMetrics } from "./metrics.js";
 
 /** Extra time a request gets, after its head, for its body (admin bodies are at most 1 MiB). */
-export const BODY_TIMEOUT_MS = 30_000;
+const BODY_TIMEOUT_MS = 30_000;
 /** Refusals at accept are logged at most this often (with how many there were). */
 const LOG_EVERY_MS = 1_000;
 

@@ -16,7 +16,7 @@ import { corkUntilNextTick } from "../src/tick-cork.js";
 import { LineSplitter } from "./line-splitter.js";
 
 /** Longest line accepted from a command task's stdout. */
-export const MAX_LINE_LENGTH = 1024 * 1024;
+const MAX_LINE_LENGTH = 1024 * 1024;
 
 export interface ChildChannelHandlers {
   /** A decoded message from the service (not yet validated). */

@@ -3,15 +3,15 @@
  * service's `accept` or `reject`; after a restart, members are joined again (a member the new
  * process rejects is kicked); events for members go out through the instance's delivery.
  */
-import type { ToRequester } from "../src/protocol/bus-messages.js";
+import type { ToSession } from "../src/protocol/bus-messages.js";
 import type { ClosedReason } from "../src/protocol/client-messages.js";
 import type { LeaveReason, NodeToService } from "../src/protocol/task-messages.js";
 
 /** Where the members' traffic goes. */
 export interface MembersOutput {
   toService(message: NodeToService): void;
-  /** A reply on a requester's channel (a join's answer). */
-  toRequester(channel: string, message: ToRequester): void;
+  /** A join's answer, on the joining session's channel. */
+  toJoinReply(channel: string, message: ToSession): void;
   /** One event (JSON text) for a client's session, kept if the client is away. */
   deliver(client: string, payload: string): void;
   /** Who is joined changed (idle clocks). */
@@ -45,7 +45,7 @@ export class InstanceMembers {
 
   /** A client asks to join: the service decides (a member is answered at once). */
   join(client: string, user: string | null, reply: string, data: unknown): void {
-    if (this.joined.has(client)) return this.out.toRequester(reply, { type: "joined", instance: this.instance });
+    if (this.joined.has(client)) return this.out.toJoinReply(reply, { type: "joined", instance: this.instance });
     this.pending.set(client, { user, reply });
     this.out.toService({ type: "join", client, user, data: data ?? null });
   }
@@ -65,7 +65,7 @@ export class InstanceMembers {
     this.pending.delete(client);
     this.joined.set(client, pending.user);
     this.out.changed();
-    this.out.toRequester(pending.reply, { type: "joined", instance: this.instance });
+    this.out.toJoinReply(pending.reply, { type: "joined", instance: this.instance });
   }
 
   reject(client: string, reason: string | undefined): void {
@@ -77,7 +77,7 @@ export class InstanceMembers {
     const pending = this.pending.get(client);
     if (!pending) return;
     this.pending.delete(client);
-    this.out.toRequester(pending.reply, { type: "join_rejected", instance: this.instance, reason: reason ?? "refused by the service" });
+    this.out.toJoinReply(pending.reply, { type: "join_rejected", instance: this.instance, reason: reason ?? "refused by the service" });
   }
 
   kick(client: string): void {
@@ -88,7 +88,7 @@ export class InstanceMembers {
   }
 
   private closed(client: string, reason: "kicked"): void {
-    this.out.deliver(client, JSON.stringify({ type: "closed", instance: this.instance, reason } satisfies ToRequester));
+    this.out.deliver(client, JSON.stringify({ type: "closed", instance: this.instance, reason } satisfies ToSession));
   }
 
   /** A service `send`: to `to` (those of them that are members), or to every member. */
@@ -99,7 +99,7 @@ export class InstanceMembers {
   }
 
   /** An event for every member. */
-  broadcast(event: ToRequester): void {
+  broadcast(event: ToSession): void {
     this.send(JSON.stringify(event), undefined);
   }
 
@@ -120,7 +120,7 @@ export class InstanceMembers {
   end(reason: ClosedReason): void {
     this.broadcast({ type: "closed", instance: this.instance, reason });
     for (const { reply } of this.pending.values()) {
-      this.out.toRequester(reply, { type: "join_rejected", instance: this.instance, reason: `instance ${reason}` });
+      this.out.toJoinReply(reply, { type: "join_rejected", instance: this.instance, reason: `instance ${reason}` });
     }
     this.pending.clear();
     this.joined.clear();

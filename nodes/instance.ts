@@ -6,60 +6,20 @@ import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import type { TaskConfig } from "../src/config/options.js";
 import { ServmanError } from "../src/errors.js";
-import type { Keys } from "../src/keys.js";
-import { MESSAGE_PREFIX, type ToRequester } from "../src/protocol/bus-messages.js";
+import { MESSAGE_PREFIX, type ToRequester, type ToSession } from "../src/protocol/bus-messages.js";
 import { decodeToInstance } from "../src/protocol/bus-parse.js";
-import type { EdgeFault } from "../src/edge-guard.js";
-import type { ClosedReason } from "../src/protocol/client-messages.js";
 import { checkServiceMessage, type NodeToService, type ServiceToNode } from "../src/protocol/task-messages.js";
-import { ipcChannel, lineChannel, type ChildChannel } from "./child-channel.js";
+import type { ChildChannel } from "./child-channel.js";
 import { InstanceOutput } from "./instance-output.js";
 import { MemberDelivery } from "./member-delivery.js";
 import { RestartPolicy } from "./restart-policy.js";
-import { killProcessGroup, spawnInstanceProcess } from "./spawn-process.js";
+import { killProcessGroup } from "./spawn-process.js";
+import { startInstanceProcess } from "./instance-process.js";
+import type { InstanceEnd, InstanceHost, InstancePhase } from "./instance-host.js";
 import { HeldMessages } from "./held-messages.js";
 import { InstanceHealth } from "./instance-health.js";
 import { InstanceMembers } from "./instance-members.js";
 import { StalledDelivery } from "./stalled-delivery.js";
-
-/** What the instance needs from its node. */
-export interface InstanceHost {
-  readonly keys: Keys;
-  readonly baseDir: string;
-  readonly shutdownDeadlineMs: number;
-  /** Publishes JSON text on a channel (fire and forget; order per channel is kept). */
-  publish(channel: string, payload: string): void;
-  /** Publishes and resolves with how many subscribers received it (same order as `publish`). */
-  publishCounted(channel: string, payload: string): Promise<number>;
-  /** Resolves once every publish issued before it has been answered. */
-  settled(): Promise<void>;
-  /** Counts one piece of invalid output from a service (node metrics). */
-  countInvalid(): void;
-  /** Reports an exception caught at an entry point (logged and counted by the node). */
-  readonly fault: EdgeFault;
-  /** Reports a message on the instance channel that does not have the shape of one. */
-  badBus(problem: string): void;
-  /** Counts client messages dropped because the process was not reading its input (node metrics). */
-  countDroppedForBackpressure(count: number): void;
-  /** Keeps one log line of the instance (for `servman logs`). */
-  log(instance: Instance, source: string, text: string): void;
-  /** Records a state change in the registry (shown by `servman ls`). */
-  setState(instance: Instance, state: "ready" | "restarting" | "stopping"): void;
-  /** Removes the ended instance from the registry; clients are told only after it resolves. */
-  retire(instance: Instance, end: InstanceEnd): Promise<void>;
-  /** A process of `task` already started and waiting for `start` (its warm pool), if any. */
-  takeWarm(task: TaskConfig): ChildProcess | undefined;
-}
-
-/** How an instance ended. */
-export interface InstanceEnd {
-  reason: Exclude<ClosedReason, "kicked" | "lost">;
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export type InstancePhase = "launching" | "ready" | "restarting" | "stopping" | "ended";
-
 
 export class Instance {
   readonly id: string;
@@ -93,7 +53,7 @@ export class Instance {
     task: TaskConfig,
     /** The owning user (a ticket's `sub`), if any: the registry keeps per-user counts. */
     readonly ownerUser: string | null,
-    private readonly host: InstanceHost,
+    private readonly host: InstanceHost<Instance>,
     private readonly logger: Logger,
   ) {
     this.id = id;
@@ -122,7 +82,7 @@ export class Instance {
     this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (client) => host.keys.sessionChannel(client) }, logger);
     this.members = new InstanceMembers(id, {
       toService: (message) => this.toService(message),
-      toRequester: (channel, message) => this.toRequester(channel, message),
+      toJoinReply: (channel, message) => this.host.publish(channel, JSON.stringify(message)),
       deliver: (client, payload) => this.delivery.deliver(client, payload),
       changed: () => this.health.armIdle(),
     });
@@ -130,10 +90,6 @@ export class Instance {
 
   get pid(): number {
     return this.child?.pid ?? 0;
-  }
-
-  get memberCount(): number {
-    return this.members.size;
   }
 
   /** Text handed to the process and not yet written to it (bounded by the task's `maxQueuedBytes`). */
@@ -154,25 +110,21 @@ export class Instance {
     return ready;
   }
 
-  /** Adopts a warm process or starts one, wires its channel and logs, and sends it `start`. */
+  /** Adopts a warm process or starts one (instance-process.ts), and watches its memory. */
   private spawnProcess(): void {
-    const child = this.host.takeWarm(this.task) ?? spawnInstanceProcess(this.task, this.id, this.host.baseDir);
-    this.child = child;
-    const handlers = {
-      onMessage: (value: unknown) => this.onServiceMessage(value),
-      onGarbage: (problem: string) => this.output.reportInvalid(problem),
-    };
-    this.channel = this.task.kind === "module" ? ipcChannel(child, handlers) : lineChannel(child, handlers);
-    this.output.capture(child.stderr, "stderr");
-    if (this.task.kind === "module") this.output.capture(child.stdout, "stdout");
-    child.on("error", (err) => {
-      this.output.line("spawn", err.message);
-      this.logger.error({ err: err.message }, "instance process error");
+    const { child, channel } = startInstanceProcess({
+      id: this.id,
+      task: this.task,
+      args: this.args,
+      host: this.host,
+      output: this.output,
+      logger: this.logger,
+      onMessage: (value) => this.onServiceMessage(value),
+      onClose: (code, signal) => this.onClose(code, signal),
     });
-    child.on("close", (code, signal) => this.onClose(code, signal));
+    this.child = child;
+    this.channel = channel;
     this.health.watchMemory(child);
-    // Sent straight to the channel: while restarting, everything else waits in `held`.
-    this.channel.send(JSON.stringify({ type: "start", instance: this.id, task: this.task.name, args: this.args } satisfies NodeToService));
   }
 
   private timer(ms: number, fn: () => void): void {
@@ -204,7 +156,7 @@ export class Instance {
     this.host.publish(channel, JSON.stringify(message));
   }
 
-  private toSession(session: string, message: ToRequester): void {
+  private toSession(session: string, message: ToSession): void {
     this.delivery.deliver(session, JSON.stringify(message));
   }
 
@@ -281,7 +233,7 @@ export class Instance {
         this.members.reject(message.client, message.reason);
         break;
       case "send": {
-        const event: ToRequester = { type: "message", instance: this.id, action: message.action, data: message.data ?? null };
+        const event: ToSession = { type: "message", instance: this.id, action: message.action, data: message.data ?? null };
         if (message.channel !== undefined) event.channel = message.channel;
         this.members.send(JSON.stringify(event), message.to);
         break;
@@ -391,7 +343,7 @@ export class Instance {
     const attempt = this.restarts.attempts;
     this.logger.warn({ ...end, attempt, delayMs }, "instance ended; restarting it");
     this.host.setState(this, "restarting");
-    const event: ToRequester = { type: "restarting", instance: this.id, reason: end.reason as "exited" | "crashed", attempt, delayMs };
+    const event: ToSession = { type: "restarting", instance: this.id, reason: end.reason as "exited" | "crashed", attempt, delayMs };
     this.members.broadcast(event);
     this.timer(delayMs, () => {
       this.spawnProcess();
@@ -430,7 +382,7 @@ export class Instance {
     this.logger[level]({ code, signal, reason }, "instance ended");
     void this.host
       .retire(this, end)
-      .catch((err: Error) => this.logger.error({ err: err.message }, "could not remove the instance from the registry"))
+      .catch((err: Error) => this.logger.error({ err }, "could not remove the instance from the registry"))
       .finally(() => this.announceEnd(end));
   }
 

@@ -16,7 +16,8 @@ import { ServmanError, type ErrorCode } from "../src/errors.js";
 import { abandonedRetryError, lastAttemptError, storedError } from "../src/launch/attempt-error.js";
 import type { LaunchJobData, LaunchJobResult } from "../src/launch/launch-job.js";
 import type { InstanceRegistry } from "../src/registry/instance-registry.js";
-import { NODE_TTL_MS, type NodeRegistry } from "../src/registry/node-registry.js";
+import type { NodeRegistry } from "../src/registry/node-registry.js";
+import { LIVENESS_TTL_MS } from "../src/registry/liveness.js";
 
 /** Failures worth another attempt: the process itself did not come up. */
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["launch_failed", "timeout"]);
@@ -102,7 +103,7 @@ export class LaunchAttempts {
         if (cancelled && cancelled.tries > 0) return abandonedRetryError(cancelled.lastError, cancelled.tries);
       }
     } catch (err) {
-      this.options.logger.warn({ err: (err as Error).message, instance: data.instance }, "could not cancel an expired reservation");
+      this.options.logger.warn({ err, instance: data.instance }, "could not cancel an expired reservation");
     }
     return new ServmanError("no_capacity", "the launch waited past its timeout");
   }
@@ -127,7 +128,7 @@ export class LaunchAttempts {
     const { registry, nodeId } = this.options;
     const token = typeof data.token === "string" ? data.token : "";
     if (token === "") return TAKEN;
-    const giveUpAt = Date.now() + task.readyTimeoutMs + NODE_TTL_MS + 2_000;
+    const giveUpAt = Date.now() + task.readyTimeoutMs + LIVENESS_TTL_MS + 2_000;
     for (let watching = false; Date.now() < giveUpAt; watching = true) {
       const record = await registry.get(data.instance);
       if (!record || record.token !== token) return TAKEN;
@@ -169,14 +170,14 @@ export class LaunchAttempts {
       try {
         if ((await registry.release(data.instance, nodeId, token, { token: next, lastError: storedError(err.code, err.message), retryBy: deadline })) > 0) {
           await job.updateData({ ...data, token: next, tried, deadline });
-          logger.warn({ instance: data.instance, attempt: tried.length, of: task.attempts, err: `${err.code}: ${err.message}` }, "launch attempt failed; handing it back for another");
+          logger.warn({ instance: data.instance, attempt: tried.length, of: task.attempts, err }, "launch attempt failed; handing it back for another");
           return "retry";
         }
       } catch (e) {
-        logger.warn({ err: (e as Error).message, instance: data.instance }, "could not hand a failed launch back; it fails");
+        logger.warn({ err: e, instance: data.instance }, "could not hand a failed launch back; it fails");
       }
     }
-    await registry.removeIfNode(data.instance, nodeId, ownerUser).catch((e: Error) => logger.warn({ err: e.message, instance: data.instance }, "could not remove a failed launch"));
+    await registry.removeIfNode(data.instance, nodeId, ownerUser).catch((e: Error) => logger.warn({ err: e, instance: data.instance }, "could not remove a failed launch"));
     return final;
   }
 }

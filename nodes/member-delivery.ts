@@ -20,7 +20,7 @@ import type { Logger } from "pino";
 /** Events kept per client while it is away, at most... */
 export const MAX_KEPT_EVENTS = 1_000;
 /** ...and at most this much text (UTF-16 units), whichever comes first. */
-export const MAX_KEPT_CHARS = 8 * 1024 * 1024;
+const MAX_KEPT_CHARS = 8 * 1024 * 1024;
 
 export interface DeliveryHost {
   /** Publishes and resolves with the number of subscribers that received it. */
@@ -100,6 +100,7 @@ export class MemberDelivery {
    * stays kept until `ack`.
    */
   async replay(client: string, reply: string, member: boolean): Promise<void> {
+    // Waited on for order only: if Redis is unreachable, the replay's own publish reports it.
     await this.host.settled().catch(() => {});
     const box = this.boxes.get(client);
     const events = box?.events ?? [];

@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
 import { EpochWatch } from "../src/registry/epoch-watch.js";
 import type { InstanceRecord, InstanceRegistry, InstanceState } from "../src/registry/instance-registry.js";
-import type { InstancePhase } from "./instance.js";
+import type { InstancePhase } from "./instance-host.js";
 
 /** What the node knows of an instance's launch, kept for as long as the instance lives. */
 export type LaunchFacts = Pick<InstanceRecord, "task" | "owner" | "ownerUser" | "options" | "args" | "token" | "created">;
@@ -74,7 +74,7 @@ export class RegistryRebuild {
     try {
       await this.epoch.check(() => this.rebuild());
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, "could not check whether Redis kept the registry; will retry");
+      logger.warn({ err }, "could not check whether Redis kept the registry; will retry");
     }
   }
 

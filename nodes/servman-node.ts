@@ -3,26 +3,29 @@
  * process, relays between Redis and the processes, and keeps its liveness record fresh.
  */
 import { hostname } from "node:os";
-import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
+import { UnrecoverableError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { pino, type Logger } from "pino";
 import type { ServmanConfig, TaskConfig } from "../src/config/options.js";
 import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
-import { FD_RESERVE, fdLimitMessage, openFileLimit, openFiles } from "../src/fd-limit.js";
-import { Keys } from "../src/keys.js";
+import type { Keys } from "../src/keys.js";
 import { launchSpec, type LaunchJobData, type LaunchJobResult } from "../src/launch/launch-job.js";
 import { isValidName } from "../src/names.js";
 import type { NodeCommand, ToRequester } from "../src/protocol/bus-messages.js";
 import { decodeNodeCommand, decodeToRequester } from "../src/protocol/bus-parse.js";
 import { guarded, type EdgeFault } from "../src/edge-guard.js";
-import { createRedis } from "../src/redis-connection.js";
+import { connectCluster } from "../src/cluster-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
-import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.js";
+import { NodeRegistry } from "../src/registry/node-registry.js";
+import { HEARTBEAT_MS } from "../src/registry/liveness.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
-import { Requester } from "../src/launch/requester.js";
-import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
+import type { Requester } from "../src/launch/requester.js";
+import { Instance } from "./instance.js";
+import type { InstanceEnd, InstanceHost } from "./instance-host.js";
 import { LaunchAttempts } from "./launch-attempts.js";
+import { LaunchWorkers, handBack } from "./launch-workers.js";
+import { NodeFdBudget } from "./node-fd-budget.js";
 import { NodeCapacity, type LaunchSlot } from "./launch-slot.js";
 import { defaultNodeId } from "./node-id.js";
 import { RegistryRebuild } from "./registry-rebuild.js";
@@ -35,12 +38,6 @@ export interface ServmanNodeOptions {
   /** Tasks of the configuration this node offers. Default: all of them. */
   tasks?: readonly string[];
 }
-
-/** Files one instance process takes in its node: stdio pipes and the IPC channel. */
-const FD_PER_INSTANCE = 4;
-
-/** How long a job handed back by a full node waits before any node may take it again. */
-const HAND_BACK_MS = 100;
 
 export class ServmanNode {
   readonly id: string;
@@ -58,7 +55,7 @@ export class ServmanNode {
   private readonly reaper: NodeReaper;
   private readonly attempts: LaunchAttempts;
   private readonly rebuild: RegistryRebuild;
-  private readonly workers: Worker[] = [];
+  private readonly workers: LaunchWorkers;
   private readonly instances = new Map<string, Instance>();
   private readonly byChannel = new Map<string, Instance>();
   /** Processes waiting for `start`, per task with `warm` > 0; they take no capacity slot. */
@@ -77,18 +74,17 @@ export class ServmanNode {
   private state: "new" | "running" | "draining" | "closed" = "new";
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
-  private readonly fdLimit = openFileLimit();
-  private lastFdWarning = 0;
+  private readonly fd: NodeFdBudget;
   private closing: Promise<void> | undefined;
   private closedResolve!: () => void;
   private readonly closedPromise = new Promise<void>((resolve) => (this.closedResolve = resolve));
-  private readonly host: InstanceHost;
+  private readonly host: InstanceHost<Instance>;
 
   constructor(options: ServmanNodeOptions) {
     this.config = options.config;
     this.id = options.config.node.id ?? defaultNodeId();
-    this.keys = new Keys(options.config.prefix);
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ node: this.id });
+    this.fd = new NodeFdBudget(this.logger);
     const names = options.tasks ?? Object.keys(options.config.tasks);
     const tasks = new Map<string, TaskConfig>();
     for (const name of names) {
@@ -98,16 +94,21 @@ export class ServmanNode {
     }
     this.tasks = tasks;
     this.capacity = new NodeCapacity(this.config.node, () => this.updateIntake());
-    this.redis = createRedis(this.config.redis, { name: `servman:node:${this.id}`, logger: this.logger });
-    this.sub = createRedis(this.config.redis, { name: `servman:node-sub:${this.id}`, logger: this.logger, blocking: true });
+    ({ keys: this.keys, redis: this.redis, sub: this.sub, replyChannel: this.replyChannel, requester: this.requester } = connectCluster({
+      redis: this.config.redis,
+      prefix: this.config.prefix,
+      names: { command: `node:${this.id}`, subscriber: `node-sub:${this.id}` },
+      requesterId: `node-${this.id}`,
+      logger: this.logger,
+    }));
     this.registry = new InstanceRegistry(this.redis, this.keys);
     this.nodeRegistry = new NodeRegistry(this.redis, this.keys);
     this.logs = new InstanceLogs(this.redis, this.keys);
-    this.replyChannel = this.keys.replyChannel(`node-${this.id}`);
-    this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger, lockDurationMs: this.config.node.lockDurationMs });
     this.attempts = new LaunchAttempts({ nodeId: this.id, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
     this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
+    const runJob = (job: Job<LaunchJobData, LaunchJobResult>, token: string | undefined) => this.process(job, token);
+    this.workers = new LaunchWorkers({ redis: this.config.redis, nodeId: this.id, keys: this.keys, node: this.config.node, logger: this.logger, process: runJob });
     this.sub.on("message", guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
     this.host = {
       keys: this.keys,
@@ -123,7 +124,7 @@ export class ServmanNode {
       countDroppedForBackpressure: (count) => (this.droppedForBackpressure += count),
       log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),
       setState: (instance, state) => {
-        this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
+        this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err, state }, "could not record the state"));
       },
       takeWarm: (task) => this.warmPools.take(task),
     };
@@ -132,7 +133,7 @@ export class ServmanNode {
       tasks: this.config.node.capacity > 0 ? this.tasks.values() : [],
       cwd: this.config.baseDir,
       logger: this.logger,
-      mayStart: () => this.state === "running" && !this.nearFdLimit(),
+      mayStart: () => this.state === "running" && !this.fd.near(),
     });
   }
 
@@ -147,41 +148,24 @@ export class ServmanNode {
     this.state = "running";
     this.warmPools.start();
     await this.beat();
-    this.heartbeatTimer = setInterval(() => void this.beat(), NODE_HEARTBEAT_MS);
+    this.heartbeatTimer = setInterval(() => void this.beat(), HEARTBEAT_MS);
     // Back from a reconnect: Redis may have restarted empty; the heartbeat finds out at once.
     this.redis.on("ready", () => {
       if (this.state !== "closed") void this.beat();
     });
     await this.sub.subscribe(this.replyChannel, this.keys.nodeControl(this.id));
     this.reaper.start();
-    for (const task of this.tasks.keys()) {
-      const connection = createRedis(this.config.redis, { name: `servman:node-worker:${this.id}`, logger: this.logger, blocking: true });
-      const worker = new Worker<LaunchJobData, LaunchJobResult>(task, (job, token) => this.process(job, token), {
-        connection,
-        prefix: this.keys.queuePrefix(),
-        concurrency: Math.max(1, Math.min(this.config.node.launchConcurrency, this.config.node.capacity)),
-        autorun: this.config.node.capacity > 0,
-        // A launch outliving the lock is renewed; a node that died lets its job run again elsewhere.
-        lockDuration: this.config.node.lockDurationMs,
-        stalledInterval: this.config.node.lockDurationMs,
-      });
-      worker.on("error", (err) => this.logger.warn({ err: err.message, task }, "launch worker error"));
-      worker.on("closed", () => connection.disconnect());
-      this.workers.push(worker);
-    }
-    this.logger.info({ tasks: [...this.tasks.keys()], capacity: this.config.node.capacity, openFileLimit: this.fdLimit }, "node started");
-    const needed = (this.config.node.capacity + this.warmPools.target) * FD_PER_INSTANCE + FD_RESERVE;
-    if (this.fdLimit !== null && needed > this.fdLimit) {
-      this.logger.warn({ capacity: this.config.node.capacity, openFileLimit: this.fdLimit, needed }, fdLimitMessage(this.fdLimit, "launches past about " + Math.floor((this.fdLimit - FD_RESERVE) / FD_PER_INSTANCE) + " instances"));
-    }
+    this.workers.start(this.tasks.keys());
+    this.logger.info({ tasks: [...this.tasks.keys()], capacity: this.config.node.capacity, openFileLimit: this.fd.limit }, "node started");
+    this.fd.checkCapacity(this.config.node.capacity, this.config.node.capacity + this.warmPools.target);
   }
 
-  /** Per task with a warm pool: processes waiting for a launch now. */
   /** Text waiting to be written to one of this node's instance processes (0 if it has none). */
   queuedBytes(instance: string): number {
     return this.instances.get(instance)?.queuedBytes ?? 0;
   }
 
+  /** Per task with a warm pool: processes waiting for a launch now. */
   get warm(): Record<string, number> {
     return this.warmPools.counts();
   }
@@ -232,12 +216,12 @@ export class ServmanNode {
         warm: this.warm,
       });
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, "node heartbeat failed");
+      this.logger.warn({ err }, "node heartbeat failed");
     }
   }
 
   private publish(channel: string, payload: string): void {
-    this.redis.publish(channel, payload).catch((err: Error) => this.logger.warn({ err: err.message, channel }, "publish failed"));
+    this.redis.publish(channel, payload).catch((err: Error) => this.logger.warn({ err, channel }, "publish failed"));
   }
 
   private reply(data: LaunchJobData, message: ToRequester): void {
@@ -246,23 +230,7 @@ export class ServmanNode {
 
   /** Pauses claiming while full, resumes when a slot frees. `pause(true)`: inside a processor, waiting for active jobs would wait for its own. */
   private updateIntake(): void {
-    const open = this.state === "running" && this.capacity.open;
-    for (const worker of this.workers) {
-      if (!open && !worker.isPaused()) void worker.pause(true);
-      else if (open && worker.isPaused()) void worker.resume();
-    }
-  }
-
-  /** True when starting another process (about 4 files) would bring the node near its limit. */
-  private nearFdLimit(): boolean {
-    if (this.fdLimit === null) return false;
-    const open = openFiles();
-    return open !== null && open + FD_PER_INSTANCE + FD_RESERVE >= this.fdLimit;
-  }
-
-  private async handBack(job: Job<LaunchJobData>, token: string | undefined): Promise<never> {
-    await job.moveToDelayed(Date.now() + HAND_BACK_MS, token);
-    throw new DelayedError();
+    this.workers.setOpen(this.state === "running" && this.capacity.open);
   }
 
   private async process(job: Job<LaunchJobData, LaunchJobResult>, token: string | undefined): Promise<LaunchJobResult> {
@@ -283,19 +251,13 @@ export class ServmanNode {
       if (expired) return fail(expired.code, expired.message);
     }
     // This node failed the job already: a node that has not tried it gets it first.
-    if (await this.attempts.standAside(data)) return this.handBack(job, token);
-    if (this.nearFdLimit()) {
-      // Another node may have files to spare: hand the job back rather than fail it.
-      if (Date.now() - this.lastFdWarning >= 60_000) {
-        this.lastFdWarning = Date.now();
-        this.logger.error({ limit: this.fdLimit }, fdLimitMessage(this.fdLimit ?? 0, "launches"));
-      }
-      return this.handBack(job, token);
-    }
+    if (await this.attempts.standAside(data)) return handBack(job, token);
+    // Another node may have files to spare: hand the job back rather than fail it.
+    if (this.fd.refusesLaunch()) return handBack(job, token);
     const slot = this.state === "running" ? this.capacity.take() : null;
     if (!slot) {
       this.updateIntake();
-      return this.handBack(job, token);
+      return handBack(job, token);
     }
     let instance: Instance | undefined;
     let claimedAt = 0;
@@ -339,7 +301,7 @@ export class ServmanNode {
       // Without an instance, no retirement frees the slot.
       if (!instance) slot.release();
       const next = await this.attempts.afterFailure(job, data, task, e, { instance, claimedAt, draining: this.state !== "running" });
-      if (next === "retry") return this.handBack(job, token);
+      if (next === "retry") return handBack(job, token);
       return fail(next.code, next.message);
     } finally {
       if (!instance) slot.release();
@@ -414,14 +376,16 @@ export class ServmanNode {
         if (deadlineMs > 0 && instance.phase !== "launching") instance.stop(null, deadlineMs);
         else instance.abort(deadlineMs > 0 ? "the node is draining" : "the node is closing");
       }
-      await Promise.allSettled(this.workers.map((w) => w.close(deadlineMs === 0)));
+      await this.workers.close(deadlineMs === 0);
       await Promise.allSettled(all.map((i) => i.ended));
       await warmClosed;
       this.state = "closed";
       clearInterval(this.heartbeatTimer);
       this.reaper.close();
       await this.requester.close();
-      await this.nodeRegistry.unregister(this.id, [...this.tasks.keys()]).catch(() => {});
+      await this.nodeRegistry
+        .unregister(this.id, [...this.tasks.keys()])
+        .catch((err: unknown) => this.logger.warn({ err }, "could not unregister the node; its record expires and a reaper removes it"));
       await Promise.allSettled([this.sub.quit(), this.redis.quit()]);
       this.logger.info("node closed");
       this.closedResolve();

@@ -30,7 +30,7 @@ const FD_RETRY_MS = 1_000;
  */
 const REFILL_DELAY_MS = 50;
 /** Lines a waiting process wrote that are kept to explain its death. */
-const KEPT_LINES = 5;
+const DEATH_NOTE_LINES = 5;
 const MAX_LINE = 16 * 1024;
 
 export interface WarmPoolOptions {
@@ -123,7 +123,7 @@ export class WarmPool {
       try {
         this.waiting.push(this.spawnOne());
       } catch (err) {
-        return this.failed({ err: (err as Error).message });
+        return this.failed({ err });
       }
     }
   }
@@ -147,7 +147,7 @@ export class WarmPool {
         maxLineLength: MAX_LINE,
         onLine: (line) => {
           lines.push(line);
-          if (lines.length > KEPT_LINES) lines.shift();
+          if (lines.length > DEATH_NOTE_LINES) lines.shift();
           // Output before `start` belongs to no instance yet: it goes to the node's log.
           this.logger.info({ source, pid: child.pid, warm: true }, line);
         },

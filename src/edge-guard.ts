@@ -19,15 +19,3 @@ export function guarded<A extends unknown[]>(where: string, fault: EdgeFault, ha
     }
   };
 }
-
-/** Wraps a handler that may return a promise: a throw or a rejection goes to `fault`. */
-export function guardedAsync<A extends unknown[]>(where: string, fault: EdgeFault, handler: (...args: A) => Promise<void> | void): (...args: A) => void {
-  return (...args: A) => {
-    try {
-      const result = handler(...args);
-      if (result) result.catch((err: unknown) => fault(err, where));
-    } catch (err) {
-      fault(err, where);
-    }
-  };
-}

@@ -5,7 +5,7 @@
 import { pino, type Logger } from "pino";
 
 /** Log levels accepted by `--log-level` and `SERVMAN_LOG_LEVEL`. */
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /** A pino logger writing JSON lines to stderr (stdout stays for command output). */
 export function createLogger(level: string = process.env.SERVMAN_LOG_LEVEL ?? "info"): Logger {

@@ -9,7 +9,7 @@ import { describeRedis, type RedisTarget } from "./config/redis-target.js";
 import { TickCorkedRedis } from "./tick-corked-redis.js";
 
 /** How long a command may wait for Redis before it fails (non-blocking connections). */
-export const COMMAND_TIMEOUT_MS = 5_000;
+const COMMAND_TIMEOUT_MS = 5_000;
 
 /** Options every Servman connection shares. */
 export interface ConnectionOptions {
@@ -73,7 +73,7 @@ export function createRedis(target: RedisTarget, options: ConnectionOptions): Re
   if (target.kind === "sentinel") redis.once("end", () => redis.disconnect());
   let lastError = "";
   redis.on("error", (err: Error) => {
-    if (err.message !== lastError) options.logger?.warn({ err: err.message, connection: options.name }, "redis connection error");
+    if (err.message !== lastError) options.logger?.warn({ err, connection: options.name }, "redis connection error");
     lastError = err.message;
   });
   redis.on("ready", () => {

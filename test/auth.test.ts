@@ -1,4 +1,4 @@
-/** Tickets and admin tokens (SPEC §3, §5): who may connect, launch, join, stop and administer. */
+/** Tickets and admin tokens (docs/protocol.md#tickets, docs/security.md): who may connect, launch, join, stop and administer. */
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";

@@ -1,4 +1,4 @@
-/** Gateway limits (SPEC §2 gateway.limits): each refuses with a clear error and is counted in /metrics. */
+/** Gateway limits (docs/configuration.md#gateway, `gateway.limits`): each refuses with a clear error and is counted in /metrics. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { WebSocket } from "ws";

@@ -9,7 +9,6 @@ import { describe, it } from "node:test";
 import type { Redis } from "ioredis";
 import { pino } from "pino";
 import type { WebSocket } from "ws";
-import type { Gateway } from "../gateway/gateway.js";
 import { ReplayGate } from "../gateway/replay-gate.js";
 import type { ClientSession } from "../gateway/session.js";
 import { MAX_TAIL, SessionTail } from "../gateway/session-tail.js";
@@ -17,25 +16,10 @@ import { MAX_KEPT_EVENTS, MemberDelivery, type DeliveryHost } from "../nodes/mem
 import { mintTicket } from "../src/auth/tickets.js";
 import type { RawClient } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
+import { cut, record } from "./helpers/sessions.js";
 import { useCluster } from "./helpers/use-cluster.js";
 
 const SECRET = "resume-races-secret-0123456789";
-
-/** Cuts a session's socket on the gateway's side (the client sees 1006) and waits until the gateway let it go. */
-async function cut(gateway: Gateway, session: string): Promise<void> {
-  const sessions = gateway["sessions"] as Map<string, ClientSession>;
-  const held = [...sessions.values()].find((s) => s.id === session);
-  assert.ok(held, `gateway holds session ${session}`);
-  (held["ws"] as WebSocket).terminate();
-  await eventually(() => ![...sessions.values()].includes(held), "the gateway to let the session go");
-}
-
-/** Frames a raw client receives from now on. */
-function record(client: RawClient): Record<string, any>[] {
-  const frames: Record<string, any>[] = [];
-  client.ws.on("message", (data: Buffer) => frames.push(JSON.parse(data.toString()) as Record<string, any>));
-  return frames;
-}
 
 /** `shout` payloads one client received, in arrival order. */
 function shouts(frames: Record<string, any>[]): number[] {

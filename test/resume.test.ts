@@ -1,5 +1,5 @@
 /**
- * Session resume (SPEC §3 `resume`): a client whose connection dropped, or whose gateway died,
+ * Session resume (docs/protocol.md#resume, docs/resume.md): a client whose connection dropped, or whose gateway died,
  * takes its session back on another gateway: still joined, the service sees no leave, and what
  * the service sent meanwhile arrives after `resumed`, in order; what could not be kept is
  * reported as `dropped`. Gateways here are real (one is a separate `servman gateway` process,
@@ -7,14 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { WebSocket } from "ws";
-import type { Gateway } from "../gateway/gateway.js";
-import type { ClientSession } from "../gateway/session.js";
 import { ServmanClient } from "../src/client/servman-client.js";
 import { MAX_KEPT_EVENTS } from "../nodes/member-delivery.js";
 import { cliEnv, freePort, startServer, type ServerProcess } from "./helpers/cli.js";
 import { RawClient, writeConfig, testTasks } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
+import { cut, record } from "./helpers/sessions.js";
 import { useCluster } from "./helpers/use-cluster.js";
 
 /** `shout` payloads one client received, in arrival order. */
@@ -25,22 +23,6 @@ function shouts(frames: Record<string, any>[]): number[] {
 /** Numbers first..last, for comparing whole sequences. */
 function range(first: number, last: number): number[] {
   return Array.from({ length: last - first + 1 }, (_, i) => first + i);
-}
-
-/** Cuts a session's socket on the gateway's side (the client sees 1006) and waits until the gateway let it go. */
-async function cut(gateway: Gateway, session: string): Promise<void> {
-  const sessions = gateway["sessions"] as Map<string, ClientSession>;
-  const held = [...sessions.values()].find((s) => s.id === session);
-  assert.ok(held, `gateway holds session ${session}`);
-  (held["ws"] as WebSocket).terminate();
-  await eventually(() => ![...sessions.values()].includes(held), "the gateway to let the session go");
-}
-
-/** Frames a raw client receives from now on. */
-function record(client: RawClient): Record<string, any>[] {
-  const frames: Record<string, any>[] = [];
-  client.ws.on("message", (data: Buffer) => frames.push(JSON.parse(data.toString()) as Record<string, any>));
-  return frames;
 }
 
 describe("session resume", () => {

@@ -68,7 +68,7 @@ export async function serve(role: "start" | "gateway" | "node", config: ServmanC
       }, budget).unref();
       void (async () => {
         for (const part of parts) {
-          await part.drain(part === gateway ? clientWait : deadline).catch((err: Error) => logger.error({ err: err.message }, "drain failed"));
+          await part.drain(part === gateway ? clientWait : deadline).catch((err: Error) => logger.error({ err }, "drain failed"));
         }
         resolve(0);
       })();
@@ -87,7 +87,7 @@ export async function serve(role: "start" | "gateway" | "node", config: ServmanC
       try {
         gateway.reloadTls();
       } catch (err) {
-        logger.error({ err: (err as Error).message }, "TLS reload failed; keeping the current certificate");
+        logger.error({ err }, "TLS reload failed; keeping the current certificate");
       }
     });
   });

@@ -48,10 +48,12 @@ export interface TicketGrant {
 }
 
 /** Default ticket lifetime. */
-export const DEFAULT_TICKET_TTL_SECONDS = 3600;
+const DEFAULT_TICKET_TTL_SECONDS = 3600;
+/** The longest ticket lifetime a minter accepts: 366 days (docs/security.md). */
+export const MAX_TICKET_TTL_SECONDS = 366 * 24 * 3600;
 
 /** A tickets secret must be long enough that guessing it is hopeless. */
-export const MIN_SECRET_LENGTH = 16;
+const MIN_SECRET_LENGTH = 16;
 
 function key(secret: string): Uint8Array {
   if (secret.length < MIN_SECRET_LENGTH) throw new ServmanError("bad_request", `the auth secret must be at least ${MIN_SECRET_LENGTH} characters`);
@@ -61,7 +63,7 @@ function key(secret: string): Uint8Array {
 /** Signs a ticket. Returns the JWT and when it expires (seconds since epoch). */
 export async function mintTicket(secret: string, grant: TicketGrant): Promise<{ ticket: string; exp: number }> {
   const ttl = grant.ttlSeconds ?? DEFAULT_TICKET_TTL_SECONDS;
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 366 * 24 * 3600) throw new ServmanError("bad_request", "ttlSeconds must be an integer from 1 to 31622400");
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TICKET_TTL_SECONDS) throw new ServmanError("bad_request", `ttlSeconds must be an integer from 1 to ${MAX_TICKET_TTL_SECONDS}`);
   const exp = Math.floor(Date.now() / 1000) + ttl;
   const claims: Record<string, unknown> = {};
   if (grant.instances !== undefined) claims.instances = grant.instances;

@@ -13,6 +13,7 @@
  */
 import { ActionDispatcher } from "../actions.js";
 import { ServmanError, isErrorCode } from "../errors.js";
+import { CLOSE_NORMAL, CLOSE_POLICY, CLOSE_SESSION_TAKEN } from "../protocol/close-codes.js";
 import type { ClosedReason, LaunchOptions, RequestId } from "../protocol/client-messages.js";
 import {
   RECONNECT_DEFAULTS,
@@ -40,8 +41,6 @@ interface Welcome {
 }
 
 const OPEN = 1;
-/** Close code of a connection whose session another connection resumed. */
-const SESSION_TAKEN = 4000;
 
 async function defaultWebSocket(): Promise<WebSocketConstructor> {
   const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -165,7 +164,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         if (this.queued) return;
         // Closed by us, by a policy (1008: ticket, rate), or because another connection took the
         // session (4000): resuming would not help, or would take it back and forth.
-        if (this.closing || !this.reconnectOptions || event.code === 1008 || event.code === SESSION_TAKEN) return this.finish(event.code, event.reason);
+        if (this.closing || !this.reconnectOptions || event.code === CLOSE_POLICY || event.code === CLOSE_SESSION_TAKEN) return this.finish(event.code, event.reason);
         this.queued = [];
         void this.reconnect(event.code, event.reason);
       });
@@ -214,7 +213,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
       } catch (err) {
         const e = err instanceof ServmanError ? err : new ServmanError("internal", String(err));
         if (e.code === "unavailable" || !this.ws) {
-          this.ws?.close(1000, "retrying");
+          this.ws?.close(CLOSE_NORMAL, "retrying");
           this.ws = undefined;
           continue;
         }
@@ -370,7 +369,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     this.wake?.();
     const ws = this.ws;
     const closed = this.closedPromise;
-    if (ws && ws.readyState <= OPEN) ws.close(1000, "client closed");
+    if (ws && ws.readyState <= OPEN) ws.close(CLOSE_NORMAL, "client closed");
     await closed;
   }
 }

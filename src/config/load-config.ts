@@ -104,7 +104,7 @@ function isExecutable(path: string): boolean {
 }
 
 /** Finds `program` on PATH the way execvp would, or returns null. */
-export function findOnPath(program: string, env: NodeJS.ProcessEnv = process.env): string | null {
+function findOnPath(program: string, env: NodeJS.ProcessEnv = process.env): string | null {
   for (const dir of (env.PATH ?? "").split(delimiter)) {
     if (dir === "") continue;
     const candidate = join(dir, program);

@@ -10,7 +10,7 @@ const PositiveInt = Type.Integer({ minimum: 1 });
 const Millis = Type.Integer({ minimum: 1, maximum: 86_400_000 });
 
 /** `redis` as a URL of any of the three forms (docs/configuration.md#redis). */
-export const RedisUrlSchema = Type.String({ pattern: "^rediss?(\\+(cluster|sentinel))?://" });
+const RedisUrlSchema = Type.String({ pattern: "^rediss?(\\+(cluster|sentinel))?://" });
 /** `redis` as a cluster: its startup nodes' URLs. */
 export const RedisClusterSchema = Type.Object({ cluster: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) }, strict);
 /** `redis` as a master found through Sentinel. */
@@ -26,7 +26,7 @@ export const RedisSentinelSchema = Type.Object(
   strict,
 );
 
-export const TaskSchema = Type.Object(
+const TaskSchema = Type.Object(
   {
     module: Type.Optional(Type.String({ minLength: 1 })),
     command: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
@@ -46,7 +46,7 @@ export const TaskSchema = Type.Object(
   strict,
 );
 
-export const LimitsSchema = Type.Object(
+const LimitsSchema = Type.Object(
   {
     maxFrameBytes: Type.Optional(PositiveInt),
     messagesPerSecond: Type.Optional(PositiveInt),

@@ -12,11 +12,8 @@ import type { Keys } from "../keys.js";
 import type { ClusterEvent } from "../protocol/bus-messages.js";
 import { InstanceLogs } from "../registry/instance-logs.js";
 import { storedError } from "./attempt-error.js";
-import { DeathConfirmation } from "../registry/liveness.js";
+import { DEATH_CONFIRM_MS, DeathConfirmation } from "../registry/liveness.js";
 import type { Requester } from "./requester.js";
-
-/** A node is reaped only when its record is still missing this long after it was first missed. */
-const CONFIRM_MS = 2_000;
 
 export interface NodeReaperOptions {
   redis: Redis;
@@ -34,7 +31,7 @@ export interface NodeReaperOptions {
 export class NodeReaper {
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
-  private readonly deaths = new DeathConfirmation(CONFIRM_MS);
+  private readonly deaths = new DeathConfirmation(DEATH_CONFIRM_MS);
   private readonly logs: InstanceLogs;
 
   constructor(private readonly options: NodeReaperOptions) {
@@ -64,7 +61,7 @@ export class NodeReaper {
         }
       }
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, "dead-node sweep failed; retrying");
+      logger.warn({ err }, "dead-node sweep failed; retrying");
     } finally {
       this.sweeping = false;
     }
@@ -93,7 +90,7 @@ export class NodeReaper {
           .launch({ task: record.task, instance: id, args: record.args, options: record.options, owner: record.owner, ownerUser: record.ownerUser })
           .then(
             (r) => logger.info({ instance: id, node: r.node, from: node }, "lost instance relaunched"),
-            (err: Error) => logger.warn({ instance: id, err: err.message }, "relaunch of a lost instance failed"),
+            (err: Error) => logger.warn({ instance: id, err }, "relaunch of a lost instance failed"),
           );
       }
     }

@@ -18,8 +18,8 @@ import { NodeRegistry } from "../registry/node-registry.js";
 import { abandonedRetryError } from "./attempt-error.js";
 import { LAUNCH_JOB_NAME, type LaunchJobData, type LaunchJobResult } from "./launch-job.js";
 
-/** One launch request. */
-export interface LaunchRequest {
+/** What a requester launches, and for whom (the client frame is `LaunchRequest`, client-messages.ts). */
+export interface LaunchSpec {
   task: string;
   args?: Record<string, unknown>;
   /** Instance id; generated when absent. */
@@ -99,14 +99,14 @@ export class Requester {
     let queue = this.queues.get(task);
     if (!queue) {
       queue = new Queue(task, { connection: this.redis, prefix: this.keys.queuePrefix() });
-      queue.on("error", (err) => this.logger.warn({ err: err.message, task }, "launch queue error"));
+      queue.on("error", (err) => this.logger.warn({ err, task }, "launch queue error"));
       this.queues.set(task, queue);
     }
     return queue;
   }
 
   /** Launches an instance and resolves once its service said `ready`. Rejects with a ServmanError. */
-  async launch(req: LaunchRequest): Promise<LaunchJobResult> {
+  async launch(req: LaunchSpec): Promise<LaunchJobResult> {
     if (this.closed) throw new ServmanError("unavailable", "launcher is closed");
     const task = assertName(req.task, "task");
     const instance = req.instance === undefined ? newInstanceId() : assertName(req.instance, "instance");
@@ -141,7 +141,9 @@ export class Requester {
       });
     } catch (err) {
       this.launches.delete(instance);
-      await this.instances.cancelUnclaimed(instance, token, ownerUser).catch(() => {});
+      await this.instances
+        .cancelUnclaimed(instance, token, ownerUser)
+        .catch((cancelErr: unknown) => this.logger.warn({ err: cancelErr, instance }, "could not withdraw the reservation of a launch that was not enqueued"));
       throw new ServmanError("unavailable", `could not enqueue the launch: ${(err as Error).message}`, { cause: err });
     }
     const pending = this.launches.get(instance);
@@ -156,7 +158,8 @@ export class Requester {
    * was replaced in between). Cancelling a reservation that never happened does nothing.
    */
   private withdraw(instance: string, token: string, ownerUser: string | null): void {
-    const cancel = () => void this.instances.cancelUnclaimed(instance, token, ownerUser).catch(() => {});
+    const cancel = () =>
+      void this.instances.cancelUnclaimed(instance, token, ownerUser).catch((err: unknown) => this.logger.warn({ err, instance }, "could not withdraw a reservation that timed out"));
     cancel();
     const timer = setTimeout(() => {
       this.withdrawals.delete(timer);
@@ -199,7 +202,7 @@ export class Requester {
         return;
       }
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, instance }, "launch deadline check failed; retrying");
+      this.logger.warn({ err, instance }, "launch deadline check failed; retrying");
     }
     const pending = this.launches.get(instance);
     if (pending && pending.token === token) {

@@ -13,16 +13,16 @@ import type { Redis } from "ioredis";
 import { nanoid } from "nanoid";
 import { pino, type Logger } from "pino";
 import { DEFAULTS } from "../config/options.js";
-import { Keys } from "../keys.js";
+import type { Keys } from "../keys.js";
 import type { LaunchJobResult } from "../launch/launch-job.js";
-import { Requester } from "../launch/requester.js";
+import type { Requester } from "../launch/requester.js";
 import { PREFIX_PATTERN, assertName } from "../names.js";
 import { ServmanError, toServmanError } from "../errors.js";
 import type { NodeCommand } from "../protocol/bus-messages.js";
 import { decodeToRequester } from "../protocol/bus-parse.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
 import { mintTicket, type TicketGrant } from "../auth/tickets.js";
-import { createRedis } from "../redis-connection.js";
+import { connectCluster } from "../cluster-connection.js";
 import { toRedisTarget, type RedisTarget } from "../config/redis-target.js";
 import { InstanceLogs, type LogLine, type PostMortem } from "../registry/instance-logs.js";
 import type { InstanceRecord } from "../registry/instance-registry.js";
@@ -73,12 +73,15 @@ export class Launcher {
     if (!PREFIX_PATTERN.test(prefix)) throw new ServmanError("bad_request", `invalid prefix ${JSON.stringify(prefix)}`);
     const url = toRedisTarget(options.redis, DEFAULTS.redis);
     const logger = (options.logger ?? pino({ level: "silent" })).child({ launcher: true });
-    this.keys = new Keys(prefix);
     const id = `launcher-${nanoid(10)}`;
-    this.redis = createRedis(url, { name: `servman:${id}`, logger });
-    this.sub = createRedis(url, { name: `servman:${id}-sub`, logger, blocking: true });
-    const replyChannel = this.keys.replyChannel(id);
-    this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel, logger });
+    let replyChannel: string;
+    ({ keys: this.keys, redis: this.redis, sub: this.sub, replyChannel, requester: this.requester } = connectCluster({
+      redis: url,
+      prefix,
+      names: { command: id, subscriber: `${id}-sub` },
+      requesterId: id,
+      logger,
+    }));
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.sub.on("message", (_channel: string, payload: string) => {
       const decoded = decodeToRequester(payload);
@@ -86,6 +89,8 @@ export class Launcher {
       else logger.warn({ problem: decoded.problem }, "bad reply dropped");
     });
     this.subscribed = this.sub.subscribe(replyChannel);
+    // Every call awaits `subscribed` and reports its failure; this only keeps a failure before
+    // the first call from being an unhandled rejection.
     this.subscribed.catch(() => {});
   }
 

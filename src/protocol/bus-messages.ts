@@ -24,8 +24,11 @@ export type ToInstance =
    */
   | { type: "ack"; client: string; through: number };
 
-/** Published on a session channel or a reply channel (node -> gateway or Launcher). */
-export type ToRequester =
+/**
+ * Published on a session channel (node -> the gateway holding the session): the session's events,
+ * and the answer to its joins.
+ */
+export type ToSession =
   | { type: "message"; instance: string; action: string; data: unknown; channel?: string }
   | { type: "joined"; instance: string }
   | { type: "join_rejected"; instance: string; reason: string }
@@ -33,18 +36,24 @@ export type ToRequester =
   | { type: "restarting"; instance: string; reason: "exited" | "crashed"; attempt: number; delayMs: number }
   | { type: "restarted"; instance: string; attempt: number }
   | { type: "dropped"; instance: string; count: number }
-  | { type: "stopping"; instance: string; deadlineMs: number }
-  | { type: "stopped"; instance: string }
   | { type: "alert"; instance: string; kind: "stop_refused"; session: string; user: string | null }
-  | { type: "launched"; instance: string; node: string; token: string }
   /**
    * Events kept for a resumed client (JSON objects, in order); `member`: still joined; `through`:
    * the position after the last one (kept or dropped), for the `ack` that frees them.
    */
-  | { type: "replay"; instance: string; member: boolean; dropped: number; through: number; events: ToRequester[] }
+  | { type: "replay"; instance: string; member: boolean; dropped: number; through: number; events: ToSession[] }
   /** Another connection resumed this session: the gateway holding it lets go. */
-  | { type: "takeover"; gateway: string }
-  | { type: "launch_error"; instance: string; token: string; code: ErrorCode; message: string };
+  | { type: "takeover"; gateway: string };
+
+/**
+ * Published on a requester's reply channel (node -> the gateway, Launcher or node that asked for
+ * a launch or a stop).
+ */
+export type ToRequester =
+  | { type: "launched"; instance: string; node: string; token: string }
+  | { type: "launch_error"; instance: string; token: string; code: ErrorCode; message: string }
+  | { type: "stopping"; instance: string; deadlineMs: number }
+  | { type: "stopped"; instance: string };
 
 /** Published on a node's control channel (`servman drain` -> node). */
 export type NodeCommand = { type: "drain"; deadlineMs?: number };

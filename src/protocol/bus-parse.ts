@@ -6,7 +6,7 @@
  * (MESSAGE_PREFIX) are not decoded at all on the hot path; they never reach these functions.
  */
 import { Type, type TSchema } from "@sinclair/typebox";
-import type { ClusterEvent, NodeCommand, ToInstance, ToRequester } from "./bus-messages.js";
+import type { ClusterEvent, NodeCommand, ToInstance, ToRequester, ToSession } from "./bus-messages.js";
 import { valueTooDeep } from "./json-depth.js";
 import { compile, type Validator } from "./validate.js";
 
@@ -32,7 +32,7 @@ const toInstance = {
 } satisfies Record<ToInstance["type"], TSchema>;
 
 const Event = Type.Object({ type: Type.String() });
-const toRequester = {
+const toSession = {
   message: Type.Object({ type: Type.Literal("message"), instance: Id, action: Type.String() }),
   joined: Type.Object({ type: Type.Literal("joined"), instance: Id }),
   join_rejected: Type.Object({ type: Type.Literal("join_rejected"), instance: Id, reason: Type.String() }),
@@ -40,13 +40,16 @@ const toRequester = {
   restarting: Type.Object({ type: Type.Literal("restarting"), instance: Id }),
   restarted: Type.Object({ type: Type.Literal("restarted"), instance: Id }),
   dropped: Type.Object({ type: Type.Literal("dropped"), instance: Id, count: Count }),
-  stopping: Type.Object({ type: Type.Literal("stopping"), instance: Id, deadlineMs: Count }),
-  stopped: Type.Object({ type: Type.Literal("stopped"), instance: Id }),
   alert: Type.Object({ type: Type.Literal("alert"), instance: Id }),
-  launched: Type.Object({ type: Type.Literal("launched"), instance: Id, node: Id, token: Type.String() }),
   replay: Type.Object({ type: Type.Literal("replay"), instance: Id, member: Type.Boolean(), dropped: Count, through: Count, events: Type.Array(Event) }),
   takeover: Type.Object({ type: Type.Literal("takeover"), gateway: Type.String() }),
+} satisfies Record<ToSession["type"], TSchema>;
+
+const toRequester = {
+  launched: Type.Object({ type: Type.Literal("launched"), instance: Id, node: Id, token: Type.String() }),
   launch_error: Type.Object({ type: Type.Literal("launch_error"), instance: Id, token: Type.String(), code: Type.String(), message: Type.String() }),
+  stopping: Type.Object({ type: Type.Literal("stopping"), instance: Id, deadlineMs: Count }),
+  stopped: Type.Object({ type: Type.Literal("stopped"), instance: Id }),
 } satisfies Record<ToRequester["type"], TSchema>;
 
 const nodeCommand = {
@@ -84,8 +87,10 @@ function decoder<T>(family: string, schemas: Record<string, TSchema>): BusDecode
 
 /** Decodes a payload published on an instance channel (to a node). */
 export const decodeToInstance: BusDecoder<ToInstance> = decoder("instance channel", toInstance);
-/** Decodes a payload published on a session or reply channel (to a gateway, node or Launcher). */
-export const decodeToRequester: BusDecoder<ToRequester> = decoder("session/reply channel", toRequester);
+/** Decodes a payload published on a session channel (to the gateway holding the session). */
+export const decodeToSession: BusDecoder<ToSession> = decoder("session channel", toSession);
+/** Decodes a payload published on a reply channel (to a gateway, node or Launcher). */
+export const decodeToRequester: BusDecoder<ToRequester> = decoder("reply channel", toRequester);
 /** Decodes a payload published on a node's control channel. */
 export const decodeNodeCommand: BusDecoder<NodeCommand> = decoder("node control channel", nodeCommand);
 /** Decodes a payload published on the cluster events channel. */

@@ -1,5 +1,5 @@
 /**
- * The client protocol (SPEC §3): one schema per request type, the types they give, and the
+ * The client protocol (docs/protocol.md): one schema per request type, the types they give, and the
  * events the gateway sends. Requests may carry fields we do not know (forward compatibility);
  * the fields we do know are checked strictly.
  */
@@ -63,6 +63,11 @@ export type ClientRequest =
   | ResumeRequest
   | PingRequest;
 export type RequestId = string | number;
+
+/** `{ id }` to spread into a reply, or nothing when its request had no id. */
+export function idOf(id: RequestId | undefined): { id?: RequestId } {
+  return id === undefined ? {} : { id };
+}
 
 const validators: Record<ClientRequest["type"], Validator<TSchema>> = {
   launch: compile(LaunchRequestSchema),

@@ -1,5 +1,5 @@
 /**
- * The task protocol (SPEC §4) between a node and one instance process. The same messages travel
+ * The task protocol (docs/task-protocol.md) between a node and one instance process. The same messages travel
  * over Node IPC (`module` tasks) and as one JSON object per line (`command` tasks).
  */
 import { Type, type Static, type TSchema } from "@sinclair/typebox";

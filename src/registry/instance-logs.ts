@@ -28,10 +28,10 @@ export interface PostMortem {
   lastLines: string[];
 }
 
-/** Lines kept per instance. */
-export const KEPT_LINES = 1000;
+/** The last log lines of an instance that Redis keeps. */
+const REDIS_LOG_LINES = 1000;
 /** How long logs and post-mortems outlive their instance. */
-export const KEPT_AFTER_END_S = 3600;
+const KEPT_AFTER_END_S = 3600;
 
 export class InstanceLogs {
   constructor(
@@ -43,8 +43,10 @@ export class InstanceLogs {
   append(id: string, line: LogLine): void {
     const json = JSON.stringify(line);
     const key = this.keys.instanceLogs(id);
+    // Best effort: a line lost while Redis is unreachable costs nothing else, and the connection
+    // logs that outage once (redis-connection.ts) rather than once per line here.
     this.redis.rpush(key, json).catch(() => {});
-    this.redis.ltrim(key, -KEPT_LINES, -1).catch(() => {});
+    this.redis.ltrim(key, -REDIS_LOG_LINES, -1).catch(() => {});
     this.redis.publish(this.keys.instanceLogChannel(id), json).catch(() => {});
   }
 

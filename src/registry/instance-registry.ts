@@ -6,6 +6,7 @@
 import type { Redis } from "ioredis";
 import type { Keys } from "../keys.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
+import { runScript } from "./lua-scripts.js";
 import { readSetHashes } from "./read-set-hashes.js";
 
 /** Where an instance is in its life. */
@@ -51,103 +52,18 @@ export interface Reservation {
   args?: Record<string, unknown>;
 }
 
-// Every script that creates or deletes a record also keeps the owner's set of instances (KEYS[3],
-// used for launch quotas) in step; ARGV "user" is "1" when the instance has an owning user.
+// Every script (lua/instance-*.lua) that creates or deletes a record also keeps the owner's set
+// of instances (used for launch quotas) in step; ARGV "user" is "1" when the instance has an
+// owning user.
 
-// KEYS: record, id set, user set. ARGV: id, user, quota, then field/value pairs.
-// Returns 1 when reserved, 0 when the id is taken, -1 when the user's quota is reached.
-const RESERVE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local quota = tonumber(ARGV[3])
-if ARGV[2] == '1' and quota > 0 and redis.call('SCARD', KEYS[3]) >= quota then return -1 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('SADD', KEYS[2], ARGV[1])
-if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
-return 1`;
-
-// KEYS: record, id set, user set, node's instance set.
-// ARGV: id, user, node, token, created, task, owner, ownerUser, options, args.
-// A job with a token must find its reservation unclaimed; a job without one (enqueued straight
-// into BullMQ by another backend) creates the record. Returns 1 when this node now owns the launch.
-const CLAIM = `
-if ARGV[4] ~= '' then
-  if redis.call('HGET', KEYS[1], 'token') ~= ARGV[4] then return 0 end
-  if redis.call('HGET', KEYS[1], 'node') ~= '' then return 0 end
-  redis.call('HSET', KEYS[1], 'node', ARGV[3])
-  redis.call('SADD', KEYS[4], ARGV[1])
-  return 1
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'node', ARGV[3], 'token', '', 'created', ARGV[5],
-  'task', ARGV[6], 'owner', ARGV[7], 'ownerUser', ARGV[8], 'options', ARGV[9], 'state', 'launching',
-  'readyAt', '0', 'pid', '0', 'args', ARGV[10])
-redis.call('SADD', KEYS[2], ARGV[1])
-if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
-redis.call('SADD', KEYS[4], ARGV[1])
-return 1`;
-
-// KEYS: record, id set, user set. ARGV: id, user, token, now. Deletes a reservation no node has
-// claimed, unless a failed attempt gave the next one until retryBy. Returns 0, or {tries, lastError}.
-const CANCEL_UNCLAIMED = `
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[3] then return 0 end
-if redis.call('HGET', KEYS[1], 'node') ~= '' then return 0 end
-if tonumber(redis.call('HGET', KEYS[1], 'retryBy') or '0') > tonumber(ARGV[4]) then return 0 end
-local tries = redis.call('HGET', KEYS[1], 'tries') or '0'
-local lastError = redis.call('HGET', KEYS[1], 'lastError') or ''
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
-if ARGV[2] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
-return {tries, lastError}`;
-
-// KEYS: record, node's instance set. ARGV: id, node, token, next token, last error, retry by.
-// A failed attempt gives the claim back: the record is a reservation again (same id, so nobody
-// else can take it), counting the failure. Returns the failures so far, or 0 if `node` holds nothing.
-const RELEASE = `
-if redis.call('HGET', KEYS[1], 'node') ~= ARGV[2] then return 0 end
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], 'node', '', 'state', 'launching', 'pid', '0', 'readyAt', '0', 'token', ARGV[4],
-  'lastError', ARGV[5], 'retryBy', ARGV[6])
-redis.call('SREM', KEYS[2], ARGV[1])
-return redis.call('HINCRBY', KEYS[1], 'tries', 1)`;
-
-// KEYS: record, dead node's record, dead node's instance set, new node's instance set.
-// ARGV: id, token, dead node, new node. A launch whose node died mid-launch (its BullMQ lock ran
-// out, so the job runs again elsewhere) moves to the new node, only while the old one is gone.
-const TAKE_OVER = `
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
-if redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
-if redis.call('HGET', KEYS[1], 'state') ~= 'launching' then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'node', ARGV[4])
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[1])
-return 1`;
-
-// KEYS: record. ARGV: field/value pairs. Updates a record that still exists (never recreates one).
-const UPDATE_EXISTING = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1`;
-
-// KEYS: record, id set, user set, node's instance set. ARGV: id, user, node.
-// Removes the record only while this node holds it; the node's own index is cleaned either way.
-const REMOVE_IF_NODE = `
-redis.call('SREM', KEYS[4], ARGV[1])
-if redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
-if ARGV[2] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
-return 1`;
-
-// KEYS: record, id set, user set, node's instance set. ARGV: id, user, then field/value pairs.
-// Writes the record of an instance a node runs, unless one exists (Redis lost its data).
-const RESTORE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-redis.call('SADD', KEYS[2], ARGV[1])
-if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
-redis.call('SADD', KEYS[4], ARGV[1])
-return 1`;
+/** A record's fields as the hash holds them, as field/value pairs. */
+function toFields(r: Omit<InstanceRecord, "tries" | "lastError" | "retryBy">): string[] {
+  return [
+    "instance", r.instance, "task", r.task, "node", r.node, "owner", r.owner ?? "", "ownerUser", r.ownerUser ?? "",
+    "state", r.state, "created", String(r.created), "readyAt", String(r.readyAt), "pid", String(r.pid),
+    "options", JSON.stringify(r.options), "token", r.token, "args", JSON.stringify(r.args),
+  ];
+}
 
 function fromHash(hash: Record<string, string>): InstanceRecord | null {
   if (hash.instance === undefined || hash.task === undefined) return null;
@@ -197,22 +113,18 @@ export class InstanceRegistry {
    * "quota" when the owning user already has `quota` instances (0: no quota).
    */
   async reserve(id: string, r: Reservation, quota = 0): Promise<"reserved" | "taken" | "quota"> {
-    const fields = [
-      "instance", id, "task", r.task, "node", "", "owner", r.owner ?? "", "ownerUser", r.ownerUser ?? "",
-      "state", "launching", "created", String(Date.now()), "readyAt", "0", "pid", "0",
-      "options", JSON.stringify(r.options), "token", r.token, "args", JSON.stringify(r.args ?? {}),
-    ];
+    const fields = toFields({ ...r, instance: id, node: "", state: "launching", created: Date.now(), readyAt: 0, pid: 0, args: r.args ?? {} });
     const { keys, user } = this.scriptKeys(id, r.ownerUser);
-    const done = await this.redis.eval(RESERVE, 3, ...keys, id, user, String(quota), ...fields);
+    const done = await runScript(this.redis, "instanceReserve", keys, [id, user, String(quota), ...fields]);
     return done === 1 ? "reserved" : done === -1 ? "quota" : "taken";
   }
 
-  /** Claims a launch for `node` (see CLAIM above). */
+  /** Claims a launch for `node` (lua/instance-claim.lua). */
   async claim(id: string, node: string, token: string, r: Omit<Reservation, "token">): Promise<boolean> {
     const { keys, user } = this.scriptKeys(id, r.ownerUser);
-    const done = await this.redis.eval(
-      CLAIM, 4, ...keys, this.keys.nodeInstances(node),
-      id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options), JSON.stringify(r.args ?? {}),
+    const done = await runScript(
+      this.redis, "instanceClaim", [...keys, this.keys.nodeInstances(node)],
+      [id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options), JSON.stringify(r.args ?? {})],
     );
     return done === 1;
   }
@@ -224,7 +136,7 @@ export class InstanceRegistry {
    */
   async cancelUnclaimed(id: string, token: string, ownerUser: string | null): Promise<{ tries: number; lastError: string } | null> {
     const { keys, user } = this.scriptKeys(id, ownerUser);
-    const done = (await this.redis.eval(CANCEL_UNCLAIMED, 3, ...keys, id, user, token, String(Date.now()))) as 0 | [string, string];
+    const done = (await runScript(this.redis, "instanceCancelUnclaimed", keys, [id, user, token, String(Date.now())])) as 0 | [string, string];
     return done === 0 ? null : { tries: Number(done[0]), lastError: done[1] };
   }
 
@@ -234,27 +146,27 @@ export class InstanceRegistry {
    * or 0 when `node` did not hold the launch.
    */
   async release(id: string, node: string, token: string, next: { token: string; lastError: string; retryBy: number }): Promise<number> {
-    const done = await this.redis.eval(RELEASE, 2, this.keys.instance(id), this.keys.nodeInstances(node), id, node, token, next.token, next.lastError, String(next.retryBy));
+    const done = await runScript(this.redis, "instanceRelease", [this.keys.instance(id), this.keys.nodeInstances(node)], [id, node, token, next.token, next.lastError, String(next.retryBy)]);
     return Number(done);
   }
 
   /** Moves a launch claimed by `deadNode`, whose record has expired, to `node`; true when it did. */
   async takeOver(id: string, token: string, deadNode: string, node: string): Promise<boolean> {
     const keys = [this.keys.instance(id), this.keys.node(deadNode), this.keys.nodeInstances(deadNode), this.keys.nodeInstances(node)];
-    return (await this.redis.eval(TAKE_OVER, 4, ...keys, id, token, deadNode, node)) === 1;
+    return (await runScript(this.redis, "instanceTakeOver", keys, [id, token, deadNode, node])) === 1;
   }
 
   /** Records a state change (and any extra fields) of an instance still in the registry. */
   async update(id: string, fields: Partial<Pick<InstanceRecord, "state" | "readyAt" | "pid">>): Promise<void> {
     const flat: string[] = [];
     for (const [k, v] of Object.entries(fields)) flat.push(k, String(v));
-    if (flat.length > 0) await this.redis.eval(UPDATE_EXISTING, 1, this.keys.instance(id), ...flat);
+    if (flat.length > 0) await runScript(this.redis, "instanceUpdateExisting", [this.keys.instance(id)], flat);
   }
 
   /** Removes the record while `node` still holds it (so a relaunch elsewhere is not erased). */
   async removeIfNode(id: string, node: string, ownerUser: string | null): Promise<boolean> {
     const { keys, user } = this.scriptKeys(id, ownerUser);
-    return (await this.redis.eval(REMOVE_IF_NODE, 4, ...keys, this.keys.nodeInstances(node), id, user, node)) === 1;
+    return (await runScript(this.redis, "instanceRemoveIfNode", [...keys, this.keys.nodeInstances(node)], [id, user, node])) === 1;
   }
 
   /**
@@ -262,23 +174,13 @@ export class InstanceRegistry {
    * the sets that index it; true when it did. For rebuilding the registry after Redis lost it.
    */
   async restore(record: InstanceRecord): Promise<boolean> {
-    const fields = [
-      "instance", record.instance, "task", record.task, "node", record.node, "owner", record.owner ?? "", "ownerUser", record.ownerUser ?? "",
-      "state", record.state, "created", String(record.created), "readyAt", String(record.readyAt), "pid", String(record.pid),
-      "options", JSON.stringify(record.options), "token", record.token, "args", JSON.stringify(record.args),
-    ];
     const { keys, user } = this.scriptKeys(record.instance, record.ownerUser);
-    return (await this.redis.eval(RESTORE, 4, ...keys, this.keys.nodeInstances(record.node), record.instance, user, ...fields)) === 1;
+    return (await runScript(this.redis, "instanceRestore", [...keys, this.keys.nodeInstances(record.node)], [record.instance, user, ...toFields(record)])) === 1;
   }
 
   /** Ids of the instances `node` holds (or held, if it died). */
   heldBy(node: string): Promise<string[]> {
     return this.redis.smembers(this.keys.nodeInstances(node));
-  }
-
-  /** How many instances `user` owns. */
-  countOwnedBy(user: string): Promise<number> {
-    return this.redis.scard(this.keys.userInstances(user));
   }
 
   /** One record, or null when there is no such instance. */

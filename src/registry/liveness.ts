@@ -5,6 +5,13 @@
  */
 import type { Redis } from "ioredis";
 
+/** How often a node or a gateway refreshes its liveness key (a node, its task offers too). */
+export const HEARTBEAT_MS = 2_000;
+/** How long a liveness key (or a task offer) outlives its last refresh: three heartbeats. */
+export const LIVENESS_TTL_MS = 6_000;
+/** A death counts only when its key is still missing this long after it was first missed. */
+export const DEATH_CONFIRM_MS = 2_000;
+
 /** Ids in `set` whose own key (`keyOf(id)`) no longer exists: they stopped refreshing it. */
 export async function membersWithoutKey(redis: Redis, set: string, keyOf: (id: string) => string): Promise<string[]> {
   const ids = await redis.smembers(set);

@@ -4,7 +4,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Keys } from "../keys.js";
-import { membersWithoutKey } from "./liveness.js";
+import { LIVENESS_TTL_MS, membersWithoutKey } from "./liveness.js";
 import { readSetHashes } from "./read-set-hashes.js";
 
 /** One node as `servman nodes` and `GET /v1/nodes` show it. */
@@ -34,17 +34,13 @@ export interface NodeRecord {
   warm: Record<string, number>;
 }
 
-/** How often nodes refresh their record, and how long a record outlives a silent node. */
-export const NODE_HEARTBEAT_MS = 2_000;
-export const NODE_TTL_MS = 6_000;
-
 export class NodeRegistry {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {}
 
-  /** Writes the node's record and offers; called every NODE_HEARTBEAT_MS. */
+  /** Writes the node's record and offers; called every HEARTBEAT_MS (liveness.ts). */
   async heartbeat(node: NodeRecord): Promise<void> {
     const now = Date.now();
     const p = this.redis.multi();
@@ -64,11 +60,11 @@ export class NodeRegistry {
       droppedForBackpressure: String(node.droppedForBackpressure),
       warm: JSON.stringify(node.warm),
     });
-    p.pexpire(this.keys.node(node.id), NODE_TTL_MS);
+    p.pexpire(this.keys.node(node.id), LIVENESS_TTL_MS);
     p.sadd(this.keys.nodes(), node.id);
     for (const task of node.tasks) {
       if (node.draining) p.zrem(this.keys.taskNodes(task), node.id);
-      else p.zadd(this.keys.taskNodes(task), now + NODE_TTL_MS, node.id);
+      else p.zadd(this.keys.taskNodes(task), now + LIVENESS_TTL_MS, node.id);
       // Offers of nodes that died without unregistering would otherwise stay forever.
       p.zremrangebyscore(this.keys.taskNodes(task), "-inf", now);
     }

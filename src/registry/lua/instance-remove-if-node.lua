@@ -1,0 +1,12 @@
+-- Removes a record only while the given node holds it (InstanceRegistry.removeIfNode); the
+-- node's own index is cleaned either way.
+-- KEYS[1] the instance's record   KEYS[2] the set of instance ids
+-- KEYS[3] the owning user's instance set   KEYS[4] the node's instance set
+-- ARGV[1] instance id   ARGV[2] "1" when the instance has an owning user   ARGV[3] node
+-- Returns 1 when removed, else 0.
+redis.call('SREM', KEYS[4], ARGV[1])
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+if ARGV[2] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
+return 1
