@@ -192,7 +192,7 @@ export async function handleHttp(ctx: HttpApiContext, req: IncomingMessage, res:
     if (match) {
       let id = "";
       try {
-        id = decodeURIComponent(match[1]!);
+        id = decodeURIComponent(match[1]);
       } catch {
         // A malformed %-escape is the client's mistake: the check below answers bad_request.
       }

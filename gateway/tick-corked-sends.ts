@@ -19,10 +19,10 @@ export function corkSendsPerTick(ws: WebSocket): void {
   // one, sends stay unbatched.
   const socket = (ws as unknown as { _socket?: unknown })._socket;
   if (!(socket instanceof Socket)) return;
-  const send = ws.send;
-  ws.send = function (this: WebSocket, ...args: Parameters<WebSocket["send"]>): void {
+  const send = ws.send.bind(ws) as (...args: Parameters<WebSocket["send"]>) => void;
+  ws.send = function (...args: Parameters<WebSocket["send"]>): void {
     corkUntilNextTick(socket);
-    Reflect.apply(send, this, args);
+    send(...args);
     flushPast(socket, FLUSH_AT_BYTES);
   } as WebSocket["send"];
 }

@@ -23,7 +23,7 @@ export class RestartPolicy {
   next(reason: "exited" | "crashed", now = Date.now()): number | null {
     const { restart, maxRestarts } = this.task;
     if (restart === "never" || (restart === "on-failure" && reason !== "crashed")) return null;
-    while (this.recent.length > 0 && now - this.recent[0]! > RESTART_WINDOW_MS) this.recent.shift();
+    while (this.recent.length > 0 && now - this.recent[0] > RESTART_WINDOW_MS) this.recent.shift();
     if (this.recent.length >= maxRestarts) return null;
     const delay = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** this.recent.length);
     this.recent.push(now);

@@ -24,7 +24,7 @@ export function spawnInstanceProcess(task: TaskConfig, id: string | null, cwd: s
   if (id === null || task.warm > 0) delete env.SERVMAN_INSTANCE;
   return task.kind === "module"
     ? fork(task.module!, [], { cwd, env, stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true, serialization: "json" })
-    : spawn(task.command![0]!, task.command!.slice(1), { cwd, env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    : spawn(task.command![0], task.command!.slice(1), { cwd, env, stdio: ["pipe", "pipe", "pipe"], detached: true });
 }
 
 /** SIGKILLs the process group `child` leads (its whole tree), or the process alone if that fails. */

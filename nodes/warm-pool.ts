@@ -98,10 +98,10 @@ export class WarmPool {
     const i = this.waiting.findIndex((w) => isAlive(w.child, this.task));
     if (i < 0) return undefined;
     const [taken] = this.waiting.splice(i, 1);
-    taken!.release();
+    taken.release();
     this.failures = 0;
     this.schedule(REFILL_DELAY_MS);
-    return taken!.child;
+    return taken.child;
   }
 
   /** Kills every waiting process and resolves once they have exited. Idempotent. */
@@ -223,7 +223,7 @@ export class WarmPools {
   constructor(options: WarmPoolsOptions) {
     for (const task of options.tasks) {
       if (task.warm === 0) continue;
-      this.pools.set(task.name, new WarmPool({ task, cwd: options.cwd, logger: options.logger.child({ task: task.name }), mayStart: options.mayStart }));
+      this.pools.set(task.name, new WarmPool({ task, cwd: options.cwd, logger: options.logger.child({ task: task.name }), mayStart: () => options.mayStart() }));
     }
   }
 

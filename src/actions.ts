@@ -51,7 +51,9 @@ export class ActionDispatcher<Args extends unknown[]> {
 export function action(name?: string) {
   // The handler's own parameters are checked where it is called (the SDK's action arguments);
   // here any method of a dispatcher qualifies.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return function <This extends ActionDispatcher<any>>(
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     method: (this: This, ...args: any[]) => unknown,
     context: ClassMethodDecoratorContext<This>,
   ): void {

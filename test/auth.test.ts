@@ -37,7 +37,7 @@ function refused(url: string, options: { headers?: Record<string, string> } = {}
 describe("tickets and admin tokens", () => {
   const fx = useCluster({ gateways: 2, logger, extra: { auth: { secret: SECRET, adminTokens: [TOKEN_A, TOKEN_B] } } });
 
-  const url = (i = 0) => fx.cluster.gateways[i]!.url;
+  const url = (i = 0) => fx.cluster.gateways[i].url;
   const http = (path: string) => url().replace("ws://", "http://").replace("/v1/connect", path);
 
   it("closes a connection with 1008 for a missing, forged, expired or malformed ticket", async () => {
@@ -110,7 +110,7 @@ describe("tickets and admin tokens", () => {
     const admin = await fx.cluster.raw(0, await ticket("ops", { admin: true }));
     assert.equal((await admin.request({ type: "launch", task: "heartbeat" })).type, "launched", "admins launch any task");
     assert.equal((await admin.request({ type: "stop", instance: other })).type, "stopped");
-    for (const r of await fx.cluster.gateways[0]!["requester"].instances.list()) await admin.request({ type: "stop", instance: r.instance });
+    for (const r of await fx.cluster.gateways[0]["requester"].instances.list()) await admin.request({ type: "stop", instance: r.instance });
   });
 
   it("closes a connection with 1008 when its ticket expires", async () => {
@@ -123,7 +123,7 @@ describe("tickets and admin tokens", () => {
     const noToken = await fetch(http("/v1/instances"));
     assert.equal(noToken.status, 401);
     assert.match(noToken.headers.get("www-authenticate") ?? "", /^Bearer/);
-    assert.equal(((await noToken.json()) as any).error.code, "unauthorized");
+    assert.equal(((await noToken.json())).error.code, "unauthorized");
     assert.equal((await fetch(http("/v1/nodes"), { headers: { authorization: "Bearer wrong-token-wrong-token" } })).status, 401);
     assert.equal((await fetch(http("/v1/nodes"), { headers: { authorization: `Bearer ${await ticket("x", { admin: true })}` } })).status, 401, "a ticket is not an admin token");
     for (const token of [TOKEN_A, TOKEN_B]) assert.equal((await fetch(http("/v1/nodes"), { headers: { authorization: `Bearer ${token}` } })).status, 200);
@@ -151,7 +151,7 @@ describe("tickets and admin tokens", () => {
     assert.equal(cli.code, 0, cli.stderr);
     const ivy = await fx.cluster.raw(1, cli.stdout.trim());
     assert.equal((await ivy.request({ type: "launch", task: "heartbeat" })).code, "forbidden");
-    for (const r of await fx.cluster.gateways[0]!["requester"].instances.list()) await fx.cluster.gateways[0]!["requester"].stop(r.instance, null);
+    for (const r of await fx.cluster.gateways[0]["requester"].instances.list()) await fx.cluster.gateways[0]["requester"].stop(r.instance, null);
   });
 
   it("servman heartbeat mints its own tickets against a gateway with auth", async () => {
@@ -159,7 +159,7 @@ describe("tickets and admin tokens", () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
-  it("never logs the secret, an admin token or a ticket", async () => {
+  it("never logs the secret, an admin token or a ticket", () => {
     const log = logLines.join("");
     assert.ok(log.length > 0, "something was logged");
     for (const secret of [SECRET, TOKEN_A, TOKEN_B, "eyJ"]) assert.ok(!log.includes(secret), `log contains ${secret.slice(0, 6)}…`);

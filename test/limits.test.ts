@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { mintTicket } from "../src/auth/tickets.js";
-import { RawClient } from "./helpers/cluster.js";
+import { type RawClient } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
 import { useCluster } from "./helpers/use-cluster.js";
 
@@ -13,7 +13,7 @@ const limits = { messagesPerSecond: 50, burst: 20, maxConnectionsPerIp: 6, maxJo
 describe("gateway limits", () => {
   const fx = useCluster({ extra: { gateway: { host: "127.0.0.1", port: 0, limits }, auth: { secret: SECRET } } });
   const ticket = async (sub: string, extra: Record<string, unknown> = {}) => (await mintTicket(SECRET, { sub, tasks: ["echo"], ...extra })).ticket;
-  const metrics = async () => fx.cluster.gateways[0]!.metrics.registry.metrics();
+  const metrics = async () => fx.cluster.gateways[0].metrics.registry.metrics();
 
   it("rate: refuses the excess with rate_limited (each request by its id) and goes on when the flood stops", async () => {
     const client = await fx.cluster.raw(0, await ticket("r1"));
@@ -47,8 +47,9 @@ describe("gateway limits", () => {
   it("connections per IP: the one over the limit is refused with rate_limited and 1008", async () => {
     const open: RawClient[] = [];
     for (let i = 0; i < limits.maxConnectionsPerIp; i++) open.push(await fx.cluster.raw(0, await ticket(`c${i}`)));
-    const refused = await new Promise<{ frame: any; code: number }>(async (resolve) => {
-      const ws = new WebSocket(`${fx.cluster.gateways[0]!.url}?ticket=${await ticket("extra")}`);
+    const extra = await ticket("extra");
+    const refused = await new Promise<{ frame: any; code: number }>((resolve) => {
+      const ws = new WebSocket(`${fx.cluster.gateways[0].url}?ticket=${extra}`);
       let frame: any;
       ws.on("message", (d) => (frame = JSON.parse(String(d))));
       ws.on("close", (code) => resolve({ frame, code }));

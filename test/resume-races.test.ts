@@ -6,11 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Redis } from "ioredis";
 import { pino } from "pino";
-import type { WebSocket } from "ws";
 import { ReplayGate } from "../gateway/replay-gate.js";
-import type { ClientSession } from "../gateway/session.js";
 import { MAX_TAIL, SessionTail } from "../gateway/session-tail.js";
 import { MAX_KEPT_EVENTS, MemberDelivery, type DeliveryHost } from "../nodes/member-delivery.js";
 import { mintTicket } from "../src/auth/tickets.js";
@@ -39,7 +36,7 @@ describe("concurrent resumes of one session", () => {
       assert.equal((await a.request({ type: "join", instance })).type, "joined");
       const shouter = await fx.cluster.raw(1);
       assert.equal((await shouter.request({ type: "join", instance })).type, "joined");
-      await cut(fx.cluster.gateways[0]!, a.session);
+      await cut(fx.cluster.gateways[0], a.session);
       for (let i = 0; i < DETACHED; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
       await shouter.next((f) => f.action === "shout" && f.data.data === DETACHED - 1);
 
@@ -59,8 +56,8 @@ describe("concurrent resumes of one session", () => {
       await sending;
       const won = replies.findIndex((r) => r.type === "resumed");
       assert.ok(won >= 0, `one resume succeeds: ${JSON.stringify(replies)}`);
-      const winner = [b, c][won]!;
-      const got = frames[won]!;
+      const winner = [b, c][won];
+      const got = frames[won];
       await eventually(
         () => shouts(got).includes(TOTAL - 1) || (got.some((f) => f.type === "dropped") && shouts(got).length > 0 && shouts(got).at(-1) === TOTAL - 1),
         "the last shout at the winner",
@@ -72,11 +69,11 @@ describe("concurrent resumes of one session", () => {
       assert.equal(new Set(seen).size, seen.length, "each once");
       assert.ok(seen.length + dropped >= TOTAL, `every shout arrived or was counted: got ${seen.length}, dropped ${dropped}, missing ${JSON.stringify(Array.from({ length: TOTAL }, (_, i) => i).filter((i) => !seen.includes(i)))}`);
       assert.equal(dropped, 0, "nothing had to be dropped here");
-      const lost = replies[1 - won]!;
+      const lost = replies[1 - won];
       assert.deepEqual({ type: lost.type, code: lost.code }, { type: "error", code: "unavailable" }, JSON.stringify(lost));
       assert.match(lost.message as string, /being resumed by another connection/);
       assert.equal(winner.closeCode, null, "the winner keeps the session");
-      assert.deepEqual(shouts(frames[1 - won]!), [], "the loser forwarded nothing");
+      assert.deepEqual(shouts(frames[1 - won]), [], "the loser forwarded nothing");
       assert.equal((await winner.request({ type: "stop", instance })).type, "stopped");
     });
   }
@@ -87,21 +84,21 @@ describe("concurrent resumes of one session", () => {
     assert.equal((await a.request({ type: "join", instance })).type, "joined");
     const shouter = await fx.cluster.raw(1);
     assert.equal((await shouter.request({ type: "join", instance })).type, "joined");
-    await cut(fx.cluster.gateways[0]!, a.session);
+    await cut(fx.cluster.gateways[0], a.session);
     for (let i = 0; i < 20; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
     await shouter.next((f) => f.action === "shout" && f.data.data === 19);
     // Gateway 1 passes the replay on, but its ack never reaches the node (as if it died right then).
-    const redis = fx.cluster.gateways[1]!["redis"] as Redis;
+    const redis = fx.cluster.gateways[1]["redis"];
     const publish = redis.publish.bind(redis);
-    redis.publish = ((channel: string, payload: string) => (payload.includes('"type":"ack"') ? Promise.resolve(1) : publish(channel, payload))) as typeof redis.publish;
+    redis.publish = ((channel: string, payload: string) => (payload.includes('"type":"ack"') ? Promise.resolve(1) : publish(channel, payload)));
     try {
       const b = await fx.cluster.raw(1);
       const first = record(b);
       assert.equal((await b.request({ type: "resume", session: a.session, resume: a.welcome.resume })).type, "resumed");
       await eventually(() => shouts(first).length === 20, "the replay at the first resume");
-      await cut(fx.cluster.gateways[1]!, a.session);
+      await cut(fx.cluster.gateways[1], a.session);
     } finally {
-      redis.publish = publish as typeof redis.publish;
+      redis.publish = publish;
     }
     for (let i = 20; i < 25; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
     await shouter.next((f) => f.action === "shout" && f.data.data === 24);
@@ -117,13 +114,13 @@ describe("concurrent resumes of one session", () => {
     const a = await fx.cluster.raw(0);
     const { instance } = await a.request({ type: "launch", task: "echo" }, 30_000);
     assert.equal((await a.request({ type: "join", instance })).type, "joined");
-    const sessions = fx.cluster.gateways[0]!["sessions"] as Map<string, ClientSession>;
+    const sessions = fx.cluster.gateways[0]["sessions"];
     const held = [...sessions.values()].find((s) => s.id === a.session)!;
     // The moment between a connection's end and its unsubscribe, stretched: 1 003 events arrive in it.
     await held.onClose(false);
     for (let i = 0; i < 1_003; i++) held.onBus(JSON.stringify({ type: "message", instance, action: "shout", data: { data: i } }));
     await held.detached();
-    (held["ws"] as WebSocket).terminate();
+    (held["ws"]).terminate();
     await eventually(() => ![...sessions.values()].includes(held), "the gateway to let the session go");
     const b = await fx.cluster.raw(1);
     assert.equal((await b.request({ type: "resume", session: a.session, resume: a.welcome.resume })).type, "resumed");
@@ -150,7 +147,7 @@ describe("resume re-checks the joins against the new ticket", () => {
     const own = await dave.request({ type: "launch", task: "echo", options: { closeOnOwnerLeave: true } }, 30_000);
     assert.equal(own.type, "launched", JSON.stringify(own));
     assert.equal((await dave.request({ type: "join", instance: own.instance })).type, "joined");
-    await cut(fx.cluster.gateways[0]!, dave.session);
+    await cut(fx.cluster.gateways[0], dave.session);
     return { carol, instance, own: own.instance as string, dave };
   }
 
@@ -204,7 +201,7 @@ describe("what a resume keeps, without a cluster", () => {
   function delivery() {
     const state = { receivers: 0, published: [] as string[] };
     const host: DeliveryHost = {
-      publishCounted: async () => state.receivers,
+      publishCounted: () => Promise.resolve(state.receivers),
       publish: (_channel, payload) => void state.published.push(payload),
       settled: async () => {},
       sessionChannel: (client) => `to-session:${client}`,

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { ServmanClient } from "../src/client/servman-client.js";
 import { MAX_KEPT_EVENTS } from "../nodes/member-delivery.js";
 import { cliEnv, freePort, startServer, type ServerProcess } from "./helpers/cli.js";
-import { RawClient, writeConfig, testTasks } from "./helpers/cluster.js";
+import { type RawClient, writeConfig, testTasks } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
 import { cut, record } from "./helpers/sessions.js";
 import { useCluster } from "./helpers/use-cluster.js";
@@ -42,7 +42,7 @@ describe("session resume", () => {
 
   it("resumes on another gateway after a dropped connection: kept messages first, in order, no leave seen", async () => {
     const { instance, welcome, shouter } = await joinedPair(0);
-    await cut(fx.cluster.gateways[0]!, welcome.session);
+    await cut(fx.cluster.gateways[0], welcome.session);
     // Sent while no gateway holds the session: the node keeps them.
     for (let i = 0; i < 50; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
     await shouter.next((f) => f.action === "shout" && f.data.data === 49);
@@ -82,7 +82,7 @@ describe("session resume", () => {
 
   it("refuses a wrong token, and a second resume of the same session gets the session only once", async () => {
     const { instance, welcome } = await joinedPair(0);
-    await cut(fx.cluster.gateways[0]!, welcome.session);
+    await cut(fx.cluster.gateways[0], welcome.session);
     const wrong = await fx.cluster.raw(1);
     const refused = await wrong.request({ type: "resume", session: welcome.session, resume: "not-the-token" });
     assert.equal(refused.code, "forbidden");
@@ -91,15 +91,15 @@ describe("session resume", () => {
     // Both may succeed in turn (the later takes the session over), but one connection ends up with it.
     assert.ok(replies.some((r) => r.type === "resumed"), JSON.stringify(replies));
     for (const r of replies) if (r.type !== "resumed") assert.equal(r.code, "unavailable", JSON.stringify(r));
-    const holders = () => [b, c].filter((x, i) => replies[i]!.type === "resumed" && x.closeCode === null);
+    const holders = () => [b, c].filter((x, i) => replies[i].type === "resumed" && x.closeCode === null);
     await eventually(() => holders().length === 1, "exactly one connection holds the session");
-    for (const [i, x] of [b, c].entries()) if (replies[i]!.type === "resumed" && x.closeCode !== null) assert.equal(x.closeCode, 4000);
-    assert.equal((await holders()[0]!.request({ type: "stop", instance })).type, "stopped");
+    for (const [i, x] of [b, c].entries()) if (replies[i].type === "resumed" && x.closeCode !== null) assert.equal(x.closeCode, 4000);
+    assert.equal((await holders()[0].request({ type: "stop", instance })).type, "stopped");
   });
 
   it("reports events past the node's bound as dropped, after the kept ones", async () => {
     const { instance, welcome, shouter } = await joinedPair(0);
-    await cut(fx.cluster.gateways[0]!, welcome.session);
+    await cut(fx.cluster.gateways[0], welcome.session);
     const total = MAX_KEPT_EVENTS + 200;
     for (let i = 0; i < total; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
     await shouter.next((f) => f.action === "shout" && f.data.data === total - 1, 30_000);
@@ -114,7 +114,7 @@ describe("session resume", () => {
 
   it("tells a resumed client how an instance that ended meanwhile ended", async () => {
     const { instance, welcome, shouter } = await joinedPair(0);
-    await cut(fx.cluster.gateways[0]!, welcome.session);
+    await cut(fx.cluster.gateways[0], welcome.session);
     shouter.send({ type: "send", instance, action: "stop-yourself" });
     await shouter.next((f) => f.type === "closed");
     const b = await fx.cluster.raw(1);
@@ -127,7 +127,7 @@ describe("session resume", () => {
 
   it("SDK: reconnects by itself, resumes and re-sends what was queued", async () => {
     const { instance, shouter } = await joinedPair(0);
-    const client = new ServmanClient([fx.cluster.gateways[0]!.url, fx.cluster.gateways[1]!.url], { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    const client = new ServmanClient([fx.cluster.gateways[0].url, fx.cluster.gateways[1].url], { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
     await client.connect();
     await client.join(instance);
     const got: number[] = [];
@@ -135,7 +135,7 @@ describe("session resume", () => {
     const echoes: unknown[] = [];
     client.handle("echo", (_i, data) => echoes.push(data));
     const resumed = new Promise<string[]>((resolve) => client.on("resumed", (instances) => resolve(instances)));
-    await cut(fx.cluster.gateways[0]!, client.session);
+    await cut(fx.cluster.gateways[0], client.session);
     client.send(instance, "echo", "queued while away");
     for (let i = 0; i < 20; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
     assert.deepEqual(await resumed, [instance]);
@@ -149,7 +149,7 @@ describe("session resume", () => {
   it("SDK: a client whose session another connection took is not reconnected (4000)", async () => {
     const shouter = await fx.cluster.raw(1);
     const { instance } = await shouter.request({ type: "launch", task: "echo" }, 30_000);
-    const client = new ServmanClient([fx.cluster.gateways[0]!.url, fx.cluster.gateways[1]!.url], { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    const client = new ServmanClient([fx.cluster.gateways[0].url, fx.cluster.gateways[1].url], { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
     await client.connect();
     await client.join(instance as string);
     const events: string[] = [];
@@ -170,7 +170,7 @@ describe("session resume", () => {
     const launched = await shouter.request({ type: "launch", task: "echo" }, 30_000);
     const instance = launched.instance as string;
     await shouter.request({ type: "join", instance });
-    const client = new ServmanClient([fx.cluster.gateways[0]!.url, fx.cluster.gateways[1]!.url], { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    const client = new ServmanClient([fx.cluster.gateways[0].url, fx.cluster.gateways[1].url], { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
     await client.connect();
     await client.join(instance);
     const got: number[] = [];
@@ -178,7 +178,7 @@ describe("session resume", () => {
     const codes: number[] = [];
     client.on("reconnecting", (_attempt, _delay, code) => codes.push(code));
     const resumed = new Promise<string[]>((resolve) => client.on("resumed", (instances) => resolve(instances)));
-    const draining = fx.cluster.gateways[0]!.drain(2_000);
+    const draining = fx.cluster.gateways[0].drain(2_000);
     for (let i = 0; i < 20; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
     assert.deepEqual(await resumed, [instance]);
     await draining;
@@ -209,7 +209,7 @@ describe("session resume after a gateway is killed", () => {
   });
 
   it("SIGKILL of the gateway: the SDK resumes on the other one with every message, then the window ends an abandoned session", async () => {
-    const client = new ServmanClient([victimUrl, fx.cluster.gateways[0]!.url], { reconnect: { initialDelayMs: 50, maxDelayMs: 300 } });
+    const client = new ServmanClient([victimUrl, fx.cluster.gateways[0].url], { reconnect: { initialDelayMs: 50, maxDelayMs: 300 } });
     await client.connect();
     const { instance } = await client.launch("echo", { options: { closeOnOwnerLeave: true } });
     await client.join(instance);
@@ -238,7 +238,7 @@ describe("session resume after a gateway is killed", () => {
     // Now the client vanishes for good (its socket cut, nobody resumes): after the window the
     // service hears `disconnected`, and the instance launched with closeOnOwnerLeave is stopped.
     const reconnecting = new Promise((resolve) => client.on("reconnecting", resolve));
-    await cut(fx.cluster.gateways[0]!, client.session);
+    await cut(fx.cluster.gateways[0], client.session);
     await reconnecting;
     await client.close();
     const left = await shouter.next((f) => f.action === "member-left", 20_000);

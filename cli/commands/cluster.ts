@@ -15,8 +15,8 @@ function age(since: number): string {
 
 /** Formats rows as aligned columns. */
 function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n") + "\n";
 }
 
 function instancesTable(list: InstanceRecord[]): string {
@@ -56,7 +56,7 @@ export async function cluster(cmd: ParsedCommand, config: ServmanConfig, out: No
   try {
     switch (command) {
       case "launch": {
-        const result = await launcher.launch(positionals[0]!, {
+        const result = await launcher.launch(positionals[0], {
           args,
           ...(typeof values.id === "string" ? { instance: values.id } : {}),
           ...(timeoutMs !== undefined ? { timeoutMs } : {}),
@@ -65,12 +65,12 @@ export async function cluster(cmd: ParsedCommand, config: ServmanConfig, out: No
         return 0;
       }
       case "stop":
-        await launcher.stop(positionals[0]!);
+        await launcher.stop(positionals[0]);
         out.write(JSON.stringify({ instance: positionals[0], stopped: true }) + "\n");
         return 0;
       case "drain": {
         const deadline = intFlag(values, "deadline", 1);
-        await launcher.drainNode(positionals[0]!, deadline);
+        await launcher.drainNode(positionals[0], deadline);
         out.write(JSON.stringify({ node: positionals[0], drained: true }) + "\n");
         return 0;
       }

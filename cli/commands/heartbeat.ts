@@ -34,7 +34,7 @@ export interface HeartbeatSummary {
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))]!;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))];
 }
 
 /** The private deployment heartbeat runs when no gateway is given. */

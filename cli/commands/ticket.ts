@@ -17,7 +17,7 @@ export async function ticket(cmd: ParsedCommand, config: ServmanConfig, out: Nod
   const instances = list(cmd.values.instances);
   const ttlSeconds = intFlag(cmd.values, "ttl", 1);
   const result = await mintTicket(secret, {
-    sub: cmd.positionals[0]!,
+    sub: cmd.positionals[0],
     ...(tasks ? { tasks } : {}),
     ...(instances ? { instances } : {}),
     ...(cmd.values.admin === true ? { admin: true } : {}),

@@ -7,6 +7,8 @@ export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
+  // The browser's and ws's event types differ; the SDK reads only the fields both have.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   addEventListener(type: "open" | "close" | "error" | "message", listener: (event: any) => void): void;
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;

@@ -46,7 +46,7 @@ async function defaultWebSocket(): Promise<WebSocketConstructor> {
   const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (native) return native;
   const ws = await import("ws");
-  return ws.WebSocket as unknown as WebSocketConstructor;
+  return ws.WebSocket;
 }
 
 export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
@@ -66,6 +66,8 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   private urlIndex = 0;
   private nextId = 1;
   private readonly pending = new Map<RequestId, Pending>();
+  // Each event's listener has its own signature (ClientEvents); the map holds them all.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private readonly listeners = new Map<keyof ClientEvents, Set<(...args: any[]) => void>>();
   /** Instances this client is joined to (what a failed resume reports as lost). */
   private readonly joinedInstances = new Set<string>();
@@ -92,8 +94,9 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   on<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener as (...args: any[]) => void);
-    return () => set!.delete(listener as (...args: any[]) => void);
+    const stored = listener as (...args: unknown[]) => void;
+    set.add(stored);
+    return () => set.delete(stored);
   }
 
   private emit<E extends keyof ClientEvents>(event: E, ...args: ClientEvents[E]): void {
@@ -108,7 +111,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     for (let i = 0; i < this.urls.length; i++) {
       try {
         this.urlIndex = i;
-        const welcome = await this.open(this.urls[i]!);
+        const welcome = await this.open(this.urls[i]);
         this.adopt(welcome);
         return { session: this.session, gateway: this.gateway };
       } catch (err) {
@@ -197,7 +200,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
       this.urlIndex = (this.urlIndex + 1) % this.urls.length;
       let welcome: Welcome;
       try {
-        welcome = await this.open(this.urls[this.urlIndex]!);
+        welcome = await this.open(this.urls[this.urlIndex]);
       } catch {
         continue;
       }
@@ -246,7 +249,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
       clearTimeout(p.timer);
       if (frame.type === "error") {
         const code = isErrorCode(frame.code) ? frame.code : "internal";
-        p.reject(new ServmanError(code, String(frame.message ?? code)));
+        p.reject(new ServmanError(code, typeof frame.message === "string" ? frame.message : code));
       } else {
         p.resolve(frame);
       }
@@ -280,7 +283,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         break;
       case "error": {
         const code = isErrorCode(frame.code) ? frame.code : "internal";
-        this.emit("error", new ServmanError(code, String(frame.message ?? code)));
+        this.emit("error", new ServmanError(code, typeof frame.message === "string" ? frame.message : code));
         break;
       }
     }

@@ -148,7 +148,7 @@ export function resolveTask(name: string, entry: TaskFileEntry, file: string | n
     return { ...common, kind: "module", module };
   }
   const command = entry.command!.map((arg) => (arg.startsWith("./") || arg.startsWith("../") ? resolve(baseDir, arg) : arg));
-  const program = command[0]!;
+  const program = command[0];
   if (!program.includes("/")) {
     const found = findOnPath(program, env);
     if (found === null) throw new ConfigError(file, `${at}.command.0`, `expected a program on PATH, ${JSON.stringify(program)} is not`);

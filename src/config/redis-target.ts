@@ -53,7 +53,7 @@ function hostPort(text: string, where: string, file: string | null): { host: str
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/\s]+):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
   if (!m || port < 1 || port > 65535) throw new ConfigError(file, where, `expected HOST:PORT, got ${JSON.stringify(text)}`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+  return { host: m[1].replace(/^\[|\]$/g, ""), port };
 }
 
 function decode(text: string, where: string, file: string | null): string {

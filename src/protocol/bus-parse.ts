@@ -81,7 +81,7 @@ function decoder<T>(family: string, schemas: Record<string, TSchema>): BusDecode
     const validator = typeof type === "string" ? validators.get(type) : undefined;
     if (!validator) return { ok: false, problem: `${family}: unknown type ${JSON.stringify(type)?.slice(0, 64)}` };
     const problem = validator.explain(value);
-    return problem === null ? { ok: true, message: value as T } : { ok: false, problem: `${family} ${type}: ${problem}` };
+    return problem === null ? { ok: true, message: value as T } : { ok: false, problem: `${family} ${String(type)}: ${problem}` };
   };
 }
 

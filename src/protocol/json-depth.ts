@@ -43,7 +43,7 @@ export function valueTooDeep(value: unknown, max: number): boolean {
 function deeper(value: object, depth: number, max: number): boolean {
   if (depth > max) return true;
   if (Array.isArray(value)) {
-    for (const child of value) {
+    for (const child of value as unknown[]) {
       if (typeof child === "object" && child !== null && deeper(child, depth + 1, max)) return true;
     }
   } else {

@@ -77,7 +77,7 @@ export function checkServiceMessage(value: unknown): ParsedServiceMessage {
     typeof type === "string" && Object.hasOwn(validators, type) ? validators[type as ServiceToNode["type"]] : undefined;
   // Stringified for the problem text only once known to be shallow (a string or a number, or not).
   if (!validator) return { ok: false, problem: `unknown message type ${typeof type === "string" ? JSON.stringify(type.slice(0, 64)) : typeof type}` };
-  if (valueTooDeep(value, MAX_SERVICE_MESSAGE_DEPTH)) return { ok: false, problem: `${type}: nested deeper than ${MAX_SERVICE_MESSAGE_DEPTH} levels` };
+  if (valueTooDeep(value, MAX_SERVICE_MESSAGE_DEPTH)) return { ok: false, problem: `${String(type)}: nested deeper than ${MAX_SERVICE_MESSAGE_DEPTH} levels` };
   const problem = validator.explain(value);
-  return problem === null ? { ok: true, message: value as ServiceToNode } : { ok: false, problem: `${type}: ${problem}` };
+  return problem === null ? { ok: true, message: value as ServiceToNode } : { ok: false, problem: `${String(type)}: ${problem}` };
 }

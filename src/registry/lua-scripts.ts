@@ -51,5 +51,5 @@ export async function runScript(redis: Redis, name: ScriptName, keys: readonly s
     defined.add(redis);
   }
   if (keys.length !== SCRIPTS[name].keys) throw new Error(`Lua script ${name} takes ${SCRIPTS[name].keys} keys, not ${keys.length}`);
-  return (redis as unknown as ScriptMethods)[method(name)]!(...keys, ...args);
+  return (redis as unknown as ScriptMethods)[method(name)](...keys, ...args);
 }

@@ -55,8 +55,8 @@ function tokenDigest(token: string): string {
 function parseStored(id: string, flat: string[]): StoredSession {
   const session: StoredSession = { id, user: null, joined: [], closeOnLeave: [], tail: [] };
   for (let i = 0; i + 1 < flat.length; i += 2) {
-    const field = flat[i]!;
-    const value = flat[i + 1]!;
+    const field = flat[i];
+    const value = flat[i + 1];
     if (field === "user") session.user = value === "" ? null : value;
     else if (field === "tail") session.tail = JSON.parse(value) as string[];
     else if (field.startsWith(JOINED)) session.joined.push(field.slice(JOINED.length));

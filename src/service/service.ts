@@ -186,6 +186,8 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
  * Runs a service in this process: pass the class (constructed with no arguments) or an instance.
  * Call it once, as the module's last line.
  */
+// Any service's own argument type: runService only constructs and starts it.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function runService<S extends Service<any>>(service: S | (new () => S)): S {
   const instance = typeof service === "function" ? new service() : service;
   instance.run();
