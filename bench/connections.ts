@@ -125,7 +125,7 @@ async function measureServman(ctx: BenchContext, redis: BenchRedis): Promise<Con
     const code = await server.stop();
     ctx.check("servman gateway stopped cleanly", code === 0, `exit code ${code}`);
     const warnings = server.stderr().split("\n").filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
-    if (warnings.length > 0) ctx.notes.push(`servman gateway logged ${warnings.length} lines at warn or above, first: ${warnings[0]!.slice(0, 300)}`);
+    if (warnings.length > 0) ctx.notes.push(`servman gateway logged ${warnings.length} lines at warn or above, first: ${warnings[0].slice(0, 300)}`);
     config.remove();
   }
 }

@@ -136,7 +136,7 @@ async function measureServman(ctx: BenchContext, redisUrl: string): Promise<Dens
     ctx.servman.drainMs = drainMs;
     ctx.check("servman node drained cleanly and left no process", code === 0 && left.length === 0, `exit code ${code} after ${drainMs} ms, ${left.length} of ${below.length} still running`);
     const warnings = server.stderr().split("\n").filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
-    if (warnings.length > 0) ctx.notes.push(`servman node logged ${warnings.length} lines at warn or above, first: ${warnings[0]!.slice(0, 300)}`);
+    if (warnings.length > 0) ctx.notes.push(`servman node logged ${warnings.length} lines at warn or above, first: ${warnings[0].slice(0, 300)}`);
     config.remove();
   }
 }

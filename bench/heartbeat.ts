@@ -114,7 +114,7 @@ await runBenchmark("heartbeat", `Heartbeat at scale: servman heartbeat ${N}`, as
     ctx.check("it leaves no process behind", left.length === 0, `${left.length} of ${seen.size} processes it started still running`);
     ctx.check("it leaves no key in Redis", keys === 0, `${keys} keys left`);
     const warnings = stderr.split("\n").filter((l) => l.trim() !== "");
-    if (warnings.length > 0) ctx.notes.push(`servman heartbeat logged ${warnings.length} lines at warn or above, first: ${warnings[0]!.slice(0, 300)}`);
+    if (warnings.length > 0) ctx.notes.push(`servman heartbeat logged ${warnings.length} lines at warn or above, first: ${warnings[0].slice(0, 300)}`);
   } finally {
     await redis.stop();
   }

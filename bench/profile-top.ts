@@ -41,7 +41,7 @@ function where(url: string): string {
   if (pkg) return `npm:${pkg[1]}`;
   if (url.startsWith("node:")) return url.split("/").slice(0, 2).join("/");
   const repo = /\/dist\/(.*)$/.exec(url);
-  return repo ? repo[1]! : url;
+  return repo ? repo[1] : url;
 }
 
 const byFunction = new Map<string, number>();

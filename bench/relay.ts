@@ -83,7 +83,7 @@ function perUnit(cpuMs: CpuSnapshot, count: number): Record<string, number> {
 
 /** The process groups that belong to one chain alone (redis-server and the load generator serve both). */
 function ownGroups(chain: Chain): CpuGroups {
-  return { "gateway+node": chain.groups["gateway+node"]!, instances: chain.groups.instances! };
+  return { "gateway+node": chain.groups["gateway+node"], instances: chain.groups.instances };
 }
 
 /** Sequential round trips on every chain, taking turns round by round (see sequentialRoundTrips). */
@@ -91,14 +91,14 @@ async function runSequential(chains: readonly Chain[]): Promise<SequentialRun[]>
   const before = chains.map((c) => cpuSnapshot(ownGroups(c)));
   // CPU is read over warm-up and rounds alike (the loop has no hook between them): both are counted.
   const samples = await sequentialRoundTrips(
-    chains.map((c) => c.pipes[0]!),
-    (p, i) => sendFrame(chains[p]!.instanceOf(0), i),
+    chains.map((c) => c.pipes[0]),
+    (p, i) => sendFrame(chains[p].instanceOf(0), i),
     WARMUP,
     ROUNDS,
   );
   return chains.map((chain, p) => {
-    const cpuUsPerRoundTrip = perUnit(cpuDelta(before[p]!, cpuSnapshot(ownGroups(chain))), WARMUP + ROUNDS);
-    const summary = summarize(samples[p]!);
+    const cpuUsPerRoundTrip = perUnit(cpuDelta(before[p], cpuSnapshot(ownGroups(chain))), WARMUP + ROUNDS);
+    const summary = summarize(samples[p]);
     say(`  ${chain.name} sequential: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms; CPU µs per round trip ${JSON.stringify(cpuUsPerRoundTrip)}`);
     return { ...summary, cpuUsPerRoundTrip };
   });
@@ -169,19 +169,19 @@ async function setupServman(ctx: BenchContext, redisUrl: string, redisPid: numbe
     const left = survivors(below);
     ctx.check("servman stopped cleanly and left no process", code === 0 && left.length === 0, `exit code ${code}, ${left.length} of ${below.length} still running`);
     const warnings = server.stderr().split("\n").filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
-    if (warnings.length > 0) ctx.notes.push(`servman logged ${warnings.length} lines at warn or above, first: ${warnings[0]!.slice(0, 300)}`);
+    if (warnings.length > 0) ctx.notes.push(`servman logged ${warnings.length} lines at warn or above, first: ${warnings[0].slice(0, 300)}`);
     config.remove();
   };
   try {
     owner = await ServmanWire.connect(server.url!);
     const instances = await mapLimit(INSTANCES, 8, async () => String((await owner!.request({ type: "launch", task: "echo" })).instance));
     pipes.push(...(await mapLimit(CLIENTS, 50, () => ServmanWire.connect(server.url!))));
-    await mapLimit(CLIENTS, 50, (c) => pipes[c]!.request({ type: "join", instance: instances[c % INSTANCES] }));
+    await mapLimit(CLIENTS, 50, (c) => pipes[c].request({ type: "join", instance: instances[c % INSTANCES] }));
     const instancePids = processesBelow(server.pid).map((p) => p.pid);
     return {
       name: "servman",
       pipes,
-      instanceOf: (c) => instances[c % INSTANCES]!,
+      instanceOf: (c) => instances[c % INSTANCES],
       groups: { "gateway+node": [server.pid], instances: instancePids, redis: [redisPid], "load generator": [process.pid] },
       teardown,
     };
@@ -218,11 +218,11 @@ await runBenchmark("relay", "Relay: client -> gateway -> Redis -> node -> instan
     for (let r = 1; r <= REPEATS; r++) {
       say(`repetition ${r} of ${REPEATS}: sequential (${WARMUP} warm-up + ${ROUNDS} round trips), then pipelined (${CLIENTS} clients x window ${WINDOW}, ${SECONDS} s)`);
       const sequential = await runSequential(chains);
-      chains.forEach((chain, i) => runs[chain.name]!.sequential.push(sequential[i]!));
-      for (const chain of chains) runs[chain.name]!.pipelined.push(await runPipelined(chain));
+      chains.forEach((chain, i) => runs[chain.name].sequential.push(sequential[i]));
+      for (const chain of chains) runs[chain.name].pipelined.push(await runPipelined(chain));
     }
-    const floor = medians(runs.floor!);
-    const servman = medians(runs.servman!);
+    const floor = medians(runs.floor);
+    const servman = medians(runs.servman);
     ctx.floor = { ...floor, runs: runs.floor };
     ctx.servman = { ...servman, runs: runs.servman };
     ctx.metrics.push(

@@ -35,6 +35,9 @@ function targetOptions(target: RedisTarget): RedisOptions {
     ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
     // Asked again on every reconnect, so a failover is followed without a restart.
     sentinelRetryStrategy: (times: number) => Math.min(100 * 2 ** times, 2_000),
+    // A master demoted while still up (a manual failover, a partition) keeps clients that do not
+    // watch for the switch for ~11 s, and what they write there is lost: watch for it.
+    failoverDetector: true,
   };
 }
 
@@ -65,6 +68,9 @@ export function createRedis(target: RedisTarget, options: ConnectionOptions): Re
       : options.blocking
         ? new Redis(all)
         : new TickCorkedRedis(all);
+  // quit() ends the connection to the master but not the failover detector's connections to the
+  // sentinels (ioredis 6), which would then retry for ever: disconnect() closes those too.
+  if (target.kind === "sentinel") redis.once("end", () => redis.disconnect());
   let lastError = "";
   redis.on("error", (err: Error) => {
     if (err.message !== lastError) options.logger?.warn({ err, connection: options.name }, "redis connection error");

@@ -55,7 +55,7 @@ describe("a service that stops reading its input", () => {
 
   for (const task of ["stalling-command", "stalling-module"]) {
     it(`${task}: client messages past maxQueuedBytes are dropped and told, the node stays bounded, and delivery resumes`, async () => {
-      const node = fx.cluster.nodes[0]!;
+      const node = fx.cluster.nodes[0];
       const client = await fx.cluster.raw();
       const stalled = await joinNew(client, task);
       const other = await joinNew(client, "echo");
@@ -78,7 +78,7 @@ describe("a service that stops reading its input", () => {
       const isDropped = (f: Record<string, any>) => f.type === "dropped" && f.instance === stalled;
       const dropped = client.frames.filter(isDropped);
       // Taken out, so that later waits see only later events.
-      for (let i = client.frames.length - 1; i >= 0; i--) if (isDropped(client.frames[i]!)) client.frames.splice(i, 1);
+      for (let i = client.frames.length - 1; i >= 0; i--) if (isDropped(client.frames[i])) client.frames.splice(i, 1);
       const droppedCount = dropped.reduce((sum, f) => sum + (f.count as number), 0);
       assert.ok(droppedCount > 0, `the sender heard dropped: ${JSON.stringify(dropped)}`);
       assert.equal(node.droppedForBackpressure - droppedBefore, droppedCount, "the node counted them");

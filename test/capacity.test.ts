@@ -48,7 +48,7 @@ describe("capacity across two nodes", () => {
   });
 
   it("shows running and capacity in the node list", async () => {
-    const nodes = await fx.cluster.gateways[0]!["requester"].nodes.list();
+    const nodes = await fx.cluster.gateways[0]["requester"].nodes.list();
     assert.deepEqual(nodes.map((n) => [n.id, n.capacity]), [["n1", 2], ["n2", 3]]);
   });
 });
@@ -60,7 +60,7 @@ describe("capacity across two nodes", () => {
  */
 describe("a launch's slot on every path", () => {
   const fx = useCluster({ nodes: [{ id: "p1", capacity: 3 }] });
-  const node = () => fx.cluster.nodes[0]!;
+  const node = () => fx.cluster.nodes[0];
   const slotsFree = () => eventually(() => node().running === 0, "every slot to free");
 
   it("is held while the instance lives and freed when it stops", async () => {

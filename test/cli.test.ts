@@ -185,7 +185,7 @@ describe("servman CLI", () => {
     const failed = await pending;
     assert.equal(failed.code, 1);
     assert.match(failed.stderr, /launch_failed: the node is draining/);
-    assert.equal(alive(pids[0]!), false, "the instance process is gone");
+    assert.equal(alive(pids[0]), false, "the instance process is gone");
     assert.equal(await redis.client.exists(`drain:instance:${launched.instance}`), 0);
     assert.deepEqual(await redis.client.smembers("drain:nodes"), []);
   });

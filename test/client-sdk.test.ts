@@ -26,10 +26,10 @@ describe("ServmanClient", () => {
   const fx = useCluster();
 
   it("dispatches service messages to @action methods of a subclass", async () => {
-    const client = new GameClient(fx.cluster.gateways[0]!.url);
+    const client = new GameClient(fx.cluster.gateways[0].url);
     const welcome = await client.connect();
     assert.equal(welcome.session, client.session);
-    assert.equal(welcome.gateway, fx.cluster.gateways[0]!.id);
+    assert.equal(welcome.gateway, fx.cluster.gateways[0].id);
     const { instance } = await client.launch("echo", { args: { x: 1 } });
     await client.join(instance);
     client.send(instance, "echo", { n: 1 });
@@ -54,7 +54,7 @@ describe("ServmanClient", () => {
     client.on("error", (e) => errors.push(e));
     client.send(instance, "echo", 1);
     await eventually(() => errors.length === 1, "the not_joined error event");
-    assert.equal(errors[0]!.code, "not_joined");
+    assert.equal(errors[0].code, "not_joined");
     assert.ok((await client.ping()) >= 0);
     await client.stop(instance);
   });
@@ -87,7 +87,7 @@ describe("ServmanClient", () => {
     assert.deepEqual(disconnects, [1000]);
     assert.throws(() => client.send("x", "y"), (e: ServmanError) => e.code === "unavailable");
     // The launch itself went on; stop what it started.
-    const requester = fx.cluster.gateways[0]!["requester"];
+    const requester = fx.cluster.gateways[0]["requester"];
     await eventually(async () => (await requester.instances.list()).filter((r) => r.state === "ready").length === 1, "the launch to finish");
     for (const r of await requester.instances.list()) await requester.stop(r.instance, null);
   });

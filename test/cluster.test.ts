@@ -78,7 +78,7 @@ describe("two gateways, two nodes", () => {
   });
 
   it("lists both nodes with their tasks", async () => {
-    const nodes = await fx.cluster.gateways[0]!["requester"].nodes.list();
+    const nodes = await fx.cluster.gateways[0]["requester"].nodes.list();
     assert.deepEqual(nodes.map((n) => [n.id, n.tasks]), [["node-a", ["heartbeat"]], ["node-b", ["echo", "heartbeat"]]]);
   });
 });

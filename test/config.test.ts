@@ -50,10 +50,10 @@ describe("configuration", () => {
     const config = loadConfig({}, env, dir);
     assert.equal(config.file, join(dir, "conf", "servman.json"));
     assert.equal(config.baseDir, join(dir, "conf"));
-    assert.equal(config.tasks.svc!.module, join(dir, "tasks", "svc.js"));
-    assert.equal(config.tasks.svc!.kind, "module");
-    assert.deepEqual(config.tasks.py!.command, ["python3", join(dir, "conf", "x.py"), "--flag"]);
-    assert.equal(config.tasks.py!.readyTimeoutMs, 15_000);
+    assert.equal(config.tasks.svc.module, join(dir, "tasks", "svc.js"));
+    assert.equal(config.tasks.svc.kind, "module");
+    assert.deepEqual(config.tasks.py.command, ["python3", join(dir, "conf", "x.py"), "--flag"]);
+    assert.equal(config.tasks.py.readyTimeoutMs, 15_000);
   });
 
   it("gives flags precedence over environment, and environment over the file", () => {

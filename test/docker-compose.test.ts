@@ -43,27 +43,27 @@ function instructions(name: string): string[] {
 
 test("compose defines redis, two gateways and two nodes", () => {
   assert.deepEqual(Object.keys(services).sort(), ["gateway-1", "gateway-2", "node-1", "node-2", "redis"]);
-  assert.match(services.redis!.image!, /^redis:7/);
-  assert.deepEqual(services.redis!.healthcheck?.test, ["CMD", "redis-cli", "ping"]);
+  assert.match(services.redis.image!, /^redis:7/);
+  assert.deepEqual(services.redis.healthcheck?.test, ["CMD", "redis-cli", "ping"]);
 });
 
 test("every servman command is valid for the CLI", () => {
   for (const name of servman) {
-    const command = services[name]!.command!;
+    const command = services[name].command!;
     assert.equal(parseCommand(command).command, name.startsWith("gateway") ? "gateway" : "node", name);
   }
 });
 
 test("gateways bind all interfaces and publish distinct host ports to 8080", () => {
   const hostPorts = gateways.map((name) => {
-    const { values } = parseCommand(services[name]!.command!);
+    const { values } = parseCommand(services[name].command!);
     assert.equal(values.host, "0.0.0.0", name);
     // With auth configured: --insecure would leave the WebSocket open and the admin API off.
     assert.equal(values.insecure, undefined, name);
-    assert.equal(services[name]!.ports?.length, 1, name);
-    const [host, container] = services[name]!.ports![0]!.split(":");
+    assert.equal(services[name].ports?.length, 1, name);
+    const [host, container] = services[name].ports[0].split(":");
     assert.equal(container, "8080", name);
-    assert.match(services[name]!.healthcheck?.test?.join(" ") ?? "", /127\.0\.0\.1:8080\/healthz/, name);
+    assert.match(services[name].healthcheck?.test?.join(" ") ?? "", /127\.0\.0\.1:8080\/healthz/, name);
     return host;
   });
   assert.equal(new Set(hostPorts).size, gateways.length);
@@ -71,11 +71,11 @@ test("gateways bind all interfaces and publish distinct host ports to 8080", () 
 
 test("gateways take a ticket secret and an admin token from the environment, with no default", () => {
   for (const name of gateways) {
-    const env = services[name]!.environment ?? {};
+    const env = services[name].environment ?? {};
     // Passed on from the host's environment, empty when unset: no secret is in the file.
     for (const key of ["SERVMAN_AUTH_SECRET", "SERVMAN_ADMIN_TOKENS"]) assert.equal(env[key], `\${${key}:-}`, `${name} ${key}`);
     const load = (vars: Record<string, string>) =>
-      loadConfig(overridesOf(parseCommand(services[name]!.command!).values), { PATH: process.env.PATH, ...vars }, fileURLToPath(root));
+      loadConfig(overridesOf(parseCommand(services[name].command!).values), { PATH: process.env.PATH, ...vars }, fileURLToPath(root));
     // Set: auth is on, so 0.0.0.0 is allowed and the admin API is served.
     const config = load({ SERVMAN_AUTH_SECRET: "s".repeat(32), SERVMAN_ADMIN_TOKENS: "t".repeat(32) });
     assert.doesNotThrow(() => assertServable(config), name);
@@ -88,14 +88,14 @@ test("gateways take a ticket secret and an admin token from the environment, wit
 });
 
 test("nodes have distinct ids", () => {
-  const ids = nodes.map((name) => parseCommand(services[name]!.command!).values.id);
+  const ids = nodes.map((name) => parseCommand(services[name].command!).values.id);
   for (const id of ids) assert.equal(typeof id, "string");
   assert.equal(new Set(ids).size, nodes.length);
 });
 
 test("servman services reach the redis service and wait for it", () => {
   for (const name of servman) {
-    const service = services[name]!;
+    const service = services[name];
     assert.equal(service.environment?.SERVMAN_REDIS_URL, "redis://redis:6379", name);
     assert.equal(service.depends_on?.redis?.condition, "service_healthy", name);
     assert.equal(service.restart, "unless-stopped", name);
@@ -109,8 +109,8 @@ test("the Dockerfile builds a Node >= 20 image with python3 that runs bin/servma
   assert.ok(Number(/^node:(\d+)/.exec(from)?.[1]) >= 20, from);
   assert.ok(instructions("RUN").some((run) => /apt-get install .*\bpython3\b/.test(run)));
   assert.ok(instructions("RUN").some((run) => /\bnpm ci\b/.test(run)));
-  assert.deepEqual(JSON.parse(instructions("ENTRYPOINT")[0]!), ["node", "bin/servman.js"]);
-  assert.deepEqual(JSON.parse(instructions("CMD")[0]!), ["start"]);
+  assert.deepEqual(JSON.parse(instructions("ENTRYPOINT")[0]), ["node", "bin/servman.js"]);
+  assert.deepEqual(JSON.parse(instructions("CMD")[0]), ["start"]);
   assert.deepEqual(instructions("USER"), ["node"]);
 });
 

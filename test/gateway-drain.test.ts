@@ -7,7 +7,7 @@ describe("gateway drain", () => {
   const fx = useCluster({ gateways: 2 });
 
   it("closes clients with 1001, says 503 while they leave, and their instances carry on", async () => {
-    const draining = fx.cluster.gateways[0]!;
+    const draining = fx.cluster.gateways[0];
     const base = draining.url.replace("ws://", "http://").replace("/v1/connect", "");
     const polite = await fx.cluster.raw(0);
     const { instance } = await polite.request({ type: "launch", task: "echo" });
@@ -32,6 +32,6 @@ describe("gateway drain", () => {
     again.send({ type: "send", instance, action: "echo", data: "still here" });
     assert.equal((await again.next((f) => f.action === "echo")).data, "still here");
     assert.equal((await again.request({ type: "stop", instance })).code, "forbidden", "the owner's session ended with its gateway");
-    await fx.cluster.gateways[1]!["requester"].stop(instance, null);
+    await fx.cluster.gateways[1]["requester"].stop(instance, null);
   });
 });

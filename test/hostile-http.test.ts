@@ -70,7 +70,7 @@ async function flood(port: number, head: string, maxBytes: number): Promise<{ cl
 
 describe("hostile HTTP on an open loopback gateway", () => {
   const fx = useCluster({ extra: { gateway: { host: "127.0.0.1", port: 0, limits: { pingIntervalMs: 100, pongTimeoutMs: 200 } } } });
-  const port = () => portOf(fx.cluster.gateways[0]!);
+  const port = () => portOf(fx.cluster.gateways[0]);
 
   it("answers 400 to request targets that are not a path, and keeps serving", async () => {
     for (const target of ["//", "//x:99999/", "http://[::1/", "//@/v1/nodes", "/\\x:99999/", "*"]) {
@@ -105,12 +105,12 @@ describe("hostile HTTP on an open loopback gateway", () => {
     }
     // No Host at all (HTTP/1.0 health checkers) is no browser page: served.
     assert.equal((await rawRequest(port(), "GET /healthz HTTP/1.0\r\n\r\n")).status, 200);
-    const upgrade = await attempt(fx.cluster.gateways[0]!.url, { headers: { host: `rebind.example:${port()}` } });
+    const upgrade = await attempt(fx.cluster.gateways[0].url, { headers: { host: `rebind.example:${port()}` } });
     assert.equal(upgrade.status, 421);
   });
 
   it("checks the Origin of upgrades: its own hosts pass, others get 403, none (non-browser) passes", async () => {
-    const url = fx.cluster.gateways[0]!.url;
+    const url = fx.cluster.gateways[0].url;
     const foreign = await attempt(url, { origin: "https://evil.example" });
     assert.equal(foreign.status, 403);
     for (const origin of [`http://localhost:${port()}`, "http://127.0.0.1:3000", undefined]) {
@@ -121,7 +121,7 @@ describe("hostile HTTP on an open loopback gateway", () => {
   });
 
   it("answers 500 to a bug in the HTTP or upgrade handler, counts it, and goes on", async () => {
-    const gateway = fx.cluster.gateways[0]!;
+    const gateway = fx.cluster.gateways[0];
     const hostCheck = (gateway as any).hostCheck;
     const original = hostCheck.hostRefusal;
     hostCheck.hostRefusal = () => {
@@ -143,7 +143,7 @@ describe("hostile HTTP on an open loopback gateway", () => {
 
   it("pings connections: one that never answers is closed, one that does stays", async () => {
     const good = await fx.cluster.raw();
-    const mute = new RawClient(new WebSocket(fx.cluster.gateways[0]!.url, { autoPong: false }));
+    const mute = new RawClient(new WebSocket(fx.cluster.gateways[0].url, { autoPong: false }));
     await mute.next((f) => f.type === "welcome");
     let pinged = 0;
     mute.ws.on("ping", () => pinged++);
@@ -152,7 +152,7 @@ describe("hostile HTTP on an open loopback gateway", () => {
     assert.equal(mute.closeCode, 1006, "terminated: no close handshake with a vanished peer");
     assert.equal(good.ws.readyState, WebSocket.OPEN);
     assert.equal((await good.request({ type: "ping" })).type, "pong");
-    assert.match(await fx.cluster.gateways[0]!.metrics.registry.metrics(), /^servman_gateway_ping_timeouts_total 1$/m);
+    assert.match(await fx.cluster.gateways[0].metrics.registry.metrics(), /^servman_gateway_ping_timeouts_total 1$/m);
     await good.close();
   });
 
@@ -161,7 +161,7 @@ describe("hostile HTTP on an open loopback gateway", () => {
     const launched = await gone.request({ type: "launch", task: "echo" }, 30_000);
     assert.equal(launched.type, "launched", JSON.stringify(launched));
     assert.equal((await gone.request({ type: "join", instance: launched.instance })).type, "joined");
-    const timeouts = async () => Number(/^servman_gateway_ping_timeouts_total (\d+)$/m.exec(await fx.cluster.gateways[0]!.metrics.registry.metrics())?.[1]);
+    const timeouts = async () => Number(/^servman_gateway_ping_timeouts_total (\d+)$/m.exec(await fx.cluster.gateways[0].metrics.registry.metrics())?.[1]);
     const before = await timeouts();
     // The peer vanishes: it reads nothing more, so it never sees a ping, let alone answers it.
     (gone.ws as unknown as { _socket: { pause(): void } })._socket.pause();
@@ -178,7 +178,7 @@ describe("hostile HTTP on an open loopback gateway", () => {
 
 describe("hostile HTTP on a gateway with auth", () => {
   const fx = useCluster({ nodes: [], extra: { auth: { secret: SECRET, adminTokens: [TOKEN] } } });
-  const port = () => portOf(fx.cluster.gateways[0]!);
+  const port = () => portOf(fx.cluster.gateways[0]);
   const head = (headers: string[]) => ["POST /v1/instances HTTP/1.1", "Host: 127.0.0.1", ...headers, "", ""].join("\r\n");
   const MAX = 32 * 1024 * 1024;
 
@@ -208,7 +208,7 @@ describe("hostile HTTP on a gateway with auth", () => {
 describe("request heads that never end", () => {
   const limits = { maxConnectionsPerIp: 2, headersTimeoutMs: 300 };
   const fx = useCluster({ nodes: [], extra: { gateway: { host: "127.0.0.1", port: 0, limits } } });
-  const port = () => portOf(fx.cluster.gateways[0]!);
+  const port = () => portOf(fx.cluster.gateways[0]);
 
   it("count against maxConnectionsPerIp until headersTimeoutMs closes them", async () => {
     const slow = [];
@@ -218,7 +218,7 @@ describe("request heads that never end", () => {
       slow.push({ socket, received: readUntilClosed(socket) });
     }
     // The slots are taken: one more is let in only to be told why (1008, rate_limited) ...
-    const told = await attempt(fx.cluster.gateways[0]!.url);
+    const told = await attempt(fx.cluster.gateways[0].url);
     assert.equal(told.outcome, "closed");
     assert.equal(told.code, 1008);
     assert.equal(told.frame?.code, "rate_limited");
@@ -226,8 +226,8 @@ describe("request heads that never end", () => {
     const extra = await openSocket(port());
     extra.write("GET /v1/connect HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     slow.push({ socket: extra, received: readUntilClosed(extra) });
-    assert.ok(["error", "closed"].includes((await attempt(fx.cluster.gateways[0]!.url)).outcome));
-    assert.match(await fx.cluster.gateways[0]!.metrics.registry.metrics(), /servman_gateway_limited_total\{limit="connections_per_ip"\} [2-9]/);
+    assert.ok(["error", "closed"].includes((await attempt(fx.cluster.gateways[0].url)).outcome));
+    assert.match(await fx.cluster.gateways[0].metrics.registry.metrics(), /servman_gateway_limited_total\{limit="connections_per_ip"\} [2-9]/);
     // headersTimeoutMs ends every slow socket (Node answers 408) and frees the slots.
     const raw = await Promise.race([Promise.all(slow.map((s) => s.received)), new Promise<null>((r) => setTimeout(() => r(null), 20_000).unref())]);
     assert.ok(raw !== null, "the slow sockets were closed");
@@ -245,14 +245,14 @@ describe("TLS handshakes that never start", () => {
   const fx = useCluster({ nodes: [], extra: { gateway: { host: "127.0.0.1", port: 0, limits, tls: { cert: certificate.cert, key: certificate.key } } } });
 
   it("count from accept, are refused past the limit, and are closed after headersTimeoutMs", async () => {
-    const port = portOf(fx.cluster.gateways[0]!);
+    const port = portOf(fx.cluster.gateways[0]);
     // Plain TCP, no ClientHello: the limit's socket and the spare one are held ...
     const held = [await openSocket(port), await openSocket(port)].map(readUntilClosed);
     // ... and a third (a real client) is closed at accept, before any TLS.
-    assert.ok(["error", "closed"].includes((await attempt(fx.cluster.gateways[0]!.url, { ca: readFileSync(certificate.cert) })).outcome));
+    assert.ok(["error", "closed"].includes((await attempt(fx.cluster.gateways[0].url, { ca: readFileSync(certificate.cert) })).outcome));
     const closed = await Promise.race([Promise.all(held), new Promise<null>((r) => setTimeout(() => r(null), 20_000).unref())]);
     assert.ok(closed !== null, "the silent sockets were closed");
-    const ok = await attempt(fx.cluster.gateways[0]!.url, { ca: readFileSync(certificate.cert) });
+    const ok = await attempt(fx.cluster.gateways[0].url, { ca: readFileSync(certificate.cert) });
     assert.equal(ok.outcome, "welcome");
     ok.ws.close();
   });

@@ -75,7 +75,7 @@ describe("hostile input", () => {
   });
 
   it("the node survives a join with deep data published straight on the instance channel", async () => {
-    const node = fx.cluster.nodes[0]!;
+    const node = fx.cluster.nodes[0];
     const before = node.badBusMessages + node.internalErrors;
     const join = `{"type":"join","client":"intruder","user":null,"reply":"${keys.sessionChannel("intruder")}","data":${nested(4111)}}`;
     assert.equal(await fx.redis.client.publish(keys.instanceChannel("steady"), join), 1);
@@ -84,7 +84,7 @@ describe("hostile input", () => {
   });
 
   it("a command task writing a line nested 10,000 levels costs it one invalid line, not its node", async () => {
-    const node = fx.cluster.nodes[0]!;
+    const node = fx.cluster.nodes[0];
     const client = await fx.cluster.raw();
     await client.request({ type: "launch", task: "deep-output", instance: "deep-cmd" });
     await client.request({ type: "join", instance: "deep-cmd" });
@@ -97,7 +97,7 @@ describe("hostile input", () => {
   });
 
   it("a module task sending data nested 3,000 levels over IPC costs it one invalid message, not its node", async () => {
-    const node = fx.cluster.nodes[0]!;
+    const node = fx.cluster.nodes[0];
     const client = await fx.cluster.raw();
     await client.request({ type: "launch", task: "echo", instance: "deep-ipc" });
     await client.request({ type: "join", instance: "deep-ipc" });
@@ -110,8 +110,8 @@ describe("hostile input", () => {
   });
 
   it("every JSON type, and objects of the wrong shape, on every internal channel leave both processes up", async () => {
-    const gateway = fx.cluster.gateways[0]!;
-    const node = fx.cluster.nodes[0]!;
+    const gateway = fx.cluster.gateways[0];
+    const node = fx.cluster.nodes[0];
     const payloads = [
       "null", "0", "1e400", "-1", "true", '"text"', "[]", "[null]", "{}", '{"type":null}', '{"type":7}', '{"type":"nope"}',
       '{"type":"join"}', '{"type":"join","user":null,"reply":"x"}', '{"type":"leave","client":"c"}', '{"type":"stop"}',
@@ -151,7 +151,7 @@ describe("hostile tickets", () => {
       .setSubject("eve\uD800")
       .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
       .sign(new TextEncoder().encode(SECRET));
-    const ws = new WebSocket(`${fx.cluster.gateways[0]!.url}?ticket=${encodeURIComponent(ticket)}`);
+    const ws = new WebSocket(`${fx.cluster.gateways[0].url}?ticket=${encodeURIComponent(ticket)}`);
     const frames: Record<string, any>[] = [];
     ws.on("message", (d) => frames.push(JSON.parse(String(d))));
     const code = await new Promise<number>((resolve) => ws.on("close", (c) => resolve(c)));

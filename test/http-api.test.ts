@@ -7,8 +7,8 @@ describe("HTTP API", () => {
   const fx = useCluster();
   let base: string;
 
-  before(async () => {
-    base = fx.cluster.gateways[0]!.url.replace("ws://", "http://").replace("/v1/connect", "");
+  before(() => {
+    base = fx.cluster.gateways[0].url.replace("ws://", "http://").replace("/v1/connect", "");
   });
 
   async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
@@ -38,12 +38,12 @@ describe("HTTP API", () => {
 
   it("launches, lists, shows and stops instances", async () => {
     const created = await call("POST", "/v1/instances", { task: "echo", instance: "via-http", args: { a: 1 } });
-    assert.deepEqual(created, { status: 201, json: { instance: "via-http", node: fx.cluster.nodes[0]!.id } });
+    assert.deepEqual(created, { status: 201, json: { instance: "via-http", node: fx.cluster.nodes[0].id } });
     const list = await call("GET", "/v1/instances");
     assert.equal(list.status, 200);
     assert.deepEqual(list.json.instances.map((r: any) => [r.instance, r.task, r.state]), [["via-http", "echo", "ready"]]);
     const one = await call("GET", "/v1/instances/via-http");
-    assert.equal(one.json.node, fx.cluster.nodes[0]!.id);
+    assert.equal(one.json.node, fx.cluster.nodes[0].id);
     assert.deepEqual(await call("DELETE", "/v1/instances/via-http"), { status: 200, json: { instance: "via-http", stopped: true } });
     assert.equal((await call("GET", "/v1/instances/via-http")).status, 404);
   });
@@ -51,7 +51,7 @@ describe("HTTP API", () => {
   it("lists nodes", async () => {
     const { status, json } = await call("GET", "/v1/nodes");
     assert.equal(status, 200);
-    assert.deepEqual(json.nodes.map((n: any) => [n.id, n.running, n.capacity]), [[fx.cluster.nodes[0]!.id, 0, 20]]);
+    assert.deepEqual(json.nodes.map((n: any) => [n.id, n.running, n.capacity]), [[fx.cluster.nodes[0].id, 0, 20]]);
   });
 
   it("answers errors as JSON with the code's status", async () => {

@@ -59,7 +59,7 @@ describe("launch attempts", () => {
   /** Every slot of `prefix` but `expected` is free again (none leaked, none counted twice). */
   async function slotsSettle(prefix: string, expected: number): Promise<void> {
     await eventually(() => slots(prefix).reduce((a, b) => a + b, 0) === expected, `${prefix}: ${expected} slot(s) taken`);
-    assert.ok(slots(prefix).every((n) => n >= 0), `no negative count: ${slots(prefix)}`);
+    assert.ok(slots(prefix).every((n) => n >= 0), `no negative count: ${slots(prefix).join(",")}`);
   }
   /** The processes started so far, as `<pid> <node>` lines written by the echo fixture. */
   function starts(log: string): string[] {
@@ -169,7 +169,7 @@ describe("launch attempts", () => {
       const reply = client.request({ type: "launch", task: "slow", instance: "slow-2", args: { readyDelayMs: 3000, startLog: log } }, 90_000);
       await claimedBy("sk", "slow-2", "doomed");
       await eventually(() => starts(log).length === 1, "the first process to start");
-      const firstPid = Number(starts(log)[0]!.split(" ")[0]);
+      const firstPid = Number(starts(log)[0].split(" ")[0]);
       await c.addNode({ id: "survivor" });
       const killedAt = Date.now();
       doomed.child.kill("SIGKILL");

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import { Launcher } from "../src/launcher/launcher.js";
-import { ServmanError } from "../src/errors.js";
+import { type ServmanError } from "../src/errors.js";
 import { startCluster, type TestCluster } from "./helpers/cluster.js";
 import { descendants, eventually } from "./helpers/processes.js";
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
@@ -29,7 +29,7 @@ describe("Launcher", () => {
 
   it("launches, gets, lists and stops", async () => {
     const result = await launcher.launch("echo", { args: { round: 1 }, instance: "from-backend" });
-    assert.deepEqual(result, { instance: "from-backend", node: cluster.nodes[0]!.id });
+    assert.deepEqual(result, { instance: "from-backend", node: cluster.nodes[0].id });
     const record = await launcher.get("from-backend");
     assert.ok(record);
     assert.equal(record.task, "echo");
@@ -68,7 +68,7 @@ describe("Launcher", () => {
     try {
       const job = await queue.add("launch", { instance: "direct-1", task: "echo", args: { from: "python" } });
       const result = await job.waitUntilFinished(events, 20_000);
-      assert.deepEqual(result, { instance: "direct-1", node: cluster.nodes[0]!.id });
+      assert.deepEqual(result, { instance: "direct-1", node: cluster.nodes[0].id });
       assert.equal((await launcher.get("direct-1"))?.state, "ready");
 
       // The same id again: refused by the registry, never a second process.

@@ -154,7 +154,7 @@ describe("instance lifecycle", () => {
     assert.deepEqual(replies.filter((r) => r.type === "error").map((r) => r.code), ["already_exists", "already_exists", "already_exists", "already_exists"]);
     const services = descendants().filter((p) => p.cmd.includes("echo-service"));
     assert.equal(services.length, 1);
-    const owner = clients[replies.findIndex((r) => r.type === "launched")]!;
+    const owner = clients[replies.findIndex((r) => r.type === "launched")];
     await owner.request({ type: "stop", instance: "contested" });
   });
 

@@ -19,7 +19,7 @@ describe("logs and post-mortems", () => {
     await eventually(async () => /line 3/.test((await cli("logs", instance)).stdout), "the lines to be kept");
     const logs = (await cli("logs", instance, "--lines", "2")).stdout.trim().split("\n");
     assert.equal(logs.length, 2);
-    assert.match(logs[0]!, /^\d{4}-\d\d-\d\dT.* stderr +line 2$/);
+    assert.match(logs[0], /^\d{4}-\d\d-\d\dT.* stderr +line 2$/);
     const live = JSON.parse((await cli("inspect", instance)).stdout);
     assert.deepEqual([live.live, live.state, live.task], [true, "ready", "echo"]);
 
@@ -38,10 +38,10 @@ describe("logs and post-mortems", () => {
     assert.deepEqual([pm.live, pm.reason, pm.code, pm.signal, pm.task], [false, "crashed", 3, null, "echo"]);
     assert.ok(pm.lastLines.includes("written while followed"));
     assert.ok(pm.peakRssMb > 0, `peak ${pm.peakRssMb} MB`);
-    const http = fx.cluster.gateways[0]!.url.replace("ws://", "http://").replace("/v1/connect", "");
+    const http = fx.cluster.gateways[0].url.replace("ws://", "http://").replace("/v1/connect", "");
     const gone = await fetch(`${http}/v1/instances/${instance}`);
     assert.equal(gone.status, 404);
-    const body = (await gone.json()) as any;
+    const body = (await gone.json());
     assert.equal(body.error.code, "unknown_instance");
     assert.equal(body.postMortem.reason, "crashed");
     const missing = await cli("inspect", "never-was");

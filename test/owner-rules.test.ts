@@ -59,7 +59,7 @@ describe("owner rules", () => {
     player.send({ type: "send", instance, action: "echo", data: "alive" });
     assert.equal((await player.next((f) => f.action === "echo")).data, "alive");
     assert.ok(await exists(instance));
-    const admin = fx.cluster.gateways[0]!["requester"];
+    const admin = fx.cluster.gateways[0]["requester"];
     await admin.stop(instance, null);
   });
 

@@ -83,7 +83,7 @@ describe("client protocol errors", () => {
     const launched = await raw.request({ type: "launch", task: "echo" });
     assert.equal((await raw.request({ type: "join", instance: launched.instance })).type, "joined");
     // As while a node resubscribes after Redis restarted: nobody listens on the instance channel.
-    const node = fx.cluster.nodes[0]!;
+    const node = fx.cluster.nodes[0];
     const channel = node.keys.instanceChannel(launched.instance);
     await node["sub"].unsubscribe(channel);
     const reply = await expectError({ type: "send", instance: launched.instance, action: "echo", data: 1 }, "unavailable");

@@ -12,7 +12,7 @@ describe("Redis outage", () => {
   const fx = useCluster();
 
   it("answers unavailable and 503 while Redis is frozen, then carries on", async () => {
-    const health = () => fetch(fx.cluster.gateways[0]!.url.replace("ws://", "http://").replace("/v1/connect", "/healthz")).then((r) => r.status);
+    const health = () => fetch(fx.cluster.gateways[0].url.replace("ws://", "http://").replace("/v1/connect", "/healthz")).then((r) => r.status);
     const client = await fx.cluster.raw();
     const { instance } = await client.request({ type: "launch", task: "echo" });
     await client.request({ type: "join", instance });

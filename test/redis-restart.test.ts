@@ -7,8 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
-import type { WebSocket } from "ws";
-import type { ClientSession } from "../gateway/session.js";
 import { Keys } from "../src/keys.js";
 import { Launcher } from "../src/launcher/launcher.js";
 import { startCluster, type RawClient } from "./helpers/cluster.js";
@@ -35,9 +33,9 @@ async function restart(t: TestContext, persistence: boolean): Promise<void> {
   const redis = await startRedis({ persistence });
   const cluster = await startCluster(redis);
   const launcher = new Launcher({ redis: redis.url, prefix: "t" });
-  const nodeId = cluster.nodes[0]!.id;
+  const nodeId = cluster.nodes[0].id;
   const health = () =>
-    fetch(cluster.gateways[0]!.url.replace("ws://", "http://").replace("/v1/connect", "/healthz")).then(
+    fetch(cluster.gateways[0].url.replace("ws://", "http://").replace("/v1/connect", "/healthz")).then(
       (r) => r.status,
       () => 0,
     );
@@ -82,9 +80,9 @@ async function restart(t: TestContext, persistence: boolean): Promise<void> {
 
     // The gateway wrote its session back too: it can still be resumed elsewhere after a drop.
     await cluster.addGateway();
-    const held = [...(cluster.gateways[0]!["sessions"] as Map<string, ClientSession>).values()].find((x) => x.id === client.session);
-    await eventually(async () => (await launcher["redis"].hget(new Keys("t").session(client.session), "gw")) === cluster.gateways[0]!.id, "the session record to be back", 10_000);
-    (held!["ws"] as WebSocket).terminate();
+    const held = [...(cluster.gateways[0]["sessions"]).values()].find((x) => x.id === client.session);
+    await eventually(async () => (await launcher["redis"].hget(new Keys("t").session(client.session), "gw")) === cluster.gateways[0].id, "the session record to be back", 10_000);
+    (held!["ws"]).terminate();
     const again = await cluster.raw(1);
     const resumed = await again.request({ type: "resume", session: client.welcome.session, resume: client.welcome.resume }, 15_000);
     assert.deepEqual([resumed.type, resumed.instances], ["resumed", [instance]], JSON.stringify(resumed));

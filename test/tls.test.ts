@@ -31,7 +31,7 @@ describe("TLS gateway", () => {
   const fx = useCluster({ extra: { gateway: { host: "127.0.0.1", port: 0, tls: { cert: first.cert, key: first.key } } } });
 
   it("serves wss:// and https:// with the configured certificate", async () => {
-    const url = fx.cluster.gateways[0]!.url;
+    const url = fx.cluster.gateways[0].url;
     assert.match(url, /^wss:\/\/127\.0\.0\.1:\d+\/v1\/connect$/);
     const { client, fingerprint } = await connect(url, [ca(first)]);
     assert.equal(fingerprint, first.fingerprint);
@@ -48,14 +48,14 @@ describe("TLS gateway", () => {
   });
 
   it("refuses clients that do not trust the certificate, and plain ws://", async () => {
-    const url = fx.cluster.gateways[0]!.url;
+    const url = fx.cluster.gateways[0].url;
     await assert.rejects(new Promise((resolve, reject) => new WebSocket(url).on("open", resolve).on("error", reject)), /self-signed|certificate/);
     const plain = url.replace("wss://", "ws://");
     await assert.rejects(new Promise((resolve, reject) => new WebSocket(plain).on("open", resolve).on("error", reject)));
   });
 
   it("reloads a renewed certificate for new connections without dropping open ones", async () => {
-    const gateway = fx.cluster.gateways[0]!;
+    const gateway = fx.cluster.gateways[0];
     const { client: old } = await connect(gateway.url, [ca(first)]);
     const renewedDir = mkdtempSync(join(tmpdir(), "servman-tls-renewed-"));
     const renewed = makeCertificate(renewedDir);

@@ -65,8 +65,8 @@ describe("warm pool refills", () => {
     for (let death = 0; death < 5; death++) {
       await eventually(() => p.size === 0 && clock.pending().length === 1, `death ${death + 1} to be seen`);
       const [delay] = clock.pending();
-      delays.push(delay!);
-      clock.advance(delay! - 1);
+      delays.push(delay);
+      clock.advance(delay - 1);
       assert.equal(p.size, 0, "no replacement before the backoff ends");
       clock.advance(1);
       assert.equal(p.size, 1, "replaced when it ends");
@@ -79,11 +79,11 @@ describe("warm pool refills", () => {
     p.start();
     const killWaiting = async (): Promise<number> => {
       await eventually(() => waitingPids().length === 1, "one waiting process");
-      process.kill(waitingPids()[0]!, "SIGKILL");
+      process.kill(waitingPids()[0], "SIGKILL");
       await eventually(() => p.size === 0 && clock.pending().length === 1, "the death to be seen");
       const [delay] = clock.pending();
-      clock.advance(delay!);
-      return delay!;
+      clock.advance(delay);
+      return delay;
     };
     assert.equal(await killWaiting(), 100);
     assert.equal(await killWaiting(), 200);

@@ -72,7 +72,7 @@ describe("warm pool", () => {
     let pids: number[] = [];
     await eventually(async () => {
       pids = await poolOf(task);
-      return pids.length === count && fx.cluster.nodes[0]!.warm[task] === count;
+      return pids.length === count && fx.cluster.nodes[0].warm[task] === count;
     }, `${count} warm processes of ${task}`);
     return pids;
   }
@@ -87,7 +87,7 @@ describe("warm pool", () => {
     await eventually(async () => {
       const out = await runCli(["nodes", "--json", "--redis", fx.redis.url, "--prefix", "t"], { env: cliEnv() });
       const nodes = JSON.parse(out.stdout) as { warm: Record<string, number> }[];
-      return nodes.length === 1 && JSON.stringify(nodes[0]!.warm) === JSON.stringify({ "warm-echo": 2, "warm-crashy": 1, "warm-python": 1 });
+      return nodes.length === 1 && JSON.stringify(nodes[0].warm) === JSON.stringify({ "warm-echo": 2, "warm-crashy": 1, "warm-python": 1 });
     }, "the node record to show the pools");
   });
 
@@ -127,10 +127,10 @@ describe("warm pool", () => {
 
   it("a warm process killed while it waits is replaced", async () => {
     const [victim, other] = await fullPool("warm-echo", 2);
-    process.kill(victim!, "SIGKILL");
+    process.kill(victim, "SIGKILL");
     await eventually(async () => {
       const pids = await poolOf("warm-echo");
-      return !alive(victim!) && pids.length === 2 && pids.includes(other!) && fx.cluster.nodes[0]!.warm["warm-echo"] === 2;
+      return !alive(victim) && pids.length === 2 && pids.includes(other) && fx.cluster.nodes[0].warm["warm-echo"] === 2;
     }, "a replacement for the killed warm process");
   });
 
@@ -175,10 +175,10 @@ describe("warm pool of a task whose process cannot start", () => {
     const seen = deaths();
     const story = JSON.stringify(seen.map(({ level, code, signal, lastLines, failuresInARow, retryInMs }) => ({ level, code, signal, lastLines, failuresInARow, retryInMs })));
     assert.equal(seen.filter((l) => l.level === 40).length, 1, `one warning for the whole streak: ${story}`);
-    assert.equal(seen[0]!.code, 4, story);
-    assert.ok(String(seen[0]!.lastLines).includes("cannot start, on purpose"), `the warning says what the process wrote: ${story}`);
+    assert.equal(seen[0].code, 4, story);
+    assert.ok(String(seen[0].lastLines).includes("cannot start, on purpose"), `the warning says what the process wrote: ${story}`);
     const waits = seen.map((l) => l.retryInMs as number);
-    for (let i = 1; i < waits.length; i++) assert.ok(waits[i]! > waits[i - 1]!, `the backoff grows: ${waits.join(", ")}`);
+    for (let i = 1; i < waits.length; i++) assert.ok(waits[i] > waits[i - 1], `the backoff grows: ${waits.join(", ")}`);
   });
 });
 
@@ -198,7 +198,7 @@ describe("warm pool and the node's end", () => {
         const a = await cluster.raw(0);
         assert.equal((await a.request({ type: "launch", task: "warm-echo" })).type, "launched");
         await eventually(() => mine().length === 5, "the pool to refill");
-        const node = cluster.nodes[0]!;
+        const node = cluster.nodes[0];
         await (how === "drain" ? node.drain(2_000) : node.close());
         assert.deepEqual(mine(), [], "no process left");
       } finally {
@@ -211,7 +211,7 @@ describe("warm pool and the node's end", () => {
     const file = writeConfig({ redis: redis.url, prefix: "end-sigkill", node: { capacity: 10 }, tasks: WARM_TASKS });
     const node = await startServer(["--config", file], { bin: join(ROOT, "bin/servman-node.js") });
     try {
-      const below = () => descendants(node.child.pid!).map((p) => p.pid);
+      const below = () => descendants(node.child.pid).map((p) => p.pid);
       await eventually(() => below().length === 4, "the pools to fill");
       const waiting = below();
       node.child.kill("SIGKILL");

@@ -54,13 +54,13 @@ export function startServman(args: string[], options: { env?: NodeJS.ProcessEnv;
       reject(new Error(`servman ${args[0]} did not start within ${options.timeoutMs ?? 30_000} ms: ${err.text()}`));
     }, options.timeoutMs ?? 30_000);
     let started = false;
-    child.stderr!.on("data", (chunk: Buffer) => {
+    child.stderr.on("data", (chunk: Buffer) => {
       err.push(chunk);
       if (started || !/Ctrl-C to stop/.test(err.text())) return;
       started = true;
       clearTimeout(timer);
       const url = /ws:\/\/[\w.\-[\]:]+\/v1\/connect/.exec(err.text())?.[0] ?? null;
-      resolve({ child, pid: child.pid!, url, stderr: err.text, stop: (deadlineMs = 30_000) => endProcess(child, "SIGTERM", deadlineMs) });
+      resolve({ child, pid: child.pid!, url, stderr: () => err.text(), stop: (deadlineMs = 30_000) => endProcess(child, "SIGTERM", deadlineMs) });
     });
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
@@ -126,7 +126,7 @@ export function startScript<Ready = Record<string, unknown>>(
           child,
           pid: child.pid!,
           ready: message as unknown as Ready,
-          stderr: err.text,
+          stderr: () => err.text(),
           request<T>(cmd: string, params: Record<string, unknown> = {}, timeoutMs = 600_000): Promise<T> {
             const id = nextId++;
             return new Promise<T>((res, rej) => {

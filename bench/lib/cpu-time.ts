@@ -46,6 +46,6 @@ export function cpuSnapshot(groups: CpuGroups): CpuSnapshot {
 /** CPU ms used by each group between two snapshots. */
 export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): CpuSnapshot {
   const out: CpuSnapshot = {};
-  for (const name of Object.keys(after)) out[name] = Math.round((after[name]! - (before[name] ?? 0)) * 10) / 10;
+  for (const name of Object.keys(after)) out[name] = Math.round((after[name] - (before[name] ?? 0)) * 10) / 10;
   return out;
 }

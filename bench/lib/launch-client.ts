@@ -41,11 +41,11 @@ export async function breakdown(redisUrl: string, prefix: string, traces: readon
       const job = byInstance.get(t.instance);
       const readyAt = Number(await connection.hget(`${prefix}:instance:${t.instance}`, "readyAt"));
       if (!job || !job.processedOn || !readyAt) continue;
-      parts["client -> enqueued"]!.push(job.timestamp - t.sentAt);
-      parts["queue wait"]!.push(job.processedOn - job.timestamp);
-      parts["picked up -> ready"]!.push(readyAt - job.processedOn);
-      parts["ready -> client"]!.push(t.receivedAt - readyAt);
-      parts.total!.push(t.receivedAt - t.sentAt);
+      parts["client -> enqueued"].push(job.timestamp - t.sentAt);
+      parts["queue wait"].push(job.processedOn - job.timestamp);
+      parts["picked up -> ready"].push(readyAt - job.processedOn);
+      parts["ready -> client"].push(t.receivedAt - readyAt);
+      parts.total.push(t.receivedAt - t.sentAt);
     }
     return Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, summarize(v).p50Ms]));
   } finally {

@@ -22,12 +22,12 @@ export function machineInfo(): MachineInfo {
     totalMemoryMb: Math.round(totalmem() / 2 ** 20),
     node: process.version,
     openFileLimit: openFileLimit(),
-    loadAtStart: Number(loadavg()[0]!.toFixed(2)),
+    loadAtStart: Number(loadavg()[0].toFixed(2)),
     loadAtEnd: 0,
   };
 }
 
 /** Records the load average at the end of a run. */
 export function finishMachineInfo(info: MachineInfo): MachineInfo {
-  return { ...info, loadAtEnd: Number(loadavg()[0]!.toFixed(2)) };
+  return { ...info, loadAtEnd: Number(loadavg()[0].toFixed(2)) };
 }

@@ -43,8 +43,8 @@ export async function sequentialRoundTrips(
   const order = pipes.map((_, p) => p);
   for (let i = 0; i < warmup + rounds; i++) {
     for (const p of i % 2 === 0 ? order : [...order].reverse()) {
-      const ms = await roundTrip(pipes[p]!, frame(p, i), timeoutMs);
-      if (i >= warmup) samples[p]!.push(ms);
+      const ms = await roundTrip(pipes[p], frame(p, i), timeoutMs);
+      if (i >= warmup) samples[p].push(ms);
     }
   }
   return samples;
@@ -94,20 +94,20 @@ export async function pipelinedLoad(
   const seqs = pipes.map(() => 0);
 
   const sendOne = (c: number) => {
-    queues[c]!.push(performance.now());
+    queues[c].push(performance.now());
     sent++;
     outstanding++;
-    pipes[c]!.send(frame(c, seqs[c]!++));
+    pipes[c].send(frame(c, seqs[c]++));
   };
   pipes.forEach((pipe, c) => {
     pipe.onFrame(() => {
-      const q = queues[c]!;
-      const start = q[heads[c]!];
+      const q = queues[c];
+      const start = q[heads[c]];
       if (start === undefined) return; // A frame that answers nothing we sent (should not happen).
-      heads[c]!++;
+      heads[c]++;
       // Compact now and then so the FIFO does not grow without bound.
-      if (heads[c]! > 4096) {
-        q.splice(0, heads[c]!);
+      if (heads[c] > 4096) {
+        q.splice(0, heads[c]);
         heads[c] = 0;
       }
       received++;

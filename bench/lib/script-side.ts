@@ -36,7 +36,7 @@ export function serveRequests(handlers: Record<string, Handler>, shutdown: () =>
     ending = true;
     // A shutdown that hangs must not keep the process (and its children's fds) alive.
     setTimeout(() => process.exit(1), 20_000).unref();
-    Promise.resolve()
+    void Promise.resolve()
       .then(shutdown)
       .finally(() => process.exit(0));
   };

@@ -23,7 +23,7 @@ export function renderTable(headers: readonly string[], rows: readonly (readonly
     const cells = rows.map((r) => r[i] ?? "").filter((c) => c !== "");
     return cells.length > 0 && cells.every((c) => /^[-+~]?[\d.,]+[x%]?$|^-$/.test(c));
   });
-  const cell = (text: string, i: number) => (numeric[i] ? text.padStart(widths[i]!) : text.padEnd(widths[i]!));
+  const cell = (text: string, i: number) => (numeric[i] ? text.padStart(widths[i]) : text.padEnd(widths[i]));
   const line = (cells: readonly string[]) => `| ${cells.map((c, i) => cell(c, i)).join(" | ")} |`;
   const rule = `| ${widths.map((w, i) => (numeric[i] ? "-".repeat(w - 1) + ":" : "-".repeat(w))).join(" | ")} |`;
   return [line(headers), rule, ...rows.map((r) => line(r))].join("\n") + "\n";

@@ -25,8 +25,8 @@ const overStdio = kind === "command";
 const ignore = () => {};
 
 // Node half.
-const nodePub = new Redis(redisUrl!);
-const nodeSub = new Redis(redisUrl!);
+const nodePub = new Redis(redisUrl);
+const nodeSub = new Redis(redisUrl);
 const children: ChildProcess[] = [];
 const childByChannel = new Map<string, (payload: string) => void>();
 nodeSub.on("message", (channel: string, payload: string) => {
@@ -63,8 +63,8 @@ async function startChild(k: number): Promise<void> {
 }
 
 // Gateway half.
-const gwPub = new Redis(redisUrl!);
-const gwSub = new Redis(redisUrl!);
+const gwPub = new Redis(redisUrl);
+const gwSub = new Redis(redisUrl);
 const sessions = new Map<string, WebSocket>();
 gwSub.on("message", (channel: string, payload: string) => {
   sessions.get(channel)?.send(payload);

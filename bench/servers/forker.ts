@@ -9,7 +9,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { mapLimit } from "../lib/concurrency.js";
 import { reportReady, serveRequests } from "../lib/script-side.js";
 
-const service = process.argv[2]!;
+const service = process.argv[2];
 const children = new Map<number, ChildProcess>();
 let nextInstance = 0;
 

@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 
 if (typeof process.send === "function") {
   process.on("message", (message: unknown) => {
-    process.send!(message as string);
+    process.send!(message);
   });
   process.once("disconnect", () => process.exit(0));
   // First message, so a parent can wait for "the child is running" the way Servman waits for ready.

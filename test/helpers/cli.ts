@@ -60,7 +60,7 @@ export function startServer(args: string[], options: { env?: NodeJS.ProcessEnv; 
       child.kill("SIGKILL");
       reject(new Error(`server did not start: ${stderr}`));
     }, 20_000);
-    child.stderr!.on("data", (d: Buffer) => {
+    child.stderr.on("data", (d: Buffer) => {
       stderr += d.toString();
       if (/Ctrl-C to stop/.test(stderr)) {
         clearTimeout(timer);

@@ -80,9 +80,15 @@ export class RawClient {
   constructor(readonly ws: WebSocket) {
     ws.on("message", (data, isBinary) => {
       if (isBinary) return;
-      const frame = JSON.parse(data.toString()) as Record<string, any>;
+      let frame: Record<string, any>;
+      try {
+        frame = JSON.parse(data.toString()) as Record<string, any>;
+      } catch {
+        // Garbage relayed on purpose (fuzzing) must not end the test process.
+        frame = { type: "unparseable", text: data.toString().slice(0, 200) };
+      }
       const i = this.waiters.findIndex((w) => w.match(frame));
-      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(frame);
+      if (i >= 0) this.waiters.splice(i, 1)[0].resolve(frame);
       else this.frames.push(frame);
     });
     ws.on("close", (code) => {
@@ -103,7 +109,7 @@ export class RawClient {
   /** The next frame matching `match` (already received or still to come). */
   next(match: (f: Record<string, any>) => boolean = () => true, ms = 10_000): Promise<Record<string, any>> {
     const i = this.frames.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.frames.splice(i, 1)[0]!);
+    if (i >= 0) return Promise.resolve(this.frames.splice(i, 1)[0]);
     if (this.closeCode !== null) return Promise.reject(new Error(`connection closed (${this.closeCode})`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no matching frame within ${ms} ms; have ${JSON.stringify(this.frames)}`)), ms);
@@ -165,7 +171,7 @@ export class TestCluster {
 
   /** A connected SDK client on gateway `i`. */
   async client(i = 0): Promise<ServmanClient> {
-    const client = new ServmanClient(this.gateways[i]!.url);
+    const client = new ServmanClient(this.gateways[i].url);
     await client.connect();
     this.clients.push(client);
     return client;
@@ -173,7 +179,7 @@ export class TestCluster {
 
   /** A connected raw client on gateway `i`, presenting `ticket` if given. */
   async raw(i = 0, ticket?: string): Promise<RawClient> {
-    const url = this.gateways[i]!.url + (ticket === undefined ? "" : `?ticket=${encodeURIComponent(ticket)}`);
+    const url = this.gateways[i].url + (ticket === undefined ? "" : `?ticket=${encodeURIComponent(ticket)}`);
     const client = await RawClient.connect(url);
     this.clients.push(client);
     return client;
