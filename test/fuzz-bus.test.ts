@@ -1,7 +1,8 @@
 /**
  * Property-based fuzzing of Servman's Redis channels (fast-check): every JSON type, messages of
  * each known type with fields missing, mistyped or hostile (deep, wide, lone surrogates, long),
- * and text that is not JSON, published on each channel a gateway or a node listens to. Redis is
+ * and text that is not JSON, published on each channel a gateway or a node listens to (the
+ * gateway's own fan-out channel among them). Redis is
  * trusted, but a process must not die of one message: after each batch, the gateway and the node
  * still serve a well-behaved client, and the bad messages were counted.
  *
@@ -21,7 +22,7 @@ import { useCluster } from "./helpers/use-cluster.js";
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const keys = new Keys("t");
 
-const TYPES = ["message", "join", "leave", "stop", "resume", "ack", "joined", "join_rejected", "closed", "restarting", "restarted", "dropped", "stopping", "stopped", "alert", "launched", "replay", "takeover", "launch_error", "drain", "lost", "nope", ""];
+const TYPES = ["message", "join", "leave", "stop", "resume", "ack", "joined", "join_rejected", "closed", "restarting", "restarted", "dropped", "stopping", "stopped", "alert", "launched", "replay", "takeover", "launch_error", "drain", "lost", "fanout", "barrier", "undelivered", "flushed", "nope", ""];
 /** Valid messages of these types act on the cluster (see the file's comment). */
 const ACTING = new Set(["stop", "drain", "takeover", "lost", "closed", "leave"]);
 
@@ -44,6 +45,10 @@ const shaped = fc
       dropped: field,
       deadlineMs: field,
       gateway: field,
+      sessions: fc.oneof(field, fc.array(field, { maxLength: 3 })),
+      seq: field,
+      id: field,
+      event: field,
     },
     { requiredKeys: [] },
   )
@@ -85,6 +90,7 @@ describe("fuzzing the Redis channels", () => {
       keys.instanceChannel("bus-target"),
       keys.sessionChannel(observer.session),
       keys.replyChannel(gateway.id),
+      keys.gatewayChannel(gateway.id),
       keys.events(),
       keys.nodeControl(node.id),
       keys.replyChannel(`node-${node.id}`),
