@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { Keys } from "../src/keys.js";
-import { decodeClusterEvent, decodeNodeCommand, decodeToInstance, decodeToRequester } from "../src/protocol/bus-parse.js";
+import { decodeClusterEvent, decodeNodeCommand, decodeToInstance, decodeToRequester, decodeToSession } from "../src/protocol/bus-parse.js";
 import { hostilePayload } from "./helpers/hostile-json.js";
 import { testTasks } from "./helpers/cluster.js";
 import { useCluster } from "./helpers/use-cluster.js";
@@ -69,7 +69,8 @@ const payload = fc.oneof(shaped, shaped, hostilePayload, fc.jsonValue({ maxDepth
 
 /** True when `text` is a valid message that would act on the cluster on some channel. */
 function acts(text: string): boolean {
-  for (const decode of [decodeToInstance, decodeToRequester, decodeNodeCommand, decodeClusterEvent]) {
+  // Session channel messages too: a valid `takeover` would close the observer (seed 42 makes one).
+  for (const decode of [decodeToInstance, decodeToSession, decodeToRequester, decodeNodeCommand, decodeClusterEvent]) {
     const decoded = decode(text);
     if (decoded.ok && ACTING.has(decoded.message.type)) return true;
   }
