@@ -6,6 +6,9 @@
  * `barrier` is answered `flushed` on the instance's channel, after every `undelivered` before it.
  * The event is never parsed here: it is cut out of the fanout and passed on as text.
  */
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Keys } from "../src/keys.js";
 import { EVENT_KEY, FANOUT_PREFIX, type ToInstance } from "../src/protocol/bus-messages.js";
 import { decodeToGateway, splitEvent } from "../src/protocol/bus-parse.js";
 
@@ -24,6 +27,19 @@ export interface FanoutHost {
   toInstance(instance: string, payload: string): void;
   /** A message without the shape of one: logged and counted, then dropped. */
   bad(problem: string): void;
+}
+
+/** A gateway's host for its channel: its sessions (keyed by session channel) and its command connection. */
+export function fanoutHost(g: { redis: Redis; keys: Keys; sessions: ReadonlyMap<string, FanoutSession>; logger: Logger; countBad(): void }): FanoutHost {
+  return {
+    session: (id) => g.sessions.get(g.keys.sessionChannel(id)),
+    toInstance: (instance, payload) =>
+      void g.redis.publish(g.keys.instanceChannel(instance), payload).catch((err: unknown) => g.logger.warn({ err, instance }, "could not answer a node's fanout")),
+    bad: (problem) => {
+      g.countBad();
+      g.logger.warn({ channel: "to-gateway", problem }, "bad bus message dropped");
+    },
+  };
 }
 
 /** Handles one message of the gateway's channel. */

@@ -36,7 +36,7 @@ import type { SessionContext } from "./session-context.js";
 import { SessionKeeper } from "./session-keeper.js";
 import { SocketGuard } from "./socket-guard.js";
 import { corkSendsPerTick } from "./tick-corked-sends.js";
-import { handleGatewayMessage, type FanoutHost } from "./gateway-fanout.js";
+import { fanoutHost, handleGatewayMessage, type FanoutHost } from "./gateway-fanout.js";
 
 export interface GatewayOptions {
   config: ServmanConfig;
@@ -98,15 +98,7 @@ export class Gateway {
     }));
     this.health = new RedisHealth(this.redis, this.sub);
     this.gatewayChannel = this.keys.gatewayChannel(this.id);
-    this.fanout = {
-      session: (id) => this.sessions.get(this.keys.sessionChannel(id)),
-      toInstance: (instance, payload) =>
-        void this.redis.publish(this.keys.instanceChannel(instance), payload).catch((err: unknown) => this.logger.warn({ err, instance }, "could not answer a node's fanout")),
-      bad: (problem) => {
-        this.metrics.badBusMessages.inc();
-        this.logger.warn({ channel: this.gatewayChannel, problem }, "bad bus message dropped");
-      },
-    };
+    this.fanout = fanoutHost({ redis: this.redis, keys: this.keys, sessions: this.sessions, logger: this.logger, countBad: () => this.metrics.badBusMessages.inc() });
     this.auth = new GatewayAuth(this.config.auth, this.config.gateway.host);
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
