@@ -36,6 +36,7 @@ import type { SessionContext } from "./session-context.js";
 import { SessionKeeper } from "./session-keeper.js";
 import { SocketGuard } from "./socket-guard.js";
 import { corkSendsPerTick } from "./tick-corked-sends.js";
+import { fanoutHost, handleGatewayMessage, type FanoutHost } from "./gateway-fanout.js";
 
 export interface GatewayOptions {
   config: ServmanConfig;
@@ -66,6 +67,9 @@ export class Gateway {
   private readonly hostCheck: HostCheck;
   private readonly keepalive: Keepalive;
   private readonly replyChannel: string;
+  /** This gateway's own channel: fanouts and barriers from nodes (gateway-fanout.ts). */
+  private readonly gatewayChannel: string;
+  private readonly fanout: FanoutHost;
   private readonly ctx: SessionContext;
   private readonly auth: GatewayAuth;
   private readonly reaper: NodeReaper;
@@ -93,6 +97,8 @@ export class Gateway {
       logger: this.logger,
     }));
     this.health = new RedisHealth(this.redis, this.sub);
+    this.gatewayChannel = this.keys.gatewayChannel(this.id);
+    this.fanout = fanoutHost({ redis: this.redis, keys: this.keys, sessions: this.sessions, logger: this.logger, countBad: () => this.metrics.badBusMessages.inc() });
     this.auth = new GatewayAuth(this.config.auth, this.config.gateway.host);
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
@@ -165,7 +171,7 @@ export class Gateway {
   async listen(): Promise<AddressInfo> {
     const { host, port } = this.config.gateway;
     assertServable(this.config);
-    await this.sub.subscribe(this.replyChannel, this.keys.events());
+    await this.sub.subscribe(this.replyChannel, this.gatewayChannel, this.keys.events());
     this.reaper.start();
     await this.keeper.start();
     this.health.start();
@@ -209,6 +215,7 @@ export class Gateway {
   private onBus(channel: string, payload: string): void {
     const session = this.sessions.get(channel);
     if (session) return session.onBus(payload);
+    if (channel === this.gatewayChannel) return handleGatewayMessage(this.fanout, payload);
     const decoded = channel === this.replyChannel ? decodeToRequester(payload) : channel === this.keys.events() ? decodeClusterEvent(payload) : null;
     if (decoded === null) return;
     if (!decoded.ok) {

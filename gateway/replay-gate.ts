@@ -54,6 +54,15 @@ export class ReplayGate {
     return this.lostCounts === null && this.held.size === 0 && this.early === null;
   }
 
+  /**
+   * True while `instance`'s replay has not arrived (or the resume was cut short): its live events
+   * must stay with its node, which puts them after the ones it replays.
+   */
+  awaits(instance: string): boolean {
+    if (this.lostCounts) return true;
+    return this.held.has(instance) && !(this.early?.some((replay) => replay.instance === instance) ?? false);
+  }
+
   /** Stops waiting for `instance` (it is gone). */
   forget(instance: string): void {
     this.held.delete(instance);

@@ -270,6 +270,16 @@ export class ClientSession {
     this.send({ type: "stopped", ...idOf(req.id), instance: req.instance });
   }
 
+  /**
+   * True when an event of `instance` sent to many sessions at once (gateway-fanout.ts) can go to
+   * this client now, in order: not once its connection is gone, nor while a resume waits for that
+   * instance's replay (its node keeps the event, behind the ones it replays).
+   */
+  takesFanout(instance: string): boolean {
+    if (this.closed || this.tail !== null || this.ws.readyState !== this.ws.OPEN) return false;
+    return !this.gate || this.gate.done || !this.gate.awaits(instance);
+  }
+
   /** Handles one event published on the session channel. */
   onBus(payload: string): void {
     // First the gate, even while detaching: a resume cut short counts what it can no longer order.

@@ -14,6 +14,12 @@ export interface MembersOutput {
   toJoinReply(channel: string, message: ToSession): void;
   /** One event (JSON text) for a client's session, kept if the client is away. */
   deliver(client: string, payload: string): void;
+  /** One event (JSON text) for each of `clients` (grouped by gateway: member-delivery.ts). */
+  send(payload: string, clients: string[]): void;
+  /** The client's session is held by `gateway` (undefined: its gateway did not say). */
+  route(client: string, gateway: string | undefined): void;
+  /** A joiner that was refused: where it was no longer matters. */
+  forget(client: string): void;
   /** Who is joined changed (idle clocks). */
   changed(): void;
 }
@@ -44,7 +50,8 @@ export class InstanceMembers {
   }
 
   /** A client asks to join: the service decides (a member is answered at once). */
-  join(client: string, user: string | null, reply: string, data: unknown): void {
+  join(client: string, user: string | null, reply: string, data: unknown, gateway?: string): void {
+    this.out.route(client, gateway);
     if (this.joined.has(client)) return this.out.toJoinReply(reply, { type: "joined", instance: this.instance });
     this.pending.set(client, { user, reply });
     this.out.toService({ type: "join", client, user, data: data ?? null });
@@ -77,6 +84,7 @@ export class InstanceMembers {
     const pending = this.pending.get(client);
     if (!pending) return;
     this.pending.delete(client);
+    this.out.forget(client);
     this.out.toJoinReply(pending.reply, { type: "join_rejected", instance: this.instance, reason: reason ?? "refused by the service" });
   }
 
@@ -93,9 +101,8 @@ export class InstanceMembers {
 
   /** A service `send`: to `to` (those of them that are members), or to every member. */
   send(payload: string, to: readonly string[] | undefined): void {
-    for (const client of to ?? this.joined.keys()) {
-      if (this.joined.has(client)) this.out.deliver(client, payload);
-    }
+    const clients = to === undefined ? [...this.joined.keys()] : to.filter((client) => this.joined.has(client));
+    if (clients.length > 0) this.out.send(payload, clients);
   }
 
   /** An event for every member. */

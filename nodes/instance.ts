@@ -79,11 +79,14 @@ export class Instance {
       },
       logger,
     );
-    this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (client) => host.keys.sessionChannel(client) }, logger);
+    this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (c) => host.keys.sessionChannel(c), gatewayChannel: (g) => host.keys.gatewayChannel(g) }, logger);
     this.members = new InstanceMembers(id, {
       toService: (message) => this.toService(message),
       toJoinReply: (channel, message) => this.host.publish(channel, JSON.stringify(message)),
       deliver: (client, payload) => this.delivery.deliver(client, payload),
+      send: (payload, clients) => this.delivery.send(payload, clients),
+      route: (client, gateway) => this.delivery.route(client, gateway),
+      forget: (client) => this.delivery.discard(client),
       changed: () => this.health.armIdle(),
     });
   }
@@ -173,7 +176,7 @@ export class Instance {
     const message = decoded.message;
     switch (message.type) {
       case "join":
-        this.members.join(message.client, message.user, message.reply, message.data);
+        this.members.join(message.client, message.user, message.reply, message.data, message.gateway);
         break;
       case "leave":
         this.delivery.discard(message.client);
@@ -183,10 +186,10 @@ export class Instance {
         this.stop(message.reply);
         break;
       case "resume":
-        void this.delivery.replay(message.client, message.reply, this.members.has(message.client));
-        break;
       case "ack":
-        this.delivery.ack(message.client, message.through);
+      case "undelivered":
+      case "flushed":
+        this.delivery.handle(message, payload, (client) => this.members.has(client));
         break;
       case "message":
         this.sendToService(payload);

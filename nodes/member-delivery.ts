@@ -1,26 +1,44 @@
 /**
- * Delivery of one instance's events to its clients' session channels, with nothing lost silently.
+ * Delivery of one instance's events to its clients, with nothing lost silently.
  *
- * A publish that reached no gateway (its client's connection dropped, or its gateway died) is
- * kept for that client, in order and bounded, until the client resumes its session on some
- * gateway: then the kept events go out as one `replay`, with the count of any that did not fit.
- * They stay kept until the resuming gateway acknowledges (`ack`) that it passed them to its
- * client: a resume cut short (its connection dropped, or another took the session) loses none,
- * and the next resume gets them again, followed by any kept since.
+ * Events go by gateway, not by client (docs/architecture.md#fan-out-by-gateway): each client's
+ * gateway is known from its `join` (and its `resume`), and one event for many clients is one
+ * `fanout` per gateway, which that gateway splits among its sessions. A gateway answers
+ * `undelivered` for the sessions it could not write it to (gone, detaching, or resuming and not
+ * replayed yet); a fanout that reached no gateway (it died) is undelivered for all of them. From
+ * then on the client is "away": its events are kept here, not sent, until it resumes. Every event
+ * is numbered (`seq`), and kept events stay in that order whichever answer came first.
+ *
+ * A resume first waits for the client's old gateway to have handled every fanout sent to it
+ * (a `barrier`, answered `flushed` after its `undelivered`s), so what is replayed is complete and
+ * in order; then the kept events go out as one `replay`, with the count of any that did not fit,
+ * and the client's events are sent again, now to its new gateway. They stay kept until the
+ * resuming gateway acknowledges (`ack`) that it passed them to its client: a resume cut short
+ * (its connection dropped, or another took the session) loses none, and the next resume gets
+ * them again, followed by any kept since.
  *
  * Each client's box numbers what it kept: positions `first`, `first + 1`, ... for the kept events,
  * then one position per dropped event. A replay says up to which position it went (`through`)
  * and an ack frees everything before a position, so a late or repeated ack frees nothing twice.
- * (Per-session sequence numbers can later take the place of these positions.)
  * A publish that failed (Redis unreachable) cannot be kept reliably; it is counted, and the client
  * hears `dropped` with that count as soon as a later event reaches it.
+ *
+ * A client joined through a gateway that names no `gateway` (an older version) gets its events
+ * on its session channel, one publish each, kept when that reached nobody, as before.
  */
 import type { Logger } from "pino";
+import { EVENT_KEY, type ToGateway, type ToInstance } from "../src/protocol/bus-messages.js";
+import { splitEvent } from "../src/protocol/bus-parse.js";
 
 /** Events kept per client while it is away, at most... */
 export const MAX_KEPT_EVENTS = 1_000;
 /** ...and at most this much text (UTF-16 units), whichever comes first. */
 const MAX_KEPT_CHARS = 8 * 1024 * 1024;
+/**
+ * How long a resume waits for the old gateway's `flushed` (a dead one answers at once: nobody
+ * receives the barrier). Under the resuming gateway's 5 s wait for the replay.
+ */
+const BARRIER_WAIT_MS = 2_000;
 
 export interface DeliveryHost {
   /** Publishes and resolves with the number of subscribers that received it. */
@@ -30,12 +48,15 @@ export interface DeliveryHost {
   /** Resolves once every publish issued before it has been answered. */
   settled(): Promise<void>;
   sessionChannel(client: string): string;
+  gatewayChannel(gateway: string): string;
 }
 
 interface Box {
   /** Position of `events[0]`. */
   first: number;
   events: string[];
+  /** Each kept event's number (`seq`), ascending. */
+  seqs: number[];
   chars: number;
   /** Events that did not fit, or whose publish failed (positions after the kept events). */
   dropped: number;
@@ -50,6 +71,18 @@ export class MemberDelivery {
    * meant for an old box can never free a newer one's events.
    */
   private floor = 0;
+  /** Client -> the gateway holding its session (from its join or resume). */
+  private readonly routes = new Map<string, string>();
+  /** Clients whose events are kept, not sent: a gateway missed one, or a resume is under way. */
+  private readonly away = new Set<string>();
+  /** Client -> its latest resume: an older one that finishes late does not end its wait. */
+  private readonly resumes = new Map<string, number>();
+  private resumeCount = 0;
+  /** Barrier id -> the resume waiting for it. */
+  private readonly barriers = new Map<number, () => void>();
+  private barrierCount = 0;
+  /** Numbers the events, in the order the service sent them. */
+  private seq = 0;
 
   constructor(
     private readonly instance: string,
@@ -57,27 +90,104 @@ export class MemberDelivery {
     private readonly logger: Logger,
   ) {}
 
+  /** A gateway's message about delivery, from the instance's channel (`payload`: its text). */
+  handle(message: Extract<ToInstance, { type: "resume" | "ack" | "undelivered" | "flushed" }>, payload: string, member: (client: string) => boolean): void {
+    switch (message.type) {
+      case "resume":
+        return void this.resume(message.client, message.reply, message.gateway, member(message.client));
+      case "ack":
+        return this.ack(message.client, message.through);
+      case "undelivered":
+        // The event as the node wrote it, not encoded again.
+        return this.undelivered(message.seq, message.sessions, splitEvent(payload)?.event ?? JSON.stringify(message.event));
+      case "flushed":
+        return this.flushed(message.id);
+    }
+  }
+
+  /** The client's session is held by `gateway` (undefined: a gateway that does not say). */
+  route(client: string, gateway: string | undefined): void {
+    if (gateway === undefined) this.routes.delete(client);
+    else this.routes.set(client, gateway);
+  }
+
   /** Sends one event (JSON text) to a client's session. */
   deliver(client: string, payload: string): void {
+    this.send(payload, [client]);
+  }
+
+  /** Sends one event (JSON text) to each of `clients`: one publish per gateway. */
+  send(payload: string, clients: Iterable<string>): void {
+    const seq = ++this.seq;
+    const byGateway = new Map<string, string[]>();
+    for (const client of clients) {
+      const gateway = this.routes.get(client);
+      if (this.away.has(client)) this.keep(client, seq, payload);
+      else if (gateway === undefined) this.toSession(client, seq, payload);
+      else {
+        const sessions = byGateway.get(gateway);
+        if (sessions) sessions.push(client);
+        else byGateway.set(gateway, [client]);
+      }
+    }
+    for (const [gateway, sessions] of byGateway) this.fanout(gateway, sessions, seq, payload);
+  }
+
+  private fanout(gateway: string, sessions: string[], seq: number, payload: string): void {
+    const head = JSON.stringify({ type: "fanout", instance: this.instance, seq, sessions } satisfies Omit<Extract<ToGateway, { type: "fanout" }>, "event">);
+    // The event is JSON text already: spliced in last, so the gateway takes it out unparsed.
+    this.host.publishCounted(this.host.gatewayChannel(gateway), `${head.slice(0, -1)}${EVENT_KEY}${payload}}`).then(
+      (receivers) => {
+        // The gateway is gone: every session it held is away until it resumes somewhere.
+        if (receivers === 0) for (const client of sessions) this.missed(client, seq, payload);
+        else if (this.boxes.size > 0) for (const client of sessions) this.reportFailures(client);
+      },
+      () => {
+        for (const client of sessions) this.box(client).dropped++;
+      },
+    );
+  }
+
+  /** A client whose gateway names no `gateway`: its own session channel, as before fan-out. */
+  private toSession(client: string, seq: number, payload: string): void {
     this.host.publishCounted(this.host.sessionChannel(client), payload).then(
       (receivers) => {
-        if (receivers === 0) this.keep(client, payload);
+        if (receivers === 0) this.keep(client, seq, payload);
         else if (this.boxes.size > 0) this.reportFailures(client);
       },
       () => this.box(client).dropped++,
     );
   }
 
+  /**
+   * A gateway could not write event `seq` (JSON text) to these sessions: kept for them, and
+   * their later events too, until they resume. A client that left is not kept for.
+   */
+  undelivered(seq: number, sessions: readonly string[], payload: string): void {
+    for (const client of sessions) if (this.routes.has(client) || this.boxes.has(client)) this.missed(client, seq, payload);
+  }
+
+  private missed(client: string, seq: number, payload: string): void {
+    this.away.add(client);
+    this.keep(client, seq, payload);
+  }
+
   private box(client: string): Box {
     let box = this.boxes.get(client);
-    if (!box) this.boxes.set(client, (box = { first: this.floor, events: [], chars: 0, dropped: 0, replayed: false }));
+    if (!box) this.boxes.set(client, (box = { first: this.floor, events: [], seqs: [], chars: 0, dropped: 0, replayed: false }));
     return box;
   }
 
-  private keep(client: string, payload: string): void {
+  private keep(client: string, seq: number, payload: string): void {
     const box = this.box(client);
-    if (box.dropped === 0 && box.events.length < MAX_KEPT_EVENTS && box.chars + payload.length <= MAX_KEPT_CHARS) {
-      box.events.push(payload);
+    // Answers come back out of order (a gateway's `undelivered` after later events were kept): by number.
+    let at = box.events.length;
+    while (at > 0 && box.seqs[at - 1] > seq) at--;
+    // Before events a replay already sent, it can no longer be put in order: counted instead.
+    const late = at < box.events.length && box.replayed;
+    if (!late && box.dropped === 0 && box.events.length < MAX_KEPT_EVENTS && box.chars + payload.length <= MAX_KEPT_CHARS) {
+      box.events.splice(at, 0, payload);
+      box.seqs.splice(at, 0, seq);
       box.chars += payload.length;
     } else {
       // Once one event is dropped, later ones are too: what is replayed stays a gapless prefix.
@@ -91,15 +201,61 @@ export class MemberDelivery {
     // A box waiting for its ack reported its drops in the replay already.
     if (!box || box.events.length > 0 || box.dropped === 0 || box.replayed) return;
     this.remove(client, box);
-    this.host.publish(this.host.sessionChannel(client), JSON.stringify({ type: "dropped", instance: this.instance, count: box.dropped }));
+    this.deliver(client, JSON.stringify({ type: "dropped", instance: this.instance, count: box.dropped }));
   }
 
   /**
-   * The client resumed on the gateway listening on `reply`: what was kept for it goes there as
-   * one `replay`, after every earlier publish has been answered (so nothing kept is missed). It
-   * stays kept until `ack`.
+   * The client resumed its session on `gateway`, listening on `reply`. Its events are kept
+   * meanwhile; once its old gateway has answered for every fanout sent to it (barrier), what
+   * was kept goes to `reply` as one `replay`, and its events go to `gateway` from then on.
    */
-  async replay(client: string, reply: string, member: boolean): Promise<void> {
+  async resume(client: string, reply: string, gateway: string | undefined, member: boolean): Promise<void> {
+    const turn = ++this.resumeCount;
+    this.resumes.set(client, turn);
+    const old = this.routes.get(client);
+    // Nothing is sent to the new gateway before the replay: it would not take it (docs/resume.md).
+    this.away.add(client);
+    this.route(client, gateway);
+    if (old !== undefined) await this.barrier(old, client);
+    await this.replay(client, reply, member);
+    if (this.resumes.get(client) === turn) {
+      this.resumes.delete(client);
+      this.away.delete(client);
+    }
+  }
+
+  /** Resolves once `gateway` has handled every fanout sent to it before now (or is gone, or took too long). */
+  private barrier(gateway: string, client: string): Promise<void> {
+    const id = ++this.barrierCount;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.barriers.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.logger.warn({ client, gateway }, "a resumed client's old gateway did not answer its barrier; replaying without it");
+        done();
+      }, BARRIER_WAIT_MS);
+      timer.unref();
+      this.barriers.set(id, done);
+      const barrier: ToGateway = { type: "barrier", instance: this.instance, client, id };
+      this.host.publishCounted(this.host.gatewayChannel(gateway), JSON.stringify(barrier)).then((receivers) => {
+        if (receivers === 0) done();
+      }, done);
+    });
+  }
+
+  /** A gateway answered barrier `id`: every `undelivered` it had for it came before. */
+  flushed(id: number): void {
+    this.barriers.get(id)?.();
+  }
+
+  /**
+   * What was kept for the client goes to `reply` as one `replay`, after every earlier publish
+   * has been answered (so nothing kept is missed). It stays kept until `ack`.
+   */
+  private async replay(client: string, reply: string, member: boolean): Promise<void> {
     // Waited on for order only: if Redis is unreachable, the replay's own publish reports it.
     await this.host.settled().catch(() => {});
     const box = this.boxes.get(client);
@@ -122,6 +278,7 @@ export class MemberDelivery {
     if (!box || !Number.isSafeInteger(through)) return;
     const events = Math.min(box.events.length, Math.max(0, through - box.first));
     for (const payload of box.events.splice(0, events)) box.chars -= payload.length;
+    box.seqs.splice(0, events);
     box.first += events;
     if (box.events.length === 0) {
       const dropped = Math.min(box.dropped, Math.max(0, through - box.first));
@@ -132,8 +289,11 @@ export class MemberDelivery {
     if (box.events.length === 0 && box.dropped === 0) this.remove(client, box);
   }
 
-  /** The client is gone for good: nothing kept for it matters any more. */
+  /** The client is gone for good: nothing kept for it matters any more, nor where it was. */
   discard(client: string): void {
+    this.routes.delete(client);
+    this.away.delete(client);
+    this.resumes.delete(client);
     const box = this.boxes.get(client);
     if (box) this.remove(client, box);
   }

@@ -100,6 +100,14 @@ export class Keys {
     return `${this.prefix}:to-session:${session}`;
   }
 
+  /**
+   * Channel: one gateway's share of its instances' events (`fanout`: one event for many of its
+   * sessions) and barriers; that gateway subscribes while it runs (docs/architecture.md).
+   */
+  gatewayChannel(gateway: string): string {
+    return `${this.prefix}:to-gateway:${gateway}`;
+  }
+
   /** Hash: a client session that can be resumed (gateway, resume token digest, joined instances). */
   session(id: string): string {
     return `${this.prefix}:session:${id}`;

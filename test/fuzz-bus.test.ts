@@ -1,7 +1,8 @@
 /**
  * Property-based fuzzing of Servman's Redis channels (fast-check): every JSON type, messages of
  * each known type with fields missing, mistyped or hostile (deep, wide, lone surrogates, long),
- * and text that is not JSON, published on each channel a gateway or a node listens to. Redis is
+ * and text that is not JSON, published on each channel a gateway or a node listens to (the
+ * gateway's own fan-out channel among them). Redis is
  * trusted, but a process must not die of one message: after each batch, the gateway and the node
  * still serve a well-behaved client, and the bad messages were counted.
  *
@@ -13,7 +14,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { Keys } from "../src/keys.js";
-import { decodeClusterEvent, decodeNodeCommand, decodeToInstance, decodeToRequester } from "../src/protocol/bus-parse.js";
+import { decodeClusterEvent, decodeNodeCommand, decodeToInstance, decodeToRequester, decodeToSession } from "../src/protocol/bus-parse.js";
 import { hostilePayload } from "./helpers/hostile-json.js";
 import { testTasks } from "./helpers/cluster.js";
 import { useCluster } from "./helpers/use-cluster.js";
@@ -21,7 +22,7 @@ import { useCluster } from "./helpers/use-cluster.js";
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const keys = new Keys("t");
 
-const TYPES = ["message", "join", "leave", "stop", "resume", "ack", "joined", "join_rejected", "closed", "restarting", "restarted", "dropped", "stopping", "stopped", "alert", "launched", "replay", "takeover", "launch_error", "drain", "lost", "nope", ""];
+const TYPES = ["message", "join", "leave", "stop", "resume", "ack", "joined", "join_rejected", "closed", "restarting", "restarted", "dropped", "stopping", "stopped", "alert", "launched", "replay", "takeover", "launch_error", "drain", "lost", "fanout", "barrier", "undelivered", "flushed", "nope", ""];
 /** Valid messages of these types act on the cluster (see the file's comment). */
 const ACTING = new Set(["stop", "drain", "takeover", "lost", "closed", "leave"]);
 
@@ -44,6 +45,10 @@ const shaped = fc
       dropped: field,
       deadlineMs: field,
       gateway: field,
+      sessions: fc.oneof(field, fc.array(field, { maxLength: 3 })),
+      seq: field,
+      id: field,
+      event: field,
     },
     { requiredKeys: [] },
   )
@@ -64,7 +69,8 @@ const payload = fc.oneof(shaped, shaped, hostilePayload, fc.jsonValue({ maxDepth
 
 /** True when `text` is a valid message that would act on the cluster on some channel. */
 function acts(text: string): boolean {
-  for (const decode of [decodeToInstance, decodeToRequester, decodeNodeCommand, decodeClusterEvent]) {
+  // Session channel messages too: a valid `takeover` would close the observer (seed 42 makes one).
+  for (const decode of [decodeToInstance, decodeToSession, decodeToRequester, decodeNodeCommand, decodeClusterEvent]) {
     const decoded = decode(text);
     if (decoded.ok && ACTING.has(decoded.message.type)) return true;
   }
@@ -85,6 +91,7 @@ describe("fuzzing the Redis channels", () => {
       keys.instanceChannel("bus-target"),
       keys.sessionChannel(observer.session),
       keys.replyChannel(gateway.id),
+      keys.gatewayChannel(gateway.id),
       keys.events(),
       keys.nodeControl(node.id),
       keys.replyChannel(`node-${node.id}`),

@@ -205,13 +205,14 @@ describe("what a resume keeps, without a cluster", () => {
       publish: (_channel, payload) => void state.published.push(payload),
       settled: async () => {},
       sessionChannel: (client) => `to-session:${client}`,
+      gatewayChannel: (gateway) => `to-gateway:${gateway}`,
     };
     return { state, kept: new MemberDelivery("i1", host, silent) };
   }
   const tick = () => new Promise((resolve) => setImmediate(resolve));
   const event = (n: number) => JSON.stringify({ type: "message", instance: "i1", action: "shout", data: n });
   async function replay(d: MemberDelivery, state: { published: string[] }) {
-    await d.replay("c1", "reply", true);
+    await d.resume("c1", "reply", undefined, true);
     return JSON.parse(state.published.pop()!) as { through: number; dropped: number; events: { data: number }[] };
   }
 

@@ -12,17 +12,37 @@ import type { ClosedReason } from "./client-messages.js";
 /** Published on an instance channel (gateway or Launcher -> node). */
 export type ToInstance =
   | { type: "message"; client: string; action: string; data: unknown; channel?: string }
-  | { type: "join"; client: string; user: string | null; data: unknown; reply: string }
+  /** `gateway`: the id of the gateway holding the session, where its events go (`ToGateway`). */
+  | { type: "join"; client: string; user: string | null; data: unknown; reply: string; gateway?: string }
   /** `kicked`: a resumed session whose new ticket no longer allows the join (docs/resume.md). */
   | { type: "leave"; client: string; reason: "left" | "disconnected" | "kicked" }
   | { type: "stop"; by: string | null; reply: string | null }
   /** The client resumed its session: what was kept for it goes to `reply` as one `replay`. */
-  | { type: "resume"; client: string; reply: string }
+  | { type: "resume"; client: string; reply: string; gateway?: string }
   /**
    * The client's gateway passed the replayed events before position `through` (the replay's
    * `through`) on to its client: the node frees them.
    */
-  | { type: "ack"; client: string; through: number };
+  | { type: "ack"; client: string; through: number }
+  /**
+   * A gateway could not write a `fanout`'s event to these of its sessions (gone, detaching, or
+   * resuming and waiting for this instance's replay): the node keeps it for them. `event` is the
+   * fanout's event, as it came.
+   */
+  | { type: "undelivered"; seq: number; sessions: string[]; event: ToSession }
+  /** A gateway handled every fanout the node sent it before the `barrier` numbered `id`. */
+  | { type: "flushed"; client: string; id: number };
+
+/**
+ * Published on a gateway's channel (node -> the gateway holding the sessions). `fanout` is written
+ * with `event` last, spliced in as the node's JSON text (FANOUT_PREFIX): the gateway takes it out
+ * without parsing it.
+ */
+export type ToGateway =
+  /** One event of `instance` for each of `sessions`, in that order; `seq` numbers it per instance. */
+  | { type: "fanout"; instance: string; seq: number; sessions: string[]; event: ToSession }
+  /** Answer `flushed` on the instance's channel once every earlier fanout is handled. */
+  | { type: "barrier"; instance: string; client: string; id: number };
 
 /**
  * Published on a session channel (node -> the gateway holding the session): the session's events,
@@ -60,6 +80,11 @@ export type NodeCommand = { type: "drain"; deadlineMs?: number };
 
 /** Published on the cluster-wide events channel (a node reaper -> every gateway). */
 export type ClusterEvent = { type: "lost"; instance: string; node: string };
+
+/** The first bytes of a `fanout`, as the node writes it. */
+export const FANOUT_PREFIX = '{"type":"fanout"';
+/** What comes before a fanout's (or undelivered's) event text, which runs to the closing brace. */
+export const EVENT_KEY = ',"event":';
 
 /** The first bytes of a pass-through `message`, as `JSON.stringify` writes it. */
 export const MESSAGE_PREFIX = '{"type":"message"';

@@ -6,7 +6,7 @@
  * (MESSAGE_PREFIX) are not decoded at all on the hot path; they never reach these functions.
  */
 import { Type, type TSchema } from "@sinclair/typebox";
-import type { ClusterEvent, NodeCommand, ToInstance, ToRequester, ToSession } from "./bus-messages.js";
+import { EVENT_KEY, type ClusterEvent, type NodeCommand, type ToGateway, type ToInstance, type ToRequester, type ToSession } from "./bus-messages.js";
 import { valueTooDeep } from "./json-depth.js";
 import { compile, type Validator } from "./validate.js";
 
@@ -21,15 +21,25 @@ const Id = Type.String({ minLength: 1, maxLength: 256 });
 const Channel = Type.String({ minLength: 1, maxLength: 512 });
 const Count = Type.Integer({ minimum: 0 });
 const NullableString = Type.Union([Type.String(), Type.Null()]);
+/** A fanout's sessions: at most an instance's members. */
+const Sessions = Type.Array(Id, { minItems: 1, maxItems: 1_000_000 });
 
 const toInstance = {
   message: Type.Object({ type: Type.Literal("message"), client: Id, action: Type.String(), channel: Type.Optional(Type.String()) }),
-  join: Type.Object({ type: Type.Literal("join"), client: Id, user: NullableString, reply: Channel }),
+  join: Type.Object({ type: Type.Literal("join"), client: Id, user: NullableString, reply: Channel, gateway: Type.Optional(Id) }),
   leave: Type.Object({ type: Type.Literal("leave"), client: Id, reason: Type.Union([Type.Literal("left"), Type.Literal("disconnected"), Type.Literal("kicked")]) }),
   stop: Type.Object({ type: Type.Literal("stop"), by: NullableString, reply: Type.Union([Channel, Type.Null()]) }),
-  resume: Type.Object({ type: Type.Literal("resume"), client: Id, reply: Channel }),
+  resume: Type.Object({ type: Type.Literal("resume"), client: Id, reply: Channel, gateway: Type.Optional(Id) }),
   ack: Type.Object({ type: Type.Literal("ack"), client: Id, through: Count }),
+  undelivered: Type.Object({ type: Type.Literal("undelivered"), seq: Count, sessions: Sessions, event: Type.Object({ type: Type.String() }) }),
+  flushed: Type.Object({ type: Type.Literal("flushed"), client: Id, id: Count }),
 } satisfies Record<ToInstance["type"], TSchema>;
+
+/** A `fanout` is decoded without its event (splitEvent): the event is passed on as text. */
+const toGateway = {
+  fanout: Type.Object({ type: Type.Literal("fanout"), instance: Id, seq: Count, sessions: Sessions }),
+  barrier: Type.Object({ type: Type.Literal("barrier"), instance: Id, client: Id, id: Count }),
+} satisfies Record<ToGateway["type"], TSchema>;
 
 const Event = Type.Object({ type: Type.String() });
 const toSession = {
@@ -89,6 +99,20 @@ function decoder<T>(family: string, schemas: Record<string, TSchema>): BusDecode
 export const decodeToInstance: BusDecoder<ToInstance> = decoder("instance channel", toInstance);
 /** Decodes a payload published on a session channel (to the gateway holding the session). */
 export const decodeToSession: BusDecoder<ToSession> = decoder("session channel", toSession);
+/** Decodes a payload published on a gateway's channel (a fanout's head, or a barrier). */
+export const decodeToGateway: BusDecoder<ToGateway> = decoder("gateway channel", toGateway);
+
+/**
+ * Splits a message written with its event last (`fanout`, FANOUT_PREFIX) into its head, as a
+ * JSON object of its own, and the event's text, without parsing the event. Null if it has no
+ * event key. The head's strings are ids and cannot hold the key, so its first occurrence is it.
+ */
+export function splitEvent(payload: string): { head: string; event: string } | null {
+  const at = payload.indexOf(EVENT_KEY);
+  if (at < 0 || !payload.endsWith("}")) return null;
+  return { head: `${payload.slice(0, at)}}`, event: payload.slice(at + EVENT_KEY.length, -1) };
+}
+
 /** Decodes a payload published on a reply channel (to a gateway, node or Launcher). */
 export const decodeToRequester: BusDecoder<ToRequester> = decoder("reply channel", toRequester);
 /** Decodes a payload published on a node's control channel. */

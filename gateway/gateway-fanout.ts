@@ -1,0 +1,66 @@
+/**
+ * What a gateway does with its own channel (`<p>:to-gateway:<id>`, docs/redis.md): a node's
+ * `fanout` (one event for several of the sessions it holds) is written to each of them in order,
+ * and the sessions it could not be written to are named back to the node in one `undelivered`,
+ * so that the node keeps the event for them (docs/architecture.md#fan-out-by-gateway). A
+ * `barrier` is answered `flushed` on the instance's channel, after every `undelivered` before it.
+ * The event is never parsed here: it is cut out of the fanout and passed on as text.
+ */
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Keys } from "../src/keys.js";
+import { EVENT_KEY, FANOUT_PREFIX, type ToInstance } from "../src/protocol/bus-messages.js";
+import { decodeToGateway, splitEvent } from "../src/protocol/bus-parse.js";
+
+/** A session a fanout may be written to. */
+export interface FanoutSession {
+  /** True when an event of `instance` can be written to the client now, in order. */
+  takesFanout(instance: string): boolean;
+  /** One event (JSON text), as if it came on the session's channel. */
+  onBus(payload: string): void;
+}
+
+export interface FanoutHost {
+  /** The session this gateway holds under id `session`, if any. */
+  session(session: string): FanoutSession | undefined;
+  /** Publishes on an instance's channel (same connection, so in order). */
+  toInstance(instance: string, payload: string): void;
+  /** A message without the shape of one: logged and counted, then dropped. */
+  bad(problem: string): void;
+}
+
+/** A gateway's host for its channel: its sessions (keyed by session channel) and its command connection. */
+export function fanoutHost(g: { redis: Redis; keys: Keys; sessions: ReadonlyMap<string, FanoutSession>; logger: Logger; countBad(): void }): FanoutHost {
+  return {
+    session: (id) => g.sessions.get(g.keys.sessionChannel(id)),
+    toInstance: (instance, payload) =>
+      void g.redis.publish(g.keys.instanceChannel(instance), payload).catch((err: unknown) => g.logger.warn({ err, instance }, "could not answer a node's fanout")),
+    bad: (problem) => {
+      g.countBad();
+      g.logger.warn({ channel: "to-gateway", problem }, "bad bus message dropped");
+    },
+  };
+}
+
+/** Handles one message of the gateway's channel. */
+export function handleGatewayMessage(host: FanoutHost, payload: string): void {
+  const parts = payload.startsWith(FANOUT_PREFIX) ? splitEvent(payload) : null;
+  const decoded = decodeToGateway(parts ? parts.head : payload);
+  if (!decoded.ok) return host.bad(decoded.problem);
+  const message = decoded.message;
+  if (message.type === "barrier") {
+    const flushed: ToInstance = { type: "flushed", client: message.client, id: message.id };
+    return host.toInstance(message.instance, JSON.stringify(flushed));
+  }
+  if (!parts) return host.bad("gateway channel fanout: no event");
+  const { instance, seq, sessions } = message;
+  const missed: string[] = [];
+  for (const id of sessions) {
+    const session = host.session(id);
+    if (session?.takesFanout(instance)) session.onBus(parts.event);
+    else missed.push(id);
+  }
+  if (missed.length === 0) return;
+  const head = JSON.stringify({ type: "undelivered", seq, sessions: missed } satisfies Omit<Extract<ToInstance, { type: "undelivered" }>, "event">);
+  host.toInstance(instance, `${head.slice(0, -1)}${EVENT_KEY}${parts.event}}`);
+}
