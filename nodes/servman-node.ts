@@ -230,6 +230,7 @@ export class ServmanNode {
         badBusMessages: this.badBusMessages,
         droppedForBackpressure: this.droppedForBackpressure,
         warm: this.warm,
+        fenced: 0,
       });
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, "node heartbeat failed");

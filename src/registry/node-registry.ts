@@ -32,6 +32,8 @@ export interface NodeRecord {
   droppedForBackpressure: number;
   /** Per task with a warm pool: processes started and waiting for a launch (not in `running`). */
   warm: Record<string, number>;
+  /** Times the node found it had been declared dead while unresponsive and fenced itself, since it started. */
+  fenced: number;
 }
 
 /** How often nodes refresh their record, and how long a record outlives a silent node. */
@@ -124,6 +126,7 @@ export class NodeRegistry {
         badBusMessages: Number(h.badBusMessages ?? 0),
         droppedForBackpressure: Number(h.droppedForBackpressure ?? 0),
         warm: JSON.parse(h.warm ?? "{}") as Record<string, number>,
+        fenced: Number(h.fenced ?? 0),
       });
     }
     return nodes.sort((a, b) => a.id.localeCompare(b.id));
