@@ -18,7 +18,7 @@ import { guarded, type EdgeFault } from "../src/edge-guard.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
-import { NODE_HEARTBEAT_MS, NodeRegistry } from "../src/registry/node-registry.js";
+import { NODE_HEARTBEAT_MS, NodeRegistry, type NodeRecord } from "../src/registry/node-registry.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
@@ -26,6 +26,7 @@ import { LaunchAttempts } from "./launch-attempts.js";
 import { NodeCapacity, type LaunchSlot } from "./launch-slot.js";
 import { defaultNodeId } from "./node-id.js";
 import { RegistryRebuild } from "./registry-rebuild.js";
+import { NodeFence } from "./fence.js";
 import { WarmPools } from "./warm-pool.js";
 
 export interface ServmanNodeOptions {
@@ -41,6 +42,9 @@ const FD_PER_INSTANCE = 4;
 
 /** How long a job handed back by a full node waits before any node may take it again. */
 const HAND_BACK_MS = 100;
+
+/** Thrown by a claim refused because the node's record does not name its registration. */
+const FENCED = new Error("fenced");
 
 export class ServmanNode {
   readonly id: string;
@@ -74,6 +78,14 @@ export class ServmanNode {
   badBusMessages = 0;
   /** Client messages dropped because their instance's process was not reading its input, since start. */
   droppedForBackpressure = 0;
+  /** The node's registration, and its instances' output held until it is confirmed (nodes/fence.ts). */
+  private readonly fence: NodeFence;
+  /** The next heartbeat is a new registration (at start, after fencing). */
+  private register = true;
+  private beating: Promise<void> | undefined;
+  private beatAgain = false;
+  /** Instances of a registration declared dead: killed, retired without touching what is not theirs. */
+  private readonly staleInstances = new WeakSet<Instance>();
   private state: "new" | "running" | "draining" | "closed" = "new";
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
@@ -106,7 +118,12 @@ export class ServmanNode {
     this.replyChannel = this.keys.replyChannel(`node-${this.id}`);
     this.requester = new Requester({ redis: this.redis, keys: this.keys, replyChannel: this.replyChannel, logger: this.logger });
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger, lockDurationMs: this.config.node.lockDurationMs });
-    this.attempts = new LaunchAttempts({ nodeId: this.id, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
+    this.fence = new NodeFence({
+      publish: (channel, payload) => this.publishNow(channel, payload),
+      publishCounted: (channel, payload) => this.redis.publish(channel, payload),
+      check: () => void this.beat(),
+    });
+    this.attempts = new LaunchAttempts({ nodeId: this.id, incarnation: () => this.fence.incarnation, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
     this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
     this.sub.on("message", guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
     this.host = {
@@ -114,17 +131,15 @@ export class ServmanNode {
       baseDir: this.config.baseDir,
       shutdownDeadlineMs: this.config.node.shutdownDeadlineMs,
       publish: (channel, payload) => this.publish(channel, payload),
-      publishCounted: (channel, payload) => this.redis.publish(channel, payload),
+      publishCounted: (channel, payload) => this.fence.publishCounted(this.fence.incarnation, channel, payload),
       settled: () => this.redis.ping().then(() => {}),
-      retire: (instance, end) => this.retire(instance, end),
+      retire: (instance, end) => this.retire(instance, end, this.fence.incarnation),
       countInvalid: () => this.invalidOutput++,
       fault: this.fault,
       badBus: (problem) => this.onBadBus(problem),
       countDroppedForBackpressure: (count) => (this.droppedForBackpressure += count),
       log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),
-      setState: (instance, state) => {
-        this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"));
-      },
+      setState: (instance, state) => this.setState(instance, this.fence.incarnation, state),
       takeWarm: (task) => this.warmPools.take(task),
     };
     // A node that takes no launches keeps no process waiting for one.
@@ -212,32 +227,120 @@ export class ServmanNode {
     }
   }
 
-  private async beat(): Promise<void> {
-    await this.rebuild.check();
+  /**
+   * The instance side of the node for an instance claimed under registration `incarnation`: its
+   * output and registry writes are fenced by it (nodes/fence.ts).
+   */
+  private hostFor(incarnation: string): InstanceHost {
+    return {
+      ...this.host,
+      publish: (channel, payload) => this.fence.publish(incarnation, channel, payload),
+      publishCounted: (channel, payload) => this.fence.publishCounted(incarnation, channel, payload),
+      setState: (instance, state) => this.setState(instance, incarnation, state),
+      retire: (instance, end) => this.retire(instance, end, incarnation),
+    };
+  }
+
+  private setState(instance: Instance, incarnation: string, state: "ready" | "restarting" | "stopping"): void {
+    this.registry.update(instance.id, this.id, incarnation, { state }).then(
+      (done) => {
+        // The record is a relaunch's now: this node was declared dead; find out at once.
+        if (done === "not_ours") void this.beat();
+      },
+      (err: Error) => this.logger.warn({ err: err.message, state }, "could not record the state"),
+    );
+  }
+
+  /** One heartbeat at a time (it is also the fence check); one asked for meanwhile follows it. */
+  private beat(): Promise<void> {
+    if (this.beating) {
+      this.beatAgain = true;
+      return this.beating;
+    }
+    this.beating = (async () => {
+      do {
+        this.beatAgain = false;
+        await this.beatOnce();
+      } while (this.beatAgain && this.state !== "closed");
+    })().finally(() => (this.beating = undefined));
+    return this.beating;
+  }
+
+  private async beatOnce(): Promise<void> {
+    const epoch = await this.rebuild.check();
+    const sent = NodeFence.now();
+    const incarnation = this.fence.incarnation;
+    // After Redis lost its data the node is missing because Redis forgot it, not because it was
+    // declared dead: it registers again under the same incarnation (its records were written back).
+    const register = this.register || epoch === "rebuilt";
     try {
-      await this.nodeRegistry.heartbeat({
-        id: this.id,
-        host: hostname(),
-        pid: process.pid,
-        tasks: [...this.tasks.keys()],
-        capacity: this.config.node.capacity,
-        running: this.capacity.running,
-        started: this.started,
-        seen: Date.now(),
-        draining: this.state !== "running",
-        invalidOutput: this.invalidOutput,
-        internalErrors: this.internalErrors,
-        badBusMessages: this.badBusMessages,
-        droppedForBackpressure: this.droppedForBackpressure,
-        warm: this.warm,
-        fenced: 0,
-      });
+      const outcome = await this.nodeRegistry.heartbeat(this.record(), incarnation, register);
+      if (outcome === "current") {
+        if (register) this.register = false;
+        this.fence.confirm(sent);
+      } else if (epoch === "same" && incarnation === this.fence.incarnation) {
+        this.fenceOff();
+      }
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, "node heartbeat failed");
     }
   }
 
+  /**
+   * This node was declared dead while it was unresponsive: the cluster reported its instances
+   * lost or relaunched them elsewhere. Every instance it still runs is stale: their channels are
+   * dropped first (no client message reaches them), their output discarded, their processes
+   * killed; the node then registers again as a new incarnation with all its capacity free.
+   */
+  private fenceOff(): void {
+    const stale = [...this.instances.values()];
+    const channels = stale.map((instance) => this.keys.instanceChannel(instance.id));
+    for (const channel of channels) this.byChannel.delete(channel);
+    if (channels.length > 0) this.sub.unsubscribe(...channels).catch((err: Error) => this.logger.warn({ err: err.message }, "could not unsubscribe stale instance channels"));
+    const old = this.fence.renew();
+    this.logger.error(
+      { instances: stale.map((i) => i.id).slice(0, 20), incarnation: old, next: this.fence.incarnation, fenced: this.fence.count },
+      `node was declared dead while it was unresponsive; fencing: stopping ${stale.length} stale instances`,
+    );
+    for (const instance of stale) {
+      this.staleInstances.add(instance);
+      this.instances.delete(instance.id);
+      this.rebuild.untrack(instance.id);
+      this.slots.get(instance)?.release();
+      this.slots.delete(instance);
+      instance.abort("the node was declared dead while it was unresponsive");
+    }
+    this.register = true;
+    this.beatAgain = true;
+  }
+
+  /** What the heartbeat writes. */
+  private record(): NodeRecord {
+    return {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      tasks: [...this.tasks.keys()],
+      capacity: this.config.node.capacity,
+      running: this.capacity.running,
+      started: this.started,
+      seen: Date.now(),
+      draining: this.state !== "running",
+      invalidOutput: this.invalidOutput,
+      internalErrors: this.internalErrors,
+      badBusMessages: this.badBusMessages,
+      droppedForBackpressure: this.droppedForBackpressure,
+      warm: this.warm,
+      fenced: this.fence.count,
+    };
+  }
+
+  /** Publishes for the node itself (launch replies, its instances' replies): fenced like its instances' output. */
   private publish(channel: string, payload: string): void {
+    this.fence.publish(this.fence.incarnation, channel, payload);
+  }
+
+  private publishNow(channel: string, payload: string): void {
     this.redis.publish(channel, payload).catch((err: Error) => this.logger.warn({ err: err.message, channel }, "publish failed"));
   }
 
@@ -300,28 +403,41 @@ export class ServmanNode {
     }
     let instance: Instance | undefined;
     let claimedAt = 0;
+    // The registration this launch is claimed under (nodes/fence.ts).
+    const incarnation = this.fence.incarnation;
     try {
       const owner = launchSpec(data);
-      const claim = () => this.registry.claim(data.instance, this.id, data.token ?? "", owner);
+      const claim = async () => {
+        const outcome = await this.registry.claim(data.instance, this.id, incarnation, data.token ?? "", owner);
+        if (outcome === "fenced") throw FENCED;
+        return outcome === "claimed";
+      };
       const claimed = await this.attempts.claim(data, task, claim).catch((err: Error) => {
         slot.release();
+        // Not the node the cluster knows (declared dead, or not registered again yet): another may launch it.
+        if (err === FENCED) return null;
         return fail("unavailable", `could not claim the launch: ${err.message}`);
       });
+      if (claimed === null) {
+        void this.beat();
+        return this.handBack(job, token);
+      }
       if (claimed.kind !== "claimed") slot.release();
       // Another run of this same job launched it, and replied: this one only completes.
       if (claimed.kind === "launched") return claimed.result;
       if (claimed.kind === "taken") return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
       claimedAt = Date.now();
       this.attempts.begin(data.instance);
-      this.rebuild.track(data.instance, { ...owner, token: data.token ?? "", created: claimedAt });
+      this.rebuild.track(data.instance, { ...owner, token: data.token ?? "", created: claimedAt, incarnation });
       if (this.state !== "running") {
         // The node began to drain while the claim was in flight: give the id back.
         slot.release();
-        await this.registry.removeIfNode(data.instance, this.id, owner.ownerUser);
+        await this.registry.removeIfNode(data.instance, this.id, owner.ownerUser, incarnation);
         return fail("launch_failed", "the node is draining");
       }
       await this.logs.reset(data.instance);
-      instance = new Instance(data.instance, task, owner.ownerUser, this.host, this.logger.child({ instance: data.instance, task: task.name }));
+      if (incarnation !== this.fence.incarnation) throw new ServmanError("launch_failed", "the node was declared dead during the launch");
+      instance = new Instance(data.instance, task, owner.ownerUser, this.hostFor(incarnation), this.logger.child({ instance: data.instance, task: task.name }));
       // From here the instance's retirement frees the slot.
       this.slots.set(instance, slot);
       this.instances.set(instance.id, instance);
@@ -330,7 +446,10 @@ export class ServmanNode {
       await Promise.all([this.sub.subscribe(channel), instance.start(owner.args)]);
       const readyAt = Date.now();
       this.rebuild.ready(instance.id, readyAt);
-      await this.registry.update(instance.id, { state: "ready", readyAt, pid: instance.pid });
+      if ((await this.registry.update(instance.id, this.id, incarnation, { state: "ready", readyAt, pid: instance.pid })) === "not_ours") {
+        void this.beat();
+        throw new ServmanError("launch_failed", "the node was declared dead during the launch");
+      }
       this.logger.info({ instance: instance.id, task: task.name, pid: instance.pid }, "instance ready");
       this.reply(data, { type: "launched", instance: instance.id, node: this.id, token: data.token ?? "" });
       return { instance: instance.id, node: this.id };
@@ -339,7 +458,9 @@ export class ServmanNode {
       const e = toServmanError(err);
       // Without an instance, no retirement frees the slot.
       if (!instance) slot.release();
-      const next = await this.attempts.afterFailure(job, data, task, e, { instance, claimedAt, draining: this.state !== "running" });
+      const next = await this.attempts.afterFailure(job, data, task, e, { instance, claimedAt, draining: this.state !== "running", incarnation });
+      // Fenced mid-launch: the reaper gave the reservation back for this job's next run.
+      if (instance && this.staleInstances.has(instance)) return this.handBack(job, token);
       if (next === "retry") return this.handBack(job, token);
       return fail(next.code, next.message);
     } finally {
@@ -353,7 +474,13 @@ export class ServmanNode {
     }
   }
 
-  private async retire(instance: Instance, end: InstanceEnd): Promise<void> {
+  private async retire(instance: Instance, end: InstanceEnd, incarnation: string): Promise<void> {
+    if (this.staleInstances.has(instance)) {
+      // Fenced: its channel and slot went already, the reaper wrote its post-mortem, and the id may
+      // be a relaunch's now (even on this node). Only a record still naming this incarnation goes.
+      await this.registry.removeIfNode(instance.id, this.id, instance.ownerUser, incarnation).catch(() => {});
+      return;
+    }
     this.instances.delete(instance.id);
     this.rebuild.untrack(instance.id);
     const channel = this.keys.instanceChannel(instance.id);
@@ -364,7 +491,7 @@ export class ServmanNode {
     await Promise.allSettled([
       this.sub.unsubscribe(channel),
       // A launch that failed is settled by its job: given back for another attempt, or removed.
-      this.attempts.holds(instance.id) ? Promise.resolve() : this.registry.removeIfNode(instance.id, this.id, instance.ownerUser),
+      this.attempts.holds(instance.id) ? Promise.resolve() : this.registry.removeIfNode(instance.id, this.id, instance.ownerUser, incarnation),
       this.logs.ended({ instance: instance.id, task: instance.task.name, node: this.id, ...end, endedAt: Date.now(), ...instance.diagnostics }),
     ]);
   }

@@ -17,6 +17,11 @@ export interface InstanceRecord {
   task: string;
   /** Node running it; empty while the launch waits in the queue. */
   node: string;
+  /**
+   * The registration of `node` that claimed it (docs/architecture.md#fencing): a node declared
+   * dead registers again under a new one, and its writes under the old one are refused.
+   */
+  incarnation: string;
   /** Session id of the client that launched it; null when an admin or a backend did. */
   owner: string | null;
   /** User id of that client, when it had one. */
@@ -65,22 +70,24 @@ redis.call('SADD', KEYS[2], ARGV[1])
 if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
 return 1`;
 
-// KEYS: record, id set, user set, node's instance set.
-// ARGV: id, user, node, token, created, task, owner, ownerUser, options, args.
+// KEYS: record, id set, user set, node's instance set, node's record.
+// ARGV: id, user, node, token, created, task, owner, ownerUser, options, args, incarnation.
 // A job with a token must find its reservation unclaimed; a job without one (enqueued straight
-// into BullMQ by another backend) creates the record. Returns 1 when this node now owns the launch.
+// into BullMQ by another backend) creates the record. Returns 1 when this node now owns the launch,
+// -2 when the node's record does not name this incarnation (it was declared dead: fencing).
 const CLAIM = `
+if redis.call('HGET', KEYS[5], 'incarnation') ~= ARGV[11] then return -2 end
 if ARGV[4] ~= '' then
   if redis.call('HGET', KEYS[1], 'token') ~= ARGV[4] then return 0 end
   if redis.call('HGET', KEYS[1], 'node') ~= '' then return 0 end
-  redis.call('HSET', KEYS[1], 'node', ARGV[3])
+  redis.call('HSET', KEYS[1], 'node', ARGV[3], 'incarnation', ARGV[11])
   redis.call('SADD', KEYS[4], ARGV[1])
   return 1
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'node', ARGV[3], 'token', '', 'created', ARGV[5],
   'task', ARGV[6], 'owner', ARGV[7], 'ownerUser', ARGV[8], 'options', ARGV[9], 'state', 'launching',
-  'readyAt', '0', 'pid', '0', 'args', ARGV[10])
+  'readyAt', '0', 'pid', '0', 'args', ARGV[10], 'incarnation', ARGV[11])
 redis.call('SADD', KEYS[2], ARGV[1])
 if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
 redis.call('SADD', KEYS[4], ARGV[1])
@@ -99,39 +106,56 @@ redis.call('SREM', KEYS[2], ARGV[1])
 if ARGV[2] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
 return {tries, lastError}`;
 
-// KEYS: record, node's instance set. ARGV: id, node, token, next token, last error, retry by.
+// KEYS: record, node's instance set.
+// ARGV: id, node, token, next token, last error, retry by, incarnation ('' from a reaper: any).
 // A failed attempt gives the claim back: the record is a reservation again (same id, so nobody
 // else can take it), counting the failure. Returns the failures so far, or 0 if `node` holds nothing.
 const RELEASE = `
 if redis.call('HGET', KEYS[1], 'node') ~= ARGV[2] then return 0 end
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], 'node', '', 'state', 'launching', 'pid', '0', 'readyAt', '0', 'token', ARGV[4],
+if ARGV[7] ~= '' and (redis.call('HGET', KEYS[1], 'incarnation') or '') ~= ARGV[7] then return 0 end
+redis.call('HSET', KEYS[1], 'node', '', 'incarnation', '', 'state', 'launching', 'pid', '0', 'readyAt', '0', 'token', ARGV[4],
   'lastError', ARGV[5], 'retryBy', ARGV[6])
 redis.call('SREM', KEYS[2], ARGV[1])
 return redis.call('HINCRBY', KEYS[1], 'tries', 1)`;
 
 // KEYS: record, dead node's record, dead node's instance set, new node's instance set.
-// ARGV: id, token, dead node, new node. A launch whose node died mid-launch (its BullMQ lock ran
-// out, so the job runs again elsewhere) moves to the new node, only while the old one is gone.
+// ARGV: id, token, dead node, new node, new node's incarnation. A launch whose node died
+// mid-launch (its BullMQ lock ran out, so the job runs again elsewhere) moves to the new node,
+// only while the old one is gone.
 const TAKE_OVER = `
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
 if redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
 if redis.call('HGET', KEYS[1], 'state') ~= 'launching' then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'node', ARGV[4])
+redis.call('HSET', KEYS[1], 'node', ARGV[4], 'incarnation', ARGV[5])
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[1])
 return 1`;
 
-// KEYS: record. ARGV: field/value pairs. Updates a record that still exists (never recreates one).
-const UPDATE_EXISTING = `
+// KEYS: record. ARGV: node, incarnation, then field/value pairs. Updates a record that still
+// exists and still names this node and incarnation (never recreates one, never writes over a
+// relaunch's record). Returns 1 when written, 0 when the record is gone, -1 when it is not ours.
+const UPDATE_OWN = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then return -1 end
+if (redis.call('HGET', KEYS[1], 'incarnation') or '') ~= ARGV[2] then return -1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 return 1`;
 
-// KEYS: record, id set, user set, node's instance set. ARGV: id, user, node.
-// Removes the record only while this node holds it; the node's own index is cleaned either way.
+// KEYS: record, id set, user set, node's instance set, node's record.
+// ARGV: id, user, node, incarnation ('' from a reaper: any but the node's current one).
+// Removes the record only while this node (and incarnation) holds it; the node's own index is
+// cleaned too, unless the record belongs to another incarnation of the node (fencing).
 const REMOVE_IF_NODE = `
+local inc = redis.call('HGET', KEYS[1], 'incarnation') or ''
+if redis.call('HGET', KEYS[1], 'node') == ARGV[3] then
+  if ARGV[4] ~= '' then
+    if inc ~= ARGV[4] then return 0 end
+  elseif redis.call('HGET', KEYS[5], 'incarnation') == inc then
+    return 0
+  end
+end
 redis.call('SREM', KEYS[4], ARGV[1])
 if redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
 redis.call('DEL', KEYS[1])
@@ -162,6 +186,7 @@ function fromHash(hash: Record<string, string>): InstanceRecord | null {
     instance: hash.instance,
     task: hash.task,
     node: hash.node ?? "",
+    incarnation: hash.incarnation ?? "",
     owner: hash.owner ? hash.owner : null,
     ownerUser: hash.ownerUser ? hash.ownerUser : null,
     state: (hash.state ?? "launching") as InstanceState,
@@ -207,14 +232,17 @@ export class InstanceRegistry {
     return done === 1 ? "reserved" : done === -1 ? "quota" : "taken";
   }
 
-  /** Claims a launch for `node` (see CLAIM above). */
-  async claim(id: string, node: string, token: string, r: Omit<Reservation, "token">): Promise<boolean> {
+  /**
+   * Claims a launch for `node`'s registration `incarnation` (see CLAIM above): "claimed",
+   * "taken", or "fenced" when the node's record does not name that incarnation.
+   */
+  async claim(id: string, node: string, incarnation: string, token: string, r: Omit<Reservation, "token">): Promise<"claimed" | "taken" | "fenced"> {
     const { keys, user } = this.scriptKeys(id, r.ownerUser);
     const done = await this.redis.eval(
-      CLAIM, 4, ...keys, this.keys.nodeInstances(node),
-      id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options), JSON.stringify(r.args ?? {}),
+      CLAIM, 5, ...keys, this.keys.nodeInstances(node), this.keys.node(node),
+      id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options), JSON.stringify(r.args ?? {}), incarnation,
     );
-    return done === 1;
+    return done === 1 ? "claimed" : done === -2 ? "fenced" : "taken";
   }
 
   /**
@@ -230,31 +258,40 @@ export class InstanceRegistry {
 
   /**
    * Turns `node`'s claim back into the reservation after a failed attempt, under `nextToken`
-   * (the same token, except for a direct enqueue, which had none). Returns the failures so far,
-   * or 0 when `node` did not hold the launch.
+   * (the same token, except for a direct enqueue, which had none). `incarnation`: the node's
+   * registration that claimed it ("" for a reaper: any). Returns the failures so far, or 0 when
+   * `node` did not hold the launch.
    */
-  async release(id: string, node: string, token: string, next: { token: string; lastError: string; retryBy: number }): Promise<number> {
-    const done = await this.redis.eval(RELEASE, 2, this.keys.instance(id), this.keys.nodeInstances(node), id, node, token, next.token, next.lastError, String(next.retryBy));
+  async release(id: string, node: string, token: string, next: { token: string; lastError: string; retryBy: number }, incarnation = ""): Promise<number> {
+    const done = await this.redis.eval(RELEASE, 2, this.keys.instance(id), this.keys.nodeInstances(node), id, node, token, next.token, next.lastError, String(next.retryBy), incarnation);
     return Number(done);
   }
 
-  /** Moves a launch claimed by `deadNode`, whose record has expired, to `node`; true when it did. */
-  async takeOver(id: string, token: string, deadNode: string, node: string): Promise<boolean> {
+  /** Moves a launch claimed by `deadNode`, whose record has expired, to `node` (registration `incarnation`); true when it did. */
+  async takeOver(id: string, token: string, deadNode: string, node: string, incarnation: string): Promise<boolean> {
     const keys = [this.keys.instance(id), this.keys.node(deadNode), this.keys.nodeInstances(deadNode), this.keys.nodeInstances(node)];
-    return (await this.redis.eval(TAKE_OVER, 4, ...keys, id, token, deadNode, node)) === 1;
+    return (await this.redis.eval(TAKE_OVER, 4, ...keys, id, token, deadNode, node, incarnation)) === 1;
   }
 
-  /** Records a state change (and any extra fields) of an instance still in the registry. */
-  async update(id: string, fields: Partial<Pick<InstanceRecord, "state" | "readyAt" | "pid">>): Promise<void> {
+  /**
+   * Records a state change (and any extra fields) of an instance still in the registry and still
+   * held by `node`'s registration `incarnation`: "written", "gone", or "not_ours" (fenced).
+   */
+  async update(id: string, node: string, incarnation: string, fields: Partial<Pick<InstanceRecord, "state" | "readyAt" | "pid">>): Promise<"written" | "gone" | "not_ours"> {
     const flat: string[] = [];
     for (const [k, v] of Object.entries(fields)) flat.push(k, String(v));
-    if (flat.length > 0) await this.redis.eval(UPDATE_EXISTING, 1, this.keys.instance(id), ...flat);
+    if (flat.length === 0) return "written";
+    const done = await this.redis.eval(UPDATE_OWN, 1, this.keys.instance(id), node, incarnation, ...flat);
+    return done === 1 ? "written" : done === -1 ? "not_ours" : "gone";
   }
 
-  /** Removes the record while `node` still holds it (so a relaunch elsewhere is not erased). */
-  async removeIfNode(id: string, node: string, ownerUser: string | null): Promise<boolean> {
+  /**
+   * Removes the record while `node` still holds it (so a relaunch elsewhere is not erased), under
+   * registration `incarnation`; a reaper passes "" (any registration but the node's current one).
+   */
+  async removeIfNode(id: string, node: string, ownerUser: string | null, incarnation = ""): Promise<boolean> {
     const { keys, user } = this.scriptKeys(id, ownerUser);
-    return (await this.redis.eval(REMOVE_IF_NODE, 4, ...keys, this.keys.nodeInstances(node), id, user, node)) === 1;
+    return (await this.redis.eval(REMOVE_IF_NODE, 5, ...keys, this.keys.nodeInstances(node), this.keys.node(node), id, user, node, incarnation)) === 1;
   }
 
   /**
@@ -263,7 +300,7 @@ export class InstanceRegistry {
    */
   async restore(record: InstanceRecord): Promise<boolean> {
     const fields = [
-      "instance", record.instance, "task", record.task, "node", record.node, "owner", record.owner ?? "", "ownerUser", record.ownerUser ?? "",
+      "instance", record.instance, "task", record.task, "node", record.node, "incarnation", record.incarnation, "owner", record.owner ?? "", "ownerUser", record.ownerUser ?? "",
       "state", record.state, "created", String(record.created), "readyAt", String(record.readyAt), "pid", String(record.pid),
       "options", JSON.stringify(record.options), "token", record.token, "args", JSON.stringify(record.args),
     ];

@@ -40,17 +40,48 @@ export interface NodeRecord {
 export const NODE_HEARTBEAT_MS = 2_000;
 export const NODE_TTL_MS = 6_000;
 
+/**
+ * How a heartbeat came out: the record was written (`current`), or the node was declared dead
+ * since its last one (`fenced`: its id left the set of nodes, or its record names another
+ * registration), and nothing was written (docs/architecture.md#fencing).
+ */
+export type HeartbeatOutcome = "current" | "fenced";
+
+// KEYS: node record, set of nodes. ARGV: id, incarnation, ttl, register ("1": a new registration,
+// written whatever is there), then field/value pairs. A refresh (register "0") writes only while
+// the id is in the set (no reaper took it) and the record, if it has not expired, names this
+// incarnation. Returns 1 when written, 0 when the node was declared dead.
+const HEARTBEAT = `
+if ARGV[4] ~= '1' then
+  if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
+  local current = redis.call('HGET', KEYS[1], 'incarnation')
+  if current and current ~= ARGV[2] then return 0 end
+end
+redis.call('HSET', KEYS[1], 'incarnation', ARGV[2], unpack(ARGV, 5))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1`;
+
+// KEYS: node record, set of nodes. ARGV: id. The reaper's decision that a node is dead: only
+// while its record is missing, so a node whose heartbeat landed meanwhile is not declared dead.
+const CLAIM_REAP = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+return redis.call('SREM', KEYS[2], ARGV[1])`;
+
 export class NodeRegistry {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {}
 
-  /** Writes the node's record and offers; called every NODE_HEARTBEAT_MS. */
-  async heartbeat(node: NodeRecord): Promise<void> {
+  /**
+   * Writes the node's record (under its registration `incarnation`) and offers; called every
+   * NODE_HEARTBEAT_MS. `register`: a new registration, written whatever Redis holds; otherwise
+   * nothing is written when the node was declared dead since its last heartbeat (`fenced`).
+   */
+  async heartbeat(node: NodeRecord, incarnation: string, register: boolean): Promise<HeartbeatOutcome> {
     const now = Date.now();
-    const p = this.redis.multi();
-    p.hset(this.keys.node(node.id), {
+    const fields: Record<string, string> = {
       id: node.id,
       host: node.host,
       pid: String(node.pid),
@@ -65,9 +96,11 @@ export class NodeRegistry {
       badBusMessages: String(node.badBusMessages),
       droppedForBackpressure: String(node.droppedForBackpressure),
       warm: JSON.stringify(node.warm),
-    });
-    p.pexpire(this.keys.node(node.id), NODE_TTL_MS);
-    p.sadd(this.keys.nodes(), node.id);
+      fenced: String(node.fenced),
+    };
+    const written = await this.redis.eval(HEARTBEAT, 2, this.keys.node(node.id), this.keys.nodes(), node.id, incarnation, String(NODE_TTL_MS), register ? "1" : "0", ...Object.entries(fields).flat());
+    if (written !== 1) return "fenced";
+    const p = this.redis.multi();
     for (const task of node.tasks) {
       if (node.draining) p.zrem(this.keys.taskNodes(task), node.id);
       else p.zadd(this.keys.taskNodes(task), now + NODE_TTL_MS, node.id);
@@ -75,6 +108,7 @@ export class NodeRegistry {
       p.zremrangebyscore(this.keys.taskNodes(task), "-inf", now);
     }
     await p.exec();
+    return "current";
   }
 
   /** Removes the node's record and offers (clean shutdown). */
@@ -101,9 +135,13 @@ export class NodeRegistry {
     return membersWithoutKey(this.redis, this.keys.nodes(), (id) => this.keys.node(id));
   }
 
-  /** Takes a dead node out of the set; true for exactly one caller, which then reaps it. */
+  /**
+   * Takes a dead node out of the set while its record is still missing; true for exactly one
+   * caller, which then reaps it. This is what declares the node dead: a node that finds its id
+   * gone from the set fences itself.
+   */
   async claimReap(id: string): Promise<boolean> {
-    return (await this.redis.srem(this.keys.nodes(), id)) === 1;
+    return (await this.redis.eval(CLAIM_REAP, 2, this.keys.node(id), this.keys.nodes(), id)) === 1;
   }
 
   /** Every live node (dead ones are left for the reaper). */
