@@ -11,7 +11,9 @@
  * declared the node dead since ({@link SAFE_MS}); past that, output is held, a heartbeat is asked
  * for at once, and the held output goes out in order once it confirms, or is discarded when the
  * node turns out to have been declared dead ({@link NodeFence.renew}). Output of instances of an
- * earlier incarnation is dropped for good. The check is two clock reads per publish: no Redis call.
+ * earlier incarnation is dropped for good. Messages from Redis for the node's instances are held
+ * the same way ({@link receive}), so a stale process gets nothing that arrived while it was
+ * frozen. The check is two clock reads per message: no Redis call.
  */
 import { performance } from "node:perf_hooks";
 import { nanoid } from "nanoid";
@@ -45,12 +47,17 @@ export interface Instant {
   mono: number;
 }
 
+/** Something held until the node is confirmed: an instance's output, or a message for an instance. */
 interface Held {
   incarnation: string;
-  channel: string;
-  payload: string;
-  counted?: { resolve(receivers: number): void; reject(err: Error): void };
+  chars: number;
+  /** Confirmed: it goes ahead. */
+  go(): void;
+  /** Fenced, or past the bound: it never will. */
+  drop(): void;
 }
+
+const nothing = () => {};
 
 const stale = () => new ServmanError("unavailable", "output of an instance of a registration declared dead");
 
@@ -59,7 +66,7 @@ export class NodeFence {
   incarnation = nanoid(16);
   /** Times the node found it had been declared dead and fenced itself. */
   count = 0;
-  /** Output dropped because it could not be held (past MAX_HELD_CHARS). */
+  /** Messages (in or out) dropped because they could not be held (past MAX_HELD_CHARS). */
   droppedWhileHeld = 0;
   private confirmed: Instant = { wall: -Infinity, mono: -Infinity };
   private held: Held[] = [];
@@ -77,6 +84,11 @@ export class NodeFence {
     return Date.now() - this.confirmed.wall < SAFE_MS && performance.now() - this.confirmed.mono < SAFE_MS;
   }
 
+  /** True when a message may pass now: confirmed recently, and nothing held that it must follow. */
+  get open(): boolean {
+    return this.held.length === 0 && this.safe;
+  }
+
   /** Milliseconds since the last confirmation (the larger of the two clocks' counts). */
   get sinceConfirmed(): number {
     return Math.max(Date.now() - this.confirmed.wall, performance.now() - this.confirmed.mono);
@@ -86,25 +98,36 @@ export class NodeFence {
   publish(incarnation: string, channel: string, payload: string): void {
     if (incarnation !== this.incarnation) return;
     if (this.held.length === 0 && this.safe) return this.host.publish(channel, payload);
-    this.hold({ incarnation, channel, payload });
+    this.hold({ incarnation, chars: payload.length, go: () => this.host.publish(channel, payload), drop: nothing });
   }
 
   /** As {@link publish}; resolves with the receivers, rejects when dropped. */
   publishCounted(incarnation: string, channel: string, payload: string): Promise<number> {
     if (incarnation !== this.incarnation) return Promise.reject(stale());
     if (this.held.length === 0 && this.safe) return this.host.publishCounted(channel, payload);
-    return new Promise((resolve, reject) => this.hold({ incarnation, channel, payload, counted: { resolve, reject } }));
+    return new Promise((resolve, reject) =>
+      this.hold({ incarnation, chars: payload.length, go: () => void this.host.publishCounted(channel, payload).then(resolve, reject), drop: () => reject(stale()) }),
+    );
+  }
+
+  /**
+   * A message from Redis (`chars` long) for an instance: `deliver` runs now, or once the node is
+   * confirmed (after what was held before it), or never if the node was declared dead.
+   */
+  receive(chars: number, deliver: () => void): void {
+    if (this.open) return deliver();
+    this.hold({ incarnation: this.incarnation, chars, go: deliver, drop: nothing });
   }
 
   private hold(entry: Held): void {
-    if (this.heldChars + entry.payload.length > MAX_HELD_CHARS) {
+    if (this.heldChars + entry.chars > MAX_HELD_CHARS) {
       this.droppedWhileHeld++;
-      entry.counted?.reject(new ServmanError("unavailable", "held output past its bound"));
+      entry.drop();
       return;
     }
     const first = this.held.length === 0;
     this.held.push(entry);
-    this.heldChars += entry.payload.length;
+    this.heldChars += entry.chars;
     if (first) this.host.check();
   }
 
@@ -120,9 +143,8 @@ export class NodeFence {
     this.held = [];
     this.heldChars = 0;
     for (const entry of held) {
-      if (entry.incarnation !== this.incarnation) entry.counted?.reject(stale());
-      else if (entry.counted) this.host.publishCounted(entry.channel, entry.payload).then(entry.counted.resolve, entry.counted.reject);
-      else this.host.publish(entry.channel, entry.payload);
+      if (entry.incarnation !== this.incarnation) entry.drop();
+      else entry.go();
     }
   }
 
@@ -139,7 +161,7 @@ export class NodeFence {
     const held = this.held;
     this.held = [];
     this.heldChars = 0;
-    for (const entry of held) entry.counted?.reject(stale());
+    for (const entry of held) entry.drop();
     return old;
   }
 }

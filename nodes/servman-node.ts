@@ -214,7 +214,11 @@ export class ServmanNode {
 
   private onBus(channel: string, payload: string): void {
     const instance = this.byChannel.get(channel);
-    if (instance) return instance.handleBus(payload);
+    // Held while the node is unconfirmed; by then the instance may have been fenced (or retired).
+    if (instance) {
+      if (this.fence.open) return instance.handleBus(payload);
+      return this.fence.receive(payload.length, () => this.byChannel.get(channel) === instance && instance.handleBus(payload));
+    }
     // Results of relaunches this node's reaper asked for, and commands (drain).
     if (channel === this.replyChannel) {
       const decoded = decodeToRequester(payload);
@@ -297,9 +301,10 @@ export class ServmanNode {
     const channels = stale.map((instance) => this.keys.instanceChannel(instance.id));
     for (const channel of channels) this.byChannel.delete(channel);
     if (channels.length > 0) this.sub.unsubscribe(...channels).catch((err: Error) => this.logger.warn({ err: err.message }, "could not unsubscribe stale instance channels"));
+    const unconfirmedMs = Math.round(this.fence.sinceConfirmed);
     const old = this.fence.renew();
     this.logger.error(
-      { instances: stale.map((i) => i.id).slice(0, 20), incarnation: old, next: this.fence.incarnation, fenced: this.fence.count },
+      { instances: stale.map((i) => i.id).slice(0, 20), unconfirmedMs, incarnation: old, next: this.fence.incarnation, fenced: this.fence.count },
       `node was declared dead while it was unresponsive; fencing: stopping ${stale.length} stale instances`,
     );
     for (const instance of stale) {

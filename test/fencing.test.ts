@@ -86,10 +86,14 @@ describe("fencing a node that was paused", () => {
       const launcher = new Launcher({ redis: redis.url, prefix: "t" });
       t.after(() => launcher.close());
 
+      // Answered while n1 is frozen: the answer waits in n1's pipe from the process.
+      a.send({ type: "send", instance: "keep", action: "later", data: { ms: 1_500 } });
+      a.send({ type: "send", instance: "keep", action: "echo", data: "later was taken" });
+      await a.next((f) => f.action === "echo" && f.data === "later was taken");
       const pausedAt = Date.now();
       n1.child.kill("SIGSTOP");
       stopped = true;
-      // Sent while n1 is frozen: it sits in n1's socket buffer, for the stale process to answer.
+      // Sent while n1 is frozen: it waits in n1's socket buffer, for the stale process to answer.
       a.send({ type: "send", instance: "keep", action: "whoami" });
       for (const client of [a, b]) {
         await eventually(() => client.frames.some((f) => f.type === "closed" && f.instance === plain && f.reason === "lost"), "plain to be reported lost", 30_000);
@@ -119,6 +123,8 @@ describe("fencing a node that was paused", () => {
       for (const client of [a, b]) {
         assert.deepEqual(client.frames.filter((f) => f.data?.pid === pids.keep || f.data?.pid === pids.plain), [], "nothing from a stale process");
       }
+      // The log says how long n1 went unconfirmed.
+      assert.match(n1.stderr(), /"unconfirmedMs":\d+/);
 
       // n1 is back as a fresh incarnation with nothing running, and says it fenced.
       await eventually(async () => {
