@@ -39,6 +39,12 @@ export interface FenceHost {
   publishCounted(channel: string, payload: string): Promise<number>;
   /** Runs a heartbeat (the fence check) as soon as possible. */
   check(): void;
+  /**
+   * True while the publishing connection is up. Commands given to a connection that is down wait
+   * in its queue and leave whenever it is back, maybe long after the node was declared dead: the
+   * fence holds them itself instead, and lets them go only after a confirmation.
+   */
+  ready(): boolean;
 }
 
 /** When a heartbeat was sent, on both clocks (a pause may show on one only). */
@@ -86,7 +92,7 @@ export class NodeFence {
 
   /** True when a message may pass now: confirmed recently, and nothing held that it must follow. */
   get open(): boolean {
-    return this.held.length === 0 && this.safe;
+    return this.held.length === 0 && this.safe && this.host.ready();
   }
 
   /** Milliseconds since the last confirmation (the larger of the two clocks' counts). */
@@ -97,14 +103,14 @@ export class NodeFence {
   /** Publishes for an instance of registration `incarnation`, or holds or drops it (see above). */
   publish(incarnation: string, channel: string, payload: string): void {
     if (incarnation !== this.incarnation) return;
-    if (this.held.length === 0 && this.safe) return this.host.publish(channel, payload);
+    if (this.open) return this.host.publish(channel, payload);
     this.hold({ incarnation, chars: payload.length, go: () => this.host.publish(channel, payload), drop: nothing });
   }
 
   /** As {@link publish}; resolves with the receivers, rejects when dropped. */
   publishCounted(incarnation: string, channel: string, payload: string): Promise<number> {
     if (incarnation !== this.incarnation) return Promise.reject(stale());
-    if (this.held.length === 0 && this.safe) return this.host.publishCounted(channel, payload);
+    if (this.open) return this.host.publishCounted(channel, payload);
     return new Promise((resolve, reject) =>
       this.hold({ incarnation, chars: payload.length, go: () => void this.host.publishCounted(channel, payload).then(resolve, reject), drop: () => reject(stale()) }),
     );
@@ -138,7 +144,7 @@ export class NodeFence {
   confirm(sent: Instant): void {
     this.confirmed = { wall: Math.max(this.confirmed.wall, sent.wall), mono: Math.max(this.confirmed.mono, sent.mono) };
     if (this.held.length === 0) return;
-    if (!this.safe) return this.host.check();
+    if (!this.safe || !this.host.ready()) return this.host.check();
     const held = this.held;
     this.held = [];
     this.heldChars = 0;

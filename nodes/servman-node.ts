@@ -122,6 +122,7 @@ export class ServmanNode {
       publish: (channel, payload) => this.publishNow(channel, payload),
       publishCounted: (channel, payload) => this.redis.publish(channel, payload),
       check: () => void this.beat(),
+      ready: () => this.redis.status === "ready",
     });
     this.attempts = new LaunchAttempts({ nodeId: this.id, incarnation: () => this.fence.incarnation, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
     this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
@@ -276,11 +277,12 @@ export class ServmanNode {
     const incarnation = this.fence.incarnation;
     // After Redis lost its data the node is missing because Redis forgot it, not because it was
     // declared dead: it registers again under the same incarnation (its records were written back).
-    const register = this.register || epoch === "rebuilt";
+    if (epoch === "rebuilt") this.register = true;
+    const register = this.register;
     try {
       const outcome = await this.nodeRegistry.heartbeat(this.record(), incarnation, register);
       if (outcome === "current") {
-        if (register) this.register = false;
+        this.register = false;
         this.fence.confirm(sent);
       } else if (epoch === "same" && incarnation === this.fence.incarnation) {
         this.fenceOff();

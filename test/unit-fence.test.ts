@@ -13,6 +13,7 @@ function fence() {
     publish: (channel, payload) => void out.push(`${channel} ${payload}`),
     publishCounted: async (channel, payload) => (out.push(`${channel} ${payload} counted`), 1),
     check: () => void checks++,
+    ready: () => true,
   });
   return { f, out, checks: () => checks };
 }
