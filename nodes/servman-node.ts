@@ -18,7 +18,7 @@ import { guarded, type EdgeFault } from "../src/edge-guard.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
-import { NODE_HEARTBEAT_MS, NodeRegistry, type NodeRecord } from "../src/registry/node-registry.js";
+import { NODE_HEARTBEAT_MS, NodeRegistry, type HeartbeatMode, type NodeRecord } from "../src/registry/node-registry.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
@@ -80,8 +80,10 @@ export class ServmanNode {
   droppedForBackpressure = 0;
   /** The node's registration, and its instances' output held until it is confirmed (nodes/fence.ts). */
   private readonly fence: NodeFence;
-  /** The next heartbeat is a new registration (at start, after fencing). */
-  private register = true;
+  /** How the next heartbeat writes the node's record: a new registration at start, `rejoin` after fencing. */
+  private mode: HeartbeatMode = "register";
+  /** When another live process holds this node's id (after fencing), the last time that was logged. */
+  private lastTakenLog = 0;
   private beating: Promise<void> | undefined;
   private beatAgain = false;
   /** Instances of a registration declared dead: killed, retired without touching what is not theirs. */
@@ -272,19 +274,32 @@ export class ServmanNode {
   }
 
   private async beatOnce(): Promise<void> {
+    if (this.state === "closed") return;
     const epoch = await this.rebuild.check();
     const sent = NodeFence.now();
     const incarnation = this.fence.incarnation;
     // After Redis lost its data the node is missing because Redis forgot it, not because it was
     // declared dead: it registers again under the same incarnation (its records were written back).
-    if (epoch === "rebuilt") this.register = true;
-    const register = this.register;
+    if (epoch === "rebuilt") this.mode = "register";
+    const mode = this.mode;
     try {
-      const outcome = await this.nodeRegistry.heartbeat(this.record(), incarnation, register);
+      const outcome = await this.nodeRegistry.heartbeat(this.record(), incarnation, mode);
+      // Closed meanwhile: its record was removed on purpose; nothing to fence.
+      // (A method, not `this.state`: TypeScript would take the check before the await as still true.)
+      if (this.isClosed() || incarnation !== this.fence.incarnation) return;
       if (outcome === "current") {
-        this.register = false;
+        this.mode = "refresh";
         this.fence.confirm(sent);
-      } else if (epoch === "same" && incarnation === this.fence.incarnation) {
+        if (mode === "rejoin") {
+          this.logger.warn({ incarnation }, "node registered again after fencing");
+          this.updateIntake();
+        }
+      } else if (outcome === "taken") {
+        if (Date.now() - this.lastTakenLog >= 60_000) {
+          this.lastTakenLog = Date.now();
+          this.logger.error("another process registered under this node's id; this node takes no launches while it is alive (two nodes must not share an id)");
+        }
+      } else if (epoch === "same") {
         this.fenceOff();
       }
     } catch (err) {
@@ -317,8 +332,13 @@ export class ServmanNode {
       this.slots.delete(instance);
       instance.abort("the node was declared dead while it was unresponsive");
     }
-    this.register = true;
+    this.mode = "rejoin";
+    this.updateIntake();
     this.beatAgain = true;
+  }
+
+  private isClosed(): boolean {
+    return this.state === "closed";
   }
 
   /** What the heartbeat writes. */
@@ -357,7 +377,8 @@ export class ServmanNode {
 
   /** Pauses claiming while full, resumes when a slot frees. `pause(true)`: inside a processor, waiting for active jobs would wait for its own. */
   private updateIntake(): void {
-    const open = this.state === "running" && this.capacity.open;
+    // Between fencing and registering again the node's claims would be refused: it takes no jobs.
+    const open = this.state === "running" && this.capacity.open && this.mode !== "rejoin";
     for (const worker of this.workers) {
       if (!open && !worker.isPaused()) void worker.pause(true);
       else if (open && worker.isPaused()) void worker.resume();

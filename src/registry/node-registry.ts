@@ -41,21 +41,31 @@ export const NODE_HEARTBEAT_MS = 2_000;
 export const NODE_TTL_MS = 6_000;
 
 /**
- * How a heartbeat came out: the record was written (`current`), or the node was declared dead
- * since its last one (`fenced`: its id left the set of nodes, or its record names another
- * registration), and nothing was written (docs/architecture.md#fencing).
+ * How a heartbeat came out: the record was written (`current`); the node was declared dead since
+ * its last one (`fenced`: its id left the set of nodes, or its record names another registration),
+ * and nothing was written; or, registering again after that, another live process holds the id
+ * (`taken`) (docs/architecture.md#fencing).
  */
-export type HeartbeatOutcome = "current" | "fenced";
+export type HeartbeatOutcome = "current" | "fenced" | "taken";
 
-// KEYS: node record, set of nodes. ARGV: id, incarnation, ttl, register ("1": a new registration,
-// written whatever is there), then field/value pairs. A refresh (register "0") writes only while
-// the id is in the set (no reaper took it) and the record, if it has not expired, names this
-// incarnation. Returns 1 when written, 0 when the node was declared dead.
+/**
+ * `refresh`: the node's usual heartbeat. `register`: a new registration, written whatever is
+ * there (a node starting, or writing itself back after Redis lost its data). `rejoin`: a new
+ * registration after fencing, written unless another live process holds the id.
+ */
+export type HeartbeatMode = "refresh" | "register" | "rejoin";
+
+// KEYS: node record, set of nodes. ARGV: id, incarnation, ttl, mode, then field/value pairs.
+// `refresh` writes only while the id is in the set (no reaper took it) and the record, if it has
+// not expired, names this incarnation; `rejoin` only while the record is missing or names it.
+// Returns 1 when written, 0 when the node was declared dead, -1 when another registration holds it.
 const HEARTBEAT = `
-if ARGV[4] ~= '1' then
+local current = redis.call('HGET', KEYS[1], 'incarnation')
+if ARGV[4] == 'refresh' then
   if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
-  local current = redis.call('HGET', KEYS[1], 'incarnation')
   if current and current ~= ARGV[2] then return 0 end
+elseif ARGV[4] == 'rejoin' then
+  if current and current ~= ARGV[2] then return -1 end
 end
 redis.call('HSET', KEYS[1], 'incarnation', ARGV[2], unpack(ARGV, 5))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -76,10 +86,9 @@ export class NodeRegistry {
 
   /**
    * Writes the node's record (under its registration `incarnation`) and offers; called every
-   * NODE_HEARTBEAT_MS. `register`: a new registration, written whatever Redis holds; otherwise
-   * nothing is written when the node was declared dead since its last heartbeat (`fenced`).
+   * NODE_HEARTBEAT_MS. Nothing is written when the outcome is not `current` (see HeartbeatMode).
    */
-  async heartbeat(node: NodeRecord, incarnation: string, register: boolean): Promise<HeartbeatOutcome> {
+  async heartbeat(node: NodeRecord, incarnation: string, mode: HeartbeatMode): Promise<HeartbeatOutcome> {
     const now = Date.now();
     const fields: Record<string, string> = {
       id: node.id,
@@ -98,8 +107,8 @@ export class NodeRegistry {
       warm: JSON.stringify(node.warm),
       fenced: String(node.fenced),
     };
-    const written = await this.redis.eval(HEARTBEAT, 2, this.keys.node(node.id), this.keys.nodes(), node.id, incarnation, String(NODE_TTL_MS), register ? "1" : "0", ...Object.entries(fields).flat());
-    if (written !== 1) return "fenced";
+    const written = await this.redis.eval(HEARTBEAT, 2, this.keys.node(node.id), this.keys.nodes(), node.id, incarnation, String(NODE_TTL_MS), mode, ...Object.entries(fields).flat());
+    if (written !== 1) return written === -1 ? "taken" : "fenced";
     const p = this.redis.multi();
     for (const task of node.tasks) {
       if (node.draining) p.zrem(this.keys.taskNodes(task), node.id);
