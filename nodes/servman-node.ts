@@ -18,7 +18,7 @@ import { guarded, type EdgeFault } from "../src/edge-guard.js";
 import { createRedis } from "../src/redis-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
-import { NODE_HEARTBEAT_MS, NodeRegistry, type HeartbeatMode, type NodeRecord } from "../src/registry/node-registry.js";
+import { NODE_HEARTBEAT_MS, NodeRegistry, type NodeRecord } from "../src/registry/node-registry.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import { Requester } from "../src/launch/requester.js";
 import { Instance, type InstanceEnd, type InstanceHost } from "./instance.js";
@@ -27,6 +27,7 @@ import { NodeCapacity, type LaunchSlot } from "./launch-slot.js";
 import { defaultNodeId } from "./node-id.js";
 import { RegistryRebuild } from "./registry-rebuild.js";
 import { NodeFence } from "./fence.js";
+import { NodeHeartbeat } from "./node-heartbeat.js";
 import { WarmPools } from "./warm-pool.js";
 
 export interface ServmanNodeOptions {
@@ -80,12 +81,8 @@ export class ServmanNode {
   droppedForBackpressure = 0;
   /** The node's registration, and its instances' output held until it is confirmed (nodes/fence.ts). */
   private readonly fence: NodeFence;
-  /** How the next heartbeat writes the node's record: a new registration at start, `rejoin` after fencing. */
-  private mode: HeartbeatMode = "register";
-  /** When another live process holds this node's id (after fencing), the last time that was logged. */
-  private lastTakenLog = 0;
-  private beating: Promise<void> | undefined;
-  private beatAgain = false;
+  /** The heartbeat, which is also the fence check (nodes/node-heartbeat.ts). */
+  private readonly heartbeat: NodeHeartbeat;
   /** Instances of a registration declared dead: killed, retired without touching what is not theirs. */
   private readonly staleInstances = new WeakSet<Instance>();
   private state: "new" | "running" | "draining" | "closed" = "new";
@@ -128,6 +125,16 @@ export class ServmanNode {
     });
     this.attempts = new LaunchAttempts({ nodeId: this.id, incarnation: () => this.fence.incarnation, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
     this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
+    this.heartbeat = new NodeHeartbeat({
+      nodes: this.nodeRegistry,
+      rebuild: this.rebuild,
+      fence: this.fence,
+      logger: this.logger,
+      record: () => this.record(),
+      closed: () => this.state === "closed",
+      fenced: () => this.fenceOff(),
+      intakeChanged: () => this.updateIntake(),
+    });
     this.sub.on("message", guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
     this.host = {
       keys: this.keys,
@@ -258,53 +265,8 @@ export class ServmanNode {
     );
   }
 
-  /** One heartbeat at a time (it is also the fence check); one asked for meanwhile follows it. */
   private beat(): Promise<void> {
-    if (this.beating) {
-      this.beatAgain = true;
-      return this.beating;
-    }
-    this.beating = (async () => {
-      do {
-        this.beatAgain = false;
-        await this.beatOnce();
-      } while (this.beatAgain && this.state !== "closed");
-    })().finally(() => (this.beating = undefined));
-    return this.beating;
-  }
-
-  private async beatOnce(): Promise<void> {
-    if (this.state === "closed") return;
-    const epoch = await this.rebuild.check();
-    const sent = NodeFence.now();
-    const incarnation = this.fence.incarnation;
-    // After Redis lost its data the node is missing because Redis forgot it, not because it was
-    // declared dead: it registers again under the same incarnation (its records were written back).
-    if (epoch === "rebuilt") this.mode = "register";
-    const mode = this.mode;
-    try {
-      const outcome = await this.nodeRegistry.heartbeat(this.record(), incarnation, mode);
-      // Closed meanwhile: its record was removed on purpose; nothing to fence.
-      // (A method, not `this.state`: TypeScript would take the check before the await as still true.)
-      if (this.isClosed() || incarnation !== this.fence.incarnation) return;
-      if (outcome === "current") {
-        this.mode = "refresh";
-        this.fence.confirm(sent);
-        if (mode === "rejoin") {
-          this.logger.warn({ incarnation }, "node registered again after fencing");
-          this.updateIntake();
-        }
-      } else if (outcome === "taken") {
-        if (Date.now() - this.lastTakenLog >= 60_000) {
-          this.lastTakenLog = Date.now();
-          this.logger.error("another process registered under this node's id; this node takes no launches while it is alive (two nodes must not share an id)");
-        }
-      } else if (epoch === "same") {
-        this.fenceOff();
-      }
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, "node heartbeat failed");
-    }
+    return this.heartbeat.beat();
   }
 
   /**
@@ -317,28 +279,39 @@ export class ServmanNode {
     const stale = [...this.instances.values()];
     const channels = stale.map((instance) => this.keys.instanceChannel(instance.id));
     for (const channel of channels) this.byChannel.delete(channel);
-    if (channels.length > 0) this.sub.unsubscribe(...channels).catch((err: Error) => this.logger.warn({ err: err.message }, "could not unsubscribe stale instance channels"));
+    this.unsubscribeStale(channels);
     const unconfirmedMs = Math.round(this.fence.sinceConfirmed);
     const old = this.fence.renew();
     this.logger.error(
       { instances: stale.map((i) => i.id).slice(0, 20), unconfirmedMs, incarnation: old, next: this.fence.incarnation, fenced: this.fence.count },
       `node was declared dead while it was unresponsive; fencing: stopping ${stale.length} stale instances`,
     );
-    for (const instance of stale) {
-      this.staleInstances.add(instance);
-      this.instances.delete(instance.id);
-      this.rebuild.untrack(instance.id);
-      this.slots.get(instance)?.release();
-      this.slots.delete(instance);
-      instance.abort("the node was declared dead while it was unresponsive");
-    }
-    this.mode = "rejoin";
-    this.updateIntake();
-    this.beatAgain = true;
+    for (const instance of stale) this.cutOff(instance, "the node was declared dead while it was unresponsive");
   }
 
-  private isClosed(): boolean {
-    return this.state === "closed";
+  /**
+   * Ends an instance whose registry record is no longer this node's (fenced, or taken over): out
+   * of the node's routing and capacity at once, killed, and retired without touching the record
+   * of whoever holds the id now.
+   */
+  private cutOff(instance: Instance, reason: string): void {
+    this.staleInstances.add(instance);
+    const channel = this.keys.instanceChannel(instance.id);
+    if (this.byChannel.get(channel) === instance) {
+      this.byChannel.delete(channel);
+      this.unsubscribeStale([channel]);
+    }
+    if (this.instances.get(instance.id) === instance) {
+      this.instances.delete(instance.id);
+      this.rebuild.untrack(instance.id);
+    }
+    this.slots.get(instance)?.release();
+    this.slots.delete(instance);
+    instance.abort(reason);
+  }
+
+  private unsubscribeStale(channels: string[]): void {
+    if (channels.length > 0) this.sub.unsubscribe(...channels).catch((err: Error) => this.logger.warn({ err: err.message }, "could not unsubscribe stale instance channels"));
   }
 
   /** What the heartbeat writes. */
@@ -378,7 +351,7 @@ export class ServmanNode {
   /** Pauses claiming while full, resumes when a slot frees. `pause(true)`: inside a processor, waiting for active jobs would wait for its own. */
   private updateIntake(): void {
     // Between fencing and registering again the node's claims would be refused: it takes no jobs.
-    const open = this.state === "running" && this.capacity.open && this.mode !== "rejoin";
+    const open = this.state === "running" && this.capacity.open && !this.heartbeat.rejoining;
     for (const worker of this.workers) {
       if (!open && !worker.isPaused()) void worker.pause(true);
       else if (open && worker.isPaused()) void worker.resume();
@@ -475,8 +448,10 @@ export class ServmanNode {
       const readyAt = Date.now();
       this.rebuild.ready(instance.id, readyAt);
       if ((await this.registry.update(instance.id, this.id, incarnation, { state: "ready", readyAt, pid: instance.pid })) === "not_ours") {
+        // Another node holds the launch now (this one was declared dead, or taken over from).
         void this.beat();
-        throw new ServmanError("launch_failed", "the node was declared dead during the launch");
+        this.cutOff(instance, "the launch is another node's now");
+        throw new ServmanError("launch_failed", "the launch is another node's now");
       }
       this.logger.info({ instance: instance.id, task: task.name, pid: instance.pid }, "instance ready");
       this.reply(data, { type: "launched", instance: instance.id, node: this.id, token: data.token ?? "" });
@@ -487,7 +462,8 @@ export class ServmanNode {
       // Without an instance, no retirement frees the slot.
       if (!instance) slot.release();
       const next = await this.attempts.afterFailure(job, data, task, e, { instance, claimedAt, draining: this.state !== "running", incarnation });
-      // Fenced mid-launch: the reaper gave the reservation back for this job's next run.
+      // Fenced mid-launch: the reaper gave the reservation back for this job's next run, or another
+      // run holds it. That run, not this one, answers the requester.
       if (instance && this.staleInstances.has(instance)) return this.handBack(job, token);
       if (next === "retry") return this.handBack(job, token);
       return fail(next.code, next.message);
