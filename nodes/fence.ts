@@ -12,7 +12,7 @@
  * for at once, and the held output goes out in order once it confirms, or is discarded when the
  * node turns out to have been declared dead ({@link NodeFence.renew}). Output of instances of an
  * earlier incarnation is dropped for good. Messages from Redis for the node's instances are held
- * the same way ({@link receive}), so a stale process gets nothing that arrived while it was
+ * the same way ({@link NodeFence.defer}), so a stale process gets nothing that arrived while it was
  * frozen. The check is two clock reads per message: no Redis call.
  */
 import { performance } from "node:perf_hooks";
@@ -117,12 +117,13 @@ export class NodeFence {
   }
 
   /**
-   * A message from Redis (`chars` long) for an instance: `deliver` runs now, or once the node is
-   * confirmed (after what was held before it), or never if the node was declared dead.
+   * Anything else that must wait for a confirmation (`chars` long: a message from Redis for an
+   * instance, a log line of one): `run` runs now, or once the node is confirmed (after what was
+   * held before it), or never if the node was declared dead meanwhile.
    */
-  receive(chars: number, deliver: () => void): void {
-    if (this.open) return deliver();
-    this.hold({ incarnation: this.incarnation, chars, go: deliver, drop: nothing });
+  defer(chars: number, run: () => void): void {
+    if (this.open) return run();
+    this.hold({ incarnation: this.incarnation, chars, go: run, drop: nothing });
   }
 
   private hold(entry: Held): void {

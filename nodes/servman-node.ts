@@ -227,7 +227,7 @@ export class ServmanNode {
     // Held while the node is unconfirmed; by then the instance may have been fenced (or retired).
     if (instance) {
       if (this.fence.open) return instance.handleBus(payload);
-      return this.fence.receive(payload.length, () => this.byChannel.get(channel) === instance && instance.handleBus(payload));
+      return this.fence.defer(payload.length, () => this.byChannel.get(channel) === instance && instance.handleBus(payload));
     }
     // Results of relaunches this node's reaper asked for, and commands (drain).
     if (channel === this.replyChannel) {
@@ -252,6 +252,12 @@ export class ServmanNode {
       publishCounted: (channel, payload) => this.fence.publishCounted(incarnation, channel, payload),
       setState: (instance, state) => this.setState(instance, incarnation, state),
       retire: (instance, end) => this.retire(instance, end, incarnation),
+      // A stale process's last lines must not land in the log of the id's relaunch.
+      log: (instance, source, text) => {
+        if (incarnation !== this.fence.incarnation) return;
+        const line = { t: Date.now(), source, text };
+        this.fence.defer(text.length, () => void this.logs.append(instance.id, line));
+      },
     };
   }
 

@@ -24,7 +24,7 @@ describe("node fence", () => {
     assert.equal(f.safe, false, "a node that never heard back from Redis is not confirmed");
     f.publish(f.incarnation, "a", "1");
     const counted = f.publishCounted(f.incarnation, "a", "2");
-    f.receive(1, () => out.push("in 3"));
+    f.defer(1, () => out.push("in 3"));
     assert.deepEqual([...out], []);
     assert.equal(checks(), 1);
     f.confirm(NodeFence.now());
@@ -32,7 +32,7 @@ describe("node fence", () => {
     assert.deepEqual(out, ["a 1", "a 2 counted", "in 3"]);
     // Confirmed: straight through.
     f.publish(f.incarnation, "a", "4");
-    f.receive(1, () => out.push("in 5"));
+    f.defer(1, () => out.push("in 5"));
     assert.deepEqual(out.slice(3), ["a 4", "in 5"]);
   });
 
@@ -53,7 +53,7 @@ describe("node fence", () => {
     const stale = f.incarnation;
     f.publish(stale, "a", "1");
     const counted = f.publishCounted(stale, "a", "2");
-    f.receive(1, () => out.push("in"));
+    f.defer(1, () => out.push("in"));
     f.renew();
     await assert.rejects(counted);
     assert.notEqual(f.incarnation, stale);
