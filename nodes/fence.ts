@@ -30,7 +30,7 @@ import { NODE_HEARTBEAT_MS, NODE_TTL_MS } from "../src/registry/node-registry.js
  */
 export const SAFE_MS = NODE_TTL_MS - NODE_HEARTBEAT_MS;
 
-/** Output held while unconfirmed, at most this much text (UTF-16 units); past it, it is dropped. */
+/** Traffic held while unconfirmed, at most this much text (UTF-16 units); past it, it is dropped. */
 export const MAX_HELD_CHARS = 16 * 1024 * 1024;
 
 /** Where the fence publishes, and how it asks for a confirmation. */
@@ -72,8 +72,6 @@ export class NodeFence {
   incarnation = nanoid(16);
   /** Times the node found it had been declared dead and fenced itself. */
   count = 0;
-  /** Messages (in or out) dropped because they could not be held (past MAX_HELD_CHARS). */
-  droppedWhileHeld = 0;
   private confirmed: Instant = { wall: -Infinity, mono: -Infinity };
   private held: Held[] = [];
   private heldChars = 0;
@@ -128,7 +126,7 @@ export class NodeFence {
 
   private hold(entry: Held): void {
     if (this.heldChars + entry.chars > MAX_HELD_CHARS) {
-      this.droppedWhileHeld++;
+      // An event for a client counts as a failed publish: the client hears `dropped` later.
       entry.drop();
       return;
     }
