@@ -33,6 +33,8 @@ export interface FailedAttempt {
   instance: { abort(reason: string): void; readonly ended: Promise<unknown> } | undefined;
   claimedAt: number;
   draining: boolean;
+  /** The node's registration that claimed the launch (docs/architecture.md#fencing). */
+  incarnation: string;
 }
 
 /**
@@ -46,6 +48,8 @@ const TAKEN: ClaimOutcome = { kind: "taken" };
 
 export interface LaunchAttemptsOptions {
   nodeId: string;
+  /** The node's current registration (docs/architecture.md#fencing). */
+  incarnation(): string;
   registry: InstanceRegistry;
   nodes: NodeRegistry;
   logger: Logger;
@@ -133,7 +137,7 @@ export class LaunchAttempts {
       const record = await registry.get(data.instance);
       if (!record || record.token !== token) return TAKEN;
       if (record.state !== "launching") return { kind: "launched", result: { instance: data.instance, node: record.node } };
-      if (record.node === "" ? await claim() : await registry.takeOver(data.instance, token, record.node, nodeId)) {
+      if (record.node === "" ? await claim() : await registry.takeOver(data.instance, token, record.node, nodeId, this.options.incarnation())) {
         if (record.node !== "") this.options.logger.warn({ instance: data.instance, deadNode: record.node }, "took over the launch of a node that died");
         return { kind: "claimed" };
       }
@@ -151,7 +155,7 @@ export class LaunchAttempts {
    */
   async afterFailure(job: Job<LaunchJobData, LaunchJobResult>, data: LaunchJobData, task: TaskConfig, err: ServmanError, attempt: FailedAttempt): Promise<"retry" | ServmanError> {
     const { registry, nodeId, logger } = this.options;
-    const { instance, claimedAt, draining } = attempt;
+    const { instance, claimedAt, draining, incarnation } = attempt;
     if (instance) {
       instance.abort(err.message);
       // Bounded: the next attempt must not start while this process may still run, nor hang.
@@ -168,7 +172,7 @@ export class LaunchAttempts {
       // The next attempt waits for capacity no longer, overall, than the first one was allowed to.
       const deadline = typeof data.deadline === "number" && data.deadline > 0 ? data.deadline + (Date.now() - claimedAt) : 0;
       try {
-        if ((await registry.release(data.instance, nodeId, token, { token: next, lastError: storedError(err.code, err.message), retryBy: deadline })) > 0) {
+        if ((await registry.release(data.instance, nodeId, token, { token: next, lastError: storedError(err.code, err.message), retryBy: deadline }, incarnation)) > 0) {
           await job.updateData({ ...data, token: next, tried, deadline });
           logger.warn({ instance: data.instance, attempt: tried.length, of: task.attempts, err }, "launch attempt failed; handing it back for another");
           return "retry";
@@ -177,7 +181,7 @@ export class LaunchAttempts {
         logger.warn({ err: e, instance: data.instance }, "could not hand a failed launch back; it fails");
       }
     }
-    await registry.removeIfNode(data.instance, nodeId, ownerUser).catch((e: Error) => logger.warn({ err: e, instance: data.instance }, "could not remove a failed launch"));
+    await registry.removeIfNode(data.instance, nodeId, ownerUser, incarnation).catch((e: Error) => logger.warn({ err: e, instance: data.instance }, "could not remove a failed launch"));
     return final;
   }
 }

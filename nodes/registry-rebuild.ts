@@ -15,7 +15,10 @@ import type { InstanceRecord, InstanceRegistry, InstanceState } from "../src/reg
 import type { InstancePhase } from "./instance-host.js";
 
 /** What the node knows of an instance's launch, kept for as long as the instance lives. */
-export type LaunchFacts = Pick<InstanceRecord, "task" | "owner" | "ownerUser" | "options" | "args" | "token" | "created">;
+export type LaunchFacts = Pick<InstanceRecord, "task" | "owner" | "ownerUser" | "options" | "args" | "token" | "created" | "incarnation">;
+
+/** What a check found: the same data (`same`), data lost and written back (`rebuilt`), or nothing (Redis failed). */
+export type EpochCheck = "same" | "rebuilt" | "unknown";
 
 /** A live instance as the node sees it now. */
 export interface LiveInstance {
@@ -37,7 +40,7 @@ export interface RegistryRebuildOptions {
 export class RegistryRebuild {
   private readonly epoch: EpochWatch;
   private readonly facts = new Map<string, LaunchFacts & { readyAt: number }>();
-  private checking: Promise<void> | undefined;
+  private checking: Promise<EpochCheck> | undefined;
 
   constructor(private readonly options: RegistryRebuildOptions) {
     this.epoch = new EpochWatch(options.redis, options.keys);
@@ -62,19 +65,25 @@ export class RegistryRebuild {
   /**
    * Compares Redis's epoch with the one this node knew and, when it changed, writes back the
    * records Redis lost. Concurrent calls share one check. Never throws (logs, and the next check
-   * tries again).
+   * tries again). A node missing from Redis after `rebuilt` was forgotten, not declared dead.
    */
-  check(): Promise<void> {
+  check(): Promise<EpochCheck> {
     this.checking ??= this.compare().finally(() => (this.checking = undefined));
     return this.checking;
   }
 
-  private async compare(): Promise<void> {
+  private async compare(): Promise<EpochCheck> {
     const { logger } = this.options;
+    let rebuilt = false;
     try {
-      await this.epoch.check(() => this.rebuild());
+      await this.epoch.check(async () => {
+        await this.rebuild();
+        rebuilt = true;
+      });
+      return rebuilt ? "rebuilt" : "same";
     } catch (err) {
       logger.warn({ err }, "could not check whether Redis kept the registry; will retry");
+      return "unknown";
     }
   }
 

@@ -17,17 +17,18 @@ import { guarded, type EdgeFault } from "../src/edge-guard.js";
 import { connectCluster } from "../src/cluster-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
-import { NodeRegistry } from "../src/registry/node-registry.js";
+import { NodeRegistry, type NodeRecord } from "../src/registry/node-registry.js";
 import { HEARTBEAT_MS } from "../src/registry/liveness.js";
 import { NodeReaper } from "../src/launch/node-reaper.js";
 import type { Requester } from "../src/launch/requester.js";
 import { Instance } from "./instance.js";
-import type { InstanceEnd, InstanceHost } from "./instance-host.js";
+import type { InstanceEnd } from "./instance-host.js";
 import { LaunchAttempts } from "./launch-attempts.js";
 import { LaunchWorkers, handBack } from "./launch-workers.js";
 import { NodeFdBudget } from "./node-fd-budget.js";
 import { NodeCapacity, type LaunchSlot } from "./launch-slot.js";
 import { defaultNodeId } from "./node-id.js";
+import { FENCED, NodeFencing, type NodeSideHost } from "./node-fencing.js";
 import { RegistryRebuild } from "./registry-rebuild.js";
 import { WarmPools } from "./warm-pool.js";
 
@@ -56,6 +57,8 @@ export class ServmanNode {
   private readonly attempts: LaunchAttempts;
   private readonly rebuild: RegistryRebuild;
   private readonly workers: LaunchWorkers;
+  /** The node's registration, its heartbeat, and its instances' output fenced by it (nodes/node-fencing.ts). */
+  private readonly fencing: NodeFencing;
   private readonly instances = new Map<string, Instance>();
   private readonly byChannel = new Map<string, Instance>();
   /** Processes waiting for `start`, per task with `warm` > 0; they take no capacity slot. */
@@ -78,7 +81,7 @@ export class ServmanNode {
   private closing: Promise<void> | undefined;
   private closedResolve!: () => void;
   private readonly closedPromise = new Promise<void>((resolve) => (this.closedResolve = resolve));
-  private readonly host: InstanceHost<Instance>;
+  private readonly host: NodeSideHost;
 
   constructor(options: ServmanNodeOptions) {
     this.config = options.config;
@@ -105,8 +108,13 @@ export class ServmanNode {
     this.nodeRegistry = new NodeRegistry(this.redis, this.keys);
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger, lockDurationMs: this.config.node.lockDurationMs });
-    this.attempts = new LaunchAttempts({ nodeId: this.id, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
+    this.attempts = new LaunchAttempts({ nodeId: this.id, incarnation: () => this.fencing.incarnation, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
     this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
+    this.fencing = new NodeFencing({
+      nodeId: this.id, keys: this.keys, redis: this.redis, sub: this.sub, registry: this.registry, nodes: this.nodeRegistry, rebuild: this.rebuild,
+      logs: this.logs, logger: this.logger, instances: this.instances, byChannel: this.byChannel, slots: this.slots, record: () => this.record(),
+      closed: () => this.state === "closed", intakeChanged: () => this.updateIntake(),
+    });
     const runJob = (job: Job<LaunchJobData, LaunchJobResult>, token: string | undefined) => this.process(job, token);
     this.workers = new LaunchWorkers({ redis: this.config.redis, nodeId: this.id, keys: this.keys, node: this.config.node, logger: this.logger, process: runJob });
     this.sub.on("message", guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
@@ -114,18 +122,11 @@ export class ServmanNode {
       keys: this.keys,
       baseDir: this.config.baseDir,
       shutdownDeadlineMs: this.config.node.shutdownDeadlineMs,
-      publish: (channel, payload) => this.publish(channel, payload),
-      publishCounted: (channel, payload) => this.redis.publish(channel, payload),
       settled: () => this.redis.ping().then(() => {}),
-      retire: (instance, end) => this.retire(instance, end),
       countInvalid: () => this.invalidOutput++,
       fault: this.fault,
       badBus: (problem) => this.onBadBus(problem),
       countDroppedForBackpressure: (count) => (this.droppedForBackpressure += count),
-      log: (instance, source, text) => this.logs.append(instance.id, { t: Date.now(), source, text }),
-      setState: (instance, state) => {
-        this.registry.update(instance.id, { state }).catch((err: Error) => this.logger.warn({ err, state }, "could not record the state"));
-      },
       takeWarm: (task) => this.warmPools.take(task),
     };
     // A node that takes no launches keeps no process waiting for one.
@@ -147,11 +148,11 @@ export class ServmanNode {
     if (this.state !== "new") throw new ServmanError("internal", "a node starts once");
     this.state = "running";
     this.warmPools.start();
-    await this.beat();
-    this.heartbeatTimer = setInterval(() => void this.beat(), HEARTBEAT_MS);
+    await this.fencing.beat();
+    this.heartbeatTimer = setInterval(() => void this.fencing.beat(), HEARTBEAT_MS);
     // Back from a reconnect: Redis may have restarted empty; the heartbeat finds out at once.
     this.redis.on("ready", () => {
-      if (this.state !== "closed") void this.beat();
+      if (this.state !== "closed") void this.fencing.beat();
     });
     await this.sub.subscribe(this.replyChannel, this.keys.nodeControl(this.id));
     this.reaper.start();
@@ -183,7 +184,7 @@ export class ServmanNode {
 
   private onBus(channel: string, payload: string): void {
     const instance = this.byChannel.get(channel);
-    if (instance) return instance.handleBus(payload);
+    if (instance) return this.fencing.deliver(instance, channel, payload);
     // Results of relaunches this node's reaper asked for, and commands (drain).
     if (channel === this.replyChannel) {
       const decoded = decodeToRequester(payload);
@@ -196,32 +197,19 @@ export class ServmanNode {
     }
   }
 
-  private async beat(): Promise<void> {
-    await this.rebuild.check();
-    try {
-      await this.nodeRegistry.heartbeat({
-        id: this.id,
-        host: hostname(),
-        pid: process.pid,
-        tasks: [...this.tasks.keys()],
-        capacity: this.config.node.capacity,
-        running: this.capacity.running,
-        started: this.started,
-        seen: Date.now(),
-        draining: this.state !== "running",
-        invalidOutput: this.invalidOutput,
-        internalErrors: this.internalErrors,
-        badBusMessages: this.badBusMessages,
-        droppedForBackpressure: this.droppedForBackpressure,
-        warm: this.warm,
-      });
-    } catch (err) {
-      this.logger.warn({ err }, "node heartbeat failed");
-    }
+  /** What the heartbeat writes. */
+  private record(): Omit<NodeRecord, "fenced"> {
+    return {
+      id: this.id, host: hostname(), pid: process.pid, tasks: [...this.tasks.keys()], capacity: this.config.node.capacity,
+      running: this.capacity.running, started: this.started, seen: Date.now(), draining: this.state !== "running",
+      invalidOutput: this.invalidOutput, internalErrors: this.internalErrors, badBusMessages: this.badBusMessages,
+      droppedForBackpressure: this.droppedForBackpressure, warm: this.warm,
+    };
   }
 
+  /** Publishes for the node itself (launch replies): fenced like its instances' output. */
   private publish(channel: string, payload: string): void {
-    this.redis.publish(channel, payload).catch((err: Error) => this.logger.warn({ err, channel }, "publish failed"));
+    this.fencing.publish(channel, payload);
   }
 
   private reply(data: LaunchJobData, message: ToRequester): void {
@@ -230,7 +218,8 @@ export class ServmanNode {
 
   /** Pauses claiming while full, resumes when a slot frees. `pause(true)`: inside a processor, waiting for active jobs would wait for its own. */
   private updateIntake(): void {
-    this.workers.setOpen(this.state === "running" && this.capacity.open);
+    // Between fencing and registering again the node's claims would be refused: it takes no jobs.
+    this.workers.setOpen(this.state === "running" && this.capacity.open && !this.fencing.rejoining);
   }
 
   private async process(job: Job<LaunchJobData, LaunchJobResult>, token: string | undefined): Promise<LaunchJobResult> {
@@ -261,28 +250,38 @@ export class ServmanNode {
     }
     let instance: Instance | undefined;
     let claimedAt = 0;
+    // The registration this launch is claimed under (nodes/node-fencing.ts).
+    const incarnation = this.fencing.incarnation;
     try {
       const owner = launchSpec(data);
-      const claim = () => this.registry.claim(data.instance, this.id, data.token ?? "", owner);
+      const claim = this.fencing.claimer(data.instance, data.token ?? "", incarnation, owner);
       const claimed = await this.attempts.claim(data, task, claim).catch((err: Error) => {
         slot.release();
+        // Not the node the cluster knows (declared dead, or not registered again yet): another may launch it.
+        if (err === FENCED) return null;
         return fail("unavailable", `could not claim the launch: ${err.message}`);
       });
+      if (claimed === null) {
+        void this.fencing.beat();
+        return handBack(job, token);
+      }
       if (claimed.kind !== "claimed") slot.release();
       // Another run of this same job launched it, and replied: this one only completes.
       if (claimed.kind === "launched") return claimed.result;
       if (claimed.kind === "taken") return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
       claimedAt = Date.now();
       this.attempts.begin(data.instance);
-      this.rebuild.track(data.instance, { ...owner, token: data.token ?? "", created: claimedAt });
+      this.rebuild.track(data.instance, { ...owner, token: data.token ?? "", created: claimedAt, incarnation });
       if (this.state !== "running") {
         // The node began to drain while the claim was in flight: give the id back.
         slot.release();
-        await this.registry.removeIfNode(data.instance, this.id, owner.ownerUser);
+        await this.registry.removeIfNode(data.instance, this.id, owner.ownerUser, incarnation);
         return fail("launch_failed", "the node is draining");
       }
       await this.logs.reset(data.instance);
-      instance = new Instance(data.instance, task, owner.ownerUser, this.host, this.logger.child({ instance: data.instance, task: task.name }));
+      if (incarnation !== this.fencing.incarnation) throw new ServmanError("launch_failed", "the node was declared dead during the launch");
+      const host = this.fencing.hostFor(this.host, incarnation, (i, end) => this.retire(i, end, incarnation));
+      instance = new Instance(data.instance, task, owner.ownerUser, host, this.logger.child({ instance: data.instance, task: task.name }));
       // From here the instance's retirement frees the slot.
       this.slots.set(instance, slot);
       this.instances.set(instance.id, instance);
@@ -291,7 +290,7 @@ export class ServmanNode {
       await Promise.all([this.sub.subscribe(channel), instance.start(owner.args)]);
       const readyAt = Date.now();
       this.rebuild.ready(instance.id, readyAt);
-      await this.registry.update(instance.id, { state: "ready", readyAt, pid: instance.pid });
+      await this.fencing.recordReady(instance, incarnation, readyAt);
       this.logger.info({ instance: instance.id, task: task.name, pid: instance.pid }, "instance ready");
       this.reply(data, { type: "launched", instance: instance.id, node: this.id, token: data.token ?? "" });
       return { instance: instance.id, node: this.id };
@@ -300,7 +299,10 @@ export class ServmanNode {
       const e = toServmanError(err);
       // Without an instance, no retirement frees the slot.
       if (!instance) slot.release();
-      const next = await this.attempts.afterFailure(job, data, task, e, { instance, claimedAt, draining: this.state !== "running" });
+      const next = await this.attempts.afterFailure(job, data, task, e, { instance, claimedAt, draining: this.state !== "running", incarnation });
+      // Fenced mid-launch: the reaper gave the reservation back for this job's next run, or another
+      // run holds it. That run, not this one, answers the requester.
+      if (instance && this.fencing.isStale(instance)) return handBack(job, token);
       if (next === "retry") return handBack(job, token);
       return fail(next.code, next.message);
     } finally {
@@ -314,7 +316,8 @@ export class ServmanNode {
     }
   }
 
-  private async retire(instance: Instance, end: InstanceEnd): Promise<void> {
+  private async retire(instance: Instance, end: InstanceEnd, incarnation: string): Promise<void> {
+    if (this.fencing.isStale(instance)) return this.fencing.retireStale(instance, incarnation);
     this.instances.delete(instance.id);
     this.rebuild.untrack(instance.id);
     const channel = this.keys.instanceChannel(instance.id);
@@ -325,7 +328,7 @@ export class ServmanNode {
     await Promise.allSettled([
       this.sub.unsubscribe(channel),
       // A launch that failed is settled by its job: given back for another attempt, or removed.
-      this.attempts.holds(instance.id) ? Promise.resolve() : this.registry.removeIfNode(instance.id, this.id, instance.ownerUser),
+      this.attempts.holds(instance.id) ? Promise.resolve() : this.registry.removeIfNode(instance.id, this.id, instance.ownerUser, incarnation),
       this.logs.ended({ instance: instance.id, task: instance.task.name, node: this.id, ...end, endedAt: Date.now(), ...instance.diagnostics }),
     ]);
   }
@@ -368,7 +371,7 @@ export class ServmanNode {
       this.updateIntake();
       this.logger.info({ deadlineMs, instances: this.instances.size }, deadlineMs > 0 ? "node draining" : "node closing");
       const warmClosed = this.warmPools.close();
-      await this.beat();
+      await this.fencing.beat();
       const all = [...this.instances.values()];
       for (const instance of all) {
         // A launch still waiting for `ready` fails now (its client hears launch_failed) rather

@@ -94,7 +94,8 @@ export class NodeReaper {
           );
       }
     }
-    await redis.del(keys.nodeInstances(node));
+    // Not DEL of the node's set: a node that was only paused may have registered again (fencing)
+    // and claimed launches since; each id above left the set as its record was dealt with.
     logger.warn({ deadNode: node, lost: lost.length, instances: lost.slice(0, 20) }, "node stopped answering; its instances are lost");
   }
 }

@@ -18,6 +18,11 @@ export interface InstanceRecord {
   task: string;
   /** Node running it; empty while the launch waits in the queue. */
   node: string;
+  /**
+   * The registration of `node` that claimed it (docs/architecture.md#fencing): a node declared
+   * dead registers again under a new one, and its writes under the old one are refused.
+   */
+  incarnation: string;
   /** Session id of the client that launched it; null when an admin or a backend did. */
   owner: string | null;
   /** User id of that client, when it had one. */
@@ -59,7 +64,7 @@ export interface Reservation {
 /** A record's fields as the hash holds them, as field/value pairs. */
 function toFields(r: Omit<InstanceRecord, "tries" | "lastError" | "retryBy">): string[] {
   return [
-    "instance", r.instance, "task", r.task, "node", r.node, "owner", r.owner ?? "", "ownerUser", r.ownerUser ?? "",
+    "instance", r.instance, "task", r.task, "node", r.node, "incarnation", r.incarnation, "owner", r.owner ?? "", "ownerUser", r.ownerUser ?? "",
     "state", r.state, "created", String(r.created), "readyAt", String(r.readyAt), "pid", String(r.pid),
     "options", JSON.stringify(r.options), "token", r.token, "args", JSON.stringify(r.args),
   ];
@@ -78,6 +83,7 @@ function fromHash(hash: Record<string, string>): InstanceRecord | null {
     instance: hash.instance,
     task: hash.task,
     node: hash.node ?? "",
+    incarnation: hash.incarnation ?? "",
     owner: hash.owner ? hash.owner : null,
     ownerUser: hash.ownerUser ? hash.ownerUser : null,
     state: (hash.state ?? "launching") as InstanceState,
@@ -113,20 +119,23 @@ export class InstanceRegistry {
    * "quota" when the owning user already has `quota` instances (0: no quota).
    */
   async reserve(id: string, r: Reservation, quota = 0): Promise<"reserved" | "taken" | "quota"> {
-    const fields = toFields({ ...r, instance: id, node: "", state: "launching", created: Date.now(), readyAt: 0, pid: 0, args: r.args ?? {} });
+    const fields = toFields({ ...r, instance: id, node: "", incarnation: "", state: "launching", created: Date.now(), readyAt: 0, pid: 0, args: r.args ?? {} });
     const { keys, user } = this.scriptKeys(id, r.ownerUser);
     const done = await runScript(this.redis, "instanceReserve", keys, [id, user, String(quota), ...fields]);
     return done === 1 ? "reserved" : done === -1 ? "quota" : "taken";
   }
 
-  /** Claims a launch for `node` (lua/instance-claim.lua). */
-  async claim(id: string, node: string, token: string, r: Omit<Reservation, "token">): Promise<boolean> {
+  /**
+   * Claims a launch for `node`'s registration `incarnation` (lua/instance-claim.lua): "claimed",
+   * "taken", or "fenced" when the node's record does not name that incarnation.
+   */
+  async claim(id: string, node: string, incarnation: string, token: string, r: Omit<Reservation, "token">): Promise<"claimed" | "taken" | "fenced"> {
     const { keys, user } = this.scriptKeys(id, r.ownerUser);
     const done = await runScript(
-      this.redis, "instanceClaim", [...keys, this.keys.nodeInstances(node)],
-      [id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options), JSON.stringify(r.args ?? {})],
+      this.redis, "instanceClaim", [...keys, this.keys.nodeInstances(node), this.keys.node(node)],
+      [id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options), JSON.stringify(r.args ?? {}), incarnation],
     );
-    return done === 1;
+    return done === 1 ? "claimed" : done === -2 ? "fenced" : "taken";
   }
 
   /**
@@ -142,31 +151,44 @@ export class InstanceRegistry {
 
   /**
    * Turns `node`'s claim back into the reservation after a failed attempt, under `nextToken`
-   * (the same token, except for a direct enqueue, which had none). Returns the failures so far,
-   * or 0 when `node` did not hold the launch.
+   * (the same token, except for a direct enqueue, which had none). `incarnation`: the node's
+   * registration that claimed it ("" for a reaper: any). Returns the failures so far, or 0 when
+   * `node` did not hold the launch.
    */
-  async release(id: string, node: string, token: string, next: { token: string; lastError: string; retryBy: number }): Promise<number> {
-    const done = await runScript(this.redis, "instanceRelease", [this.keys.instance(id), this.keys.nodeInstances(node)], [id, node, token, next.token, next.lastError, String(next.retryBy)]);
+  async release(id: string, node: string, token: string, next: { token: string; lastError: string; retryBy: number }, incarnation = ""): Promise<number> {
+    const done = await runScript(
+      this.redis, "instanceRelease", [this.keys.instance(id), this.keys.nodeInstances(node)],
+      [id, node, token, next.token, next.lastError, String(next.retryBy), incarnation],
+    );
     return Number(done);
   }
 
-  /** Moves a launch claimed by `deadNode`, whose record has expired, to `node`; true when it did. */
-  async takeOver(id: string, token: string, deadNode: string, node: string): Promise<boolean> {
+  /** Moves a launch claimed by `deadNode`, whose record has expired, to `node` (registration `incarnation`); true when it did. */
+  async takeOver(id: string, token: string, deadNode: string, node: string, incarnation: string): Promise<boolean> {
     const keys = [this.keys.instance(id), this.keys.node(deadNode), this.keys.nodeInstances(deadNode), this.keys.nodeInstances(node)];
-    return (await runScript(this.redis, "instanceTakeOver", keys, [id, token, deadNode, node])) === 1;
+    return (await runScript(this.redis, "instanceTakeOver", keys, [id, token, deadNode, node, incarnation])) === 1;
   }
 
-  /** Records a state change (and any extra fields) of an instance still in the registry. */
-  async update(id: string, fields: Partial<Pick<InstanceRecord, "state" | "readyAt" | "pid">>): Promise<void> {
+  /**
+   * Records a state change (and any extra fields) of an instance still in the registry and still
+   * held by `node`'s registration `incarnation` (lua/instance-update-own.lua): "written", "gone",
+   * or "not_ours" (fenced).
+   */
+  async update(id: string, node: string, incarnation: string, fields: Partial<Pick<InstanceRecord, "state" | "readyAt" | "pid">>): Promise<"written" | "gone" | "not_ours"> {
     const flat: string[] = [];
     for (const [k, v] of Object.entries(fields)) flat.push(k, String(v));
-    if (flat.length > 0) await runScript(this.redis, "instanceUpdateExisting", [this.keys.instance(id)], flat);
+    if (flat.length === 0) return "written";
+    const done = await runScript(this.redis, "instanceUpdateOwn", [this.keys.instance(id)], [node, incarnation, ...flat]);
+    return done === 1 ? "written" : done === -1 ? "not_ours" : "gone";
   }
 
-  /** Removes the record while `node` still holds it (so a relaunch elsewhere is not erased). */
-  async removeIfNode(id: string, node: string, ownerUser: string | null): Promise<boolean> {
+  /**
+   * Removes the record while `node` still holds it (so a relaunch elsewhere is not erased), under
+   * registration `incarnation`; a reaper passes "" (any registration but the node's current one).
+   */
+  async removeIfNode(id: string, node: string, ownerUser: string | null, incarnation = ""): Promise<boolean> {
     const { keys, user } = this.scriptKeys(id, ownerUser);
-    return (await runScript(this.redis, "instanceRemoveIfNode", [...keys, this.keys.nodeInstances(node)], [id, user, node])) === 1;
+    return (await runScript(this.redis, "instanceRemoveIfNode", [...keys, this.keys.nodeInstances(node), this.keys.node(node)], [id, user, node, incarnation])) === 1;
   }
 
   /**

@@ -16,13 +16,15 @@ const SCRIPTS = {
   sessionTakeExpired: { file: "session-take-expired.lua", keys: 2 },
   sessionOrphan: { file: "session-orphan.lua", keys: 2 },
   instanceReserve: { file: "instance-reserve.lua", keys: 3 },
-  instanceClaim: { file: "instance-claim.lua", keys: 4 },
+  instanceClaim: { file: "instance-claim.lua", keys: 5 },
   instanceCancelUnclaimed: { file: "instance-cancel-unclaimed.lua", keys: 3 },
   instanceRelease: { file: "instance-release.lua", keys: 2 },
   instanceTakeOver: { file: "instance-take-over.lua", keys: 4 },
-  instanceUpdateExisting: { file: "instance-update-existing.lua", keys: 1 },
-  instanceRemoveIfNode: { file: "instance-remove-if-node.lua", keys: 4 },
+  instanceUpdateOwn: { file: "instance-update-own.lua", keys: 1 },
+  instanceRemoveIfNode: { file: "instance-remove-if-node.lua", keys: 5 },
   instanceRestore: { file: "instance-restore.lua", keys: 4 },
+  nodeHeartbeat: { file: "node-heartbeat.lua", keys: 2 },
+  nodeClaimReap: { file: "node-claim-reap.lua", keys: 2 },
 } as const;
 
 /** A script's name, as its callers give it. */

@@ -5,6 +5,7 @@
 import type { Redis } from "ioredis";
 import type { Keys } from "../keys.js";
 import { LIVENESS_TTL_MS, membersWithoutKey } from "./liveness.js";
+import { runScript } from "./lua-scripts.js";
 import { readSetHashes } from "./read-set-hashes.js";
 
 /** One node as `servman nodes` and `GET /v1/nodes` show it. */
@@ -32,7 +33,24 @@ export interface NodeRecord {
   droppedForBackpressure: number;
   /** Per task with a warm pool: processes started and waiting for a launch (not in `running`). */
   warm: Record<string, number>;
+  /** Times the node found it had been declared dead while unresponsive and fenced itself, since it started. */
+  fenced: number;
 }
+
+/**
+ * How a heartbeat came out: the record was written (`current`); the node was declared dead since
+ * its last one (`fenced`: its id left the set of nodes, or its record names another registration),
+ * and nothing was written; or, registering again after that, another live process holds the id
+ * (`taken`) (docs/architecture.md#fencing).
+ */
+export type HeartbeatOutcome = "current" | "fenced" | "taken";
+
+/**
+ * `refresh`: the node's usual heartbeat. `register`: a new registration, written whatever is
+ * there (a node starting, or writing itself back after Redis lost its data). `rejoin`: a new
+ * registration after fencing, written unless another live process holds the id.
+ */
+export type HeartbeatMode = "refresh" | "register" | "rejoin";
 
 export class NodeRegistry {
   constructor(
@@ -40,11 +58,14 @@ export class NodeRegistry {
     private readonly keys: Keys,
   ) {}
 
-  /** Writes the node's record and offers; called every HEARTBEAT_MS (liveness.ts). */
-  async heartbeat(node: NodeRecord): Promise<void> {
+  /**
+   * Writes the node's record (under its registration `incarnation`, lua/node-heartbeat.lua) and
+   * offers; called every HEARTBEAT_MS (liveness.ts). Nothing is written when the outcome is not
+   * `current` (see HeartbeatMode).
+   */
+  async heartbeat(node: NodeRecord, incarnation: string, mode: HeartbeatMode): Promise<HeartbeatOutcome> {
     const now = Date.now();
-    const p = this.redis.multi();
-    p.hset(this.keys.node(node.id), {
+    const fields: Record<string, string> = {
       id: node.id,
       host: node.host,
       pid: String(node.pid),
@@ -59,9 +80,14 @@ export class NodeRegistry {
       badBusMessages: String(node.badBusMessages),
       droppedForBackpressure: String(node.droppedForBackpressure),
       warm: JSON.stringify(node.warm),
-    });
-    p.pexpire(this.keys.node(node.id), LIVENESS_TTL_MS);
-    p.sadd(this.keys.nodes(), node.id);
+      fenced: String(node.fenced),
+    };
+    const written = await runScript(
+      this.redis, "nodeHeartbeat", [this.keys.node(node.id), this.keys.nodes()],
+      [node.id, incarnation, String(LIVENESS_TTL_MS), mode, ...Object.entries(fields).flat()],
+    );
+    if (written !== 1) return written === -1 ? "taken" : "fenced";
+    const p = this.redis.multi();
     for (const task of node.tasks) {
       if (node.draining) p.zrem(this.keys.taskNodes(task), node.id);
       else p.zadd(this.keys.taskNodes(task), now + LIVENESS_TTL_MS, node.id);
@@ -69,6 +95,7 @@ export class NodeRegistry {
       p.zremrangebyscore(this.keys.taskNodes(task), "-inf", now);
     }
     await p.exec();
+    return "current";
   }
 
   /** Removes the node's record and offers (clean shutdown). */
@@ -95,9 +122,13 @@ export class NodeRegistry {
     return membersWithoutKey(this.redis, this.keys.nodes(), (id) => this.keys.node(id));
   }
 
-  /** Takes a dead node out of the set; true for exactly one caller, which then reaps it. */
+  /**
+   * Takes a dead node out of the set while its record is still missing; true for exactly one
+   * caller, which then reaps it. This is what declares the node dead: a node that finds its id
+   * gone from the set fences itself.
+   */
   async claimReap(id: string): Promise<boolean> {
-    return (await this.redis.srem(this.keys.nodes(), id)) === 1;
+    return (await runScript(this.redis, "nodeClaimReap", [this.keys.node(id), this.keys.nodes()], [id])) === 1;
   }
 
   /** Every live node (dead ones are left for the reaper). */
@@ -120,6 +151,7 @@ export class NodeRegistry {
         badBusMessages: Number(h.badBusMessages ?? 0),
         droppedForBackpressure: Number(h.droppedForBackpressure ?? 0),
         warm: JSON.parse(h.warm ?? "{}") as Record<string, number>,
+        fenced: Number(h.fenced ?? 0),
       });
     }
     return nodes.sort((a, b) => a.id.localeCompare(b.id));
