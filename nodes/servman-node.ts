@@ -13,7 +13,7 @@ import { launchSpec, type LaunchJobData, type LaunchJobResult } from "../src/lau
 import { isValidName } from "../src/names.js";
 import type { NodeCommand, ToRequester } from "../src/protocol/bus-messages.js";
 import { decodeNodeCommand, decodeToRequester } from "../src/protocol/bus-parse.js";
-import { guarded, type EdgeFault } from "../src/edge-guard.js";
+import { guarded } from "../src/edge-guard.js";
 import { connectCluster } from "../src/cluster-connection.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { InstanceRegistry } from "../src/registry/instance-registry.js";
@@ -28,6 +28,7 @@ import { LaunchWorkers, handBack } from "./launch-workers.js";
 import { NodeFdBudget } from "./node-fd-budget.js";
 import { NodeCapacity, type LaunchSlot } from "./launch-slot.js";
 import { defaultNodeId } from "./node-id.js";
+import { NodeCounts } from "./node-counts.js";
 import { FENCED, NodeFencing, type NodeSideHost } from "./node-fencing.js";
 import { RegistryRebuild } from "./registry-rebuild.js";
 import { WarmPools } from "./warm-pool.js";
@@ -67,13 +68,8 @@ export class ServmanNode {
   private readonly capacity: NodeCapacity;
   /** The slot each instance holds until it retires. */
   private readonly slots = new Map<Instance, LaunchSlot>();
-  /** Invalid lines and messages dropped from services since start (shown in `servman nodes --json`). */
-  invalidOutput = 0;
-  /** Exceptions caught at an entry point, and malformed bus messages dropped, since start. */
-  internalErrors = 0;
-  badBusMessages = 0;
-  /** Client messages dropped because their instance's process was not reading its input, since start. */
-  droppedForBackpressure = 0;
+  /** Input it could not use, counted since start (shown in `servman nodes --json`). */
+  readonly counts: NodeCounts;
   private state: "new" | "running" | "draining" | "closed" = "new";
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
@@ -87,6 +83,7 @@ export class ServmanNode {
     this.config = options.config;
     this.id = options.config.node.id ?? defaultNodeId();
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ node: this.id });
+    this.counts = new NodeCounts(this.logger);
     this.fd = new NodeFdBudget(this.logger);
     const names = options.tasks ?? Object.keys(options.config.tasks);
     const tasks = new Map<string, TaskConfig>();
@@ -117,16 +114,16 @@ export class ServmanNode {
     });
     const runJob = (job: Job<LaunchJobData, LaunchJobResult>, token: string | undefined) => this.process(job, token);
     this.workers = new LaunchWorkers({ redis: this.config.redis, nodeId: this.id, keys: this.keys, node: this.config.node, logger: this.logger, process: runJob });
-    this.sub.on("message", guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
+    this.sub.on("message", guarded("redis message", this.counts.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
     this.host = {
       keys: this.keys,
       baseDir: this.config.baseDir,
       shutdownDeadlineMs: this.config.node.shutdownDeadlineMs,
       settled: () => this.redis.ping().then(() => {}),
-      countInvalid: () => this.invalidOutput++,
-      fault: this.fault,
-      badBus: (problem) => this.onBadBus(problem),
-      countDroppedForBackpressure: (count) => (this.droppedForBackpressure += count),
+      countInvalid: () => this.counts.invalidOutput++,
+      fault: this.counts.fault,
+      badBus: (problem) => this.counts.badBus(problem),
+      countDroppedForBackpressure: (count) => (this.counts.droppedForBackpressure += count),
       takeWarm: (task) => this.warmPools.take(task),
     };
     // A node that takes no launches keeps no process waiting for one.
@@ -171,17 +168,6 @@ export class ServmanNode {
     return this.warmPools.counts();
   }
 
-  /** An exception that escaped a handler at an entry point: logged with its stack and counted. */
-  private readonly fault: EdgeFault = (err, where) => {
-    this.internalErrors++;
-    this.logger.error({ err, where }, "exception at an entry point; the node goes on");
-  };
-
-  private onBadBus(problem: string): void {
-    this.badBusMessages++;
-    this.logger.warn({ problem }, "bad bus message dropped");
-  }
-
   private onBus(channel: string, payload: string): void {
     const instance = this.byChannel.get(channel);
     if (instance) return this.fencing.deliver(instance, channel, payload);
@@ -189,11 +175,11 @@ export class ServmanNode {
     if (channel === this.replyChannel) {
       const decoded = decodeToRequester(payload);
       if (decoded.ok) this.requester.handleReply(decoded.message);
-      else this.onBadBus(decoded.problem);
+      else this.counts.badBus(decoded.problem);
     } else if (channel === this.keys.nodeControl(this.id)) {
       const decoded = decodeNodeCommand(payload);
       if (decoded.ok) this.onCommand(decoded.message);
-      else this.onBadBus(decoded.problem);
+      else this.counts.badBus(decoded.problem);
     }
   }
 
@@ -202,8 +188,8 @@ export class ServmanNode {
     return {
       id: this.id, host: hostname(), pid: process.pid, tasks: [...this.tasks.keys()], capacity: this.config.node.capacity,
       running: this.capacity.running, started: this.started, seen: Date.now(), draining: this.state !== "running",
-      invalidOutput: this.invalidOutput, internalErrors: this.internalErrors, badBusMessages: this.badBusMessages,
-      droppedForBackpressure: this.droppedForBackpressure, warm: this.warm,
+      invalidOutput: this.counts.invalidOutput, internalErrors: this.counts.internalErrors, badBusMessages: this.counts.badBusMessages,
+      droppedForBackpressure: this.counts.droppedForBackpressure, warm: this.warm,
     };
   }
 

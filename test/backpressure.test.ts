@@ -60,7 +60,7 @@ describe("a service that stops reading its input", () => {
       const stalled = await joinNew(client, task);
       const other = await joinNew(client, "echo");
       const resumeFile = join(mkdtempSync(join(tmpdir(), "servman-stall-")), "resume");
-      const droppedBefore = node.droppedForBackpressure;
+      const droppedBefore = node.counts.droppedForBackpressure;
 
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, node.queuedBytes(stalled))), 1);
@@ -81,7 +81,7 @@ describe("a service that stops reading its input", () => {
       for (let i = client.frames.length - 1; i >= 0; i--) if (isDropped(client.frames[i])) client.frames.splice(i, 1);
       const droppedCount = dropped.reduce((sum, f) => sum + (f.count as number), 0);
       assert.ok(droppedCount > 0, `the sender heard dropped: ${JSON.stringify(dropped)}`);
-      assert.equal(node.droppedForBackpressure - droppedBefore, droppedCount, "the node counted them");
+      assert.equal(node.counts.droppedForBackpressure - droppedBefore, droppedCount, "the node counted them");
       // What waits for the process stays within the bound, or one message into an empty queue.
       assert.ok(peak <= MAX_QUEUED + BLOB_CHARS + 1024, `at most ${peak} characters queued for the process`);
 

@@ -113,6 +113,6 @@ describe("fuzzing the Redis channels", () => {
     );
     assert.equal((await observer.request({ type: "ping" })).type, "pong", "the observer, whose channel got garbage, is still served");
     const gatewayBad = (await gateway.metrics.badBusMessages.get()).values[0]?.value ?? 0;
-    assert.ok(gatewayBad > 0 && node.badBusMessages > 0, `bad messages counted (gateway ${gatewayBad}, node ${node.badBusMessages})`);
+    assert.ok(gatewayBad > 0 && node.counts.badBusMessages > 0, `bad messages counted (gateway ${gatewayBad}, node ${node.counts.badBusMessages})`);
   });
 });

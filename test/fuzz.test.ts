@@ -145,7 +145,7 @@ describe("fuzzing", () => {
     assert.deepEqual(fromGarbage, [0, 1, 2, 3, 4], "valid messages among the garbage still count");
     assert.deepEqual(fromNeighbour, [0, 1, 2, 3, 4]);
     const node = fx.cluster.nodes[0];
-    assert.ok(node.invalidOutput >= 1000, `${node.invalidOutput} invalid lines counted`);
+    assert.ok(node.counts.invalidOutput >= 1000, `${node.counts.invalidOutput} invalid lines counted`);
     for (const id of [neighbour.instance, garbage.instance]) assert.equal((await client.request({ type: "stop", instance: id })).type, "stopped");
   });
 });

@@ -76,10 +76,10 @@ describe("hostile input", () => {
 
   it("the node survives a join with deep data published straight on the instance channel", async () => {
     const node = fx.cluster.nodes[0];
-    const before = node.badBusMessages + node.internalErrors;
+    const before = node.counts.badBusMessages + node.counts.internalErrors;
     const join = `{"type":"join","client":"intruder","user":null,"reply":"${keys.sessionChannel("intruder")}","data":${nested(4111)}}`;
     assert.equal(await fx.redis.client.publish(keys.instanceChannel("steady"), join), 1);
-    await eventually(() => node.badBusMessages + node.internalErrors > before, "the bad join is counted");
+    await eventually(() => node.counts.badBusMessages + node.counts.internalErrors > before, "the bad join is counted");
     await stillServing();
   });
 
@@ -88,9 +88,9 @@ describe("hostile input", () => {
     const client = await fx.cluster.raw();
     await client.request({ type: "launch", task: "deep-output", instance: "deep-cmd" });
     await client.request({ type: "join", instance: "deep-cmd" });
-    const before = node.invalidOutput;
+    const before = node.counts.invalidOutput;
     client.send({ type: "send", instance: "deep-cmd", action: "deep", data: { depth: 10_000 } });
-    await eventually(() => node.invalidOutput > before, "the deep line is counted as invalid output");
+    await eventually(() => node.counts.invalidOutput > before, "the deep line is counted as invalid output");
     client.send({ type: "send", instance: "deep-cmd", action: "echo", data: "after" });
     assert.equal((await client.next((f) => f.type === "message" && f.action === "echo")).data, "after");
     await stillServing();
@@ -101,9 +101,9 @@ describe("hostile input", () => {
     const client = await fx.cluster.raw();
     await client.request({ type: "launch", task: "echo", instance: "deep-ipc" });
     await client.request({ type: "join", instance: "deep-ipc" });
-    const before = node.invalidOutput;
+    const before = node.counts.invalidOutput;
     client.send({ type: "send", instance: "deep-ipc", action: "deep", data: { depth: 3_000 } });
-    await eventually(() => node.invalidOutput > before, "the deep message is counted as invalid output");
+    await eventually(() => node.counts.invalidOutput > before, "the deep message is counted as invalid output");
     client.send({ type: "send", instance: "deep-ipc", action: "echo", data: "after" });
     assert.equal((await client.next((f) => f.type === "message" && f.action === "echo")).data, "after");
     await stillServing();
@@ -134,7 +134,7 @@ describe("hostile input", () => {
     await stillServing();
     const badAfter = (await gateway.metrics.badBusMessages.get()).values[0]?.value ?? 0;
     assert.ok(badAfter > badBefore, "the gateway counted what it dropped");
-    assert.ok(node.badBusMessages > 0, "the node counted what it dropped");
+    assert.ok(node.counts.badBusMessages > 0, "the node counted what it dropped");
     // The session that received garbage on its own channel is still joined and answered.
     assert.equal((await good.request({ type: "ping" })).type, "pong");
   });

@@ -66,11 +66,11 @@ describe("batching between a node and its instances", () => {
     const instance = await joinNew(client, "raw-ipc-batching");
     await burstEchoes(client, instance);
     assert.equal((await report(client, instance)).sawArray, true, "the node batched a burst");
-    const invalidBefore = fx.cluster.nodes[0].invalidOutput;
+    const invalidBefore = fx.cluster.nodes[0].counts.invalidOutput;
     client.send({ type: "send", instance, action: "pair" });
     assert.equal((await client.next((f) => f.action === "pair")).data, 1);
     assert.equal((await client.next((f) => f.action === "pair")).data, 2);
-    await eventually(() => fx.cluster.nodes[0].invalidOutput === invalidBefore + 1, "the invalid item to be counted");
+    await eventually(() => fx.cluster.nodes[0].counts.invalidOutput === invalidBefore + 1, "the invalid item to be counted");
     assert.equal((await client.request({ type: "stop", instance })).type, "stopped");
   });
 
