@@ -66,7 +66,9 @@ async function measure(
     const bytesPerConnection = Math.round(((after - baselineRssKb) * 1024) / N);
     const handshake = summarize(opened.handshakeMs);
     const connectionsPerSecond = Math.round((N * 1000) / opened.durationMs);
-    say(`  RSS ${Math.round(after / 1024)} MiB: ${bytesPerConnection} bytes per connection; opened in ${Math.round(opened.durationMs)} ms (${connectionsPerSecond}/s), handshake p50 ${handshake.p50Ms} ms, p99 ${handshake.p99Ms} ms`);
+    say(
+      `  RSS ${Math.round(after / 1024)} MiB: ${bytesPerConnection} bytes per connection; opened in ${Math.round(opened.durationMs)} ms (${connectionsPerSecond}/s), handshake p50 ${handshake.p50Ms} ms, p99 ${handshake.p99Ms} ms`,
+    );
     let localhostHandshake: LatencySummary | null = null;
     try {
       const times: number[] = [];
@@ -100,7 +102,11 @@ async function measureFloor(ctx: BenchContext): Promise<ConnectionFigures> {
   const server = await startScript<{ url: string }>("bare-ws");
   try {
     const url = server.ready.url;
-    return await measure(server.pid, () => PlainWire.connect(url, false), () => PlainWire.connect(url.replace("127.0.0.1", "localhost"), false));
+    return await measure(
+      server.pid,
+      () => PlainWire.connect(url, false),
+      () => PlainWire.connect(url.replace("127.0.0.1", "localhost"), false),
+    );
   } finally {
     const code = await server.stop();
     ctx.check("bare ws server stopped", code === 0, `exit code ${code}`);
@@ -115,16 +121,24 @@ async function measureServman(ctx: BenchContext, redis: BenchRedis): Promise<Con
     const url = server.url!;
     let redisBefore = 0;
     let redisBytesPerSession = 0;
-    const figures = await measure(server.pid, () => ServmanWire.connect(url), () => ServmanWire.connect(url.replace("127.0.0.1", "localhost")), {
-      beforeOpen: async () => void (redisBefore = await redisUsedMemory(redis.client)),
-      whileHeld: async () => void (redisBytesPerSession = Math.round(((await redisUsedMemory(redis.client)) - redisBefore) / N)),
-    });
+    const figures = await measure(
+      server.pid,
+      () => ServmanWire.connect(url),
+      () => ServmanWire.connect(url.replace("127.0.0.1", "localhost")),
+      {
+        beforeOpen: async () => void (redisBefore = await redisUsedMemory(redis.client)),
+        whileHeld: async () => void (redisBytesPerSession = Math.round(((await redisUsedMemory(redis.client)) - redisBefore) / N)),
+      },
+    );
     say(`  Redis: ${redisBytesPerSession} bytes per session (its subscription)`);
     return { ...figures, redisBytesPerSession };
   } finally {
     const code = await server.stop();
     ctx.check("servman gateway stopped cleanly", code === 0, `exit code ${code}`);
-    const warnings = server.stderr().split("\n").filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
+    const warnings = server
+      .stderr()
+      .split("\n")
+      .filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
     if (warnings.length > 0) ctx.notes.push(`servman gateway logged ${warnings.length} lines at warn or above, first: ${warnings[0].slice(0, 300)}`);
     config.remove();
   }

@@ -121,7 +121,12 @@ async function measureServman(ctx: BenchContext, redisUrl: string): Promise<Dens
     await mapLimit(N, CONCURRENCY, launch);
     const duration = performance.now() - start;
     await sleep(SETTLE_MS);
-    const f = figures(server.pid, baseline, processesBelow(server.pid).map((p) => p.pid), duration);
+    const f = figures(
+      server.pid,
+      baseline,
+      processesBelow(server.pid).map((p) => p.pid),
+      duration,
+    );
     say(`  ${describe(f)}`);
     return f;
   } finally {
@@ -135,7 +140,10 @@ async function measureServman(ctx: BenchContext, redisUrl: string): Promise<Dens
     say(`  node drained ${below.length} instances in ${drainMs} ms`);
     ctx.servman.drainMs = drainMs;
     ctx.check("servman node drained cleanly and left no process", code === 0 && left.length === 0, `exit code ${code} after ${drainMs} ms, ${left.length} of ${below.length} still running`);
-    const warnings = server.stderr().split("\n").filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
+    const warnings = server
+      .stderr()
+      .split("\n")
+      .filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
     if (warnings.length > 0) ctx.notes.push(`servman node logged ${warnings.length} lines at warn or above, first: ${warnings[0].slice(0, 300)}`);
     config.remove();
   }

@@ -42,7 +42,6 @@ const TIMEOUT_MS = envInt("BENCH_HEARTBEAT_TIMEOUT_S", Math.max(300, Math.ceil(N
 /** Scanning /proc costs CPU the run needs; instances live at least (pings - 1) x interval anyway. */
 const POLL_MS = 1000;
 
-
 await runBenchmark("heartbeat", `Heartbeat at scale: servman heartbeat ${N}`, async (ctx) => {
   ctx.params = { pairs: N, asked: size.asked, cappedBy: size.cappedBy, pings: PINGS, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS };
   if (size.cappedBy) ctx.notes.push(`asked for ${size.asked} pairs, ran ${N}: capped by ${size.cappedBy}`);
@@ -110,7 +109,11 @@ await runBenchmark("heartbeat", `Heartbeat at scale: servman heartbeat ${N}`, as
       soloMetric("peakRss", "heartbeat process peak RSS", "MiB", "lower", Math.round(peakRssKb / 1024)),
       soloMetric("cpuPerPair", "heartbeat process CPU per pair (gateway + node + clients)", "ms", "lower", Math.round((cpuMs / N) * 10) / 10),
     );
-    ctx.check(`servman heartbeat ${N} passes with 0 failed pairs`, code === 0 && summary.failed === 0 && summary.pongs === summary.pings, `exit ${code}, ${summary.ok}/${summary.pairs} ok, ${summary.pongs}/${summary.pings} pongs${Object.keys(summary.errors).length > 0 ? `, errors: ${JSON.stringify(summary.errors)}` : ""}`);
+    ctx.check(
+      `servman heartbeat ${N} passes with 0 failed pairs`,
+      code === 0 && summary.failed === 0 && summary.pongs === summary.pings,
+      `exit ${code}, ${summary.ok}/${summary.pairs} ok, ${summary.pongs}/${summary.pings} pongs${Object.keys(summary.errors).length > 0 ? `, errors: ${JSON.stringify(summary.errors)}` : ""}`,
+    );
     ctx.check("it leaves no process behind", left.length === 0, `${left.length} of ${seen.size} processes it started still running`);
     ctx.check("it leaves no key in Redis", keys === 0, `${keys} keys left`);
     const warnings = stderr.split("\n").filter((l) => l.trim() !== "");

@@ -55,7 +55,9 @@ async function quiet(serverPid: number, expected: number): Promise<number[]> {
 
 await runBenchmark("launch-warm", "Warm launch: launch-to-ready latency with a warm pool, against the cold fork floor", async (ctx: BenchContext) => {
   ctx.params = { sequential: SEQ, pool: POOL, settleMs: SETTLE_MS, warmup: WARMUP };
-  ctx.notes.push(`launches one at a time, alternating floor fork, cold launch (task echo) and warm launch (task ${WARM_TASK}, warm: ${POOL}); each after the pool is full and ${SETTLE_MS} ms of quiet`);
+  ctx.notes.push(
+    `launches one at a time, alternating floor fork, cold launch (task echo) and warm launch (task ${WARM_TASK}, warm: ${POOL}); each after the pool is full and ${SETTLE_MS} ms of quiet`,
+  );
   const redis = await startRedis();
   const config = writeBenchConfig({ redisUrl: redis.url, capacity: 2 * (WARMUP + SEQ) + 10, tasks: { [WARM_TASK]: { module: ECHO_SERVICE, warm: POOL } } });
   let forker: ScriptProcess<unknown> | undefined;

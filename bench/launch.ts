@@ -57,7 +57,10 @@ await runBenchmark("launch", "Launch: launch-to-ready latency and sustained laun
     await fork(WARMUP, 1);
     await forker.request("killAll");
     const warm = await mapLimit(WARMUP, 1, () => launchOne(client!));
-    await stopAll(client, warm.map((t) => t.instance));
+    await stopAll(
+      client,
+      warm.map((t) => t.instance),
+    );
 
     say(`sequential: ${SEQ} launches each, alternating`);
     const floorSeq: number[] = [];
@@ -72,7 +75,10 @@ await runBenchmark("launch", "Launch: launch-to-ready latency and sustained laun
     say(`  floor p50 ${floorSequential.p50Ms} ms, p99 ${floorSequential.p99Ms} ms; servman p50 ${servmanSequential.p50Ms} ms, p99 ${servmanSequential.p99Ms} ms`);
     const breakdownP50Ms = await breakdown(redis.url, config.prefix, traces);
     say(`  where a sequential Servman launch's time goes (p50 ms): ${JSON.stringify(breakdownP50Ms)}`);
-    await stopAll(client, traces.map((t) => t.instance));
+    await stopAll(
+      client,
+      traces.map((t) => t.instance),
+    );
 
     say(`concurrent: ${LAUNCHES} launches, ${CONCURRENCY} at a time`);
     // CPU of the launching process itself (not its children) per launch: Servman's own overhead.
@@ -95,7 +101,10 @@ await runBenchmark("launch", "Launch: launch-to-ready latency and sustained laun
     const servmanRate = round((LAUNCHES * 1000) / durationMs, 1);
     say(`  servman: ${servmanRate}/s, p50 ${servmanConcurrent.p50Ms} ms, p99 ${servmanConcurrent.p99Ms} ms`);
     say(`  CPU ms per launch in the launching process: servman gateway+node ${servmanCpuMs} (+ redis ${redisCpuMs}), floor forker ${floorCpuMs}`);
-    await stopAll(client, launched.map((t) => t.instance));
+    await stopAll(
+      client,
+      launched.map((t) => t.instance),
+    );
 
     const floor: LaunchFigures = { sequential: floorSequential, concurrent: floorConcurrent, launchesPerSecond: floorRate, concurrentDurationMs: Math.round(conc.durationMs) };
     const servman: LaunchFigures = { sequential: servmanSequential, concurrent: servmanConcurrent, launchesPerSecond: servmanRate, concurrentDurationMs: Math.round(durationMs) };

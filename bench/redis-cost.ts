@@ -143,7 +143,9 @@ await runBenchmark("redis-cost", `Redis commands per operation, ${GATEWAYS} gate
     const publishesPerBroadcast = (broadcasts.publish - BROADCASTS) / BROADCASTS; // less the owner's own sends
     const floorPublishes = GATEWAYS + 1;
     const cpuPerDeliveredUs = (broadcasts.cpuSeconds * 1e6) / Math.max(1, delivered);
-    say(`broadcast to ${MEMBERS} members on ${GATEWAYS} gateways: ${round(publishesPerBroadcast, 1)} publishes each (floor ${floorPublishes}); Redis CPU ${round(cpuPerDeliveredUs)} µs per delivered message; ${delivered} delivered in ${Math.round(broadcastMs)} ms`);
+    say(
+      `broadcast to ${MEMBERS} members on ${GATEWAYS} gateways: ${round(publishesPerBroadcast, 1)} publishes each (floor ${floorPublishes}); Redis CPU ${round(cpuPerDeliveredUs)} µs per delivered message; ${delivered} delivered in ${Math.round(broadcastMs)} ms`,
+    );
 
     Object.assign(ctx.servman, {
       idlePerSecond,
@@ -160,7 +162,15 @@ await runBenchmark("redis-cost", `Redis commands per operation, ${GATEWAYS} gate
     });
     ctx.floor = { publishesPerBroadcast: floorPublishes };
     ctx.metrics.push(
-      metric("publishesPerBroadcast", `publishes per broadcast, ${MEMBERS} members on ${GATEWAYS} gateways (floor: gateways + 1)`, "commands", "lower", round(publishesPerBroadcast, 1), floorPublishes, { maxRatio: 1 }),
+      metric(
+        "publishesPerBroadcast",
+        `publishes per broadcast, ${MEMBERS} members on ${GATEWAYS} gateways (floor: gateways + 1)`,
+        "commands",
+        "lower",
+        round(publishesPerBroadcast, 1),
+        floorPublishes,
+        { maxRatio: 1 },
+      ),
       soloMetric("cpuPerDelivered", "Redis CPU per delivered broadcast message", "µs", "lower", round(cpuPerDeliveredUs)),
       soloMetric("perMessage", "commands per client message and its echo", "commands", "lower", round(perMessage)),
       soloMetric("perLaunch", "commands per launch", "commands", "lower", round(perLaunch, 1)),
@@ -171,7 +181,11 @@ await runBenchmark("redis-cost", `Redis commands per operation, ${GATEWAYS} gate
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()));
     const codes = await Promise.all(processes.reverse().map((p) => p.stop(60_000)));
-    ctx.check("servman processes stopped cleanly", codes.every((c) => c === 0), `exit codes ${codes.join(", ")}`);
+    ctx.check(
+      "servman processes stopped cleanly",
+      codes.every((c) => c === 0),
+      `exit codes ${codes.join(", ")}`,
+    );
     config.remove();
     await redis.stop();
   }

@@ -168,7 +168,10 @@ async function setupServman(ctx: BenchContext, redisUrl: string, redisPid: numbe
     const code = await server.stop();
     const left = survivors(below);
     ctx.check("servman stopped cleanly and left no process", code === 0 && left.length === 0, `exit code ${code}, ${left.length} of ${below.length} still running`);
-    const warnings = server.stderr().split("\n").filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
+    const warnings = server
+      .stderr()
+      .split("\n")
+      .filter((l) => l.trim() !== "" && !/Ctrl-C to stop/.test(l));
     if (warnings.length > 0) ctx.notes.push(`servman logged ${warnings.length} lines at warn or above, first: ${warnings[0].slice(0, 300)}`);
     config.remove();
   };
@@ -208,7 +211,9 @@ function medians(runs: ChainRuns) {
 
 await runBenchmark("relay", "Relay: client -> gateway -> Redis -> node -> instance -> back", async (ctx) => {
   ctx.params = { rounds: ROUNDS, warmup: WARMUP, clients: CLIENTS, instances: INSTANCES, window: WINDOW, seconds: SECONDS, warmupMs: WARMUP_MS, repeats: REPEATS, task: TASK };
-  ctx.notes.push(`each figure is the median of ${REPEATS} repetitions on the same connections; sequential round trips take turns (floor, servman, servman, floor, ...), pipelined runs alternate (floor, then servman)`);
+  ctx.notes.push(
+    `each figure is the median of ${REPEATS} repetitions on the same connections; sequential round trips take turns (floor, servman, servman, floor, ...), pipelined runs alternate (floor, then servman)`,
+  );
   const redis = await startRedis();
   const chains: Chain[] = [];
   try {

@@ -83,7 +83,15 @@ for (const { name, code, result } of outcomes) {
     rows.push([name, `${m.label}${m.unit ? ` (${m.unit})` : ""}`, formatRatio(m.ratio), formatNumber(m.servman), formatNumber(m.floor), targetText(m.target), metText(m.met)]);
   }
   const failed = result.checks.filter((c) => !c.ok);
-  rows.push([name, failed.length === 0 ? `all ${result.checks.length} checks passed` : `FAILED: ${failed.map((c) => `${c.label} (${c.detail})`).join("; ")}`, "", "", "", "", result.ok && failed.length === 0 ? "yes" : "NO"]);
+  rows.push([
+    name,
+    failed.length === 0 ? `all ${result.checks.length} checks passed` : `FAILED: ${failed.map((c) => `${c.label} (${c.detail})`).join("; ")}`,
+    "",
+    "",
+    "",
+    "",
+    result.ok && failed.length === 0 ? "yes" : "NO",
+  ]);
   if (!result.ok) rows.push([name, `error: ${(result.error ?? "").split("\n")[0]}`, "", "", "", "", "NO"]);
 }
 const headers = ["benchmark", "metric", "servman/floor", "servman", "floor", "target", "met"];
@@ -100,7 +108,14 @@ mkdirSync(RESULTS_DIR, { recursive: true });
 writeFileSync(join(RESULTS_DIR, "summary.md"), `${header}\n\n${table}`);
 writeFileSync(
   join(RESULTS_DIR, "summary.json"),
-  JSON.stringify({ startedAt: runStarted.toISOString(), benchmarks: outcomes.map((o) => ({ name: o.name, exitCode: o.code, ok: o.result?.ok ?? false, metrics: o.result?.metrics ?? [], checks: o.result?.checks ?? [] })) }, null, 2) + "\n",
+  JSON.stringify(
+    {
+      startedAt: runStarted.toISOString(),
+      benchmarks: outcomes.map((o) => ({ name: o.name, exitCode: o.code, ok: o.result?.ok ?? false, metrics: o.result?.metrics ?? [], checks: o.result?.checks ?? [] })),
+    },
+    null,
+    2,
+  ) + "\n",
 );
 print(`wrote ${join(RESULTS_DIR, "summary.md")} and summary.json`);
 if (outcomes.some((o) => o.code !== 0)) process.exitCode = 1;

@@ -71,7 +71,7 @@ await runBenchmark("stalled", `Stalled service: ${FRAMES} frames of ${FRAME_CHAR
     const started = performance.now();
     let roundTrips = 0;
     try {
-      for (let sent = 0; sent < FRAMES; ) {
+      for (let sent = 0; sent < FRAMES;) {
         const n = Math.min(WINDOW, FRAMES - sent);
         for (let i = 0; i < n; i++) client.send(frameText);
         sent += n;

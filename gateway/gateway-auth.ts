@@ -50,9 +50,8 @@ export class GatewayAuth {
     this.secret = auth.secret;
     this.adminDigests = auth.adminTokens.map(digest);
     // Reachable from other machines with no token to check: the admin API would be anyone's.
-    this.adminOff = !isLoopback(host) && auth.adminTokens.length === 0
-      ? `the admin API is off: this gateway listens on ${host} and has no auth.adminTokens; configure auth.adminTokens to use it`
-      : null;
+    this.adminOff =
+      !isLoopback(host) && auth.adminTokens.length === 0 ? `the admin API is off: this gateway listens on ${host} and has no auth.adminTokens; configure auth.adminTokens to use it` : null;
   }
 
   /** True when no secret is configured: connections need no ticket. */

@@ -89,7 +89,13 @@ export class Gateway {
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ gateway: this.id });
     this.fdGuard = new FdGuard(this.logger);
     this.metrics = new GatewayMetrics(options.processMetrics ?? true);
-    ({ keys: this.keys, redis: this.redis, sub: this.sub, replyChannel: this.replyChannel, requester: this.requester } = connectCluster({
+    ({
+      keys: this.keys,
+      redis: this.redis,
+      sub: this.sub,
+      replyChannel: this.replyChannel,
+      requester: this.requester,
+    } = connectCluster({
       redis: this.config.redis,
       prefix: this.config.prefix,
       names: { command: `gateway:${this.id}`, subscriber: `gateway-sub:${this.id}` },
@@ -126,7 +132,10 @@ export class Gateway {
       rebind: (oldChannel, newChannel) => this.rebind(oldChannel, newChannel),
       postMortem: (instance) => this.logs.postMortem(instance),
     };
-    this.sub.on("message", guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
+    this.sub.on(
+      "message",
+      guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)),
+    );
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.config.gateway.limits.maxFrameBytes, perMessageDeflate: false });
     const limits = this.config.gateway.limits;
     this.guard = new RequestGuard(this.logger, this.metrics);
@@ -238,22 +247,26 @@ export class Gateway {
     // ticket check would otherwise be an unhandled 'error' event.
     socket.on("error", (err) => this.logger.debug({ err }, "upgrade socket error"));
     let answered = false;
-    this.guard.upgrade(socket, () => answered, () => {
-      const refusal = upgradeRefusal(req, { path: CONNECT_PATH, draining: this.draining, hostCheck: this.hostCheck });
-      if (refusal !== null) return void socket.end(refusal);
-      answered = true;
-      const refused = this.sockets.upgradeRefusal(req.socket.remoteAddress ?? "unknown");
-      if (refused !== null) return this.refuseUpgrade(req, socket, head, refused);
-      return this.auth.identify(req).then(
-        (identity) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, identity)),
-        (err: unknown) => {
-          const e = toServmanError(err, "unauthorized");
-          this.metrics.refusedTickets.inc();
-          this.logger.info({ reason: e.message }, "connection refused: ticket");
-          this.refuseUpgrade(req, socket, head, e);
-        },
-      );
-    });
+    this.guard.upgrade(
+      socket,
+      () => answered,
+      () => {
+        const refusal = upgradeRefusal(req, { path: CONNECT_PATH, draining: this.draining, hostCheck: this.hostCheck });
+        if (refusal !== null) return void socket.end(refusal);
+        answered = true;
+        const refused = this.sockets.upgradeRefusal(req.socket.remoteAddress ?? "unknown");
+        if (refused !== null) return this.refuseUpgrade(req, socket, head, refused);
+        return this.auth.identify(req).then(
+          (identity) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, identity)),
+          (err: unknown) => {
+            const e = toServmanError(err, "unauthorized");
+            this.metrics.refusedTickets.inc();
+            this.logger.info({ reason: e.message }, "connection refused: ticket");
+            this.refuseUpgrade(req, socket, head, e);
+          },
+        );
+      },
+    );
   }
 
   /** Completes the handshake only to say why (error frame, close 1008): browsers see no HTTP status. */

@@ -130,13 +130,16 @@ function readJsonBody(req: IncomingMessage, maxDepth: number): Promise<unknown> 
 }
 
 const validateTicketBody = compile(
-  Type.Object({
-    sub: Type.String({ minLength: 1, maxLength: 256 }),
-    instances: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN.source }))),
-    tasks: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN.source }))),
-    admin: Type.Optional(Type.Boolean()),
-    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TICKET_TTL_SECONDS })),
-  }, { additionalProperties: false }),
+  Type.Object(
+    {
+      sub: Type.String({ minLength: 1, maxLength: 256 }),
+      instances: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN.source }))),
+      tasks: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN.source }))),
+      admin: Type.Optional(Type.Boolean()),
+      ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TICKET_TTL_SECONDS })),
+    },
+    { additionalProperties: false },
+  ),
 );
 
 /**

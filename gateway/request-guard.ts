@@ -33,7 +33,9 @@ export class RequestGuard {
   upgrade(socket: Duplex, answered: () => boolean, handle: () => void | Promise<void>): void {
     this.run("upgrade", handle, () => {
       if (answered() || !socket.writable) return void socket.destroy();
-      socket.end(`HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(INTERNAL_BODY)}\r\nconnection: close\r\n\r\n${INTERNAL_BODY}`);
+      socket.end(
+        `HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(INTERNAL_BODY)}\r\nconnection: close\r\n\r\n${INTERNAL_BODY}`,
+      );
     });
   }
 

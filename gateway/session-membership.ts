@@ -156,7 +156,10 @@ export class SessionMembership {
 
   /** The connection is gone and the session waits in the store for a resume; `tail`: events that came after. */
   async detach(tail: readonly string[]): Promise<void> {
-    const ok = await this.stored?.then(() => true, () => false);
+    const ok = await this.stored?.then(
+      () => true,
+      () => false,
+    );
     // Never stored: nothing could resume it.
     if (!ok) return this.end();
     try {

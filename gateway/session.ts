@@ -353,7 +353,11 @@ export class ClientSession {
   private resuming(): ResumingSession {
     const { ctx, membership, identity, user, logger } = this;
     return {
-      ctx, membership, identity, user, logger,
+      ctx,
+      membership,
+      identity,
+      user,
+      logger,
       id: () => this.sessionId,
       channel: () => this.sessionChannel,
       become: (id, token) => {

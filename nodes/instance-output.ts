@@ -65,7 +65,10 @@ export class InstanceOutput {
   /** The last few lines that say something, for a launch_failed message. */
   lastWords(): string {
     // Stack frames say little to whoever launched; the error lines above them say what went wrong.
-    return this.recent.filter((line) => !/^\s+at /.test(line)).slice(-3).join(" | ");
+    return this.recent
+      .filter((line) => !/^\s+at /.test(line))
+      .slice(-3)
+      .join(" | ");
   }
 
   /** Something the service sent is not a valid message: counted, and logged with a throttle. */

@@ -63,7 +63,11 @@ export class Instance {
     this.held = new HeldMessages(task.maxQueuedBytes);
     const told = (client: string, count: number) => this.toSession(client, { type: "dropped", instance: this.id, count });
     this.stalls = new StalledDelivery(task.maxQueuedBytes, { dropped: told, countDropped: (count) => host.countDroppedForBackpressure(count) }, logger);
-    this.output = new InstanceOutput(logger, () => host.countInvalid(), (source, text) => host.log(this, source, text));
+    this.output = new InstanceOutput(
+      logger,
+      () => host.countInvalid(),
+      (source, text) => host.log(this, source, text),
+    );
     this.ended = new Promise((resolve) => (this.endResolve = resolve));
     this.health = new InstanceHealth(
       {

@@ -96,8 +96,14 @@ export class RegistryRebuild {
       if (!facts || instance.phase === "ended") continue;
       const state: InstanceState = instance.phase;
       const record: InstanceRecord = {
-        instance: instance.id, node: nodeId, state, pid: instance.phase === "launching" ? 0 : instance.pid,
-        ...facts, tries: 0, lastError: "", retryBy: 0,
+        instance: instance.id,
+        node: nodeId,
+        state,
+        pid: instance.phase === "launching" ? 0 : instance.pid,
+        ...facts,
+        tries: 0,
+        lastError: "",
+        retryBy: 0,
       };
       if (await registry.restore(record)) restored++;
     }

@@ -94,7 +94,13 @@ export class ServmanNode {
     }
     this.tasks = tasks;
     this.capacity = new NodeCapacity(this.config.node, () => this.updateIntake());
-    ({ keys: this.keys, redis: this.redis, sub: this.sub, replyChannel: this.replyChannel, requester: this.requester } = connectCluster({
+    ({
+      keys: this.keys,
+      redis: this.redis,
+      sub: this.sub,
+      replyChannel: this.replyChannel,
+      requester: this.requester,
+    } = connectCluster({
       redis: this.config.redis,
       prefix: this.config.prefix,
       names: { command: `node:${this.id}`, subscriber: `node-sub:${this.id}` },
@@ -108,13 +114,28 @@ export class ServmanNode {
     this.attempts = new LaunchAttempts({ nodeId: this.id, incarnation: () => this.fencing.incarnation, registry: this.registry, nodes: this.nodeRegistry, logger: this.logger });
     this.rebuild = new RegistryRebuild({ nodeId: this.id, redis: this.redis, keys: this.keys, registry: this.registry, logger: this.logger, instances: () => this.instances.values() });
     this.fencing = new NodeFencing({
-      nodeId: this.id, keys: this.keys, redis: this.redis, sub: this.sub, registry: this.registry, nodes: this.nodeRegistry, rebuild: this.rebuild,
-      logs: this.logs, logger: this.logger, instances: this.instances, byChannel: this.byChannel, slots: this.slots, record: () => this.record(),
-      closed: () => this.state === "closed", intakeChanged: () => this.updateIntake(),
+      nodeId: this.id,
+      keys: this.keys,
+      redis: this.redis,
+      sub: this.sub,
+      registry: this.registry,
+      nodes: this.nodeRegistry,
+      rebuild: this.rebuild,
+      logs: this.logs,
+      logger: this.logger,
+      instances: this.instances,
+      byChannel: this.byChannel,
+      slots: this.slots,
+      record: () => this.record(),
+      closed: () => this.state === "closed",
+      intakeChanged: () => this.updateIntake(),
     });
     const runJob = (job: Job<LaunchJobData, LaunchJobResult>, token: string | undefined) => this.process(job, token);
     this.workers = new LaunchWorkers({ redis: this.config.redis, nodeId: this.id, keys: this.keys, node: this.config.node, logger: this.logger, process: runJob });
-    this.sub.on("message", guarded("redis message", this.counts.fault, (channel: string, payload: string) => this.onBus(channel, payload)));
+    this.sub.on(
+      "message",
+      guarded("redis message", this.counts.fault, (channel: string, payload: string) => this.onBus(channel, payload)),
+    );
     this.host = {
       keys: this.keys,
       baseDir: this.config.baseDir,
@@ -186,10 +207,20 @@ export class ServmanNode {
   /** What the heartbeat writes. */
   private record(): Omit<NodeRecord, "fenced"> {
     return {
-      id: this.id, host: hostname(), pid: process.pid, tasks: [...this.tasks.keys()], capacity: this.config.node.capacity,
-      running: this.capacity.running, started: this.started, seen: Date.now(), draining: this.state !== "running",
-      invalidOutput: this.counts.invalidOutput, internalErrors: this.counts.internalErrors, badBusMessages: this.counts.badBusMessages,
-      droppedForBackpressure: this.counts.droppedForBackpressure, warm: this.warm,
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      tasks: [...this.tasks.keys()],
+      capacity: this.config.node.capacity,
+      running: this.capacity.running,
+      started: this.started,
+      seen: Date.now(),
+      draining: this.state !== "running",
+      invalidOutput: this.counts.invalidOutput,
+      internalErrors: this.counts.internalErrors,
+      badBusMessages: this.counts.badBusMessages,
+      droppedForBackpressure: this.counts.droppedForBackpressure,
+      warm: this.warm,
     };
   }
 

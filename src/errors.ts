@@ -44,9 +44,7 @@ export class ServmanError extends Error {
 
   /** The protocol's `error` frame for this error, echoing a request id when there was one. */
   toFrame(id?: string | number): { type: "error"; id?: string | number; code: ErrorCode; message: string } {
-    return id === undefined
-      ? { type: "error", code: this.code, message: this.message }
-      : { type: "error", id, code: this.code, message: this.message };
+    return id === undefined ? { type: "error", code: this.code, message: this.message } : { type: "error", id, code: this.code, message: this.message };
   }
 }
 

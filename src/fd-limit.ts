@@ -8,7 +8,9 @@ import { readFileSync, readdirSync } from "node:fs";
 /** The soft limit on open files, or null where it cannot be read (not Linux). */
 export function openFileLimit(): number | null {
   try {
-    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"));
     const soft = line?.split(/\s{2,}/)[1];
     return soft === undefined || soft === "unlimited" ? null : Number(soft);
   } catch {

@@ -18,10 +18,7 @@ export function isValidName(value: unknown): value is string {
 /** Throws `bad_request` unless `value` is a valid name; `what` says which field it was. */
 export function assertName(value: unknown, what: string): string {
   if (!isValidName(value)) {
-    throw new ServmanError(
-      "bad_request",
-      `${what} must be 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit`,
-    );
+    throw new ServmanError("bad_request", `${what} must be 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit`);
   }
   return value;
 }

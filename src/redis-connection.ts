@@ -60,14 +60,7 @@ export function createRedis(target: RedisTarget, options: ConnectionOptions): Re
   };
   // Connections that publish on the hot path send each tick's commands in one write.
   const all: typeof redisOptions = Object.assign(redisOptions, targetOptions(target));
-  const redis =
-    target.kind === "single"
-      ? options.blocking
-        ? new Redis(target.url, all)
-        : new TickCorkedRedis(target.url, all)
-      : options.blocking
-        ? new Redis(all)
-        : new TickCorkedRedis(all);
+  const redis = target.kind === "single" ? (options.blocking ? new Redis(target.url, all) : new TickCorkedRedis(target.url, all)) : options.blocking ? new Redis(all) : new TickCorkedRedis(all);
   // quit() ends the connection to the master but not the failover detector's connections to the
   // sentinels (ioredis 6), which would then retry for ever: disconnect() closes those too.
   if (target.kind === "sentinel") redis.once("end", () => redis.disconnect());
@@ -108,11 +101,9 @@ export async function checkRedis(target: RedisTarget, timeoutMs = 3_000): Promis
       throw new ServmanError("unavailable", `Redis at ${shown} refused the credentials (${reason}). Check the user and password in the URL: rediss://USER:PASSWORD@HOST:PORT`, { cause: err });
     }
     if (/certificate|self.signed|SSL|TLS/i.test(reason)) {
-      throw new ServmanError(
-        "unavailable",
-        `TLS to Redis at ${shown} failed (${reason}). If the server's certificate comes from a private CA, give Node the CA: NODE_EXTRA_CA_CERTS=/path/to/ca.pem`,
-        { cause: err },
-      );
+      throw new ServmanError("unavailable", `TLS to Redis at ${shown} failed (${reason}). If the server's certificate comes from a private CA, give Node the CA: NODE_EXTRA_CA_CERTS=/path/to/ca.pem`, {
+        cause: err,
+      });
     }
     throw new ServmanError(
       "unavailable",

@@ -42,7 +42,11 @@ describe("tickets and admin tokens", () => {
 
   it("closes a connection with 1008 for a missing, forged, expired or malformed ticket", async () => {
     const forged = (await mintTicket("another-secret-0123456789", { sub: "mallory", tasks: ["echo"] })).ticket;
-    const expired = await new SignJWT({ tasks: ["echo"] }).setProtectedHeader({ alg: "HS256" }).setSubject("late").setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(new TextEncoder().encode(SECRET));
+    const expired = await new SignJWT({ tasks: ["echo"] })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("late")
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(new TextEncoder().encode(SECRET));
     const noExp = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("forever").sign(new TextEncoder().encode(SECRET));
     const none = "eyJhbGciOiJub25lIn0." + Buffer.from(JSON.stringify({ sub: "x", exp: 9e9, admin: true })).toString("base64url") + ".";
     const cases: [string, RegExp][] = [
@@ -67,7 +71,7 @@ describe("tickets and admin tokens", () => {
     const launched = await alice.request({ type: "launch", task: "echo" });
     assert.equal(launched.type, "launched");
     assert.equal((await alice.request({ type: "launch", task: "heartbeat" })).code, "forbidden");
-    assert.equal((await fx.redis.client.hget(`t:instance:${launched.instance}`, "ownerUser")), "alice");
+    assert.equal(await fx.redis.client.hget(`t:instance:${launched.instance}`, "ownerUser"), "alice");
     const noTasks = await fx.cluster.raw(1, await ticket("nobody"));
     assert.equal((await noTasks.request({ type: "launch", task: "echo" })).code, "forbidden", "no tasks claim: no launches");
     await alice.request({ type: "stop", instance: launched.instance });
@@ -123,7 +127,7 @@ describe("tickets and admin tokens", () => {
     const noToken = await fetch(http("/v1/instances"));
     assert.equal(noToken.status, 401);
     assert.match(noToken.headers.get("www-authenticate") ?? "", /^Bearer/);
-    assert.equal(((await noToken.json())).error.code, "unauthorized");
+    assert.equal((await noToken.json()).error.code, "unauthorized");
     assert.equal((await fetch(http("/v1/nodes"), { headers: { authorization: "Bearer wrong-token-wrong-token" } })).status, 401);
     assert.equal((await fetch(http("/v1/nodes"), { headers: { authorization: `Bearer ${await ticket("x", { admin: true })}` } })).status, 401, "a ticket is not an admin token");
     for (const token of [TOKEN_A, TOKEN_B]) assert.equal((await fetch(http("/v1/nodes"), { headers: { authorization: `Bearer ${token}` } })).status, 200);
@@ -131,14 +135,22 @@ describe("tickets and admin tokens", () => {
   });
 
   it("mints working tickets through POST /v1/tickets, the Launcher and servman ticket", async () => {
-    const post = await fetch(http("/v1/tickets"), { method: "POST", headers: { authorization: `Bearer ${TOKEN_A}`, "content-type": "application/json" }, body: JSON.stringify({ sub: "gina", tasks: ["echo"], ttlSeconds: 60 }) });
+    const post = await fetch(http("/v1/tickets"), {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN_A}`, "content-type": "application/json" },
+      body: JSON.stringify({ sub: "gina", tasks: ["echo"], ttlSeconds: 60 }),
+    });
     assert.equal(post.status, 201);
     const minted = (await post.json()) as { ticket: string; exp: number };
     assert.ok(minted.exp > Date.now() / 1000);
     const gina = await fx.cluster.raw(0, minted.ticket);
     assert.equal((await gina.request({ type: "launch", task: "echo" })).type, "launched");
     assert.equal((await fetch(http("/v1/tickets"), { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status, 401);
-    const badBody = await fetch(http("/v1/tickets"), { method: "POST", headers: { authorization: `Bearer ${TOKEN_A}`, "content-type": "application/json" }, body: JSON.stringify({ sub: "x", root: true }) });
+    const badBody = await fetch(http("/v1/tickets"), {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN_A}`, "content-type": "application/json" },
+      body: JSON.stringify({ sub: "x", root: true }),
+    });
     assert.equal(badBody.status, 400);
 
     const launcher = new Launcher({ redis: fx.redis.url, prefix: "t", secret: SECRET });
@@ -172,7 +184,10 @@ describe("binding addresses", () => {
     const redis = await startRedis();
     try {
       const open = testConfig(redis, { gateway: { host: "0.0.0.0", port: 0 } });
-      assert.throws(() => assertServable(open), (e: ConfigError) => e instanceof ConfigError && e.path.startsWith("gateway.host"));
+      assert.throws(
+        () => assertServable(open),
+        (e: ConfigError) => e instanceof ConfigError && e.path.startsWith("gateway.host"),
+      );
       assert.doesNotThrow(() => assertServable(testConfig(redis, { gateway: { host: "0.0.0.0", port: 0 }, auth: { secret: SECRET } })));
       assert.doesNotThrow(() => assertServable({ ...open, gateway: { ...open.gateway, insecure: true } }));
       assert.doesNotThrow(() => assertServable(testConfig(redis, { gateway: { host: "::1", port: 0 } })));

@@ -126,7 +126,10 @@ describe("StalledDelivery", () => {
     for (const client of ["a", "b", "a"]) assert.equal(gate.admit(message(client), 1000), false);
     assert.deepEqual(told, [], "told at the end of the tick");
     await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(told, [["a", 2], ["b", 1]]);
+    assert.deepEqual(told, [
+      ["a", 2],
+      ["b", 1],
+    ]);
     assert.equal(counted, 3);
     assert.equal(gate.admit(message("b"), 5000), false);
     assert.equal(warnings.length, 1, "one warning for the whole stall");

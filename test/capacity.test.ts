@@ -19,15 +19,26 @@ async function queued(url: string, instance: string): Promise<boolean> {
 }
 
 describe("capacity across two nodes", () => {
-  const fx = useCluster({ nodes: [{ id: "n1", capacity: 2, tasks: ["echo"] }, { id: "n2", capacity: 3, tasks: ["echo"] }] });
+  const fx = useCluster({
+    nodes: [
+      { id: "n1", capacity: 2, tasks: ["echo"] },
+      { id: "n2", capacity: 3, tasks: ["echo"] },
+    ],
+  });
 
   it("fills both nodes to their capacity, refuses the next launch, and takes it once a slot frees", async () => {
     const client = await fx.cluster.raw();
     const replies = await Promise.all(Array.from({ length: 5 }, () => client.request({ type: "launch", task: "echo" })));
-    assert.deepEqual(replies.map((r) => r.type), Array(5).fill("launched"));
+    assert.deepEqual(
+      replies.map((r) => r.type),
+      Array(5).fill("launched"),
+    );
     const perNode = (node: string) => replies.filter((r) => r.node === node).length;
     assert.deepEqual([perNode("n1"), perNode("n2")], [2, 3]);
-    assert.deepEqual(fx.cluster.nodes.map((n) => n.running), [2, 3]);
+    assert.deepEqual(
+      fx.cluster.nodes.map((n) => n.running),
+      [2, 3],
+    );
 
     const refused = await client.request({ type: "launch", task: "echo", options: { timeoutMs: 500 } });
     assert.equal(refused.code, "no_capacity");
@@ -40,7 +51,10 @@ describe("capacity across two nodes", () => {
     const placed = await waiting;
     assert.equal(placed.type, "launched");
     assert.equal(placed.node, "n1");
-    assert.deepEqual(fx.cluster.nodes.map((n) => n.running), [2, 3]);
+    assert.deepEqual(
+      fx.cluster.nodes.map((n) => n.running),
+      [2, 3],
+    );
     assert.equal(descendants().filter((p) => p.cmd.includes("echo-service")).length, 5);
 
     for (const r of [...replies.filter((r) => r !== freed), placed]) await client.request({ type: "stop", instance: r.instance });
@@ -49,7 +63,13 @@ describe("capacity across two nodes", () => {
 
   it("shows running and capacity in the node list", async () => {
     const nodes = await fx.cluster.gateways[0]["requester"].nodes.list();
-    assert.deepEqual(nodes.map((n) => [n.id, n.capacity]), [["n1", 2], ["n2", 3]]);
+    assert.deepEqual(
+      nodes.map((n) => [n.id, n.capacity]),
+      [
+        ["n1", 2],
+        ["n2", 3],
+      ],
+    );
   });
 });
 
@@ -84,7 +104,10 @@ describe("a launch's slot on every path", () => {
   it("after all that, the node still takes exactly its capacity", async () => {
     const client = await fx.cluster.raw();
     const replies = await Promise.all(Array.from({ length: 3 }, () => client.request({ type: "launch", task: "echo" })));
-    assert.deepEqual(replies.map((r) => r.type), ["launched", "launched", "launched"]);
+    assert.deepEqual(
+      replies.map((r) => r.type),
+      ["launched", "launched", "launched"],
+    );
     const refused = await client.request({ type: "launch", task: "echo", options: { timeoutMs: 500 } });
     assert.equal(refused.code, "no_capacity");
     for (const r of replies) await client.request({ type: "stop", instance: r.instance });

@@ -96,7 +96,10 @@ describe("servman CLI", () => {
     assert.match(table.stdout, /^INSTANCE\s+TASK\s+NODE\s+STATE/m);
     assert.match(table.stdout, /^cli-1\s+echo\s+main-node\s+ready\s+admin/m);
     const json = JSON.parse((await cli("ls", "--json")).stdout);
-    assert.deepEqual(json.map((r: any) => [r.instance, r.task, r.node, r.state]), [["cli-1", "echo", "main-node", "ready"]]);
+    assert.deepEqual(
+      json.map((r: any) => [r.instance, r.task, r.node, r.state]),
+      [["cli-1", "echo", "main-node", "ready"]],
+    );
 
     const again = await cli("launch", "echo", "--id", "cli-1");
     assert.equal(again.code, 1);
@@ -119,11 +122,20 @@ describe("servman CLI", () => {
     const extra = await startServer(["--config", config, "--id", "extra-node", "--capacity", "1"], { bin: join(ROOT, "bin/servman-node.js") });
     servers.push(extra);
     const nodes = JSON.parse((await cli("nodes", "--json")).stdout);
-    assert.deepEqual(nodes.map((n: any) => [n.id, n.capacity, n.draining]), [["extra-node", 1, false], ["main-node", 5, false]]);
+    assert.deepEqual(
+      nodes.map((n: any) => [n.id, n.capacity, n.draining]),
+      [
+        ["extra-node", 1, false],
+        ["main-node", 5, false],
+      ],
+    );
     assert.match((await cli("nodes")).stdout, /^extra-node\s+\S+\s+\d+\s+0\s+1\s+echo,/m);
     assert.equal(await extra.stop("SIGTERM"), 0);
     const after = JSON.parse((await cli("nodes", "--json")).stdout);
-    assert.deepEqual(after.map((n: any) => n.id), ["main-node"]);
+    assert.deepEqual(
+      after.map((n: any) => n.id),
+      ["main-node"],
+    );
   });
 
   it("drains a node through Redis with servman drain: its instances stop, the process exits 0", async () => {
@@ -176,7 +188,9 @@ describe("servman CLI", () => {
     const s = await startServer(["start", "--config", drainConfig]);
     servers.push(s);
     const launched = JSON.parse((await runCli(["launch", "echo", "--config", drainConfig])).stdout);
-    const pids = descendants(s.child.pid).filter((p) => p.cmd.includes("echo-service")).map((p) => p.pid);
+    const pids = descendants(s.child.pid)
+      .filter((p) => p.cmd.includes("echo-service"))
+      .map((p) => p.pid);
     assert.equal(pids.length, 1);
     // A launch still waiting for ready does not hold the drain up: it fails, saying why.
     const pending = runCli(["launch", "echo", "--args", '{"readyDelayMs":60000}', "--config", drainConfig]);

@@ -85,7 +85,10 @@ describe("ServmanClient", () => {
     await client.close();
     await assert.rejects(launch, (e: ServmanError) => e.code === "unavailable");
     assert.deepEqual(disconnects, [1000]);
-    assert.throws(() => client.send("x", "y"), (e: ServmanError) => e.code === "unavailable");
+    assert.throws(
+      () => client.send("x", "y"),
+      (e: ServmanError) => e.code === "unavailable",
+    );
     // The launch itself went on; stop what it started.
     const requester = fx.cluster.gateways[0]["requester"];
     await eventually(async () => (await requester.instances.list()).filter((r) => r.state === "ready").length === 1, "the launch to finish");

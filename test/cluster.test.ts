@@ -15,7 +15,13 @@ function collect(client: ServmanClient, action: string): unknown[] {
 }
 
 describe("two gateways, two nodes", () => {
-  const fx = useCluster({ gateways: 2, nodes: [{ id: "node-a", tasks: ["heartbeat"] }, { id: "node-b", tasks: ["echo", "heartbeat"] }] });
+  const fx = useCluster({
+    gateways: 2,
+    nodes: [
+      { id: "node-a", tasks: ["heartbeat"] },
+      { id: "node-b", tasks: ["echo", "heartbeat"] },
+    ],
+  });
 
   it("serves a client on one gateway from an instance on the other node", async () => {
     const client = await fx.cluster.client(0);
@@ -42,8 +48,14 @@ describe("two gateways, two nodes", () => {
     for (let seq = 0; seq < 300; seq++) client.send(instance, "echo", { seq });
     client.send(instance, "burst", { count: 300 });
     await eventually(() => echoes.length === 300 && bursts.length === 300, "300 echoes and 300 burst messages");
-    assert.deepEqual(echoes, Array.from({ length: 300 }, (_, seq) => ({ seq })));
-    assert.deepEqual(bursts, Array.from({ length: 300 }, (_, seq) => ({ seq })));
+    assert.deepEqual(
+      echoes,
+      Array.from({ length: 300 }, (_, seq) => ({ seq })),
+    );
+    assert.deepEqual(
+      bursts,
+      Array.from({ length: 300 }, (_, seq) => ({ seq })),
+    );
     await client.stop(instance);
   });
 
@@ -73,12 +85,21 @@ describe("two gateways, two nodes", () => {
     client.send(instance, "echo", 1, "chat");
     client.send(instance, "echo", 2);
     await eventually(() => got.length === 2, "two echoes");
-    assert.deepEqual(got, [[1, "chat"], [2, undefined]]);
+    assert.deepEqual(got, [
+      [1, "chat"],
+      [2, undefined],
+    ]);
     await client.stop(instance);
   });
 
   it("lists both nodes with their tasks", async () => {
     const nodes = await fx.cluster.gateways[0]["requester"].nodes.list();
-    assert.deepEqual(nodes.map((n) => [n.id, n.tasks]), [["node-a", ["heartbeat"]], ["node-b", ["echo", "heartbeat"]]]);
+    assert.deepEqual(
+      nodes.map((n) => [n.id, n.tasks]),
+      [
+        ["node-a", ["heartbeat"]],
+        ["node-b", ["echo", "heartbeat"]],
+      ],
+    );
   });
 });

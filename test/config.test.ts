@@ -59,12 +59,30 @@ describe("configuration", () => {
   it("gives flags precedence over environment, and environment over the file", () => {
     const { file } = folderWith({ redis: "redis://file:1", prefix: "fromfile", gateway: { port: 1111, host: "127.0.0.2" }, node: { capacity: 3 } });
     const fromFile = loadConfig({ config: file }, env);
-    assert.deepEqual([fromFile.redis.kind === "single" && fromFile.redis.url, fromFile.prefix, fromFile.gateway.port, fromFile.gateway.host, fromFile.node.capacity], ["redis://file:1", "fromfile", 1111, "127.0.0.2", 3]);
-    const envVars = { ...env, SERVMAN_CONFIG: file, SERVMAN_REDIS_URL: "redis://env:2", SERVMAN_PORT: "2222", SERVMAN_PREFIX: "fromenv", SERVMAN_CAPACITY: "4", SERVMAN_HOST: "127.0.0.3", SERVMAN_NODE_ID: "envnode" };
+    assert.deepEqual(
+      [fromFile.redis.kind === "single" && fromFile.redis.url, fromFile.prefix, fromFile.gateway.port, fromFile.gateway.host, fromFile.node.capacity],
+      ["redis://file:1", "fromfile", 1111, "127.0.0.2", 3],
+    );
+    const envVars = {
+      ...env,
+      SERVMAN_CONFIG: file,
+      SERVMAN_REDIS_URL: "redis://env:2",
+      SERVMAN_PORT: "2222",
+      SERVMAN_PREFIX: "fromenv",
+      SERVMAN_CAPACITY: "4",
+      SERVMAN_HOST: "127.0.0.3",
+      SERVMAN_NODE_ID: "envnode",
+    };
     const fromEnv = loadConfig({}, envVars);
-    assert.deepEqual([fromEnv.redis.kind === "single" && fromEnv.redis.url, fromEnv.prefix, fromEnv.gateway.port, fromEnv.gateway.host, fromEnv.node.capacity, fromEnv.node.id], ["redis://env:2", "fromenv", 2222, "127.0.0.3", 4, "envnode"]);
+    assert.deepEqual(
+      [fromEnv.redis.kind === "single" && fromEnv.redis.url, fromEnv.prefix, fromEnv.gateway.port, fromEnv.gateway.host, fromEnv.node.capacity, fromEnv.node.id],
+      ["redis://env:2", "fromenv", 2222, "127.0.0.3", 4, "envnode"],
+    );
     const fromFlags = loadConfig({ redis: "redis://flag:3", port: 3333, prefix: "fromflag", capacity: 5, host: "127.0.0.4", id: "flagnode" }, envVars);
-    assert.deepEqual([fromFlags.redis.kind === "single" && fromFlags.redis.url, fromFlags.prefix, fromFlags.gateway.port, fromFlags.gateway.host, fromFlags.node.capacity, fromFlags.node.id], ["redis://flag:3", "fromflag", 3333, "127.0.0.4", 5, "flagnode"]);
+    assert.deepEqual(
+      [fromFlags.redis.kind === "single" && fromFlags.redis.url, fromFlags.prefix, fromFlags.gateway.port, fromFlags.gateway.host, fromFlags.node.capacity, fromFlags.node.id],
+      ["redis://flag:3", "fromflag", 3333, "127.0.0.4", 5, "flagnode"],
+    );
   });
 
   it("refuses a named file that does not exist", () => {
@@ -74,14 +92,21 @@ describe("configuration", () => {
 
   it("refuses bad JSON, naming the file", () => {
     const { file } = folderWith(null, "{ nope");
-    assert.throws(() => loadConfig({ config: file }, env), (err: ConfigError) => err.message.includes(file) && /not valid JSON/.test(err.message));
+    assert.throws(
+      () => loadConfig({ config: file }, env),
+      (err: ConfigError) => err.message.includes(file) && /not valid JSON/.test(err.message),
+    );
   });
 
   it("refuses unknown keys and wrong types, naming the key path", () => {
     configError(() => loadConfig({ config: folderWith({ gatway: {} }).file }, env), "gatway", /unexpected property/);
     configError(() => loadConfig({ config: folderWith({ gateway: { port: "80" } }).file }, env), "gateway.port", /integer|number/);
     configError(() => loadConfig({ config: folderWith({ gateway: { limits: { maxFrameSize: 1 } } }).file }, env), "gateway.limits.maxFrameSize", /unexpected property/);
-    configError(() => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, restart: "sometimes" } } }).file }, env), "tasks.t.restart", /expected one of "never", "on-failure", "always"/);
+    configError(
+      () => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, restart: "sometimes" } } }).file }, env),
+      "tasks.t.restart",
+      /expected one of "never", "on-failure", "always"/,
+    );
     configError(() => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, colour: "red" } } }).file }, env), "tasks.t.colour", /unexpected property/);
     configError(() => loadConfig({ config: folderWith({ tasks: { "bad:name": { module: ECHO_SERVICE } } }).file }, env), "tasks.bad:name", /unexpected property/);
     configError(() => loadConfig({ config: folderWith({ redis: "http://x" }).file }, env), "redis", /redis\+cluster:\/\//);
@@ -90,20 +115,30 @@ describe("configuration", () => {
   it("takes Redis as one server, a cluster or a Sentinel master, from the file, the environment and flags", () => {
     const cluster = loadConfig({ config: folderWith({ redis: { cluster: ["redis://127.0.0.1:7000", "rediss://u:p@10.0.0.2:7001"] } }).file }, env);
     assert.deepEqual(cluster.redis, { kind: "cluster", nodes: ["redis://127.0.0.1:7000", "rediss://u:p@10.0.0.2:7001"] });
-    const sentinel = loadConfig(
-      { config: folderWith({ redis: { sentinels: ["10.0.0.1:26379", "[::1]:26380"], name: "mymaster", password: "pw", sentinelPassword: "spw", tls: true } }).file },
-      env,
-    );
+    const sentinel = loadConfig({ config: folderWith({ redis: { sentinels: ["10.0.0.1:26379", "[::1]:26380"], name: "mymaster", password: "pw", sentinelPassword: "spw", tls: true } }).file }, env);
     assert.deepEqual(sentinel.redis, {
       kind: "sentinel",
-      sentinels: [{ host: "10.0.0.1", port: 26379 }, { host: "::1", port: 26380 }],
+      sentinels: [
+        { host: "10.0.0.1", port: 26379 },
+        { host: "::1", port: 26380 },
+      ],
       name: "mymaster",
       password: "pw",
       sentinelPassword: "spw",
       tls: true,
     });
     const fromEnv = loadConfig({}, { ...env, SERVMAN_REDIS_URL: "redis+sentinel://al%40ice:p@ss@h1:26379,h2:26380/main" }, mkdtempSync(join(tmpdir(), "e-")));
-    assert.deepEqual(fromEnv.redis, { kind: "sentinel", sentinels: [{ host: "h1", port: 26379 }, { host: "h2", port: 26380 }], name: "main", username: "al@ice", password: "p@ss", tls: false });
+    assert.deepEqual(fromEnv.redis, {
+      kind: "sentinel",
+      sentinels: [
+        { host: "h1", port: 26379 },
+        { host: "h2", port: 26380 },
+      ],
+      name: "main",
+      username: "al@ice",
+      password: "p@ss",
+      tls: false,
+    });
     const fromFlag = loadConfig({ redis: "rediss+cluster://user:pw@h1:7000,h2:7001" }, env, mkdtempSync(join(tmpdir(), "e-")));
     assert.deepEqual(fromFlag.redis, { kind: "cluster", nodes: ["rediss://user:pw@h1:7000", "rediss://user:pw@h2:7001"] });
   });

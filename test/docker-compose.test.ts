@@ -74,8 +74,7 @@ test("gateways take a ticket secret and an admin token from the environment, wit
     const env = services[name].environment ?? {};
     // Passed on from the host's environment, empty when unset: no secret is in the file.
     for (const key of ["SERVMAN_AUTH_SECRET", "SERVMAN_ADMIN_TOKENS"]) assert.equal(env[key], `\${${key}:-}`, `${name} ${key}`);
-    const load = (vars: Record<string, string>) =>
-      loadConfig(overridesOf(parseCommand(services[name].command!).values), { PATH: process.env.PATH, ...vars }, fileURLToPath(root));
+    const load = (vars: Record<string, string>) => loadConfig(overridesOf(parseCommand(services[name].command!).values), { PATH: process.env.PATH, ...vars }, fileURLToPath(root));
     // Set: auth is on, so 0.0.0.0 is allowed and the admin API is served.
     const config = load({ SERVMAN_AUTH_SECRET: "s".repeat(32), SERVMAN_ADMIN_TOKENS: "t".repeat(32) });
     assert.doesNotThrow(() => assertServable(config), name);
@@ -119,7 +118,9 @@ test("the image's working dir holds conf/servman.json, where the default config 
   assert.ok(workdir?.startsWith("/"), "WORKDIR must be absolute");
   // `COPY . .` (or an explicit `COPY conf ...`) into the working dir brings conf/ along.
   assert.ok(instructions("COPY").some((copy) => /^(\.|conf\/?) (\.|\.\/|\.\/conf\/?|conf\/?)$/.test(copy)));
-  const ignored = read(".dockerignore").split("\n").map((line) => line.trim());
+  const ignored = read(".dockerignore")
+    .split("\n")
+    .map((line) => line.trim());
   assert.ok(!ignored.some((line) => /^\/?conf\b/.test(line)), ".dockerignore must not exclude conf/");
   // Host builds are for the host's platform; the image installs and compiles its own.
   assert.ok(ignored.includes("node_modules") && ignored.includes("dist"));

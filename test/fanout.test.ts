@@ -144,9 +144,17 @@ describe("fan-out on the node, without a cluster", () => {
 
   it("one event for members on two gateways is one publish per gateway, the event spliced as it was", () => {
     const { state, node } = delivery();
-    for (const [client, gateway] of [["a", "g1"], ["b", "g2"], ["c", "g1"]]) node.route(client, gateway);
+    for (const [client, gateway] of [
+      ["a", "g1"],
+      ["b", "g2"],
+      ["c", "g1"],
+    ])
+      node.route(client, gateway);
     node.send(event(7), ["a", "b", "c"]);
-    assert.deepEqual(state.published.map((p) => p.channel), ["to-gateway:g1", "to-gateway:g2"]);
+    assert.deepEqual(
+      state.published.map((p) => p.channel),
+      ["to-gateway:g1", "to-gateway:g2"],
+    );
     assert.deepEqual(JSON.parse(state.published[0].payload), { type: "fanout", instance: "i1", seq: 1, sessions: ["a", "c"], event: JSON.parse(event(7)) });
     assert.ok(state.published[0].payload.endsWith(`,"event":${event(7)}}`));
   });
@@ -172,7 +180,10 @@ describe("fan-out on the node, without a cluster", () => {
     await resuming;
     const replay = JSON.parse(state.published.at(-1)!.payload) as { type: string; events: { data: number }[]; through: number };
     assert.equal(replay.type, "replay");
-    assert.deepEqual(replay.events.map((e) => e.data), [1, 2, 3, 4]);
+    assert.deepEqual(
+      replay.events.map((e) => e.data),
+      [1, 2, 3, 4],
+    );
     // Live again, on its new gateway.
     node.send(event(5), ["a"]);
     assert.equal(state.published.at(-1)!.channel, "to-gateway:g2");
@@ -191,7 +202,10 @@ describe("fan-out on the node, without a cluster", () => {
     // g1 is still gone: the barrier reaches nobody, and the replay does not wait for it.
     await node.resume("a", "to-session:a", "g2", true);
     const replay = JSON.parse(state.published.at(-1)!.payload) as { events: { data: number }[] };
-    assert.deepEqual(replay.events.map((e) => e.data), [1]);
+    assert.deepEqual(
+      replay.events.map((e) => e.data),
+      [1],
+    );
     state.published.length = 0;
     await node.resume("b", "to-session:b", "g2", false);
     assert.deepEqual((JSON.parse(state.published.at(-1)!.payload) as { events: unknown[] }).events, []);

@@ -10,8 +10,21 @@ import { NodeRegistry, type NodeRecord } from "../src/registry/node-registry.js"
 import { startRedis } from "./helpers/redis-server.js";
 
 const record = (id: string): NodeRecord => ({
-  id, host: "h", pid: 1, tasks: ["echo"], capacity: 1, running: 0, started: 0, seen: 0, draining: false,
-  invalidOutput: 0, internalErrors: 0, badBusMessages: 0, droppedForBackpressure: 0, warm: {}, fenced: 0,
+  id,
+  host: "h",
+  pid: 1,
+  tasks: ["echo"],
+  capacity: 1,
+  running: 0,
+  started: 0,
+  seen: 0,
+  draining: false,
+  invalidOutput: 0,
+  internalErrors: 0,
+  badBusMessages: 0,
+  droppedForBackpressure: 0,
+  warm: {},
+  fenced: 0,
 });
 const launch = { task: "echo", owner: null, ownerUser: "u", options: {}, args: {} };
 

@@ -99,10 +99,14 @@ describe("fencing a node that was paused", () => {
         await eventually(() => client.frames.some((f) => f.type === "closed" && f.instance === plain && f.reason === "lost"), "plain to be reported lost", 30_000);
       }
       const lostMs = Date.now() - pausedAt;
-      await eventually(async () => {
-        const r = await redis.client.hmget("t:instance:keep", "node", "state");
-        return r[0] === "n2" && r[1] === "ready";
-      }, "keep to be relaunched on n2", 30_000);
+      await eventually(
+        async () => {
+          const r = await redis.client.hmget("t:instance:keep", "node", "state");
+          return r[0] === "n2" && r[1] === "ready";
+        },
+        "keep to be relaunched on n2",
+        30_000,
+      );
       for (const client of [a, b]) assert.equal((await client.request({ type: "join", instance: "keep" })).type, "joined");
       const fresh = await whoami(b, "keep");
       assert.notEqual(fresh, pids.keep);
@@ -119,25 +123,40 @@ describe("fencing a node that was paused", () => {
       a.send({ type: "send", instance: "keep", action: "echo", data: "barrier" });
       await a.next((f) => f.action === "echo" && f.data === "barrier");
       const answers = take(a, (f) => f.action === "whoami");
-      assert.deepEqual(answers.map((f) => f.data.pid), [fresh], "exactly one answer, from the relaunched process");
+      assert.deepEqual(
+        answers.map((f) => f.data.pid),
+        [fresh],
+        "exactly one answer, from the relaunched process",
+      );
       for (const client of [a, b]) {
-        assert.deepEqual(client.frames.filter((f) => f.data?.pid === pids.keep || f.data?.pid === pids.plain), [], "nothing from a stale process");
+        assert.deepEqual(
+          client.frames.filter((f) => f.data?.pid === pids.keep || f.data?.pid === pids.plain),
+          [],
+          "nothing from a stale process",
+        );
       }
       // The log says how long n1 went unconfirmed.
       assert.match(n1.stderr(), /"unconfirmedMs":\d+/);
 
       // n1 is back as a fresh incarnation with nothing running, and says it fenced.
-      await eventually(async () => {
-        const n = (await launcher.nodes()).find((x) => x.id === "n1");
-        return n !== undefined && n.running === 0 && n.fenced === 1;
-      }, "n1 to register again with nothing running", 10_000);
+      await eventually(
+        async () => {
+          const n = (await launcher.nodes()).find((x) => x.id === "n1");
+          return n !== undefined && n.running === 0 && n.fenced === 1;
+        },
+        "n1 to register again with nothing running",
+        10_000,
+      );
       assert.match(n1.stderr(), /node was declared dead while it was unresponsive; fencing: stopping 2 stale instances/);
       const ids = (await launcher.list()).map((r) => r.instance);
       assert.deepEqual([...ids].sort(), ["keep"], "each instance listed once; plain is gone");
 
       // All of the capacity is back: 12 slots, keep holds one.
       const launched = await Promise.allSettled(Array.from({ length: 11 }, () => launcher.launch("plain", { timeoutMs: 20_000 })));
-      assert.deepEqual(launched.filter((r) => r.status === "rejected").map((r) => String((r).reason)), []);
+      assert.deepEqual(
+        launched.filter((r) => r.status === "rejected").map((r) => String(r.reason)),
+        [],
+      );
       t.diagnostic(`plain reported lost ${lostMs} ms into the pause; stale processes gone ${goneMs} ms after SIGCONT`);
     } finally {
       await tearDown(s, () => stopped);
@@ -167,12 +186,22 @@ describe("fencing a node that was paused", () => {
         const n = (await launcher.nodes()).find((x) => x.id === "n1")!;
         assert.equal(n.running, 2);
         assert.equal(n.fenced, 0);
-        assert.deepEqual((await launcher.list()).map((r) => [r.instance, r.node]).sort(), [["keep", "n1"], [plain, "n1"]].sort());
+        assert.deepEqual(
+          (await launcher.list()).map((r) => [r.instance, r.node]).sort(),
+          [
+            ["keep", "n1"],
+            [plain, "n1"],
+          ].sort(),
+        );
       } finally {
         await launcher.close();
       }
       assert.equal(await whoami(a, "keep"), pids.keep);
-      for (const client of [a, b]) assert.deepEqual(client.frames.filter((f) => f.type === "closed"), []);
+      for (const client of [a, b])
+        assert.deepEqual(
+          client.frames.filter((f) => f.type === "closed"),
+          [],
+        );
       assert.ok(alive(pids.keep) && alive(pids.plain));
       assert.doesNotMatch(n1.stderr(), /fencing/);
     } finally {

@@ -22,11 +22,43 @@ import { useCluster } from "./helpers/use-cluster.js";
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const keys = new Keys("t");
 
-const TYPES = ["message", "join", "leave", "stop", "resume", "ack", "joined", "join_rejected", "closed", "restarting", "restarted", "dropped", "stopping", "stopped", "alert", "launched", "replay", "takeover", "launch_error", "drain", "lost", "fanout", "barrier", "undelivered", "flushed", "nope", ""];
+const TYPES = [
+  "message",
+  "join",
+  "leave",
+  "stop",
+  "resume",
+  "ack",
+  "joined",
+  "join_rejected",
+  "closed",
+  "restarting",
+  "restarted",
+  "dropped",
+  "stopping",
+  "stopped",
+  "alert",
+  "launched",
+  "replay",
+  "takeover",
+  "launch_error",
+  "drain",
+  "lost",
+  "fanout",
+  "barrier",
+  "undelivered",
+  "flushed",
+  "nope",
+  "",
+];
 /** Valid messages of these types act on the cluster (see the file's comment). */
 const ACTING = new Set(["stop", "drain", "takeover", "lost", "closed", "leave"]);
 
-const field = fc.oneof(fc.constantFrom("ghost", "", "c1", 0, -1, null, true, [], {}), hostilePayload.map((text) => ({ raw: text })), fc.string({ unit: "binary", maxLength: 40 }));
+const field = fc.oneof(
+  fc.constantFrom("ghost", "", "c1", 0, -1, null, true, [], {}),
+  hostilePayload.map((text) => ({ raw: text })),
+  fc.string({ unit: "binary", maxLength: 40 }),
+);
 
 /** A message with a known or unknown type and a random subset of plausible fields. */
 const shaped = fc
@@ -56,7 +88,7 @@ const shaped = fc
     // Hostile text is spliced in raw, so depth and bad escapes reach the decoder as they are.
     const raws: string[] = [];
     const json = JSON.stringify(record, (_k, v: unknown) => {
-      if (v && typeof v === "object" && "raw" in v && typeof (v).raw === "string") {
+      if (v && typeof v === "object" && "raw" in v && typeof v.raw === "string") {
         raws.push((v as { raw: string }).raw);
         return `@@RAW${raws.length - 1}@@`;
       }
@@ -65,7 +97,13 @@ const shaped = fc
     return json.replace(/"@@RAW(\d+)@@"/g, (_m, i: string) => raws[Number(i)]);
   });
 
-const payload = fc.oneof(shaped, shaped, hostilePayload, fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)), fc.string({ unit: "binary", maxLength: 200 }));
+const payload = fc.oneof(
+  shaped,
+  shaped,
+  hostilePayload,
+  fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
+  fc.string({ unit: "binary", maxLength: 200 }),
+);
 
 /** True when `text` is a valid message that would act on the cluster on some channel. */
 function acts(text: string): boolean {

@@ -47,22 +47,27 @@ const hostileRequest: fc.Arbitrary<{ text: string }> = fc
 const frame: fc.Arbitrary<{ text?: string; binary?: Uint8Array }> = fc.oneof(
   fc.string({ unit: "binary", maxLength: 300 }).map((text) => ({ text })),
   fc.json({ maxDepth: 5 }).map((text) => ({ text })),
-  fc.record({
-    type: fc.constantFrom("launch", "join", "send", "leave", "stop", "resume", "ping", "dance", ""),
-    id: fc.oneof(fc.string(), fc.integer(), fc.anything()),
-    task: fc.oneof(fc.constantFrom("echo", "nope", "a:b", ""), fc.anything()),
-    instance: fc.oneof(fc.constantFrom("ghost", "../../etc", "x".repeat(100), "fuzz-target"), fc.anything()),
-    action: fc.oneof(fc.string(), fc.anything()),
-    data: fc.anything(),
-    options: fc.anything(),
-    args: fc.anything(),
-  }, { requiredKeys: ["type"] }).map((v) => ({ text: JSON.stringify(v) ?? "null" })),
+  fc
+    .record(
+      {
+        type: fc.constantFrom("launch", "join", "send", "leave", "stop", "resume", "ping", "dance", ""),
+        id: fc.oneof(fc.string(), fc.integer(), fc.anything()),
+        task: fc.oneof(fc.constantFrom("echo", "nope", "a:b", ""), fc.anything()),
+        instance: fc.oneof(fc.constantFrom("ghost", "../../etc", "x".repeat(100), "fuzz-target"), fc.anything()),
+        action: fc.oneof(fc.string(), fc.anything()),
+        data: fc.anything(),
+        options: fc.anything(),
+        args: fc.anything(),
+      },
+      { requiredKeys: ["type"] },
+    )
+    .map((v) => ({ text: JSON.stringify(v) ?? "null" })),
   fc.integer({ min: 1, max: 20_000 }).map((depth) => ({ text: "[".repeat(depth) + "]".repeat(depth) })),
   fc.integer({ min: 1, max: 5_000 }).map((depth) => ({ text: '{"a":'.repeat(depth) + "1" + "}".repeat(depth) })),
   fc.uint8Array({ maxLength: 300 }).map((binary) => ({ binary })),
   hostileRequest,
   hostileRequest,
-  fc.constantFrom({ text: "x".repeat(MAX_FRAME + 1) }, { text: "\uD800" }, { text: "" }, { text: "{\"type\":\"send\",\"instance\":\"fuzz-target\",\"action\":\"echo\",\"data\":" + "9".repeat(2000) + "}" }),
+  fc.constantFrom({ text: "x".repeat(MAX_FRAME + 1) }, { text: "\uD800" }, { text: "" }, { text: '{"type":"send","instance":"fuzz-target","action":"echo","data":' + "9".repeat(2000) + "}" }),
 );
 
 describe("fuzzing", () => {
@@ -113,7 +118,11 @@ describe("fuzzing", () => {
       { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 42) },
     );
     await eventually(() => echoes.length === sent, `all ${sent} echoes of the well-behaved client`, 20_000);
-    assert.deepEqual(echoes, Array.from({ length: sent }, (_, n) => n), "complete and in order");
+    assert.deepEqual(
+      echoes,
+      Array.from({ length: sent }, (_, n) => n),
+      "complete and in order",
+    );
     assert.equal((await good.request({ type: "ping" })).type, "pong");
     await hostile.close();
     await eventually(() => gateway.connections === 1, "only the well-behaved connection to remain");
@@ -135,13 +144,17 @@ describe("fuzzing", () => {
     }
     const fromGarbage: number[] = [];
     const fromNeighbour: number[] = [];
-    await eventually(() => {
-      for (const f of client.frames.splice(0)) {
-        if (f.action !== "echo") continue;
-        (f.instance === garbage.instance ? fromGarbage : fromNeighbour).push(f.data.n);
-      }
-      return fromGarbage.length === 5 && fromNeighbour.length === 5;
-    }, "echoes from both instances", 30_000);
+    await eventually(
+      () => {
+        for (const f of client.frames.splice(0)) {
+          if (f.action !== "echo") continue;
+          (f.instance === garbage.instance ? fromGarbage : fromNeighbour).push(f.data.n);
+        }
+        return fromGarbage.length === 5 && fromNeighbour.length === 5;
+      },
+      "echoes from both instances",
+      30_000,
+    );
     assert.deepEqual(fromGarbage, [0, 1, 2, 3, 4], "valid messages among the garbage still count");
     assert.deepEqual(fromNeighbour, [0, 1, 2, 3, 4]);
     const node = fx.cluster.nodes[0];

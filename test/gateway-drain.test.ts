@@ -21,7 +21,9 @@ describe("gateway drain", () => {
     const health = await fetch(`${base}/healthz`);
     assert.equal(health.status, 503);
     assert.deepEqual(await health.json(), { status: "unavailable", reason: "draining" });
-    const upgrade = await fetch(`${base}/v1/connect`, { headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" } }).catch((e: Error) => e);
+    const upgrade = await fetch(`${base}/v1/connect`, {
+      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" },
+    }).catch((e: Error) => e);
     assert.ok(upgrade instanceof Error || upgrade.status === 503, "no new connection while draining");
     await drained;
     stuck.ws.terminate();

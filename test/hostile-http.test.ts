@@ -27,7 +27,10 @@ const SECRET = "edge-secret-0123456789-abcdef";
 const portOf = (gateway: Gateway) => Number(new URL(gateway.url).port);
 
 /** How a WebSocket connection attempt ended: welcome, an HTTP status, a close code, or an error. */
-function attempt(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<{ outcome: "welcome" | "status" | "closed" | "error"; status?: number; code?: number; frame?: any; ws: WebSocket }> {
+function attempt(
+  url: string,
+  options: ConstructorParameters<typeof WebSocket>[2] = {},
+): Promise<{ outcome: "welcome" | "status" | "closed" | "error"; status?: number; code?: number; frame?: any; ws: WebSocket }> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, options);
     let frame: any;
@@ -231,7 +234,10 @@ describe("request heads that never end", () => {
     // headersTimeoutMs ends every slow socket (Node answers 408) and frees the slots.
     const raw = await Promise.race([Promise.all(slow.map((s) => s.received)), new Promise<null>((r) => setTimeout(() => r(null), 20_000).unref())]);
     assert.ok(raw !== null, "the slow sockets were closed");
-    assert.ok(raw.some((text) => text.startsWith("HTTP/1.1 408")), `a 408 was sent: ${JSON.stringify(raw)}`);
+    assert.ok(
+      raw.some((text) => text.startsWith("HTTP/1.1 408")),
+      `a 408 was sent: ${JSON.stringify(raw)}`,
+    );
     const client = await fx.cluster.raw();
     assert.equal((await client.request({ type: "ping" })).type, "pong");
     await client.close();
@@ -276,7 +282,9 @@ describe("a public address without admin tokens", () => {
       assert.equal((await rawRequest(port, requestText("/v1/tickets", { method: "POST", headers: ["Content-Type: application/json"], body: "{}" }))).status, 403);
       assert.equal((await rawRequest(port, requestText("/healthz"))).status, 200);
       assert.equal(lines.filter((l) => /auth\.adminTokens/.test(l)).length, 1, "one warning at startup");
-      const own = Object.values(networkInterfaces()).flat().find((a) => a && a.family === "IPv4" && !a.internal);
+      const own = Object.values(networkInterfaces())
+        .flat()
+        .find((a) => a && a.family === "IPv4" && !a.internal);
       if (own) assert.equal((await rawRequest(port, requestText("/healthz", { host: `${own.address}:${port}` }))).status, 200, own.address);
       assert.equal((await rawRequest(port, requestText("/healthz", { host: "evil.example" }))).status, 421);
     } finally {

@@ -113,20 +113,36 @@ describe("hostile input", () => {
     const gateway = fx.cluster.gateways[0];
     const node = fx.cluster.nodes[0];
     const payloads = [
-      "null", "0", "1e400", "-1", "true", '"text"', "[]", "[null]", "{}", '{"type":null}', '{"type":7}', '{"type":"nope"}',
-      '{"type":"join"}', '{"type":"join","user":null,"reply":"x"}', '{"type":"leave","client":"c"}', '{"type":"stop"}',
-      '{"type":"resume","client":"c"}', '{"type":"closed"}', '{"type":"replay","instance":"steady"}', '{"type":"replay","instance":"steady","member":true,"dropped":0,"events":[null,1]}',
-      '{"type":"takeover"}', '{"type":"lost"}', '{"type":"drain","deadlineMs":"soon"}', '{"type":"launched","instance":{}}', nested(20_000),
-      `{"type":${nested(3000)}}`, "\uD800", "{",
+      "null",
+      "0",
+      "1e400",
+      "-1",
+      "true",
+      '"text"',
+      "[]",
+      "[null]",
+      "{}",
+      '{"type":null}',
+      '{"type":7}',
+      '{"type":"nope"}',
+      '{"type":"join"}',
+      '{"type":"join","user":null,"reply":"x"}',
+      '{"type":"leave","client":"c"}',
+      '{"type":"stop"}',
+      '{"type":"resume","client":"c"}',
+      '{"type":"closed"}',
+      '{"type":"replay","instance":"steady"}',
+      '{"type":"replay","instance":"steady","member":true,"dropped":0,"events":[null,1]}',
+      '{"type":"takeover"}',
+      '{"type":"lost"}',
+      '{"type":"drain","deadlineMs":"soon"}',
+      '{"type":"launched","instance":{}}',
+      nested(20_000),
+      `{"type":${nested(3000)}}`,
+      "\uD800",
+      "{",
     ];
-    const channels = [
-      keys.instanceChannel("steady"),
-      keys.sessionChannel(good.session),
-      keys.replyChannel(gateway.id),
-      keys.events(),
-      keys.nodeControl(node.id),
-      keys.replyChannel(`node-${node.id}`),
-    ];
+    const channels = [keys.instanceChannel("steady"), keys.sessionChannel(good.session), keys.replyChannel(gateway.id), keys.events(), keys.nodeControl(node.id), keys.replyChannel(`node-${node.id}`)];
     const badBefore = (await gateway.metrics.badBusMessages.get()).values[0]?.value ?? 0;
     for (const channel of channels) {
       for (const payload of payloads) await fx.redis.client.publish(channel, payload);

@@ -41,7 +41,10 @@ describe("HTTP API", () => {
     assert.deepEqual(created, { status: 201, json: { instance: "via-http", node: fx.cluster.nodes[0].id } });
     const list = await call("GET", "/v1/instances");
     assert.equal(list.status, 200);
-    assert.deepEqual(list.json.instances.map((r: any) => [r.instance, r.task, r.state]), [["via-http", "echo", "ready"]]);
+    assert.deepEqual(
+      list.json.instances.map((r: any) => [r.instance, r.task, r.state]),
+      [["via-http", "echo", "ready"]],
+    );
     const one = await call("GET", "/v1/instances/via-http");
     assert.equal(one.json.node, fx.cluster.nodes[0].id);
     assert.deepEqual(await call("DELETE", "/v1/instances/via-http"), { status: 200, json: { instance: "via-http", stopped: true } });
@@ -51,7 +54,10 @@ describe("HTTP API", () => {
   it("lists nodes", async () => {
     const { status, json } = await call("GET", "/v1/nodes");
     assert.equal(status, 200);
-    assert.deepEqual(json.nodes.map((n: any) => [n.id, n.running, n.capacity]), [[fx.cluster.nodes[0].id, 0, 20]]);
+    assert.deepEqual(
+      json.nodes.map((n: any) => [n.id, n.running, n.capacity]),
+      [[fx.cluster.nodes[0].id, 0, 20]],
+    );
   });
 
   it("answers errors as JSON with the code's status", async () => {

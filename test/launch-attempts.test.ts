@@ -59,11 +59,19 @@ describe("launch attempts", () => {
   /** Every slot of `prefix` but `expected` is free again (none leaked, none counted twice). */
   async function slotsSettle(prefix: string, expected: number): Promise<void> {
     await eventually(() => slots(prefix).reduce((a, b) => a + b, 0) === expected, `${prefix}: ${expected} slot(s) taken`);
-    assert.ok(slots(prefix).every((n) => n >= 0), `no negative count: ${slots(prefix).join(",")}`);
+    assert.ok(
+      slots(prefix).every((n) => n >= 0),
+      `no negative count: ${slots(prefix).join(",")}`,
+    );
   }
   /** The processes started so far, as `<pid> <node>` lines written by the echo fixture. */
   function starts(log: string): string[] {
-    return existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter((l) => l !== "") : [];
+    return existsSync(log)
+      ? readFileSync(log, "utf8")
+          .trim()
+          .split("\n")
+          .filter((l) => l !== "")
+      : [];
   }
   async function claimedBy(prefix: string, instance: string, node: string): Promise<void> {
     await eventually(async () => (await redis.client.hget(`${prefix}:instance:${instance}`, "node")) === node, `${instance} to be claimed by ${node}`, 20_000);
@@ -95,7 +103,10 @@ describe("launch attempts", () => {
     const { reply, log, retriedMs } = await failOnA("a2", 2, "flaky-1");
     assert.equal(reply.type, "launched", JSON.stringify(reply));
     assert.equal(reply.node, "b");
-    assert.deepEqual(starts(log).map((l) => l.split(" ")[1]), ["a", "b"]);
+    assert.deepEqual(
+      starts(log).map((l) => l.split(" ")[1]),
+      ["a", "b"],
+    );
     assert.equal(await redis.client.hget("a2:instance:flaky-1", "state"), "ready");
     assert.equal(await redis.client.hget("a2:instance:flaky-1", "tries"), "1");
     t.diagnostic(`retried launch: ${retriedMs} ms from the failure on a to launched on b`);
@@ -107,7 +118,10 @@ describe("launch attempts", () => {
     assert.equal(reply.type, "error");
     assert.equal(reply.code, "launch_failed");
     assert.doesNotMatch(reply.message, /gave up after/);
-    assert.deepEqual(starts(log).map((l) => l.split(" ")[1]), ["a"]);
+    assert.deepEqual(
+      starts(log).map((l) => l.split(" ")[1]),
+      ["a"],
+    );
     assert.equal(await redis.client.exists("a1:instance:flaky-2"), 0, "the id is free again");
     await slotsSettle("a1", 0);
   });
@@ -190,7 +204,10 @@ describe("launch attempts", () => {
 
   /** No second answer for the launch arrived (nothing is pending: its job has settled). */
   function assertNoMore(client: RawClient, instance: string): void {
-    assert.deepEqual(client.frames.filter((f) => f.instance === instance || f.type === "error"), []);
+    assert.deepEqual(
+      client.frames.filter((f) => f.instance === instance || f.type === "error"),
+      [],
+    );
   }
 
   /**
@@ -201,10 +218,14 @@ describe("launch attempts", () => {
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
     const queue = new Queue(task, { connection, prefix: `${prefix}:launch` });
     try {
-      await eventually(async () => {
-        const counts = await queue.getJobCounts("active", "wait", "delayed", "prioritized");
-        return Object.values(counts).every((n) => n === 0);
-      }, `the ${task} jobs to settle`, 30_000);
+      await eventually(
+        async () => {
+          const counts = await queue.getJobCounts("active", "wait", "delayed", "prioritized");
+          return Object.values(counts).every((n) => n === 0);
+        },
+        `the ${task} jobs to settle`,
+        30_000,
+      );
       return (await queue.getJobs(["completed", "failed"])).map((job) => job.stalledCounter);
     } finally {
       await queue.close();

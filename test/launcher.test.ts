@@ -36,7 +36,10 @@ describe("Launcher", () => {
     assert.equal(record.state, "ready");
     assert.equal(record.owner, null, "a backend's launch has no owning client");
     assert.ok(record.pid > 0);
-    assert.deepEqual((await launcher.list()).map((r) => r.instance), ["from-backend"]);
+    assert.deepEqual(
+      (await launcher.list()).map((r) => r.instance),
+      ["from-backend"],
+    );
     await launcher.stop("from-backend");
     assert.equal(await launcher.get("from-backend"), null);
     assert.deepEqual(await launcher.list(), []);
@@ -114,7 +117,10 @@ describe("Launcher", () => {
   it("rejects pending calls with unavailable once closed", async () => {
     const other = new Launcher({ redis: redis.url, prefix: "t" });
     const pending = other.launch("echo", { args: { readyDelayMs: 500 } });
-    const outcome = pending.then(() => null, (e: unknown) => e);
+    const outcome = pending.then(
+      () => null,
+      (e: unknown) => e,
+    );
     await eventually(async () => (await other.list()).length === 1, "the launch to be reserved");
     await other.close();
     await other.close();

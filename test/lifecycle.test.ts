@@ -151,7 +151,10 @@ describe("instance lifecycle", () => {
     const clients = await Promise.all([0, 1, 0, 1, 0].map((g) => fx.cluster.raw(g)));
     const replies = await Promise.all(clients.map((c) => c.request({ type: "launch", task: "echo", instance: "contested" })));
     assert.deepEqual(replies.map((r) => r.type ?? r.code).sort(), ["error", "error", "error", "error", "launched"]);
-    assert.deepEqual(replies.filter((r) => r.type === "error").map((r) => r.code), ["already_exists", "already_exists", "already_exists", "already_exists"]);
+    assert.deepEqual(
+      replies.filter((r) => r.type === "error").map((r) => r.code),
+      ["already_exists", "already_exists", "already_exists", "already_exists"],
+    );
     const services = descendants().filter((p) => p.cmd.includes("echo-service"));
     assert.equal(services.length, 1);
     const owner = clients[replies.findIndex((r) => r.type === "launched")];

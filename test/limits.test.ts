@@ -84,7 +84,7 @@ describe("gateway limits", () => {
     await user.request({ type: "join", instance: c.instance });
     user.send({ type: "send", instance: c.instance, action: "crash" });
     await user.next((f) => f.type === "closed");
-    assert.equal((await fx.redis.client.scard("t:user-instances:q1")), 1);
+    assert.equal(await fx.redis.client.scard("t:user-instances:q1"), 1);
     const d = await user.request({ type: "launch", task: "echo" });
     assert.equal(d.type, "launched");
     const admin = await fx.cluster.raw(0, await ticket("root", { admin: true }));

@@ -41,7 +41,7 @@ describe("logs and post-mortems", () => {
     const http = fx.cluster.gateways[0].url.replace("ws://", "http://").replace("/v1/connect", "");
     const gone = await fetch(`${http}/v1/instances/${instance}`);
     assert.equal(gone.status, 404);
-    const body = (await gone.json());
+    const body = await gone.json();
     assert.equal(body.error.code, "unknown_instance");
     assert.equal(body.postMortem.reason, "crashed");
     const missing = await cli("inspect", "never-was");
@@ -57,7 +57,10 @@ describe("logs and post-mortems", () => {
     assert.equal((await client.next((f) => f.type === "closed", 15_000)).reason, "crashed");
     const pm = JSON.parse((await cli("inspect", instance)).stdout);
     assert.equal(pm.signal, "SIGKILL");
-    assert.ok(pm.lastLines.some((l: string) => /over maxMemoryMb 80/.test(l)), JSON.stringify(pm.lastLines));
+    assert.ok(
+      pm.lastLines.some((l: string) => /over maxMemoryMb 80/.test(l)),
+      JSON.stringify(pm.lastLines),
+    );
     assert.ok(pm.peakRssMb > 80);
   });
 });

@@ -32,7 +32,9 @@ describe("node death", () => {
       assert.deepEqual([plain.node, phoenix.node], ["doomed", "doomed"]);
       await client.request({ type: "join", instance: plain.instance });
       await client.request({ type: "join", instance: phoenix.instance });
-      const pids = descendants(doomed.child.pid).filter((p) => p.cmd.includes("echo-service")).map((p) => p.pid);
+      const pids = descendants(doomed.child.pid)
+        .filter((p) => p.cmd.includes("echo-service"))
+        .map((p) => p.pid);
       assert.equal(pids.length, 2);
       const survivor = await cluster.addNode({ id: "survivor" });
 
@@ -42,10 +44,14 @@ describe("node death", () => {
       const orphansGoneMs = Date.now() - killedAt;
 
       const closed = new Map<string, string>();
-      await eventually(() => {
-        for (const f of client.frames.splice(0)) if (f.type === "closed") closed.set(f.instance, f.reason);
-        return closed.size === 2;
-      }, "closed events for both instances", 20_000);
+      await eventually(
+        () => {
+          for (const f of client.frames.splice(0)) if (f.type === "closed") closed.set(f.instance, f.reason);
+          return closed.size === 2;
+        },
+        "closed events for both instances",
+        20_000,
+      );
       const detectedMs = Date.now() - killedAt;
       assert.deepEqual(Object.fromEntries(closed), { [plain.instance]: "lost", phoenix: "lost" });
       assert.equal(await redis.client.exists(`t:instance:${plain.instance}`), 0);

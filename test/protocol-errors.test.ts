@@ -10,7 +10,10 @@ import { useCluster } from "./helpers/use-cluster.js";
 describe("client protocol errors", () => {
   const fx = useCluster({
     // "full" is offered only by a node with no capacity: its launches can never be placed.
-    nodes: [{ id: "worker", tasks: ["echo", "slow-echo"] }, { id: "full-node", capacity: 0, tasks: ["full"] }],
+    nodes: [
+      { id: "worker", tasks: ["echo", "slow-echo"] },
+      { id: "full-node", capacity: 0, tasks: ["full"] },
+    ],
     extra: { tasks: { ...testTasks(), full: { module: ECHO_SERVICE } }, gateway: { host: "127.0.0.1", port: 0, limits: { maxFrameBytes: 4096, maxJoinsPerConnection: 2 } } },
   });
   let raw: RawClient;

@@ -40,7 +40,10 @@ describe("createRedis (commands batched per tick)", () => {
       const results = await Promise.all(replies);
       assert.equal(results.at(-1), "1500");
       await eventually(() => received.length === 2_000, "every published message to arrive");
-      assert.deepEqual(received, Array.from({ length: 2_000 }, (_, i) => String(i)));
+      assert.deepEqual(
+        received,
+        Array.from({ length: 2_000 }, (_, i) => String(i)),
+      );
     } finally {
       redis.disconnect();
     }

@@ -54,10 +54,14 @@ async function restart(t: TestContext, persistence: boolean): Promise<void> {
 
     await redis.up();
     const upAt = Date.now();
-    await eventually(async () => {
-      const listed = await launcher.list().catch(() => []);
-      return listed.some((r) => r.instance === instance && r.state === "ready" && r.node === nodeId);
-    }, "the instance to be in the registry again", 15_000);
+    await eventually(
+      async () => {
+        const listed = await launcher.list().catch(() => []);
+        return listed.some((r) => r.instance === instance && r.state === "ready" && r.node === nodeId);
+      },
+      "the instance to be in the registry again",
+      15_000,
+    );
     const rebuiltMs = Date.now() - upAt;
     await eventually(async () => (await launcher.nodes().catch(() => [])).some((n) => n.id === nodeId), "the node's record", 10_000);
     const { tries: _t, lastError: _l, retryBy: _r, created: _c, ...restored } = (await launcher.get(instance))!;
@@ -69,20 +73,24 @@ async function restart(t: TestContext, persistence: boolean): Promise<void> {
     // The node may still be resubscribing: messages go out until one comes back (each one that
     // does not is counted).
     let tries = 0;
-    await eventually(async () => {
-      tries++;
-      const r = await sendAll(client, instance, `after${tries}`, 1);
-      return r.echoed === 1;
-    }, "a message to reach the instance and its echo to come back", 15_000);
+    await eventually(
+      async () => {
+        tries++;
+        const r = await sendAll(client, instance, `after${tries}`, 1);
+        return r.echoed === 1;
+      },
+      "a message to reach the instance and its echo to come back",
+      15_000,
+    );
     const flowingMs = Date.now() - upAt;
     client.send({ type: "send", instance, action: "shout", data: "hello all" });
     assert.equal((await client.next((f) => f.action === "shout", 10_000)).data.data, "hello all");
 
     // The gateway wrote its session back too: it can still be resumed elsewhere after a drop.
     await cluster.addGateway();
-    const held = [...(cluster.gateways[0]["sessions"]).values()].find((x) => x.id === client.session);
+    const held = [...cluster.gateways[0]["sessions"].values()].find((x) => x.id === client.session);
     await eventually(async () => (await launcher["redis"].hget(new Keys("t").session(client.session), "gw")) === cluster.gateways[0].id, "the session record to be back", 10_000);
-    (held!["ws"]).terminate();
+    held!["ws"].terminate();
     const again = await cluster.raw(1);
     const resumed = await again.request({ type: "resume", session: client.welcome.session, resume: client.welcome.resume }, 15_000);
     assert.deepEqual([resumed.type, resumed.instances], ["resumed", [instance]], JSON.stringify(resumed));

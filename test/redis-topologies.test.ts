@@ -46,14 +46,7 @@ function inbox(client: Redis | Cluster, event: "message" | "smessage"): Map<stri
  * Publishes `${tag}-N` on `channel` until one such message arrives (a subscription that is being
  * restored may miss the first ones); returns how long after `since` it did, or undefined.
  */
-async function deliveredAgain(
-  publish: (message: string) => Promise<unknown>,
-  got: Map<string, string[]>,
-  channel: string,
-  tag: string,
-  since: number,
-  ms: number,
-): Promise<number | undefined> {
+async function deliveredAgain(publish: (message: string) => Promise<unknown>, got: Map<string, string[]>, channel: string, tag: string, since: number, ms: number): Promise<number | undefined> {
   const end = Date.now() + ms;
   for (let n = 0; Date.now() < end; n++) {
     await within(publish(`${tag}-${n}`), 2000).catch(() => {});
@@ -83,7 +76,11 @@ describe("Redis Cluster (3 masters, 3 replicas)", () => {
     assert.equal(replicas.length, 3);
     const covered = masters.flatMap((m) => m.slots).reduce((sum, [from, to]) => sum + to - from + 1, 0);
     assert.equal(covered, 16384);
-    for (const m of masters) assert.ok(replicas.some((r) => r.masterId === m.id), `master ${m.port} has a replica`);
+    for (const m of masters)
+      assert.ok(
+        replicas.some((r) => r.masterId === m.id),
+        `master ${m.port} has a replica`,
+      );
     assert.equal((await cluster.masterOf(0)).port, masters.find((m) => m.slots.some(([f]) => f === 0))!.port);
   });
 
@@ -145,7 +142,12 @@ describe("Redis Cluster (3 masters, 3 replicas)", () => {
       const master = await cluster.masterOf(channel);
       if (seen.has(master.port)) continue;
       seen.add(master.port);
-      outcomes.push(await within(sub.ssubscribe(channel), 10_000).then(() => "ok", (err: Error) => err.message));
+      outcomes.push(
+        await within(sub.ssubscribe(channel), 10_000).then(
+          () => "ok",
+          (err: Error) => err.message,
+        ),
+      );
     }
     // The one subscriber connection sits on one node: at most one of 3 masters accepts.
     assert.ok(outcomes.filter((o) => /MOVED|redirections/.test(o)).length >= 2, outcomes.join("; "));
@@ -295,7 +297,10 @@ describe("Redis Sentinel (master, replica, 3 sentinels, with a password)", () =>
       const watchPlain = (async () => {
         for (let n = 0; plainMovedAt === undefined && Date.now() - startedAt < 30_000; n++) {
           const named = newPort !== undefined;
-          const ok = await within(plain.set(`plain:${n}`, "x"), 2000).then(() => true, () => false);
+          const ok = await within(plain.set(`plain:${n}`, "x"), 2000).then(
+            () => true,
+            () => false,
+          );
           if (ok && named && plain.stream.remotePort === oldPort) windowKeys.push(`plain:${n}`);
           if (ok && named && plain.stream.remotePort === newPort) plainMovedAt = Date.now();
           await tick(100);
@@ -304,10 +309,14 @@ describe("Redis Sentinel (master, replica, 3 sentinels, with a password)", () =>
       newPort = await sentinel.failover();
       const namedMs = Date.now() - startedAt;
       assert.notEqual(newPort, oldPort);
-      const detectingMs = await firstSuccess(async () => {
-        await detecting.set("detecting", "1");
-        assert.equal(detecting.stream.remotePort, newPort);
-      }, "the failoverDetector client on the new master", startedAt);
+      const detectingMs = await firstSuccess(
+        async () => {
+          await detecting.set("detecting", "1");
+          assert.equal(detecting.stream.remotePort, newPort);
+        },
+        "the failoverDetector client on the new master",
+        startedAt,
+      );
       const subMs = await deliveredAgain((m) => detecting.publish("servman:events", m), got, "servman:events", "after", startedAt, 30_000);
       assert.equal(detectingSub.stream.remotePort, newPort);
       await watchPlain;
@@ -316,7 +325,9 @@ describe("Redis Sentinel (master, replica, 3 sentinels, with a password)", () =>
       t.diagnostic(`manual failover: new master named after ${namedMs} ms, old one a linked replica after ${relinkedMs} ms`);
       t.diagnostic(`failoverDetector client on the new master after ${detectingMs} ms, its subscriber receiving after ${subMs} ms`);
       const kept = windowKeys.length > 0 ? await detecting.exists(...windowKeys) : 0;
-      t.diagnostic(`plain client moved after ${plainMovedAt === undefined ? "never (30 s)" : `${plainMovedAt - startedAt} ms`}; the demoted master acknowledged ${windowKeys.length} of its writes meanwhile, ${kept} kept`);
+      t.diagnostic(
+        `plain client moved after ${plainMovedAt === undefined ? "never (30 s)" : `${plainMovedAt - startedAt} ms`}; the demoted master acknowledged ${windowKeys.length} of its writes meanwhile, ${kept} kept`,
+      );
       assert.ok(subMs !== undefined);
       assert.ok(plainMovedAt !== undefined, "the plain client ends on the new master (sentinel kills the demoted master's clients)");
       assert.equal(kept, 0, "writes acknowledged by the demoted master are lost");
@@ -342,7 +353,10 @@ describe("Redis Sentinel (master, replica, 3 sentinels, with a password)", () =>
       await sentinel.kill(oldPort);
       const newPort = await sentinel.waitForFailover(oldPort);
       const failoverMs = Date.now() - killedAt;
-      assert.equal(newPort, sentinel.dataPorts.find((p) => p !== oldPort));
+      assert.equal(
+        newPort,
+        sentinel.dataPorts.find((p) => p !== oldPort),
+      );
 
       const setMs = await firstSuccess(() => client.set("k", "after"), "SET after the failover", killedAt);
       assert.equal(client.stream.remotePort, newPort);

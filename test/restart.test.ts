@@ -98,7 +98,10 @@ describe("RestartPolicy", () => {
   it("backs off exponentially and counts restarts within a minute", () => {
     const policy = new RestartPolicy({ restart: "on-failure", maxRestarts: 4 });
     const t0 = 1_000_000;
-    assert.deepEqual([0, 1, 2, 3].map((i) => policy.next("crashed", t0 + i)), [100, 200, 400, 800]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => policy.next("crashed", t0 + i)),
+      [100, 200, 400, 800],
+    );
     assert.equal(policy.next("crashed", t0 + 10), null, "a fifth within the window is a crash loop");
     assert.equal(policy.next("crashed", t0 + 61_000), 100, "the window moved on");
     assert.equal(new RestartPolicy({ restart: "on-failure", maxRestarts: 4 }).next("exited"), null);

@@ -65,9 +65,16 @@ describe("concurrent resumes of one session", () => {
       );
       const seen = shouts(got);
       const dropped = got.filter((f) => f.type === "dropped").reduce((n, f) => n + (f.count as number), 0);
-      assert.deepEqual([...seen].sort((x, y) => x - y), seen, "in order");
+      assert.deepEqual(
+        [...seen].sort((x, y) => x - y),
+        seen,
+        "in order",
+      );
       assert.equal(new Set(seen).size, seen.length, "each once");
-      assert.ok(seen.length + dropped >= TOTAL, `every shout arrived or was counted: got ${seen.length}, dropped ${dropped}, missing ${JSON.stringify(Array.from({ length: TOTAL }, (_, i) => i).filter((i) => !seen.includes(i)))}`);
+      assert.ok(
+        seen.length + dropped >= TOTAL,
+        `every shout arrived or was counted: got ${seen.length}, dropped ${dropped}, missing ${JSON.stringify(Array.from({ length: TOTAL }, (_, i) => i).filter((i) => !seen.includes(i)))}`,
+      );
       assert.equal(dropped, 0, "nothing had to be dropped here");
       const lost = replies[1 - won];
       assert.deepEqual({ type: lost.type, code: lost.code }, { type: "error", code: "unavailable" }, JSON.stringify(lost));
@@ -90,7 +97,7 @@ describe("concurrent resumes of one session", () => {
     // Gateway 1 passes the replay on, but its ack never reaches the node (as if it died right then).
     const redis = fx.cluster.gateways[1]["redis"];
     const publish = redis.publish.bind(redis);
-    redis.publish = ((channel: string, payload: string) => (payload.includes('"type":"ack"') ? Promise.resolve(1) : publish(channel, payload)));
+    redis.publish = (channel: string, payload: string) => (payload.includes('"type":"ack"') ? Promise.resolve(1) : publish(channel, payload));
     try {
       const b = await fx.cluster.raw(1);
       const first = record(b);
@@ -106,7 +113,11 @@ describe("concurrent resumes of one session", () => {
     const again = record(c);
     assert.equal((await c.request({ type: "resume", session: a.session, resume: a.welcome.resume })).type, "resumed");
     await eventually(() => shouts(again).includes(24), "the last shout at the second resume");
-    assert.deepEqual(shouts(again), Array.from({ length: 25 }, (_, i) => i), "the unacknowledged ones again, then the newer ones");
+    assert.deepEqual(
+      shouts(again),
+      Array.from({ length: 25 }, (_, i) => i),
+      "the unacknowledged ones again, then the newer ones",
+    );
     assert.equal((await c.request({ type: "stop", instance })).type, "stopped");
   });
 
@@ -120,7 +131,7 @@ describe("concurrent resumes of one session", () => {
     await held.onClose(false);
     for (let i = 0; i < 1_003; i++) held.onBus(JSON.stringify({ type: "message", instance, action: "shout", data: { data: i } }));
     await held.detached();
-    (held["ws"]).terminate();
+    held["ws"].terminate();
     await eventually(() => ![...sessions.values()].includes(held), "the gateway to let the session go");
     const b = await fx.cluster.raw(1);
     assert.equal((await b.request({ type: "resume", session: a.session, resume: a.welcome.resume })).type, "resumed");
@@ -263,14 +274,22 @@ describe("what a resume keeps, without a cluster", () => {
     const acks: [string, number][] = [];
     let alive = true;
     let finished = 0;
-    const gate = new ReplayGate(["i1", "i2", "i3"], { send: (t) => void sent.push(t), notMember: () => {}, ack: (i, n) => void acks.push([i, n]), alive: () => alive, finished: () => void finished++ }, silent);
+    const gate = new ReplayGate(
+      ["i1", "i2", "i3"],
+      { send: (t) => void sent.push(t), notMember: () => {}, ack: (i, n) => void acks.push([i, n]), alive: () => alive, finished: () => void finished++ },
+      silent,
+    );
     const replayOf = (instance: string, n: number) => JSON.stringify({ type: "replay", instance, member: true, dropped: 0, through: n, events: [{ type: "message", instance, action: "a", data: n }] });
     const live = (instance: string) => JSON.stringify({ type: "message", instance, action: "live", data: null });
     assert.ok(gate.intercept(live("i1")));
     assert.ok(gate.intercept(replayOf("i1", 5)));
     gate.open();
     assert.deepEqual(acks, [["i1", 5]]);
-    assert.deepEqual(sent.map((t) => JSON.parse(t).action), ["a", "live"], "kept first, then the held live event");
+    assert.deepEqual(
+      sent.map((t) => JSON.parse(t).action),
+      ["a", "live"],
+      "kept first, then the held live event",
+    );
     assert.ok(gate.intercept(live("i2")));
     alive = false;
     assert.ok(gate.intercept(replayOf("i3", 7)));
@@ -290,12 +309,20 @@ describe("what a resume keeps, without a cluster", () => {
     assert.ok(tail.full);
     for (let i = 0; i < 3; i++) tail.overflow(event(MAX_TAIL + i));
     tail.overflow(JSON.stringify({ type: "closed", instance: "i2", reason: "stopped" }));
-    const entries = tail.entries(new Map([["i3", 4], ["i1", 1]]));
+    const entries = tail.entries(
+      new Map([
+        ["i3", 4],
+        ["i1", 1],
+      ]),
+    );
     assert.equal(entries.length, MAX_TAIL + 3);
-    assert.deepEqual(entries.slice(MAX_TAIL).map((e) => JSON.parse(e)), [
-      { type: "dropped", instance: "i1", count: 4 },
-      { type: "dropped", instance: "i2", count: 1 },
-      { type: "dropped", instance: "i3", count: 4 },
-    ]);
+    assert.deepEqual(
+      entries.slice(MAX_TAIL).map((e) => JSON.parse(e)),
+      [
+        { type: "dropped", instance: "i1", count: 4 },
+        { type: "dropped", instance: "i2", count: 1 },
+        { type: "dropped", instance: "i3", count: 4 },
+      ],
+    );
   });
 });

@@ -89,7 +89,10 @@ describe("session resume", () => {
     const [b, c] = [await fx.cluster.raw(0), await fx.cluster.raw(1)];
     const replies = await Promise.all([b, c].map((x) => x.request({ type: "resume", session: welcome.session, resume: welcome.resume })));
     // Both may succeed in turn (the later takes the session over), but one connection ends up with it.
-    assert.ok(replies.some((r) => r.type === "resumed"), JSON.stringify(replies));
+    assert.ok(
+      replies.some((r) => r.type === "resumed"),
+      JSON.stringify(replies),
+    );
     for (const r of replies) if (r.type !== "resumed") assert.equal(r.code, "unavailable", JSON.stringify(r));
     const holders = () => [b, c].filter((x, i) => replies[i].type === "resumed" && x.closeCode === null);
     await eventually(() => holders().length === 1, "exactly one connection holds the session");
@@ -122,7 +125,10 @@ describe("session resume", () => {
     const resumed = await b.request({ type: "resume", session: welcome.session, resume: welcome.resume });
     assert.deepEqual(resumed.instances, []);
     await eventually(() => frames.some((f) => f.type === "closed"), "closed");
-    assert.deepEqual(frames.find((f) => f.type === "closed"), { type: "closed", instance, reason: "stopped" });
+    assert.deepEqual(
+      frames.find((f) => f.type === "closed"),
+      { type: "closed", instance, reason: "stopped" },
+    );
   });
 
   it("SDK: reconnects by itself, resumes and re-sends what was queued", async () => {

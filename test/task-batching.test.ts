@@ -29,7 +29,10 @@ async function burstEchoes(client: RawClient, instance: string, unwrap = (data: 
   for (let i = 0; i < BURST; i++) client.send({ type: "send", instance, action: "echo", data: i });
   const echoes: unknown[] = [];
   while (echoes.length < BURST) echoes.push(unwrap((await client.next((f) => f.type === "message" && f.action === "echo" && f.instance === instance)).data));
-  assert.deepEqual(echoes, Array.from({ length: BURST }, (_, i) => i));
+  assert.deepEqual(
+    echoes,
+    Array.from({ length: BURST }, (_, i) => i),
+  );
 }
 
 async function report(client: RawClient, instance: string): Promise<{ start: Record<string, unknown>; sawArray: boolean }> {
@@ -85,7 +88,10 @@ describe("batching between a node and its instances", () => {
         client.send({ type: "send", instance, action: "burst", data: { count: 300 } });
         const seqs: unknown[] = [];
         while (seqs.length < 300) seqs.push((await client.next((f) => f.action === "burst" && f.instance === instance)).data.seq);
-        assert.deepEqual(seqs, Array.from({ length: 300 }, (_, i) => i));
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: 300 }, (_, i) => i),
+        );
       }
       assert.equal((await client.request({ type: "stop", instance })).type, "stopped");
     }

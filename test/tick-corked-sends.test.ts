@@ -42,7 +42,10 @@ describe("frames of one tick leave together", () => {
     await new Promise((resolve) => process.nextTick(resolve));
     assert.equal(socket().writableCorked, 0, "written out at the end of the tick");
     await arrived(100);
-    assert.deepEqual(received, Array.from({ length: 100 }, (_, i) => `frame-${i}`));
+    assert.deepEqual(
+      received,
+      Array.from({ length: 100 }, (_, i) => `frame-${i}`),
+    );
   });
 
   it("writes a large burst out before the tick ends", async () => {
@@ -54,6 +57,9 @@ describe("frames of one tick leave together", () => {
     assert.equal(socket().writableCorked, 0, "past 64 KiB the socket is uncorked at once");
     server.send(`c${big}`);
     await arrived(3);
-    assert.deepEqual(received.map((f) => f[0]), ["a", "b", "c"]);
+    assert.deepEqual(
+      received.map((f) => f[0]),
+      ["a", "b", "c"],
+    );
   });
 });

@@ -23,7 +23,7 @@ async function connect(url: string, trust: Buffer[]): Promise<{ client: RawClien
   const client = new RawClient(ws);
   const welcome = await client.next((f) => f.type === "welcome");
   client.session = welcome.session;
-  const fingerprint = ((ws as unknown as { _socket: TLSSocket })._socket).getPeerCertificate().fingerprint256;
+  const fingerprint = (ws as unknown as { _socket: TLSSocket })._socket.getPeerCertificate().fingerprint256;
   return { client, fingerprint };
 }
 

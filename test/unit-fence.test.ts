@@ -37,7 +37,10 @@ describe("node fence", () => {
   });
 
   it("a confirmation from a heartbeat sent too long ago, on either clock, lets nothing go, and asks again", () => {
-    for (const sent of [{ wall: Date.now() - SAFE_MS - 1, mono: performance.now() }, { wall: Date.now(), mono: performance.now() - SAFE_MS - 1 }]) {
+    for (const sent of [
+      { wall: Date.now() - SAFE_MS - 1, mono: performance.now() },
+      { wall: Date.now(), mono: performance.now() - SAFE_MS - 1 },
+    ]) {
       const { f, out, checks } = fence();
       f.publish(f.incarnation, "a", "1");
       f.confirm(sent);

@@ -11,7 +11,10 @@ describe("HeldMessages", () => {
     const sent = Array.from({ length: 5 }, (_, i) => message(i % 2 ? "c1" : "c2", i));
     for (const payload of sent) held.hold(payload);
     const out: string[] = [];
-    assert.deepEqual(held.release((p) => out.push(p)), new Map());
+    assert.deepEqual(
+      held.release((p) => out.push(p)),
+      new Map(),
+    );
     assert.deepEqual(out, sent);
     const again: string[] = [];
     held.release((p) => again.push(p));
@@ -27,8 +30,15 @@ describe("HeldMessages", () => {
     let count = 0;
     const dropped = held.release(() => count++);
     assert.equal(count, 10_000);
-    assert.deepEqual([...dropped].sort(), [["a", 2], ["b", 1]]);
-    assert.deepEqual(held.release(() => {}), new Map(), "the counts start again after a release");
+    assert.deepEqual([...dropped].sort(), [
+      ["a", 2],
+      ["b", 1],
+    ]);
+    assert.deepEqual(
+      held.release(() => {}),
+      new Map(),
+      "the counts start again after a release",
+    );
   });
 
   it("past its bound (the task's maxQueuedBytes, here 16 MiB) of text, drops what does not fit, and takes small messages again after a release", () => {
@@ -39,7 +49,11 @@ describe("HeldMessages", () => {
     held.hold(message("tiny", 2));
     const out: string[] = [];
     const dropped = held.release((p) => out.push(p));
-    assert.deepEqual(out.map((p) => (JSON.parse(p) as { client: string }).client), ["big", "tiny"], "a smaller message still fits");
+    assert.deepEqual(
+      out.map((p) => (JSON.parse(p) as { client: string }).client),
+      ["big", "tiny"],
+      "a smaller message still fits",
+    );
     assert.deepEqual([...dropped], [["late", 1]]);
     held.hold(message("late", 3, "y".repeat(200)));
     const next: string[] = [];

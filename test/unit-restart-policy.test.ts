@@ -28,7 +28,10 @@ describe("RestartPolicy", () => {
 
   it("more than maxRestarts within a minute is a crash loop: the instance ends", () => {
     const policy = new RestartPolicy({ restart: "on-failure", maxRestarts: 3 });
-    assert.deepEqual([0, 1000, 2000].map((t) => policy.next("crashed", t)), [100, 200, 400]);
+    assert.deepEqual(
+      [0, 1000, 2000].map((t) => policy.next("crashed", t)),
+      [100, 200, 400],
+    );
     assert.equal(policy.next("crashed", 3000), null);
     assert.equal(policy.attempts, 3, "a refused restart is not an attempt");
   });

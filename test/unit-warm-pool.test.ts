@@ -31,7 +31,10 @@ describe("warm pool refills", () => {
   }
   /** Pids of the pool's waiting processes (this test's own children). */
   function waitingPids(): number[] {
-    return descendants().filter((p) => p.cmd.includes("echo-service")).map((p) => p.pid).filter((pid) => !taken.some((c) => c.pid === pid));
+    return descendants()
+      .filter((p) => p.cmd.includes("echo-service"))
+      .map((p) => p.pid)
+      .filter((pid) => !taken.some((c) => c.pid === pid));
   }
 
   afterEach(async () => {

@@ -95,11 +95,7 @@ interface ScriptMessage {
  * Forks `bench/servers/<name>.js` with `args` and resolves once it sent `{type: "ready"}`.
  * `execArgv` lets a floor run with the same Node flags as the program it is compared with.
  */
-export function startScript<Ready = Record<string, unknown>>(
-  name: string,
-  args: string[] = [],
-  options: { timeoutMs?: number; execArgv?: string[] } = {},
-): Promise<ScriptProcess<Ready>> {
+export function startScript<Ready = Record<string, unknown>>(name: string, args: string[] = [], options: { timeoutMs?: number; execArgv?: string[] } = {}): Promise<ScriptProcess<Ready>> {
   const child = fork(serverScript(name), args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv: [...profileFlags(name), ...(options.execArgv ?? [])] });
   track(child, name);
   const err = tail();

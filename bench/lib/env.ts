@@ -22,7 +22,9 @@ export function envInt(name: string, fallback: number, min = 1, max = Number.MAX
  */
 export function openFileLimit(): number {
   try {
-    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"));
     const soft = line?.trim().split(/\s+/)[3];
     if (soft === "unlimited") return Number.MAX_SAFE_INTEGER;
     if (soft !== undefined && Number.isInteger(Number(soft))) return Number(soft);

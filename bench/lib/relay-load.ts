@@ -32,13 +32,7 @@ function roundTrip(pipe: TextPipe, text: string, timeoutMs: number): Promise<num
  * and the other a busy one. Returns, per pipe, the last `rounds` round-trip times in ms.
  * `frame(p, i)` builds the i-th message of pipe p.
  */
-export async function sequentialRoundTrips(
-  pipes: readonly TextPipe[],
-  frame: (pipe: number, i: number) => string,
-  warmup: number,
-  rounds: number,
-  timeoutMs = 10_000,
-): Promise<number[][]> {
+export async function sequentialRoundTrips(pipes: readonly TextPipe[], frame: (pipe: number, i: number) => string, warmup: number, rounds: number, timeoutMs = 10_000): Promise<number[][]> {
   const samples = pipes.map(() => [] as number[]);
   const order = pipes.map((_, p) => p);
   for (let i = 0; i < warmup + rounds; i++) {

@@ -36,14 +36,7 @@ export function metText(met: boolean | null): string {
 
 /** The rows of a benchmark's metrics: ratio first, then the two figures and the target. */
 export function metricRows(metrics: readonly Metric[], prefix = ""): string[][] {
-  return metrics.map((m) => [
-    `${prefix}${m.label}${m.unit ? ` (${m.unit})` : ""}`,
-    formatRatio(m.ratio),
-    formatNumber(m.servman),
-    formatNumber(m.floor),
-    targetText(m.target),
-    metText(m.met),
-  ]);
+  return metrics.map((m) => [`${prefix}${m.label}${m.unit ? ` (${m.unit})` : ""}`, formatRatio(m.ratio), formatNumber(m.servman), formatNumber(m.floor), targetText(m.target), metText(m.met)]);
 }
 
 /** Column headers matching {@link metricRows}. */

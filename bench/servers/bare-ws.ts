@@ -12,11 +12,8 @@ wss.on("connection", (ws) => {
 await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
 const { port } = wss.address() as { port: number };
 
-serveRequests(
-  { count: () => wss.clients.size },
-  async () => {
-    for (const ws of wss.clients) ws.terminate();
-    await new Promise<void>((resolve) => wss.close(() => resolve()));
-  },
-);
+serveRequests({ count: () => wss.clients.size }, async () => {
+  for (const ws of wss.clients) ws.terminate();
+  await new Promise<void>((resolve) => wss.close(() => resolve()));
+});
 reportReady({ url: `ws://127.0.0.1:${port}/` });

@@ -86,7 +86,10 @@ wss.on("connection", (ws, req) => {
     gwSub.unsubscribe(channel).catch(ignore);
   });
   // The greeting plays the part of Servman's welcome: the client may send once it arrived.
-  gwSub.subscribe(channel).then(() => ws.send("ok"), () => ws.close(1011));
+  gwSub.subscribe(channel).then(
+    () => ws.send("ok"),
+    () => ws.close(1011),
+  );
 });
 
 await new Promise<void>((resolve) => wss.once("listening", () => resolve()));

@@ -45,7 +45,15 @@ function privateConfig(base: ServmanConfig, pairs: number): ServmanConfig {
     ...base,
     prefix,
     // Default limits, with room for every pair's connection from this one address.
-    gateway: { host: "127.0.0.1", port: 0, limits: { ...DEFAULTS.limits, maxConnectionsPerIp: Math.max(DEFAULTS.limits.maxConnectionsPerIp, pairs + 10) }, insecure: false, resumeWindowMs: DEFAULTS.resumeWindowMs, allowedHosts: [], allowedOrigins: [] },
+    gateway: {
+      host: "127.0.0.1",
+      port: 0,
+      limits: { ...DEFAULTS.limits, maxConnectionsPerIp: Math.max(DEFAULTS.limits.maxConnectionsPerIp, pairs + 10) },
+      insecure: false,
+      resumeWindowMs: DEFAULTS.resumeWindowMs,
+      allowedHosts: [],
+      allowedOrigins: [],
+    },
     // A private gateway on loopback, reached only by this process's own clients.
     auth: { adminTokens: [] },
     node: { capacity: Math.max(1, pairs), launchConcurrency: base.node.launchConcurrency, shutdownDeadlineMs: 5_000, lockDurationMs: base.node.lockDurationMs },

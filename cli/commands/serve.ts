@@ -27,7 +27,7 @@ export async function serve(role: "start" | "gateway" | "node", config: ServmanC
   let node: ServmanNode | undefined;
   try {
     if (role !== "gateway") {
-      if (Object.keys(config.tasks).length === 0) logger.warn({ config: config.file }, "this node offers no tasks: add some under \"tasks\" in the configuration");
+      if (Object.keys(config.tasks).length === 0) logger.warn({ config: config.file }, 'this node offers no tasks: add some under "tasks" in the configuration');
       node = new ServmanNode({ config, logger });
       await node.start();
       parts.push(node);

@@ -6,7 +6,10 @@ import { UsageError, intFlag, type ParsedCommand } from "../cli-options.js";
 
 function list(value: string | boolean | undefined): string[] | undefined {
   if (typeof value !== "string") return undefined;
-  return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
 }
 
 export async function ticket(cmd: ParsedCommand, config: ServmanConfig, out: NodeJS.WritableStream): Promise<number> {

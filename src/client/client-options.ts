@@ -78,4 +78,3 @@ export interface ClientEvents {
 
 /** Arguments every client action handler receives. */
 export type ClientActionArgs = [instance: string, data: unknown, channel: string | undefined];
-

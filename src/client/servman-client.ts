@@ -260,7 +260,9 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         const instance = String(frame.instance);
         const action = String(frame.action);
         const channel = typeof frame.channel === "string" ? frame.channel : undefined;
-        const handled = this.dispatchAction(action, [instance, frame.data, channel], (err) => this.emit("error", new ServmanError("internal", `action handler failed: ${String(err)}`, { cause: err })));
+        const handled = this.dispatchAction(action, [instance, frame.data, channel], (err) =>
+          this.emit("error", new ServmanError("internal", `action handler failed: ${String(err)}`, { cause: err })),
+        );
         this.emit("message", instance, action, frame.data, channel);
         if (!handled && (this.listeners.get("message")?.size ?? 0) === 0) this.onUnknownAction(instance, action, frame.data, channel);
         break;

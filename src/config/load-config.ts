@@ -81,7 +81,11 @@ const MIN_SECRET = 16;
 function authFrom(env: NodeJS.ProcessEnv, file: { secret?: string; adminTokens?: string[] } | undefined): AuthConfig {
   const secret = env.SERVMAN_AUTH_SECRET || undefined;
   if (secret !== undefined && secret.length < MIN_SECRET) throw new ConfigError(null, "$SERVMAN_AUTH_SECRET", `expected at least ${MIN_SECRET} characters`);
-  const tokens = env.SERVMAN_ADMIN_TOKENS ? env.SERVMAN_ADMIN_TOKENS.split(",").map((t) => t.trim()).filter((t) => t !== "") : undefined;
+  const tokens = env.SERVMAN_ADMIN_TOKENS
+    ? env.SERVMAN_ADMIN_TOKENS.split(",")
+        .map((t) => t.trim())
+        .filter((t) => t !== "")
+    : undefined;
   // The value is a secret: the message names the rule, never the token.
   if (tokens?.some((t) => t.length < MIN_SECRET)) throw new ConfigError(null, "$SERVMAN_ADMIN_TOKENS", `expected comma-separated tokens of at least ${MIN_SECRET} characters each`);
   const chosen = secret ?? file?.secret;

@@ -40,10 +40,7 @@ export interface SentinelRedis {
 export type RedisTarget = SingleRedis | ClusterRedis | SentinelRedis;
 
 /** The object forms of `redis` in the configuration file (the schema checks their fields). */
-export type RedisFileValue =
-  | string
-  | { cluster: string[] }
-  | { sentinels: string[]; name: string; username?: string; password?: string; sentinelPassword?: string; tls?: boolean };
+export type RedisFileValue = string | { cluster: string[] } | { sentinels: string[]; name: string; username?: string; password?: string; sentinelPassword?: string; tls?: boolean };
 
 const SINGLE = /^rediss?:\/\/\S+$/;
 const MULTI = /^(rediss?)\+(cluster|sentinel):\/\/(.*)$/;

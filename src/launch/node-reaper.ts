@@ -86,12 +86,10 @@ export class NodeReaper {
       const event: ClusterEvent = { type: "lost", instance: id, node };
       await redis.publish(keys.events(), JSON.stringify(event));
       if (tasks[record.task]?.relaunch) {
-        requester
-          .launch({ task: record.task, instance: id, args: record.args, options: record.options, owner: record.owner, ownerUser: record.ownerUser })
-          .then(
-            (r) => logger.info({ instance: id, node: r.node, from: node }, "lost instance relaunched"),
-            (err: Error) => logger.warn({ instance: id, err }, "relaunch of a lost instance failed"),
-          );
+        requester.launch({ task: record.task, instance: id, args: record.args, options: record.options, owner: record.owner, ownerUser: record.ownerUser }).then(
+          (r) => logger.info({ instance: id, node: r.node, from: node }, "lost instance relaunched"),
+          (err: Error) => logger.warn({ instance: id, err }, "relaunch of a lost instance failed"),
+        );
       }
     }
     // Not DEL of the node's set: a node that was only paused may have registered again (fencing)

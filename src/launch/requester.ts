@@ -132,7 +132,15 @@ export class Requester {
       this.launches.set(instance, { token, resolve, reject, timer: undefined });
     });
     const data: LaunchJobData = {
-      instance, task, args: req.args ?? {}, options, owner, ownerUser, token, reply: this.replyChannel, deadline,
+      instance,
+      task,
+      args: req.args ?? {},
+      options,
+      owner,
+      ownerUser,
+      token,
+      reply: this.replyChannel,
+      deadline,
     };
     try {
       await this.queue(task).add(LAUNCH_JOB_NAME, data, {
@@ -186,9 +194,7 @@ export class Requester {
     try {
       const cancelled = await this.instances.cancelUnclaimed(instance, token, ownerUser);
       if (cancelled) {
-        const err = cancelled.tries > 0
-          ? abandonedRetryError(cancelled.lastError, cancelled.tries)
-          : new ServmanError("no_capacity", `no node had free capacity for ${instance} in time`);
+        const err = cancelled.tries > 0 ? abandonedRetryError(cancelled.lastError, cancelled.tries) : new ServmanError("no_capacity", `no node had free capacity for ${instance} in time`);
         this.settleLaunch(instance, token, err);
         return;
       }

@@ -75,7 +75,13 @@ export class Launcher {
     const logger = (options.logger ?? pino({ level: "silent" })).child({ launcher: true });
     const id = `launcher-${nanoid(10)}`;
     let replyChannel: string;
-    ({ keys: this.keys, redis: this.redis, sub: this.sub, replyChannel, requester: this.requester } = connectCluster({
+    ({
+      keys: this.keys,
+      redis: this.redis,
+      sub: this.sub,
+      replyChannel,
+      requester: this.requester,
+    } = connectCluster({
       redis: url,
       prefix,
       names: { command: id, subscriber: `${id}-sub` },
@@ -97,13 +103,15 @@ export class Launcher {
   /** Launches an instance; resolves once its service is ready. Rejects with a ServmanError. */
   async launch(task: string, params: LauncherLaunchParams = {}): Promise<LaunchJobResult> {
     await this.subscribed;
-    return coded(this.requester.launch({
-      task,
-      ...(params.args !== undefined ? { args: params.args } : {}),
-      ...(params.instance !== undefined ? { instance: params.instance } : {}),
-      options: params.options ?? {},
-      ...(params.timeoutMs !== undefined ? { timeoutMs: params.timeoutMs } : {}),
-    }));
+    return coded(
+      this.requester.launch({
+        task,
+        ...(params.args !== undefined ? { args: params.args } : {}),
+        ...(params.instance !== undefined ? { instance: params.instance } : {}),
+        options: params.options ?? {},
+        ...(params.timeoutMs !== undefined ? { timeoutMs: params.timeoutMs } : {}),
+      }),
+    );
   }
 
   /** Stops an instance (as an admin) and resolves once its process has exited. */

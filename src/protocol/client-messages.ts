@@ -54,14 +54,7 @@ export type LeaveRequest = Static<typeof LeaveRequestSchema>;
 export type StopRequest = Static<typeof StopRequestSchema>;
 export type ResumeRequest = Static<typeof ResumeRequestSchema>;
 export type PingRequest = Static<typeof PingRequestSchema>;
-export type ClientRequest =
-  | LaunchRequest
-  | JoinRequest
-  | SendRequest
-  | LeaveRequest
-  | StopRequest
-  | ResumeRequest
-  | PingRequest;
+export type ClientRequest = LaunchRequest | JoinRequest | SendRequest | LeaveRequest | StopRequest | ResumeRequest | PingRequest;
 export type RequestId = string | number;
 
 /** `{ id }` to spread into a reply, or nothing when its request had no id. */
@@ -80,15 +73,11 @@ const validators: Record<ClientRequest["type"], Validator<TSchema>> = {
 };
 
 /** The outcome of parsing one client frame: a request, or an error to send back. */
-export type ParsedRequest =
-  | { ok: true; request: ClientRequest }
-  | { ok: false; id: RequestId | undefined; code: ErrorCode; message: string };
+export type ParsedRequest = { ok: true; request: ClientRequest } | { ok: false; id: RequestId | undefined; code: ErrorCode; message: string };
 
 function requestIdOf(value: Record<string, unknown>): RequestId | undefined {
   const id = value.id;
-  return (typeof id === "string" && id.length <= 128) || (typeof id === "number" && Number.isFinite(id))
-    ? id
-    : undefined;
+  return (typeof id === "string" && id.length <= 128) || (typeof id === "number" && Number.isFinite(id)) ? id : undefined;
 }
 
 /**
@@ -126,9 +115,7 @@ export function parseClientFrame(text: string, maxDepth: number): ParsedRequest 
   if (typeof obj.type !== "string") {
     return { ok: false, id, code: "bad_request", message: "field type: must be a string" };
   }
-  const validator = Object.hasOwn(validators, obj.type)
-    ? validators[obj.type as ClientRequest["type"]]
-    : undefined;
+  const validator = Object.hasOwn(validators, obj.type) ? validators[obj.type as ClientRequest["type"]] : undefined;
   if (!validator) {
     return { ok: false, id, code: "unknown_type", message: `unknown request type ${JSON.stringify(obj.type.slice(0, 64))}` };
   }

@@ -73,8 +73,7 @@ export function checkServiceMessage(value: unknown): ParsedServiceMessage {
     return { ok: false, problem: "message must be a JSON object" };
   }
   const type = (value as { type?: unknown }).type;
-  const validator =
-    typeof type === "string" && Object.hasOwn(validators, type) ? validators[type as ServiceToNode["type"]] : undefined;
+  const validator = typeof type === "string" && Object.hasOwn(validators, type) ? validators[type as ServiceToNode["type"]] : undefined;
   // Stringified for the problem text only once known to be shallow (a string or a number, or not).
   if (!validator) return { ok: false, problem: `unknown message type ${typeof type === "string" ? JSON.stringify(type.slice(0, 64)) : typeof type}` };
   if (valueTooDeep(value, MAX_SERVICE_MESSAGE_DEPTH)) return { ok: false, problem: `${String(type)}: nested deeper than ${MAX_SERVICE_MESSAGE_DEPTH} levels` };

@@ -64,9 +64,32 @@ export interface Reservation {
 /** A record's fields as the hash holds them, as field/value pairs. */
 function toFields(r: Omit<InstanceRecord, "tries" | "lastError" | "retryBy">): string[] {
   return [
-    "instance", r.instance, "task", r.task, "node", r.node, "incarnation", r.incarnation, "owner", r.owner ?? "", "ownerUser", r.ownerUser ?? "",
-    "state", r.state, "created", String(r.created), "readyAt", String(r.readyAt), "pid", String(r.pid),
-    "options", JSON.stringify(r.options), "token", r.token, "args", JSON.stringify(r.args),
+    "instance",
+    r.instance,
+    "task",
+    r.task,
+    "node",
+    r.node,
+    "incarnation",
+    r.incarnation,
+    "owner",
+    r.owner ?? "",
+    "ownerUser",
+    r.ownerUser ?? "",
+    "state",
+    r.state,
+    "created",
+    String(r.created),
+    "readyAt",
+    String(r.readyAt),
+    "pid",
+    String(r.pid),
+    "options",
+    JSON.stringify(r.options),
+    "token",
+    r.token,
+    "args",
+    JSON.stringify(r.args),
   ];
 }
 
@@ -132,7 +155,9 @@ export class InstanceRegistry {
   async claim(id: string, node: string, incarnation: string, token: string, r: Omit<Reservation, "token">): Promise<"claimed" | "taken" | "fenced"> {
     const { keys, user } = this.scriptKeys(id, r.ownerUser);
     const done = await runScript(
-      this.redis, "instanceClaim", [...keys, this.keys.nodeInstances(node), this.keys.node(node)],
+      this.redis,
+      "instanceClaim",
+      [...keys, this.keys.nodeInstances(node), this.keys.node(node)],
       [id, user, node, token, String(Date.now()), r.task, r.owner ?? "", r.ownerUser ?? "", JSON.stringify(r.options), JSON.stringify(r.args ?? {}), incarnation],
     );
     return done === 1 ? "claimed" : done === -2 ? "fenced" : "taken";
@@ -157,7 +182,9 @@ export class InstanceRegistry {
    */
   async release(id: string, node: string, token: string, next: { token: string; lastError: string; retryBy: number }, incarnation = ""): Promise<number> {
     const done = await runScript(
-      this.redis, "instanceRelease", [this.keys.instance(id), this.keys.nodeInstances(node)],
+      this.redis,
+      "instanceRelease",
+      [this.keys.instance(id), this.keys.nodeInstances(node)],
       [id, node, token, next.token, next.lastError, String(next.retryBy), incarnation],
     );
     return Number(done);

@@ -35,9 +35,7 @@ export type ScriptName = keyof typeof SCRIPTS;
 // package.json "files" ships src/registry/lua (docs/contributing.md#lua-scripts).
 const LUA_DIR = new URL("../../../src/registry/lua/", import.meta.url);
 
-const SOURCES = new Map<ScriptName, string>(
-  (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, readFileSync(new URL(SCRIPTS[name].file, LUA_DIR), "utf8")]),
-);
+const SOURCES = new Map<ScriptName, string>((Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, readFileSync(new URL(SCRIPTS[name].file, LUA_DIR), "utf8")]));
 
 /** The method `defineCommand` adds; prefixed so it never shadows an ioredis command. */
 const method = (name: ScriptName): string => `servman_${name}`;

@@ -82,10 +82,7 @@ export class NodeRegistry {
       warm: JSON.stringify(node.warm),
       fenced: String(node.fenced),
     };
-    const written = await runScript(
-      this.redis, "nodeHeartbeat", [this.keys.node(node.id), this.keys.nodes()],
-      [node.id, incarnation, String(LIVENESS_TTL_MS), mode, ...Object.entries(fields).flat()],
-    );
+    const written = await runScript(this.redis, "nodeHeartbeat", [this.keys.node(node.id), this.keys.nodes()], [node.id, incarnation, String(LIVENESS_TTL_MS), mode, ...Object.entries(fields).flat()]);
     if (written !== 1) return written === -1 ? "taken" : "fenced";
     const p = this.redis.multi();
     for (const task of node.tasks) {

@@ -13,4 +13,3 @@ export const hostilePayload: fc.Arbitrary<string> = fc.oneof(
   fc.integer({ min: 1, max: 60_000 }).map((n) => JSON.stringify("y".repeat(n))),
   fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
 );
-

@@ -11,18 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Cluster, type ClusterOptions } from "ioredis";
 import { killNow, ownFolder, removeFolder } from "./owned-processes.js";
-import {
-  ask,
-  assertRunning,
-  freePortPair,
-  logTail,
-  parseInfo,
-  pollFor,
-  retryingStart,
-  ServerExited,
-  spawnRedisServer,
-  tryAsk,
-} from "./redis-process.js";
+import { ask, assertRunning, freePortPair, logTail, parseInfo, pollFor, retryingStart, ServerExited, spawnRedisServer, tryAsk } from "./redis-process.js";
 
 const run = promisify(execFile);
 
@@ -165,11 +154,15 @@ async function startOnce(options: RedisClusterOptions): Promise<TestRedisCluster
       startNode(port);
     }
     const ports = [...argsOf.keys()];
-    await pollFor(async () => {
-      assertRunning(children.values());
-      const replies = await Promise.all(ports.map((p) => tryAsk(p, undefined, "PING")));
-      return replies.every((r) => r === "PONG") ? true : undefined;
-    }, "the 6 servers to answer", readyMs);
+    await pollFor(
+      async () => {
+        assertRunning(children.values());
+        const replies = await Promise.all(ports.map((p) => tryAsk(p, undefined, "PING")));
+        return replies.every((r) => r === "PONG") ? true : undefined;
+      },
+      "the 6 servers to answer",
+      readyMs,
+    );
     await run("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"], { timeout: readyMs });
     await pollFor(async () => ((await Promise.all(ports.map((p) => settled(p)))).every(Boolean) ? true : undefined), "the cluster to be ready", readyMs);
   } catch (err) {
@@ -237,46 +230,58 @@ async function startOnce(options: RedisClusterOptions): Promise<TestRedisCluster
     },
     async waitForFailover(oldPort, ms = 30_000) {
       // Which slots the old master had, as the survivors still remember it.
-      const before = await pollFor(async () => {
-        for (const port of livePorts()) {
-          const text = await tryAsk(port, undefined, "CLUSTER", "NODES");
-          if (typeof text !== "string") continue;
-          const old = parseClusterNodes(text, pids).find((n) => n.port === oldPort);
-          if (old) return old;
-        }
-        return undefined;
-      }, `a survivor that knows node ${oldPort}`, ms);
+      const before = await pollFor(
+        async () => {
+          for (const port of livePorts()) {
+            const text = await tryAsk(port, undefined, "CLUSTER", "NODES");
+            if (typeof text !== "string") continue;
+            const old = parseClusterNodes(text, pids).find((n) => n.port === oldPort);
+            if (old) return old;
+          }
+          return undefined;
+        },
+        `a survivor that knows node ${oldPort}`,
+        ms,
+      );
       if (before.role === "master" && before.slots.length === 0) throw new Error(`node ${oldPort} was not a master with slots`);
       const probeSlot = before.slots[0]?.[0];
-      return pollFor(async () => {
-        let heir: ClusterNode | undefined;
-        for (const port of livePorts()) {
-          const info = await tryAsk(port, undefined, "CLUSTER", "INFO");
-          if (typeof info !== "string" || !info.includes("cluster_state:ok")) return undefined;
-          const text = await tryAsk(port, undefined, "CLUSTER", "NODES");
-          if (typeof text !== "string") return undefined;
-          const nodes = parseClusterNodes(text, pids);
-          const owner = nodes.find((n) => n.role === "master" && (probeSlot === undefined || serves(n, probeSlot)));
-          if (!owner || owner.port === oldPort || !alive(owner.port)) return undefined;
-          if (!before.slots.every(([from, to]) => serves(owner, from) && serves(owner, to))) return undefined;
-          if (heir && heir.port !== owner.port) return undefined;
-          heir = owner;
-        }
-        return heir;
-      }, `a failover of ${oldPort}`, ms);
+      return pollFor(
+        async () => {
+          let heir: ClusterNode | undefined;
+          for (const port of livePorts()) {
+            const info = await tryAsk(port, undefined, "CLUSTER", "INFO");
+            if (typeof info !== "string" || !info.includes("cluster_state:ok")) return undefined;
+            const text = await tryAsk(port, undefined, "CLUSTER", "NODES");
+            if (typeof text !== "string") return undefined;
+            const nodes = parseClusterNodes(text, pids);
+            const owner = nodes.find((n) => n.role === "master" && (probeSlot === undefined || serves(n, probeSlot)));
+            if (!owner || owner.port === oldPort || !alive(owner.port)) return undefined;
+            if (!before.slots.every(([from, to]) => serves(owner, from) && serves(owner, to))) return undefined;
+            if (heir && heir.port !== owner.port) return undefined;
+            heir = owner;
+          }
+          return heir;
+        },
+        `a failover of ${oldPort}`,
+        ms,
+      );
     },
     async restart(port, ms = 30_000) {
       if (alive(port)) throw new Error(`node ${port} is still running`);
       startNode(port);
-      await pollFor(async () => {
-        const text = await tryAsk(port, undefined, "CLUSTER", "NODES");
-        const info = await tryAsk(port, undefined, "CLUSTER", "INFO");
-        const repl = await tryAsk(port, undefined, "INFO", "replication");
-        if (typeof text !== "string" || typeof info !== "string" || typeof repl !== "string") return undefined;
-        const me = parseClusterNodes(text, pids).find((n) => n.myself);
-        const linked = parseInfo(repl).master_link_status === "up";
-        return me?.role === "replica" && info.includes("cluster_state:ok") && linked ? true : undefined;
-      }, `node ${port} to rejoin as a replica`, ms);
+      await pollFor(
+        async () => {
+          const text = await tryAsk(port, undefined, "CLUSTER", "NODES");
+          const info = await tryAsk(port, undefined, "CLUSTER", "INFO");
+          const repl = await tryAsk(port, undefined, "INFO", "replication");
+          if (typeof text !== "string" || typeof info !== "string" || typeof repl !== "string") return undefined;
+          const me = parseClusterNodes(text, pids).find((n) => n.myself);
+          const linked = parseInfo(repl).master_link_status === "up";
+          return me?.role === "replica" && info.includes("cluster_state:ok") && linked ? true : undefined;
+        },
+        `node ${port} to rejoin as a replica`,
+        ms,
+      );
     },
     client(clientOptions = {}) {
       const client = new Cluster(

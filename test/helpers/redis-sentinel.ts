@@ -11,18 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RedisOptions } from "ioredis";
 import { killNow, ownFolder, removeFolder } from "./owned-processes.js";
-import {
-  ask,
-  assertRunning,
-  freePortPair,
-  logTail,
-  parseInfo,
-  pollFor,
-  retryingStart,
-  ServerExited,
-  spawnRedisServer,
-  tryAsk,
-} from "./redis-process.js";
+import { ask, assertRunning, freePortPair, logTail, parseInfo, pollFor, retryingStart, ServerExited, spawnRedisServer, tryAsk } from "./redis-process.js";
 
 export interface TestRedisSentinel {
   /** The master group's name (`sentinel monitor NAME ...`). */
@@ -110,11 +99,15 @@ async function startOnce(options: RedisSentinelOptions): Promise<TestRedisSentin
     start(replicaPort, [...dataArgs(replicaPort), "--replicaof", "127.0.0.1", String(masterPort)]);
     // Sentinels learn replicas from the master's INFO (every 10 s), so start them once the replica
     // is linked: they then see it at once.
-    await pollFor(async () => {
-      assertRunning(children.values());
-      const repl = await tryAsk(replicaPort, password, "INFO", "replication");
-      return typeof repl === "string" && parseInfo(repl).master_link_status === "up" ? true : undefined;
-    }, "the replica to link to the master", readyMs);
+    await pollFor(
+      async () => {
+        assertRunning(children.values());
+        const repl = await tryAsk(replicaPort, password, "INFO", "replication");
+        return typeof repl === "string" && parseInfo(repl).master_link_status === "up" ? true : undefined;
+      },
+      "the replica to link to the master",
+      readyMs,
+    );
     for (const port of sentinelPorts) {
       // Each sentinel rewrites its own config file, so each has one.
       const conf = join(root, `sentinel-${port}.conf`);
@@ -137,22 +130,30 @@ async function startOnce(options: RedisSentinelOptions): Promise<TestRedisSentin
     }
     // A failover needs a majority of sentinels to agree, so each must know the 2 others (they
     // find each other through hello messages on the master, every 2 s) and the replica.
-    await pollFor(async () => {
-      assertRunning(children.values());
-      for (const port of sentinelPorts) {
-        const master = await tryAsk(port, undefined, "SENTINEL", "MASTER", name);
-        if (!Array.isArray(master)) return undefined;
-        const fields = new Map<string, string>();
-        for (let i = 0; i + 1 < master.length; i += 2) fields.set(String(master[i]), String(master[i + 1]));
-        if (fields.get("num-slaves") !== "1" || fields.get("num-other-sentinels") !== "2") return undefined;
-        if (!fields.get("flags")?.split(",").every((f) => f === "master")) return undefined;
-      }
-      return true;
-    }, "the sentinels to know the master, the replica and each other", readyMs);
+    await pollFor(
+      async () => {
+        assertRunning(children.values());
+        for (const port of sentinelPorts) {
+          const master = await tryAsk(port, undefined, "SENTINEL", "MASTER", name);
+          if (!Array.isArray(master)) return undefined;
+          const fields = new Map<string, string>();
+          for (let i = 0; i + 1 < master.length; i += 2) fields.set(String(master[i]), String(master[i + 1]));
+          if (fields.get("num-slaves") !== "1" || fields.get("num-other-sentinels") !== "2") return undefined;
+          if (
+            !fields
+              .get("flags")
+              ?.split(",")
+              .every((f) => f === "master")
+          )
+            return undefined;
+        }
+        return true;
+      },
+      "the sentinels to know the master, the replica and each other",
+      readyMs,
+    );
   } catch (err) {
-    const logs = [...children.keys()]
-      .map((p) => `--- ${p}\n${logTail(join(root, sentinelPorts.includes(p) ? `sentinel-${p}.log` : `redis-${p}.log`))}`)
-      .join("\n");
+    const logs = [...children.keys()].map((p) => `--- ${p}\n${logTail(join(root, sentinelPorts.includes(p) ? `sentinel-${p}.log` : `redis-${p}.log`))}`).join("\n");
     await stop();
     if (err instanceof ServerExited) throw err;
     throw new Error(`${(err as Error).message}\n${logs}`);
@@ -197,24 +198,32 @@ async function startOnce(options: RedisSentinelOptions): Promise<TestRedisSentin
     async waitForReplica(port, ms = 30_000) {
       // Sentinel reconfigures a demoted or restarted master when it next looks at it (INFO, every
       // 10 s), then the replica syncs: this can take over 10 s.
-      await pollFor(async () => {
-        const current = (await named())[0];
-        const repl = await tryAsk(port, password, "INFO", "replication");
-        if (current === undefined || typeof repl !== "string") return undefined;
-        const info = parseInfo(repl);
-        return info.role === "slave" && info.master_port === String(current) && info.master_link_status === "up" ? true : undefined;
-      }, `${port} to be a linked replica`, ms);
+      await pollFor(
+        async () => {
+          const current = (await named())[0];
+          const repl = await tryAsk(port, password, "INFO", "replication");
+          if (current === undefined || typeof repl !== "string") return undefined;
+          const info = parseInfo(repl);
+          return info.role === "slave" && info.master_port === String(current) && info.master_link_status === "up" ? true : undefined;
+        },
+        `${port} to be a linked replica`,
+        ms,
+      );
     },
     stop,
   };
 
   async function waitForFailover(oldPort: number, ms = 30_000): Promise<number> {
-    return pollFor(async () => {
-      const ports = await named();
-      const first = ports[0];
-      if (first === undefined || first === oldPort || ports.some((p) => p !== first)) return undefined;
-      const repl = await tryAsk(first, password, "INFO", "replication");
-      return typeof repl === "string" && parseInfo(repl).role === "master" ? first : undefined;
-    }, `a failover of ${oldPort}`, ms);
+    return pollFor(
+      async () => {
+        const ports = await named();
+        const first = ports[0];
+        if (first === undefined || first === oldPort || ports.some((p) => p !== first)) return undefined;
+        const repl = await tryAsk(first, password, "INFO", "replication");
+        return typeof repl === "string" && parseInfo(repl).role === "master" ? first : undefined;
+      },
+      `a failover of ${oldPort}`,
+      ms,
+    );
   }
 }

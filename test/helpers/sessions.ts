@@ -9,7 +9,7 @@ export async function cut(gateway: Gateway, session: string): Promise<void> {
   const sessions = gateway["sessions"];
   const held = [...sessions.values()].find((s) => s.id === session);
   assert.ok(held, `gateway holds session ${session}`);
-  (held["ws"]).terminate();
+  held["ws"].terminate();
   await eventually(() => ![...sessions.values()].includes(held), "the gateway to let the session go");
 }
 
