@@ -97,9 +97,8 @@ export class InstanceMembers {
 
   private closed(client: string, reason: "kicked"): void {
     this.out.deliver(client, JSON.stringify({ type: "closed", instance: this.instance, reason } satisfies ToSession));
-    // No longer a member: nothing else is sent to it, so its route goes (a long-lived instance
-    // would otherwise keep one per client it ever kicked). Events kept for it stay for a resume.
-    this.out.route(client, undefined);
+    // Its route stays: a gateway that could not deliver this `closed` names the client back, and
+    // only a client with a route (or kept events) is kept for; the entry goes when its session ends.
   }
 
   /** A service `send`: to `to` (those of them that are members), or to every member. */
