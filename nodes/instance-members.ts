@@ -98,7 +98,8 @@ export class InstanceMembers {
   private closed(client: string, reason: "kicked"): void {
     this.out.deliver(client, JSON.stringify({ type: "closed", instance: this.instance, reason } satisfies ToSession));
     // Its route stays: a gateway that could not deliver this `closed` names the client back, and
-    // only a client with a route (or kept events) is kept for; the entry goes when its session ends.
+    // only a client with a route (or kept events) is kept for. One small entry per kicked client
+    // lives until the instance ends (noted in docs/architecture.md#fan-out-by-gateway).
   }
 
   /** A service `send`: to `to` (those of them that are members), or to every member. */
