@@ -62,6 +62,72 @@ function delta(a: Snapshot, b: Snapshot): { total: number; publish: number; byCo
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
+interface BroadcastCost {
+  publishesPerBroadcast: number;
+  cpuPerDeliveredUs: number;
+  delivered: number;
+  byCommand: Record<string, number>;
+}
+
+/**
+ * The owner (a member) asks the service for BROADCASTS broadcasts to every member of `target`;
+ * resolves once every member has them. `counts[i]` counts member i's frames (the owner's: `ownerSeen`).
+ */
+async function broadcasts(redis: Redis, owner: ServmanWire, target: string, counts: number[], ownerSeen: () => number): Promise<BroadcastCost> {
+  const shout = JSON.stringify({ type: "send", instance: target, action: "shout", data: 1 });
+  const delivered = () => counts.reduce((a, b) => a + b, 0) + ownerSeen();
+  const start = delivered();
+  const before = await snapshot(redis);
+  for (let i = 0; i < BROADCASTS; i++) owner.send(shout);
+  const expected = start + BROADCASTS * MEMBERS;
+  for (let waited = 0; delivered() < expected && waited < 120_000; waited += 20) await sleep(20);
+  const cost = delta(before, await snapshot(redis));
+  const n = delivered() - start;
+  // Less the owner's own sends, which asked for the broadcasts.
+  return { publishesPerBroadcast: (cost.publish - BROADCASTS) / BROADCASTS, cpuPerDeliveredUs: (cost.cpuSeconds * 1e6) / Math.max(1, n), delivered: n, byCommand: cost.byCommand };
+}
+
+/** Members spread over the gateways at `urls`, joined to `target`; `counts[i]` counts member i's frames. */
+async function joinMembers(urls: string[], target: string, clients: ServmanWire[]): Promise<number[]> {
+  const counts = new Array<number>(MEMBERS).fill(0);
+  for (let i = 1; i < MEMBERS; i++) {
+    const member = await ServmanWire.connect(urls[i % urls.length]);
+    clients.push(member);
+    await member.request({ type: "join", instance: target });
+    member.onFrame(() => counts[i]++);
+  }
+  return counts;
+}
+
+/**
+ * The same broadcasts on a deployment of its own whose gateways take one publish per member
+ * (`gateway.fanout: "session"`): the design before fan-out, measured in the same run.
+ */
+async function perSessionBroadcasts(): Promise<BroadcastCost> {
+  const redis = await startRedis();
+  const config = writeBenchConfig({ redisUrl: redis.url, capacity: 5, gateway: { fanout: "session" } });
+  const processes: ServmanProcess[] = [];
+  const clients: ServmanWire[] = [];
+  try {
+    processes.push(await startServman(["node", "--config", config.path]));
+    for (let i = 0; i < GATEWAYS; i++) processes.push(await startServman(["gateway", "--config", config.path, "--port", "0"]));
+    const urls = processes.slice(1).map((p) => p.url!);
+    const owner = await ServmanWire.connect(urls[0]);
+    clients.push(owner);
+    const target = String((await owner.request({ type: "launch", task: "echo" })).instance);
+    await owner.request({ type: "join", instance: target });
+    let ownerSeen = 0;
+    owner.onFrame((data: RawData) => void (data.toString().includes('"action":"shout"') && ownerSeen++));
+    const counts = await joinMembers(urls, target, clients);
+    return await broadcasts(redis.client, owner, target, counts, () => ownerSeen);
+  } finally {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await Promise.all(processes.reverse().map((p) => p.stop(60_000)));
+    config.remove();
+    await redis.stop();
+  }
+}
+
 await runBenchmark("redis-cost", `Redis commands per operation, ${GATEWAYS} gateways and a node`, async (ctx) => {
   ctx.params = { gateways: GATEWAYS, members: MEMBERS, broadcasts: BROADCASTS, messages: MESSAGES, launches: LAUNCHES, idleMs: IDLE_MS };
   const redis = await startRedis();
@@ -113,13 +179,7 @@ await runBenchmark("redis-cost", `Redis commands per operation, ${GATEWAYS} gate
     say(`client message + echo: ${round(perMessage)} commands, ${round(messages.publish / MESSAGES)} publishes (${JSON.stringify(messages.byCommand)})`);
 
     // Members spread over the gateways, joined to the target.
-    const counts = new Array<number>(MEMBERS).fill(0);
-    for (let i = 1; i < MEMBERS; i++) {
-      const member = await ServmanWire.connect(urls[i % GATEWAYS]);
-      clients.push(member);
-      await member.request({ type: "join", instance: target });
-      member.onFrame(() => counts[i]++);
-    }
+    const counts = await joinMembers(urls, target, clients);
     await sleep(1_000);
 
     // Idle joined sessions and idle instances, above the idle deployment.
@@ -129,22 +189,15 @@ await runBenchmark("redis-cost", `Redis commands per operation, ${GATEWAYS} gate
     const idleExtraPerSecond = idleJoined.total / (IDLE_MS / 1000) - idlePerSecond;
     say(`${MEMBERS} idle joined sessions and ${LAUNCHES} idle instances: ${round(idleExtraPerSecond)} commands/s above the idle deployment`);
 
-    // Broadcasts: the owner asks the service to send to every member.
-    const shout = JSON.stringify({ type: "send", instance: target, action: "shout", data: 1 });
-    before = await snapshot(redis.client);
-    const t2 = performance.now();
-    for (let i = 0; i < BROADCASTS; i++) owner.send(shout);
-    // The owner is a member too: it hears each broadcast like the others.
-    const expected = BROADCASTS * MEMBERS;
-    for (let waited = 0; counts.reduce((a, b) => a + b, 0) + broadcastsSeen < expected && waited < 120_000; waited += 50) await sleep(50);
-    const broadcastMs = performance.now() - t2;
-    const broadcasts = delta(before, await snapshot(redis.client));
-    const delivered = counts.reduce((a, b) => a + b, 0) + broadcastsSeen;
-    const publishesPerBroadcast = (broadcasts.publish - BROADCASTS) / BROADCASTS; // less the owner's own sends
+    const broadcast = await broadcasts(redis.client, owner, target, counts, () => broadcastsSeen);
+    const { publishesPerBroadcast, cpuPerDeliveredUs, delivered } = broadcast;
     const floorPublishes = GATEWAYS + 1;
-    const cpuPerDeliveredUs = (broadcasts.cpuSeconds * 1e6) / Math.max(1, delivered);
     say(
-      `broadcast to ${MEMBERS} members on ${GATEWAYS} gateways: ${round(publishesPerBroadcast, 1)} publishes each (floor ${floorPublishes}); Redis CPU ${round(cpuPerDeliveredUs)} µs per delivered message; ${delivered} delivered in ${Math.round(broadcastMs)} ms`,
+      `broadcast to ${MEMBERS} members on ${GATEWAYS} gateways: ${round(publishesPerBroadcast, 1)} publishes each (floor ${floorPublishes}); Redis CPU ${round(cpuPerDeliveredUs)} µs per delivered message; ${delivered} delivered`,
+    );
+    const perSession = await perSessionBroadcasts();
+    say(
+      `the same with gateway.fanout "session" (one publish per member, the design before fan-out): ${round(perSession.publishesPerBroadcast, 1)} publishes each; Redis CPU ${round(perSession.cpuPerDeliveredUs)} µs per delivered message`,
     );
 
     Object.assign(ctx.servman, {
@@ -156,11 +209,11 @@ await runBenchmark("redis-cost", `Redis commands per operation, ${GATEWAYS} gate
       messageByCommand: messages.byCommand,
       idleExtraPerSecond,
       publishesPerBroadcast,
-      broadcastByCommand: broadcasts.byCommand,
+      broadcastByCommand: broadcast.byCommand,
       cpuPerDeliveredUs,
       delivered,
     });
-    ctx.floor = { publishesPerBroadcast: floorPublishes };
+    ctx.floor = { publishesPerBroadcast: floorPublishes, perSession };
     ctx.metrics.push(
       metric(
         "publishesPerBroadcast",
@@ -171,13 +224,30 @@ await runBenchmark("redis-cost", `Redis commands per operation, ${GATEWAYS} gate
         floorPublishes,
         { maxRatio: 1 },
       ),
-      soloMetric("cpuPerDelivered", "Redis CPU per delivered broadcast message", "µs", "lower", round(cpuPerDeliveredUs)),
+      metric(
+        "cpuPerDelivered",
+        "Redis CPU per delivered broadcast message, vs one publish per member (gateway.fanout session, same run)",
+        "µs",
+        "lower",
+        round(cpuPerDeliveredUs),
+        round(perSession.cpuPerDeliveredUs),
+        { maxRatio: 0.1 },
+      ),
+      metric(
+        "publishesVsPerSession",
+        "publishes per broadcast, vs one publish per member (same run)",
+        "commands",
+        "lower",
+        round(publishesPerBroadcast, 1),
+        round(perSession.publishesPerBroadcast, 1),
+      ),
       soloMetric("perMessage", "commands per client message and its echo", "commands", "lower", round(perMessage)),
       soloMetric("perLaunch", "commands per launch", "commands", "lower", round(perLaunch, 1)),
       soloMetric("idle", `commands per second, idle deployment (${GATEWAYS} gateways, 1 node)`, "commands/s", "lower", round(idlePerSecond)),
       soloMetric("idleJoined", `commands per second for ${MEMBERS} idle joined sessions + ${LAUNCHES} idle instances`, "commands/s", "lower", round(idleExtraPerSecond)),
     );
-    ctx.check("every broadcast reached every member", delivered >= expected, `${delivered} of ${expected}`);
+    const expected = BROADCASTS * MEMBERS;
+    ctx.check("every broadcast reached every member", delivered >= expected && perSession.delivered >= expected, `${delivered} and ${perSession.delivered} (per session) of ${expected}`);
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()));
     const codes = await Promise.all(processes.reverse().map((p) => p.stop(60_000)));

@@ -129,6 +129,7 @@ export class Gateway {
       metrics: this.metrics,
       store,
       resumeWindowMs,
+      routeAs: this.config.gateway.fanout === "gateway" ? this.id : undefined,
       rebind: (oldChannel, newChannel) => this.rebind(oldChannel, newChannel),
       postMortem: (instance) => this.logs.postMortem(instance),
     };

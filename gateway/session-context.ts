@@ -17,6 +17,8 @@ export interface SessionContext {
   readonly store: SessionStore;
   /** How long a dropped connection's session waits to be resumed; 0: sessions end with their connection. */
   readonly resumeWindowMs: number;
+  /** The gateway id joins and resumes name, for nodes to fan out through this gateway; undefined: per session (`gateway.fanout`). */
+  readonly routeAs: string | undefined;
   /** The session on `oldChannel` resumed an older session: it listens on `newChannel` from now on. */
   rebind(oldChannel: string, newChannel: string): Promise<void>;
   postMortem(instance: string): Promise<PostMortem | null>;

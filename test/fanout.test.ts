@@ -211,3 +211,24 @@ describe("fan-out on the node, without a cluster", () => {
     assert.deepEqual((JSON.parse(state.published.at(-1)!.payload) as { events: unknown[] }).events, []);
   });
 });
+
+describe("fan-out per session (gateway.fanout: session)", () => {
+  const fx = useCluster({ gateways: 2, extra: { gateway: { host: "127.0.0.1", port: 0, fanout: "session" } } });
+
+  it("a broadcast costs one publish per member, the design before fan-out, and arrives in order", async (t) => {
+    const owner = await fx.cluster.raw(0);
+    const instance = (await owner.request({ type: "launch", task: "echo" }, 30_000)).instance as string;
+    const clients = [owner];
+    for (let i = 1; i < 20; i++) clients.push(await fx.cluster.raw(i % 2));
+    for (const c of clients) assert.equal((await c.request({ type: "join", instance })).type, "joined");
+    const frames = clients.map((c) => record(c));
+    const stats = async () => Number(/^cmdstat_publish:calls=(\d+)/m.exec(await fx.redis.client.info("commandstats"))?.[1] ?? 0);
+    const before = await stats();
+    owner.send({ type: "send", instance, action: "shouts", data: { count: 20 } });
+    await eventually(() => frames.every((f) => shouts(f).length === 20), "every member to get 20 shouts", 60_000);
+    const perBroadcast = ((await stats()) - before - 1) / 20;
+    t.diagnostic(`${perBroadcast} publishes per broadcast to 20 members`);
+    assert.equal(perBroadcast, 20, "one publish per member");
+    for (const f of frames) assert.deepEqual(shouts(f), range(0, 19));
+  });
+});

@@ -16,6 +16,8 @@ export interface BenchConfigOptions {
   launchConcurrency?: number;
   /** Extra `gateway.limits` entries. */
   limits?: Record<string, number>;
+  /** Extra `gateway` keys (beside host, port and limits). */
+  gateway?: Record<string, unknown>;
   /** Run `echo` as a `command` task (`node echo-service.js`, NDJSON on stdio). Default: `module`. */
   command?: boolean;
   /** More tasks, beside `echo` (the same defaults apply: see below). */
@@ -43,6 +45,7 @@ export function writeBenchConfig(options: BenchConfigOptions): BenchConfig {
       port: 0,
       // One client IP opens every connection here: per-IP limits must not be what is measured.
       limits: { maxConnectionsPerIp: 1_000_000, messagesPerSecond: 1_000_000, burst: 1_000_000, ...(options.limits ?? {}) },
+      ...(options.gateway ?? {}),
     },
     node: {
       capacity: options.capacity,

@@ -53,6 +53,7 @@ function privateConfig(base: ServmanConfig, pairs: number): ServmanConfig {
       resumeWindowMs: DEFAULTS.resumeWindowMs,
       allowedHosts: [],
       allowedOrigins: [],
+      fanout: "gateway",
     },
     // A private gateway on loopback, reached only by this process's own clients.
     auth: { adminTokens: [] },

@@ -213,6 +213,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       resumeWindowMs: data.gateway?.resumeWindowMs ?? DEFAULTS.resumeWindowMs,
       allowedHosts: [...(data.gateway?.allowedHosts ?? [])],
       allowedOrigins: [...(data.gateway?.allowedOrigins ?? [])],
+      fanout: data.gateway?.fanout ?? "gateway",
     },
     node: {
       ...(nodeId !== undefined ? { id: nodeId } : {}),

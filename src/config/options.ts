@@ -93,6 +93,12 @@ export interface GatewayConfig {
    * no `Origin` (non-browsers). Default: none.
    */
   readonly allowedOrigins: readonly string[];
+  /**
+   * How nodes reach this gateway's sessions: `"gateway"`, one publish per gateway for a service's
+   * event to many members (docs/architecture.md#fan-out-by-gateway); `"session"`, one publish per
+   * member, as before fan-out (for comparison, or a rolling upgrade). Default `"gateway"`.
+   */
+  readonly fanout: "gateway" | "session";
 }
 
 export interface NodeConfig {

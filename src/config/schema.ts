@@ -77,6 +77,7 @@ export const ConfigFileSchema = Type.Object(
           resumeWindowMs: Type.Optional(Type.Integer({ minimum: 0 })),
           allowedHosts: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 253 }))),
           allowedOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 2048 }))),
+          fanout: Type.Optional(Type.Union([Type.Literal("gateway"), Type.Literal("session")])),
         },
         strict,
       ),
