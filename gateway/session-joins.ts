@@ -87,7 +87,14 @@ export class SessionJoins {
     await membership.recordJoin(instance);
     if (this.pending.get(instance) !== pending) return;
     pending.timer = setTimeout(() => this.finish(instance, pending, new ServmanError("timeout", `instance ${instance} did not answer the join`)), JOIN_TIMEOUT_MS);
-    const join: ToInstance = { type: "join", client: this.session.id(), user: this.session.user, data: data ?? null, reply: this.session.channel(), ...(ctx.routeAs !== undefined ? { gateway: ctx.routeAs } : {}) };
+    const join: ToInstance = {
+      type: "join",
+      client: this.session.id(),
+      user: this.session.user,
+      data: data ?? null,
+      reply: this.session.channel(),
+      ...(ctx.routeAs !== undefined ? { gateway: ctx.routeAs } : {}),
+    };
     const receivers = await ctx.redis.publish(ctx.keys.instanceChannel(instance), JSON.stringify(join));
     if (receivers === 0) throw new ServmanError("unknown_instance", `instance ${instance} is not running`);
   }

@@ -213,7 +213,9 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
   await ctx.rebind(oldChannel, s.channel());
   if (s.closed()) return;
   // Each instance replays what it kept to this (now subscribed) channel; none listening: it is gone.
-  const asked = await Promise.all(joined.map((instance) => publish(ctx, instance, { type: "resume", client: s.id(), reply: s.channel(), ...(ctx.routeAs !== undefined ? { gateway: ctx.routeAs } : {}) }).catch(() => -1)));
+  const asked = await Promise.all(
+    joined.map((instance) => publish(ctx, instance, { type: "resume", client: s.id(), reply: s.channel(), ...(ctx.routeAs !== undefined ? { gateway: ctx.routeAs } : {}) }).catch(() => -1)),
+  );
   const gone = joined.filter((_, i) => asked[i] === 0);
   for (const instance of gone) {
     gate.forget(instance);
