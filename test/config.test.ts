@@ -146,6 +146,8 @@ describe("configuration", () => {
   it("refuses a malformed Redis form, naming the key or flag", () => {
     const cwd = mkdtempSync(join(tmpdir(), "e-"));
     configError(() => loadConfig({ redis: "redis+sentinel://h1:26379" }, env, cwd), "--redis", /master's name/);
+    // The message shows the URL without its password, "@" in the password included.
+    configError(() => loadConfig({ redis: "http://u:p@ss@host" }, env, cwd), "--redis", /"http:\/\/u:\*\*\*@host"/);
     configError(() => loadConfig({ redis: "redis+cluster://h1" }, env, cwd), "--redis", /HOST:PORT/);
     configError(() => loadConfig({ redis: "redis+cluster://" }, env, cwd), "--redis", /at least one/);
     configError(() => loadConfig({}, { ...env, SERVMAN_REDIS_URL: "redis+sentinel://h1:99999/m" }, cwd), "$SERVMAN_REDIS_URL", /HOST:PORT/);

@@ -69,7 +69,7 @@ export function parseRedisString(text: string, where: string, file: string | nul
   const multi = MULTI.exec(text);
   if (!multi) {
     if (!SINGLE.test(text)) {
-      throw new ConfigError(file, where, `expected redis://, rediss://, redis+cluster:// or redis+sentinel://, got ${JSON.stringify(text.replace(/\/\/[^@/]*@/, "//***@"))}`);
+      throw new ConfigError(file, where, `expected redis://, rediss://, redis+cluster:// or redis+sentinel://, got ${JSON.stringify(redactUrl(text))}`);
     }
     return { kind: "single", url: text };
   }
