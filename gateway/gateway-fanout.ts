@@ -30,14 +30,11 @@ export interface FanoutHost {
 }
 
 /** A gateway's host for its channel: its sessions (keyed by session channel) and its command connection. */
-export function fanoutHost(g: { redis: Redis; keys: Keys; sessions: ReadonlyMap<string, FanoutSession>; logger: Logger; countBad(): void }): FanoutHost {
+export function fanoutHost(g: { redis: Redis; keys: Keys; sessions: ReadonlyMap<string, FanoutSession>; logger: Logger; bad(problem: string): void }): FanoutHost {
   return {
     session: (id) => g.sessions.get(g.keys.sessionChannel(id)),
     toInstance: (instance, payload) => void g.redis.publish(g.keys.instanceChannel(instance), payload).catch((err: unknown) => g.logger.warn({ err, instance }, "could not answer a node's fanout")),
-    bad: (problem) => {
-      g.countBad();
-      g.logger.warn({ channel: "to-gateway", problem }, "bad bus message dropped");
-    },
+    bad: (problem) => g.bad(problem),
   };
 }
 

@@ -104,7 +104,7 @@ export class Gateway {
     }));
     this.health = new RedisHealth(this.redis, this.sub);
     this.gatewayChannel = this.keys.gatewayChannel(this.id);
-    this.fanout = fanoutHost({ redis: this.redis, keys: this.keys, sessions: this.sessions, logger: this.logger, countBad: () => this.metrics.badBusMessages.inc() });
+    this.fanout = fanoutHost({ redis: this.redis, keys: this.keys, sessions: this.sessions, logger: this.logger, bad: (problem) => this.badBus("to-gateway", problem) });
     this.auth = new GatewayAuth(this.config.auth, this.config.gateway.host);
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
@@ -222,17 +222,19 @@ export class Gateway {
     this.logger.error({ err, where }, "exception at an entry point; the gateway goes on");
   };
 
+  /** A message on one of the gateway's own channels without the shape of one: counted and logged, then dropped. */
+  private badBus(channel: string, problem: string): void {
+    this.metrics.badBusMessages.inc();
+    this.logger.warn({ channel, problem }, "bad bus message dropped");
+  }
+
   private onBus(channel: string, payload: string): void {
     const session = this.sessions.get(channel);
     if (session) return session.onBus(payload);
     if (channel === this.gatewayChannel) return handleGatewayMessage(this.fanout, payload);
     const decoded = channel === this.replyChannel ? decodeToRequester(payload) : channel === this.keys.events() ? decodeClusterEvent(payload) : null;
     if (decoded === null) return;
-    if (!decoded.ok) {
-      this.metrics.badBusMessages.inc();
-      this.logger.warn({ channel, problem: decoded.problem }, "bad bus message dropped");
-      return;
-    }
+    if (!decoded.ok) return this.badBus(channel, decoded.problem);
     const message = decoded.message;
     if (message.type === "lost") {
       // Rare, so every session is asked rather than indexing sessions by instance.
