@@ -99,6 +99,13 @@ async function joinMembers(urls: string[], target: string, clients: ServmanWire[
   return counts;
 }
 
+/** A `servman node` and GATEWAYS `servman gateway` processes on `configPath`; their processes (node first) and the gateways' URLs. */
+async function startDeployment(configPath: string, processes: ServmanProcess[]): Promise<string[]> {
+  processes.push(await startServman(["node", "--config", configPath]));
+  for (let i = 0; i < GATEWAYS; i++) processes.push(await startServman(["gateway", "--config", configPath, "--port", "0"]));
+  return processes.slice(1).map((p) => p.url!);
+}
+
 /**
  * The same broadcasts on a deployment of its own whose gateways take one publish per member
  * (`gateway.fanout: "session"`): the design before fan-out, measured in the same run.
@@ -109,9 +116,7 @@ async function perSessionBroadcasts(): Promise<BroadcastCost> {
   const processes: ServmanProcess[] = [];
   const clients: ServmanWire[] = [];
   try {
-    processes.push(await startServman(["node", "--config", config.path]));
-    for (let i = 0; i < GATEWAYS; i++) processes.push(await startServman(["gateway", "--config", config.path, "--port", "0"]));
-    const urls = processes.slice(1).map((p) => p.url!);
+    const urls = await startDeployment(config.path, processes);
     const owner = await ServmanWire.connect(urls[0]);
     clients.push(owner);
     const target = String((await owner.request({ type: "launch", task: "echo" })).instance);
@@ -135,9 +140,7 @@ await runBenchmark("redis-cost", `Redis commands per operation, ${GATEWAYS} gate
   const processes: ServmanProcess[] = [];
   const clients: ServmanWire[] = [];
   try {
-    processes.push(await startServman(["node", "--config", config.path]));
-    for (let i = 0; i < GATEWAYS; i++) processes.push(await startServman(["gateway", "--config", config.path, "--port", "0"]));
-    const urls = processes.slice(1).map((p) => p.url!);
+    const urls = await startDeployment(config.path, processes);
     await sleep(2_000);
 
     // Idle deployment: heartbeats, liveness keys, health pings.
