@@ -6,11 +6,12 @@
  * `barrier` is answered `flushed` on the instance's channel, after every `undelivered` before it.
  * The event is never parsed here: it is cut out of the fanout and passed on as text.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
 import { EVENT_KEY, FANOUT_PREFIX, type ToInstance } from "../src/protocol/bus-messages.js";
 import { decodeToGateway, splitEvent } from "../src/protocol/bus-parse.js";
+import { publish } from "../src/pubsub.js";
 
 /** A session a fanout may be written to. */
 export interface FanoutSession {
@@ -30,10 +31,10 @@ export interface FanoutHost {
 }
 
 /** A gateway's host for its channel: its sessions (keyed by session channel) and its command connection. */
-export function fanoutHost(g: { redis: Redis; keys: Keys; sessions: ReadonlyMap<string, FanoutSession>; logger: Logger; bad(problem: string): void }): FanoutHost {
+export function fanoutHost(g: { redis: RedisClient; keys: Keys; sessions: ReadonlyMap<string, FanoutSession>; logger: Logger; bad(problem: string): void }): FanoutHost {
   return {
     session: (id) => g.sessions.get(g.keys.sessionChannel(id)),
-    toInstance: (instance, payload) => void g.redis.publish(g.keys.instanceChannel(instance), payload).catch((err: unknown) => g.logger.warn({ err, instance }, "could not answer a node's fanout")),
+    toInstance: (instance, payload) => void publish(g.redis, g.keys.instanceChannel(instance), payload).catch((err: unknown) => g.logger.warn({ err, instance }, "could not answer a node's fanout")),
     bad: (problem) => g.bad(problem),
   };
 }

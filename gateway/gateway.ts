@@ -6,7 +6,7 @@ import type { IncomingMessage, Server } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 import { nanoid } from "nanoid";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -37,6 +37,7 @@ import { SessionKeeper } from "./session-keeper.js";
 import { SocketGuard } from "./socket-guard.js";
 import { corkSendsPerTick } from "./tick-corked-sends.js";
 import { fanoutHost, handleGatewayMessage, type FanoutHost } from "./gateway-fanout.js";
+import { onMessage, subscribe, unsubscribe } from "../src/pubsub.js";
 
 export interface GatewayOptions {
   config: ServmanConfig;
@@ -55,8 +56,8 @@ export class Gateway {
   private readonly config: ServmanConfig;
   private readonly logger: Logger;
   private readonly keys: Keys;
-  private readonly redis: Redis;
-  private readonly sub: Redis;
+  private readonly redis: RedisClient;
+  private readonly sub: RedisClient;
   private readonly requester: Requester;
   private readonly server: Server | HttpsServer;
   private readonly wss: WebSocketServer;
@@ -133,8 +134,8 @@ export class Gateway {
       rebind: (oldChannel, newChannel) => this.rebind(oldChannel, newChannel),
       postMortem: (instance) => this.logs.postMortem(instance),
     };
-    this.sub.on(
-      "message",
+    onMessage(
+      this.sub,
       guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)),
     );
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.config.gateway.limits.maxFrameBytes, perMessageDeflate: false });
@@ -181,7 +182,7 @@ export class Gateway {
   async listen(): Promise<AddressInfo> {
     const { host, port } = this.config.gateway;
     assertServable(this.config);
-    await this.sub.subscribe(this.replyChannel, this.gatewayChannel, this.keys.events());
+    await subscribe(this.sub, this.replyChannel, this.gatewayChannel, this.keys.events());
     this.reaper.start();
     await this.keeper.start();
     this.health.start();
@@ -316,7 +317,7 @@ export class Gateway {
         this.release(session, ENDING_CLOSE_CODES.has(code));
       }),
     );
-    this.sub.subscribe(session.channel).then(
+    subscribe(this.sub, session.channel).then(
       () => {
         if (ws.readyState !== ws.OPEN) return;
         session.welcome();
@@ -339,7 +340,7 @@ export class Gateway {
     const channel = session.channel;
     const done = session
       .onClose(end)
-      .then(() => this.sub.unsubscribe(channel))
+      .then(() => unsubscribe(this.sub, channel))
       // onClose logs its own failures; what is left is the unsubscribe.
       .catch((err: unknown) => this.logger.warn({ err, channel }, "could not unsubscribe a closed session's channel"))
       .then(() => {
@@ -356,8 +357,8 @@ export class Gateway {
     if (!session) return;
     this.sessions.set(newChannel, session);
     this.sessions.delete(oldChannel);
-    await this.sub.subscribe(newChannel);
-    await this.sub.unsubscribe(oldChannel).catch((err: unknown) => this.logger.warn({ err, channel: oldChannel }, "could not unsubscribe a resumed session's old channel"));
+    await subscribe(this.sub, newChannel);
+    await unsubscribe(this.sub, oldChannel).catch((err: unknown) => this.logger.warn({ err, channel: oldChannel }, "could not unsubscribe a resumed session's old channel"));
   }
 
   /** Stops accepting, closes clients with 1001 (they resume elsewhere), then closes. Idempotent. */

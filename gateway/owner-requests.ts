@@ -10,6 +10,7 @@ import type { LaunchRequest } from "../src/protocol/client-messages.js";
 import type { SessionAccess } from "./session-access.js";
 import type { SessionContext } from "./session-context.js";
 import type { SessionMembership } from "./session-membership.js";
+import { publish } from "../src/pubsub.js";
 
 /** The session a launch or stop comes from. */
 export interface OwnerRequester {
@@ -75,7 +76,7 @@ export async function stopOwnedBy(from: OwnerRequester, instance: string): Promi
     if (record.owner !== null) {
       const alert: ToSession = { type: "alert", instance: record.instance, kind: "stop_refused", session: from.session, user: from.user };
       // The alert is a courtesy to the owner; the refusal itself is logged and answered below.
-      void ctx.redis.publish(ctx.keys.sessionChannel(record.owner), JSON.stringify(alert)).catch(() => {});
+      void publish(ctx.redis, ctx.keys.sessionChannel(record.owner), JSON.stringify(alert)).catch(() => {});
     }
     from.logger.warn({ instance: record.instance }, "stop refused: not the owner");
     throw new ServmanError("forbidden", `only the owner of ${instance} may stop it`);

@@ -3,7 +3,7 @@
  * ready while Redis does not answer (a stopped or overloaded server), so the gateway sends a
  * `PING` every second and counts Redis unreachable once none was answered for 3 s.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 
 const PING_MS = 1_000;
 const STALE_MS = 3_000;
@@ -13,8 +13,8 @@ export class RedisHealth {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly sub: Redis,
+    private readonly redis: RedisClient,
+    private readonly sub: RedisClient,
   ) {}
 
   start(): void {

@@ -1,5 +1,5 @@
 /** What a client session needs from its gateway (gateway.ts builds it once, for every session). */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 import type { GatewayLimits } from "../src/config/options.js";
 import type { Keys } from "../src/keys.js";
 import type { Requester } from "../src/launch/requester.js";
@@ -9,7 +9,7 @@ import type { GatewayMetrics } from "./metrics.js";
 
 export interface SessionContext {
   readonly gatewayId: string;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keys;
   readonly requester: Requester;
   readonly limits: GatewayLimits;

@@ -10,6 +10,7 @@ import { idOf, type JoinRequest, type RequestId, type ServerFrame } from "../src
 import type { SessionAccess } from "./session-access.js";
 import type { SessionContext } from "./session-context.js";
 import type { SessionMembership } from "./session-membership.js";
+import { publish } from "../src/pubsub.js";
 
 /** A join is answered `timeout` if its instance's node says nothing for this long. */
 const JOIN_TIMEOUT_MS = 10_000;
@@ -95,7 +96,7 @@ export class SessionJoins {
       reply: this.session.channel(),
       ...(ctx.routeAs !== undefined ? { gateway: ctx.routeAs } : {}),
     };
-    const receivers = await ctx.redis.publish(ctx.keys.instanceChannel(instance), JSON.stringify(join));
+    const receivers = await publish(ctx.redis, ctx.keys.instanceChannel(instance), JSON.stringify(join));
     if (receivers === 0) throw new ServmanError("unknown_instance", `instance ${instance} is not running`);
   }
 

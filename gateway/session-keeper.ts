@@ -6,7 +6,7 @@
  *   and those launched with `closeOnOwnerLeave` are stopped.
  * Each dead gateway and each expired session is taken by exactly one keeper (Lua in SessionStore).
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
 import type { Requester } from "../src/launch/requester.js";
@@ -19,7 +19,7 @@ const SWEEP_MS = 1_000;
 
 export interface SessionKeeperOptions {
   gatewayId: string;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   store: SessionStore;
   requester: Requester;
@@ -38,7 +38,7 @@ export class SessionKeeper {
   private readonly epoch: EpochWatch;
 
   constructor(private readonly options: SessionKeeperOptions) {
-    this.epoch = new EpochWatch(options.redis, options.keys);
+    this.epoch = new EpochWatch(options.redis, options.keys.sessionsEpoch());
   }
 
   async start(): Promise<void> {

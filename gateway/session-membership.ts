@@ -3,17 +3,18 @@
  * (from its first join or launch on) so that another gateway can resume it, and how it ends:
  * over now (leaves, stops), or detached to wait for a resume.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 import type { Logger } from "pino";
 import { ServmanError } from "../src/errors.js";
 import type { Keys } from "../src/keys.js";
 import type { Requester } from "../src/launch/requester.js";
 import type { ToInstance } from "../src/protocol/bus-messages.js";
 import type { SessionStore, StoredSession } from "../src/registry/session-store.js";
+import { publish } from "../src/pubsub.js";
 
 export interface MembershipContext {
   readonly gatewayId: string;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keys;
   readonly requester: Requester;
   readonly store: SessionStore;
@@ -26,7 +27,7 @@ type SessionBus = Pick<MembershipContext, "redis" | "keys" | "requester">;
 /** Tells an instance that `session` is gone (`disconnected`), or was removed (`kicked`). */
 function sendLeave(bus: SessionBus, session: string, instance: string, logger: Logger, reason: "disconnected" | "kicked" = "disconnected"): void {
   const leave: ToInstance = { type: "leave", client: session, reason };
-  void bus.redis.publish(bus.keys.instanceChannel(instance), JSON.stringify(leave)).catch((err: unknown) => logger.warn({ err, instance }, "could not tell an instance a session left"));
+  void publish(bus.redis, bus.keys.instanceChannel(instance), JSON.stringify(leave)).catch((err: unknown) => logger.warn({ err, instance }, "could not tell an instance a session left"));
 }
 
 /** Stops an instance launched with closeOnOwnerLeave by `session`. */
@@ -67,7 +68,7 @@ export class SessionMembership {
     if (this.ctx.resumeWindowMs === 0) return Promise.resolve();
     this.stored ??= this.ctx.store.open(this.session.id, this.ctx.gatewayId, this.session.resumeToken, this.session.user).catch((err: unknown) => {
       this.stored = undefined;
-      throw new ServmanError("unavailable", "could not record the session: Redis is unreachable", { cause: err });
+      throw new ServmanError("unavailable", "could not record the session: RedisClient is unreachable", { cause: err });
     });
     return this.stored;
   }

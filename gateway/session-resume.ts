@@ -13,7 +13,7 @@
  * from under it. Rights are checked again: a join the new connection's ticket could not make
  * now ends (the service hears `leave` `kicked`, the client `closed` `kicked`).
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 import type { Logger } from "pino";
 import { ServmanError } from "../src/errors.js";
 import type { Keys } from "../src/keys.js";
@@ -25,6 +25,7 @@ import type { Identity } from "./gateway-auth.js";
 import { SessionAccess } from "./session-access.js";
 import type { SessionContext } from "./session-context.js";
 import type { SessionMembership } from "./session-membership.js";
+import { publish as publishOn } from "../src/pubsub.js";
 
 /** How long a resume waits for a gateway that still holds the session to let it go. */
 const TAKEOVER_WAIT_MS = 3_000;
@@ -37,7 +38,7 @@ const RESUMING_MS = 10_000;
 
 export interface ClaimContext {
   readonly gatewayId: string;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Keys;
   readonly store: SessionStore;
 }
@@ -82,7 +83,7 @@ async function claimSession(ctx: ClaimContext, id: string, token: string, user: 
         // Asked again now and then: a holder that was still subscribing may have missed it.
         if (asked++ % 10 === 0) {
           const takeover: ToSession = { type: "takeover", gateway: ctx.gatewayId };
-          await ctx.redis.publish(ctx.keys.sessionChannel(id), JSON.stringify(takeover));
+          await publishOn(ctx.redis, ctx.keys.sessionChannel(id), JSON.stringify(takeover));
         }
         await new Promise((resolve) => setTimeout(resolve, TAKEOVER_POLL_MS));
       }
@@ -142,8 +143,8 @@ export interface ResumingSession {
   abort(): void;
 }
 
-function publish(ctx: SessionContext, instance: string, message: ToInstance): Promise<number> {
-  return ctx.redis.publish(ctx.keys.instanceChannel(instance), JSON.stringify(message));
+function toInstance(ctx: SessionContext, instance: string, message: ToInstance): Promise<number> {
+  return publishOn(ctx.redis, ctx.keys.instanceChannel(instance), JSON.stringify(message));
 }
 
 /** The instance a bus event (JSON text) is about, if any. */
@@ -202,7 +203,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
       send: (text) => s.deliver(text),
       notMember: (instance) => s.notMember(instance),
       // Acks are cumulative: one lost keeps the events until the next ack, or the session's end.
-      ack: (instance, through) => void publish(ctx, instance, { type: "ack", client: s.id(), through }).catch(() => {}),
+      ack: (instance, through) => void toInstance(ctx, instance, { type: "ack", client: s.id(), through }).catch(() => {}),
       alive: () => s.alive(),
       finished: () => void ctx.store.resumed(s.id(), ctx.gatewayId).catch((err: unknown) => logger.warn({ err }, "could not mark a resume as over")),
     },
@@ -214,7 +215,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
   if (s.closed()) return;
   // Each instance replays what it kept to this (now subscribed) channel; none listening: it is gone.
   const asked = await Promise.all(
-    joined.map((instance) => publish(ctx, instance, { type: "resume", client: s.id(), reply: s.channel(), ...(ctx.routeAs !== undefined ? { gateway: ctx.routeAs } : {}) }).catch(() => -1)),
+    joined.map((instance) => toInstance(ctx, instance, { type: "resume", client: s.id(), reply: s.channel(), ...(ctx.routeAs !== undefined ? { gateway: ctx.routeAs } : {}) }).catch(() => -1)),
   );
   const gone = joined.filter((_, i) => asked[i] === 0);
   for (const instance of gone) {

@@ -33,6 +33,7 @@ import { launchOwned, stopOwnedBy, type OwnerRequester } from "./owner-requests.
 import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import { FrameRate } from "./frame-rate.js";
 import { handleSessionEvent, keepInTail, type SessionEventTarget } from "./session-events.js";
+import { publish } from "../src/pubsub.js";
 
 export class ClientSession {
   private sessionId = nanoid(21);
@@ -144,7 +145,7 @@ export class ClientSession {
   }
 
   private publish(instance: string, message: ToInstance): Promise<number> {
-    return this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), JSON.stringify(message));
+    return publish(this.ctx.redis, this.ctx.keys.instanceChannel(instance), JSON.stringify(message));
   }
 
   /**
@@ -236,7 +237,7 @@ export class ClientSession {
 
   /** Publishes a client's message; one that reached no node, or no Redis, is reported to the sender. */
   private relay(instance: string, payload: string, id: RequestId | undefined): void {
-    this.ctx.redis.publish(this.ctx.keys.instanceChannel(instance), payload).then(
+    publish(this.ctx.redis, this.ctx.keys.instanceChannel(instance), payload).then(
       (receivers) => {
         // Its node is gone, or resubscribing after a Redis restart: the sender must not think it arrived.
         if (receivers === 0) this.fail(new ServmanError("unavailable", `message not delivered: no node is listening for ${instance}; try again`), id);

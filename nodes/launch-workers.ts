@@ -41,7 +41,7 @@ export class LaunchWorkers {
     const { nodeId, keys, node, logger } = this.options;
     for (const task of tasks) {
       const connection = createRedis(this.options.redis, { name: `servman:node-worker:${nodeId}`, logger, blocking: true });
-      const worker = new Worker<LaunchJobData, LaunchJobResult>(task, (job, token) => this.options.process(job, token), {
+      const worker = new Worker<LaunchJobData, LaunchJobResult>(keys.queueName(task), (job, token) => this.options.process(job, token), {
         connection,
         prefix: keys.queuePrefix(),
         concurrency: Math.max(1, Math.min(node.launchConcurrency, node.capacity)),

@@ -5,7 +5,7 @@
  * registration declared dead: cut off from routing and capacity, killed, and retired without
  * touching the record of whoever holds their id now.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 import type { Logger } from "pino";
 import { ServmanError } from "../src/errors.js";
 import type { Keys } from "../src/keys.js";
@@ -19,6 +19,7 @@ import type { InstanceEnd, InstanceHost } from "./instance-host.js";
 import type { LaunchSlot } from "./launch-slot.js";
 import { NodeHeartbeat } from "./node-heartbeat.js";
 import type { RegistryRebuild } from "./registry-rebuild.js";
+import { publish, unsubscribe } from "../src/pubsub.js";
 
 /** Thrown by a claim refused because the node's record does not name its registration. */
 export const FENCED = new Error("fenced");
@@ -31,9 +32,9 @@ export interface NodeFencingOptions {
   nodeId: string;
   keys: Keys;
   /** The node's command connection (publishes, registry writes). */
-  redis: Redis;
+  redis: RedisClient;
   /** The node's subscriber connection. */
-  sub: Redis;
+  sub: RedisClient;
   registry: InstanceRegistry;
   nodes: NodeRegistry;
   rebuild: RegistryRebuild;
@@ -61,9 +62,9 @@ export class NodeFencing {
     const { redis, logger } = options;
     this.fence = new NodeFence({
       publish: (channel, payload) => {
-        redis.publish(channel, payload).catch((err: Error) => logger.warn({ err, channel }, "publish failed"));
+        publish(redis, channel, payload).catch((err: Error) => logger.warn({ err, channel }, "publish failed"));
       },
-      publishCounted: (channel, payload) => redis.publish(channel, payload),
+      publishCounted: (channel, payload) => publish(redis, channel, payload),
       check: () => void this.beat(),
       ready: () => redis.status === "ready",
     });
@@ -215,6 +216,6 @@ export class NodeFencing {
   }
 
   private unsubscribe(channels: string[]): void {
-    if (channels.length > 0) this.options.sub.unsubscribe(...channels).catch((err: Error) => this.options.logger.warn({ err }, "could not unsubscribe stale instance channels"));
+    if (channels.length > 0) unsubscribe(this.options.sub, ...channels).catch((err: Error) => this.options.logger.warn({ err }, "could not unsubscribe stale instance channels"));
   }
 }

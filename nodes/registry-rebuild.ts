@@ -7,7 +7,7 @@
  * Data loss is told apart from a node merely missing its heartbeat (which the reapers act on) by
  * the epoch (src/registry/epoch-watch.ts).
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
 import { EpochWatch } from "../src/registry/epoch-watch.js";
@@ -17,7 +17,7 @@ import type { InstancePhase } from "./instance-host.js";
 /** What the node knows of an instance's launch, kept for as long as the instance lives. */
 export type LaunchFacts = Pick<InstanceRecord, "task" | "owner" | "ownerUser" | "options" | "args" | "token" | "created" | "incarnation">;
 
-/** What a check found: the same data (`same`), data lost and written back (`rebuilt`), or nothing (Redis failed). */
+/** What a check found: the same data (`same`), data lost and written back (`rebuilt`), or nothing (RedisClient failed). */
 export type EpochCheck = "same" | "rebuilt" | "unknown";
 
 /** A live instance as the node sees it now. */
@@ -29,7 +29,7 @@ export interface LiveInstance {
 
 export interface RegistryRebuildOptions {
   nodeId: string;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   registry: InstanceRegistry;
   logger: Logger;
@@ -43,7 +43,7 @@ export class RegistryRebuild {
   private checking: Promise<EpochCheck> | undefined;
 
   constructor(private readonly options: RegistryRebuildOptions) {
-    this.epoch = new EpochWatch(options.redis, options.keys);
+    this.epoch = new EpochWatch(options.redis, options.keys.epoch());
   }
 
   /** Remembers a claimed launch. */

@@ -4,7 +4,7 @@
  */
 import { hostname } from "node:os";
 import { UnrecoverableError, type Job } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../src/redis-connection.js";
 import { pino, type Logger } from "pino";
 import type { ServmanConfig, TaskConfig } from "../src/config/options.js";
 import { ServmanError, toServmanError, type ErrorCode } from "../src/errors.js";
@@ -32,6 +32,7 @@ import { NodeCounts } from "./node-counts.js";
 import { FENCED, NodeFencing, type NodeSideHost } from "./node-fencing.js";
 import { RegistryRebuild } from "./registry-rebuild.js";
 import { WarmPools } from "./warm-pool.js";
+import { onMessage, subscribe, unsubscribe } from "../src/pubsub.js";
 
 export interface ServmanNodeOptions {
   config: ServmanConfig;
@@ -47,8 +48,8 @@ export class ServmanNode {
   private readonly config: ServmanConfig;
   private readonly logger: Logger;
   private readonly tasks: ReadonlyMap<string, TaskConfig>;
-  private readonly redis: Redis;
-  private readonly sub: Redis;
+  private readonly redis: RedisClient;
+  private readonly sub: RedisClient;
   private readonly registry: InstanceRegistry;
   private readonly nodeRegistry: NodeRegistry;
   private readonly logs: InstanceLogs;
@@ -132,8 +133,8 @@ export class ServmanNode {
     });
     const runJob = (job: Job<LaunchJobData, LaunchJobResult>, token: string | undefined) => this.process(job, token);
     this.workers = new LaunchWorkers({ redis: this.config.redis, nodeId: this.id, keys: this.keys, node: this.config.node, logger: this.logger, process: runJob });
-    this.sub.on(
-      "message",
+    onMessage(
+      this.sub,
       guarded("redis message", this.counts.fault, (channel: string, payload: string) => this.onBus(channel, payload)),
     );
     this.host = {
@@ -168,11 +169,11 @@ export class ServmanNode {
     this.warmPools.start();
     await this.fencing.beat();
     this.heartbeatTimer = setInterval(() => void this.fencing.beat(), HEARTBEAT_MS);
-    // Back from a reconnect: Redis may have restarted empty; the heartbeat finds out at once.
+    // Back from a reconnect: RedisClient may have restarted empty; the heartbeat finds out at once.
     this.redis.on("ready", () => {
       if (this.state !== "closed") void this.fencing.beat();
     });
-    await this.sub.subscribe(this.replyChannel, this.keys.nodeControl(this.id));
+    await subscribe(this.sub, this.replyChannel, this.keys.nodeControl(this.id));
     this.reaper.start();
     this.workers.start(this.tasks.keys());
     this.logger.info({ tasks: [...this.tasks.keys()], capacity: this.config.node.capacity, openFileLimit: this.fd.limit }, "node started");
@@ -249,7 +250,8 @@ export class ServmanNode {
       throw new UnrecoverableError(`${code}: ${message}`);
     };
     if (!isValidName(data.instance)) return fail("bad_request", "job data.instance must be a valid instance id");
-    if (data.task !== job.queueName) return fail("bad_request", `job data.task must be ${JSON.stringify(job.queueName)}`);
+    const queueTask = this.keys.taskOfQueue(job.queueName);
+    if (data.task !== queueTask) return fail("bad_request", `job data.task must be ${JSON.stringify(queueTask)}`);
     const task = this.tasks.get(data.task);
     if (!task) return fail("unknown_task", `node ${this.id} does not offer ${data.task}`);
     if (typeof data.deadline === "number" && data.deadline > 0 && Date.now() > data.deadline) {
@@ -304,7 +306,7 @@ export class ServmanNode {
       this.instances.set(instance.id, instance);
       const channel = this.keys.instanceChannel(instance.id);
       this.byChannel.set(channel, instance);
-      await Promise.all([this.sub.subscribe(channel), instance.start(owner.args)]);
+      await Promise.all([subscribe(this.sub, channel), instance.start(owner.args)]);
       const readyAt = Date.now();
       this.rebuild.ready(instance.id, readyAt);
       await this.fencing.recordReady(instance, incarnation, readyAt);
@@ -343,7 +345,7 @@ export class ServmanNode {
     this.slots.delete(instance);
     this.logger.debug({ instance: instance.id, ...end }, "retiring instance");
     await Promise.allSettled([
-      this.sub.unsubscribe(channel),
+      unsubscribe(this.sub, channel),
       // A launch that failed is settled by its job: given back for another attempt, or removed.
       this.attempts.holds(instance.id) ? Promise.resolve() : this.registry.removeIfNode(instance.id, this.id, instance.ownerUser, incarnation),
       this.logs.ended({ instance: instance.id, task: instance.task.name, node: this.id, ...end, endedAt: Date.now(), ...instance.diagnostics }),

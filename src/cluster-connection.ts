@@ -3,20 +3,19 @@
  * subscriber connection, the keys of the cluster's prefix, and a `Requester` whose replies come
  * on the opener's own reply channel (the opener subscribes it and feeds `handleReply`).
  */
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisTarget } from "./config/redis-target.js";
 import { Keys } from "./keys.js";
 import { Requester } from "./launch/requester.js";
-import { createRedis } from "./redis-connection.js";
+import { createRedis, type RedisClient } from "./redis-connection.js";
 
 /** The connections and helpers of one cluster member. */
 export interface ClusterConnection {
   keys: Keys;
   /** Commands and publishes. */
-  redis: Redis;
+  redis: RedisClient;
   /** Subscriptions only (blocking: its commands wait for a reconnect). */
-  sub: Redis;
+  sub: RedisClient;
   replyChannel: string;
   requester: Requester;
 }
@@ -35,9 +34,9 @@ export interface ClusterConnectionOptions {
 /** Opens the connections; nothing is subscribed yet. */
 export function connectCluster(options: ClusterConnectionOptions): ClusterConnection {
   const { logger } = options;
-  const keys = new Keys(options.prefix);
+  const keys = new Keys(options.prefix, { cluster: options.redis.kind === "cluster" });
   const redis = createRedis(options.redis, { name: `servman:${options.names.command}`, logger });
-  const sub = createRedis(options.redis, { name: `servman:${options.names.subscriber}`, logger, blocking: true });
+  const sub = createRedis(options.redis, { name: `servman:${options.names.subscriber}`, logger, blocking: true, subscriber: true });
   const replyChannel = keys.replyChannel(options.requesterId);
   const requester = new Requester({ redis, keys, replyChannel, logger });
   return { keys, redis, sub, replyChannel, requester };

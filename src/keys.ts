@@ -1,42 +1,62 @@
 /**
  * Every Redis key and pub/sub channel Servman uses, built in this one module (docs/redis.md
  * describes each). Callers pass names already checked by `names.ts`.
+ *
+ * On a Redis Cluster every Lua script and MULTI must touch one hash slot, so keys carry hash tags
+ * (the part in braces is all Redis hashes), in three families (docs/redis.md#hash-slots):
+ * - `{<p>}`: the registry of instances and nodes, which the registry scripts change together;
+ * - `{<p>:sessions}`: sessions and gateways, which the session scripts change together;
+ * - `{<id>}` after the prefix: one instance's logs and post-mortem, so log traffic spreads.
+ * Channels carry no braces: each one hashes on its whole name, which spreads sharded pub/sub
+ * over the masters. The tags cost nothing on one server, so every topology has the same keys.
  */
 
-/** Builds the keys and channels of one Servman deployment, all under `prefix`. */
 /** In a `u` regex, only a surrogate that is not half of a pair matches. */
 const LONE_SURROGATE = /\p{Surrogate}/gu;
 
+/** Builds the keys and channels of one Servman deployment, all under `prefix`. */
 export class Keys {
   readonly prefix: string;
+  /** `{<p>}`: the registry's hash tag. */
+  private readonly registry: string;
+  /** `{<p>:sessions}`: the sessions' hash tag. */
+  private readonly sessions: string;
+  private readonly cluster: boolean;
 
-  constructor(prefix: string) {
+  /**
+   * @param cluster - on a Redis Cluster, each task's launch queue is named `{<task>}` so that
+   *   it has a slot of its own; elsewhere it keeps the task's name (docs/launch-queue.md).
+   */
+  constructor(prefix: string, options: { cluster?: boolean } = {}) {
     this.prefix = prefix;
+    this.registry = `{${prefix}}`;
+    this.sessions = `{${prefix}:sessions}`;
+    this.cluster = options.cluster ?? false;
   }
 
   /** Hash: one instance's registry record (task, node, owner, state, created, ...). */
   instance(id: string): string {
-    return `${this.prefix}:instance:${id}`;
+    return `${this.registry}:instance:${id}`;
   }
 
   /** Set: the ids of every instance in the registry. */
   instances(): string {
-    return `${this.prefix}:instances`;
+    return `${this.registry}:instances`;
   }
 
   /** List: an instance's last log lines (JSON each), kept for a while after it ends. */
   instanceLogs(id: string): string {
-    return `${this.prefix}:logs:${id}`;
+    return `${this.prefix}:logs:{${id}}`;
   }
 
   /** Channel: an instance's log lines as they are written (`servman logs --follow`). */
   instanceLogChannel(id: string): string {
-    return `${this.prefix}:logs-live:${id}`;
+    return `${this.prefix}:logs-live:{${id}}`;
   }
 
   /** String (JSON) with a TTL: how an instance ended, for `servman inspect` after the fact. */
   postMortem(id: string): string {
-    return `${this.prefix}:postmortem:${id}`;
+    return `${this.prefix}:postmortem:{${id}}`;
   }
 
   /** Set: ids of the instances one user (a ticket's `sub`) owns, for launch quotas. */
@@ -44,12 +64,12 @@ export class Keys {
     // A user id is any string: encoded so that it cannot reach outside its key.
     // encodeURIComponent throws on a lone surrogate; tickets refuse such a `sub`, and a job
     // written by hand gets U+FFFD in its place rather than a failed launch.
-    return `${this.prefix}:user-instances:${encodeURIComponent(user.replace(LONE_SURROGATE, "\uFFFD"))}`;
+    return `${this.registry}:user-instances:${encodeURIComponent(user.replace(LONE_SURROGATE, "\uFFFD"))}`;
   }
 
   /** Set: ids of the instances a node holds, so they can be found when the node dies. */
   nodeInstances(node: string): string {
-    return `${this.prefix}:node-instances:${node}`;
+    return `${this.registry}:node-instances:${node}`;
   }
 
   /** Channel: commands for one node (`servman drain`); the node subscribes while it runs. */
@@ -67,22 +87,22 @@ export class Keys {
    * value means Redis lost its data (restarted empty): nodes then write their registry again.
    */
   epoch(): string {
-    return `${this.prefix}:epoch`;
+    return `${this.registry}:epoch`;
   }
 
   /** Hash with a TTL: one node's record, refreshed by its heartbeat. */
   node(id: string): string {
-    return `${this.prefix}:node:${id}`;
+    return `${this.registry}:node:${id}`;
   }
 
   /** Set: the ids of every node that registered (stale ones are pruned on read). */
   nodes(): string {
-    return `${this.prefix}:nodes`;
+    return `${this.registry}:nodes`;
   }
 
   /** Sorted set: node ids offering `task`, scored by the time their offer expires (ms). */
   taskNodes(task: string): string {
-    return `${this.prefix}:task-nodes:${task}`;
+    return `${this.registry}:task-nodes:${task}`;
   }
 
   /** BullMQ prefix of the launch queues; each task's queue is named after the task. */
@@ -110,27 +130,27 @@ export class Keys {
 
   /** Hash: a client session that can be resumed (gateway, resume token digest, joined instances). */
   session(id: string): string {
-    return `${this.prefix}:session:${id}`;
+    return `${this.sessions}:session:${id}`;
   }
 
   /** Set: ids of the sessions one gateway holds, so they can be detached when it dies. */
   gatewaySessions(gateway: string): string {
-    return `${this.prefix}:gateway-sessions:${gateway}`;
+    return `${this.sessions}:gateway-sessions:${gateway}`;
   }
 
   /** Sorted set: detached session id -> when its resume window ends (ms). */
   detachedSessions(): string {
-    return `${this.prefix}:detached-sessions`;
+    return `${this.sessions}:detached-sessions`;
   }
 
   /** String with a TTL: one gateway's liveness, refreshed by its heartbeat. */
   gateway(id: string): string {
-    return `${this.prefix}:gateway:${id}`;
+    return `${this.sessions}:gateway:${id}`;
   }
 
   /** Set: ids of every gateway that registered (dead ones are removed by a reaper). */
   gateways(): string {
-    return `${this.prefix}:gateways`;
+    return `${this.sessions}:gateways`;
   }
 
   /** Channel: launch and stop results for one requester (a gateway or a Launcher). */
@@ -138,8 +158,26 @@ export class Keys {
     return `${this.prefix}:reply:${requester}`;
   }
 
-  /** Pattern matching every key of this deployment (used only to clean up a private prefix). */
-  everything(): string {
-    return `${this.prefix}:*`;
+  /**
+   * String: like {@link epoch}, for the sessions' slot, which may live on another shard and lose
+   * its data alone; gateways watch it and write their sessions back.
+   */
+  sessionsEpoch(): string {
+    return `${this.sessions}:epoch`;
+  }
+
+  /** The launch queue's name for `task`: the task's name, in braces on a cluster (see the constructor). */
+  queueName(task: string): string {
+    return this.cluster ? `{${task}}` : task;
+  }
+
+  /** The task a launch queue serves (the inverse of {@link queueName}). */
+  taskOfQueue(queue: string): string {
+    return this.cluster && queue.startsWith("{") && queue.endsWith("}") ? queue.slice(1, -1) : queue;
+  }
+
+  /** Patterns matching every key of this deployment (used only to clean up a private prefix). */
+  everything(): string[] {
+    return [`${this.registry}:*`, `${this.sessions}:*`, `${this.prefix}:*`];
   }
 }

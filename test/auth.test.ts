@@ -71,7 +71,7 @@ describe("tickets and admin tokens", () => {
     const launched = await alice.request({ type: "launch", task: "echo" });
     assert.equal(launched.type, "launched");
     assert.equal((await alice.request({ type: "launch", task: "heartbeat" })).code, "forbidden");
-    assert.equal(await fx.redis.client.hget(`t:instance:${launched.instance}`, "ownerUser"), "alice");
+    assert.equal(await fx.redis.client.hget(`{t}:instance:${launched.instance}`, "ownerUser"), "alice");
     const noTasks = await fx.cluster.raw(1, await ticket("nobody"));
     assert.equal((await noTasks.request({ type: "launch", task: "echo" })).code, "forbidden", "no tasks claim: no launches");
     await alice.request({ type: "stop", instance: launched.instance });

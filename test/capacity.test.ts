@@ -117,7 +117,7 @@ describe("a launch's slot on every path", () => {
   it("is freed when the node drains during the launch", async () => {
     const client = await fx.cluster.raw();
     const reply = client.request({ type: "launch", task: "echo", instance: "drained-1", args: { readyDelayMs: 60_000 } }, 30_000);
-    await eventually(async () => (await fx.redis.client.hget("t:instance:drained-1", "node")) === "p1", "the claim");
+    await eventually(async () => (await fx.redis.client.hget("{t}:instance:drained-1", "node")) === "p1", "the claim");
     assert.equal(node().running, 1);
     const drained = node().drain(2000);
     assert.equal((await reply).code, "launch_failed");

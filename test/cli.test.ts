@@ -149,7 +149,7 @@ describe("servman CLI", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { node: "drainee", drained: true });
     assert.equal(await exited, 0);
-    assert.equal(await redis.client.exists(`drn:instance:${launched.instance}`), 0);
+    assert.equal(await redis.client.exists(`{drn}:instance:${launched.instance}`), 0);
     const ghost = await runCli(["drain", "ghost", "--config", drainConfig]);
     assert.equal(ghost.code, 1);
     assert.match(ghost.stderr, /no live node "ghost"/);
@@ -179,7 +179,7 @@ describe("servman CLI", () => {
     const t = await runCli(["start", "--config", withTls]);
     assert.equal(t.code, 2);
     assert.match(t.stderr, /at gateway\.tls\.cert: cannot read/);
-    assert.deepEqual(await redis.client.smembers("servman:nodes"), [], "start refused before a node registered");
+    assert.deepEqual(await redis.client.smembers("{servman}:nodes"), [], "start refused before a node registered");
   });
 
   it("drains on SIGTERM: instances shut down, registry cleaned, exit 0", async () => {
@@ -200,8 +200,8 @@ describe("servman CLI", () => {
     assert.equal(failed.code, 1);
     assert.match(failed.stderr, /launch_failed: the node is draining/);
     assert.equal(alive(pids[0]), false, "the instance process is gone");
-    assert.equal(await redis.client.exists(`drain:instance:${launched.instance}`), 0);
-    assert.deepEqual(await redis.client.smembers("drain:nodes"), []);
+    assert.equal(await redis.client.exists(`{drain}:instance:${launched.instance}`), 0);
+    assert.deepEqual(await redis.client.smembers("{drain}:nodes"), []);
   });
 
   it("stops the main server cleanly", async () => {

@@ -27,7 +27,7 @@ describe("two gateways, two nodes", () => {
     const client = await fx.cluster.client(0);
     const { instance, node } = await client.launch("echo");
     assert.equal(node, "node-b");
-    const record = await fx.redis.client.hgetall(`t:instance:${instance}`);
+    const record = await fx.redis.client.hgetall(`{t}:instance:${instance}`);
     assert.equal(record.node, "node-b");
     assert.equal(record.state, "ready");
     assert.equal(record.owner, client.session);

@@ -101,7 +101,7 @@ describe("fencing a node that was paused", () => {
       const lostMs = Date.now() - pausedAt;
       await eventually(
         async () => {
-          const r = await redis.client.hmget("t:instance:keep", "node", "state");
+          const r = await redis.client.hmget("{t}:instance:keep", "node", "state");
           return r[0] === "n2" && r[1] === "ready";
         },
         "keep to be relaunched on n2",

@@ -74,7 +74,7 @@ describe("launch attempts", () => {
       : [];
   }
   async function claimedBy(prefix: string, instance: string, node: string): Promise<void> {
-    await eventually(async () => (await redis.client.hget(`${prefix}:instance:${instance}`, "node")) === node, `${instance} to be claimed by ${node}`, 20_000);
+    await eventually(async () => (await redis.client.hget(`{${prefix}}:instance:${instance}`, "node")) === node, `${instance} to be claimed by ${node}`, 20_000);
   }
 
   /**
@@ -107,8 +107,8 @@ describe("launch attempts", () => {
       starts(log).map((l) => l.split(" ")[1]),
       ["a", "b"],
     );
-    assert.equal(await redis.client.hget("a2:instance:flaky-1", "state"), "ready");
-    assert.equal(await redis.client.hget("a2:instance:flaky-1", "tries"), "1");
+    assert.equal(await redis.client.hget("{a2}:instance:flaky-1", "state"), "ready");
+    assert.equal(await redis.client.hget("{a2}:instance:flaky-1", "tries"), "1");
     t.diagnostic(`retried launch: ${retriedMs} ms from the failure on a to launched on b`);
     await slotsSettle("a2", 1);
   });
@@ -122,7 +122,7 @@ describe("launch attempts", () => {
       starts(log).map((l) => l.split(" ")[1]),
       ["a"],
     );
-    assert.equal(await redis.client.exists("a1:instance:flaky-2"), 0, "the id is free again");
+    assert.equal(await redis.client.exists("{a1}:instance:flaky-2"), 0, "the id is free again");
     await slotsSettle("a1", 0);
   });
 
@@ -136,7 +136,7 @@ describe("launch attempts", () => {
     // Each node first, then either again (both have failed it by then).
     assert.match(reply.message, /gave up after 3 attempts, on (n1, n2|n2, n1), n[12]\)$/);
     assert.equal(starts(log).length, 3);
-    assert.equal(await redis.client.exists("a3:instance:broken-1"), 0);
+    assert.equal(await redis.client.exists("{a3}:instance:broken-1"), 0);
     assertNoMore(client, "broken-1");
     await slotsSettle("a3", 0);
   });
@@ -149,7 +149,7 @@ describe("launch attempts", () => {
     assert.equal(reply.code, "timeout");
     assert.match(reply.message, /did not become ready within 800 ms \(gave up after 2 attempts, on (m1, m2|m2, m1)\)$/);
     assert.equal(starts(log).length, 2);
-    assert.equal(await redis.client.exists("at:instance:mute-1"), 0);
+    assert.equal(await redis.client.exists("{at}:instance:mute-1"), 0);
     await slotsSettle("at", 0);
   });
 
@@ -157,7 +157,7 @@ describe("launch attempts", () => {
     const client = await twoNodes("lk", { slow: { module: ECHO_SERVICE } }, ["l1", "l2"], { lockDurationMs: 1000 });
     const log = join(dir, "lk.starts");
     const reply = client.request({ type: "launch", task: "slow", instance: "slow-1", args: { readyDelayMs: 8000, startLog: log } }, 60_000);
-    await eventually(async () => ["l1", "l2"].includes((await redis.client.hget("lk:instance:slow-1", "node")) ?? ""), "the claim", 20_000);
+    await eventually(async () => ["l1", "l2"].includes((await redis.client.hget("{lk}:instance:slow-1", "node")) ?? ""), "the claim", 20_000);
     // Every node lives in this process: nothing renews the lock while the loop is blocked, and
     // BullMQ's stalled check (every lockDurationMs) has seconds left to hand the job out again.
     const blockedUntil = Date.now() + 2500;

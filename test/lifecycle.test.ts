@@ -29,7 +29,7 @@ describe("instance lifecycle", () => {
 
   async function expectClosed(clients: RawClient[], instance: string, reason: string): Promise<void> {
     for (const c of clients) assert.equal((await c.next((f) => f.type === "closed" && f.instance === instance)).reason, reason);
-    await eventually(async () => (await fx.redis.client.exists(`t:instance:${instance}`)) === 0, "the registry record to go");
+    await eventually(async () => (await fx.redis.client.exists(`{t}:instance:${instance}`)) === 0, "the registry record to go");
   }
 
   it("reports a crash to every joined client, on both gateways", async () => {
@@ -58,7 +58,7 @@ describe("instance lifecycle", () => {
     assert.ok(alive(pid));
     assert.equal((await owner.request({ type: "stop", instance })).type, "stopped");
     assert.equal(alive(pid), false, "the process is gone when stopped arrives");
-    assert.equal(await fx.redis.client.exists(`t:instance:${instance}`), 0);
+    assert.equal(await fx.redis.client.exists(`{t}:instance:${instance}`), 0);
     await expectClosed([a, b], instance, "stopped");
   });
 
@@ -66,7 +66,7 @@ describe("instance lifecycle", () => {
     const owner = await fx.cluster.raw(0);
     const slow = await owner.request({ type: "launch", task: "echo", args: { slowShutdownMs: 400 } });
     const stopping = owner.request({ type: "stop", instance: slow.instance });
-    await eventually(async () => (await fx.redis.client.hget(`t:instance:${slow.instance}`, "state")) === "stopping", "state stopping");
+    await eventually(async () => (await fx.redis.client.hget(`{t}:instance:${slow.instance}`, "state")) === "stopping", "state stopping");
     assert.equal((await stopping).type, "stopped");
     // shutdownDeadlineMs is 2000 in the test config: a service taking 60 s is killed at the deadline.
     const stuck = await owner.request({ type: "launch", task: "echo", args: { slowShutdownMs: 60_000 } });
@@ -164,15 +164,15 @@ describe("instance lifecycle", () => {
   it("stops an instance left idle (idleTimeoutMs) and one past its lifetime (maxLifetimeMs)", async () => {
     const owner = await fx.cluster.raw();
     const idle = await owner.request({ type: "launch", task: "idle-echo" });
-    await eventually(async () => (await fx.redis.client.exists(`t:instance:${idle.instance}`)) === 0, "the idle instance to stop", 5000);
+    await eventually(async () => (await fx.redis.client.exists(`{t}:instance:${idle.instance}`)) === 0, "the idle instance to stop", 5000);
     // A joined client keeps an idle-limited instance alive; the countdown starts when it leaves.
     const kept = await owner.request({ type: "launch", task: "idle-echo" });
     await owner.request({ type: "join", instance: kept.instance });
     // The point of the test: nothing happens for more than twice idleTimeoutMs (300) while joined.
     await new Promise((r) => setTimeout(r, 700));
-    assert.equal(await fx.redis.client.exists(`t:instance:${kept.instance}`), 1, "still running while joined");
+    assert.equal(await fx.redis.client.exists(`{t}:instance:${kept.instance}`), 1, "still running while joined");
     await owner.request({ type: "leave", instance: kept.instance });
-    await eventually(async () => (await fx.redis.client.exists(`t:instance:${kept.instance}`)) === 0, "the instance to stop once idle", 5000);
+    await eventually(async () => (await fx.redis.client.exists(`{t}:instance:${kept.instance}`)) === 0, "the instance to stop once idle", 5000);
     const short = await owner.request({ type: "launch", task: "short-echo" });
     await owner.request({ type: "join", instance: short.instance });
     assert.equal((await owner.next((f) => f.type === "closed" && f.instance === short.instance, 5000)).reason, "stopped");

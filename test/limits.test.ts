@@ -84,14 +84,14 @@ describe("gateway limits", () => {
     await user.request({ type: "join", instance: c.instance });
     user.send({ type: "send", instance: c.instance, action: "crash" });
     await user.next((f) => f.type === "closed");
-    assert.equal(await fx.redis.client.scard("t:user-instances:q1"), 1);
+    assert.equal(await fx.redis.client.scard("{t}:user-instances:q1"), 1);
     const d = await user.request({ type: "launch", task: "echo" });
     assert.equal(d.type, "launched");
     const admin = await fx.cluster.raw(0, await ticket("root", { admin: true }));
     const launched = [];
     for (let i = 0; i < 3; i++) launched.push((await admin.request({ type: "launch", task: "echo" })).instance);
     for (const id of [b.instance, d.instance, ...launched]) assert.equal((await admin.request({ type: "stop", instance: id })).type, "stopped");
-    assert.equal(await fx.redis.client.exists("t:user-instances:q1"), 0, "nothing owned, nothing kept");
+    assert.equal(await fx.redis.client.exists("{t}:user-instances:q1"), 0, "nothing owned, nothing kept");
     assert.match(await metrics(), /servman_gateway_limited_total\{limit="instances_per_user"\} 1/);
     await user.close();
     await admin.close();

@@ -54,14 +54,14 @@ describe("node death", () => {
       );
       const detectedMs = Date.now() - killedAt;
       assert.deepEqual(Object.fromEntries(closed), { [plain.instance]: "lost", phoenix: "lost" });
-      assert.equal(await redis.client.exists(`t:instance:${plain.instance}`), 0);
-      assert.equal(await redis.client.exists("t:node-instances:doomed"), 0);
-      assert.equal(JSON.parse((await redis.client.get(`t:postmortem:${plain.instance}`))!).reason, "lost", "a post-mortem for the lost instance");
-      assert.deepEqual(await redis.client.smembers("t:nodes"), ["survivor"]);
+      assert.equal(await redis.client.exists(`{t}:instance:${plain.instance}`), 0);
+      assert.equal(await redis.client.exists("{t}:node-instances:doomed"), 0);
+      assert.equal(JSON.parse((await redis.client.get(`t:postmortem:{${plain.instance}}`))!).reason, "lost", "a post-mortem for the lost instance");
+      assert.deepEqual(await redis.client.smembers("{t}:nodes"), ["survivor"]);
 
       // relaunch: true brings phoenix back, same id and args, on the survivor; clients may rejoin.
-      await eventually(async () => (await redis.client.hget("t:instance:phoenix", "state")) === "ready", "phoenix to be relaunched", 20_000);
-      assert.equal(await redis.client.hget("t:instance:phoenix", "node"), survivor.id);
+      await eventually(async () => (await redis.client.hget("{t}:instance:phoenix", "state")) === "ready", "phoenix to be relaunched", 20_000);
+      assert.equal(await redis.client.hget("{t}:instance:phoenix", "node"), survivor.id);
       assert.equal((await client.request({ type: "join", instance: "phoenix" })).type, "joined");
       client.send({ type: "send", instance: "phoenix", action: "whoami" });
       assert.deepEqual((await client.next((f) => f.action === "whoami")).data.args, { round: 2 });

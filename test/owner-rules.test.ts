@@ -7,7 +7,7 @@ import { useCluster } from "./helpers/use-cluster.js";
 describe("owner rules", () => {
   const fx = useCluster({ gateways: 2 });
 
-  const exists = async (instance: string) => (await fx.redis.client.exists(`t:instance:${instance}`)) === 1;
+  const exists = async (instance: string) => (await fx.redis.client.exists(`{t}:instance:${instance}`)) === 1;
 
   it("refuses a stop from anyone but the owner, and alerts the owner", async () => {
     const owner = await fx.cluster.raw(0);

@@ -129,7 +129,7 @@ describe("client protocol errors", () => {
   it("no_capacity: no node has room before the launch timeout", async () => {
     const reply = await expectError({ type: "launch", task: "full", options: { timeoutMs: 300 } }, "no_capacity");
     assert.match(reply.message, /capacity/);
-    assert.deepEqual(await fx.redis.client.smembers("t:instances"), [], "the reservation is gone");
+    assert.deepEqual(await fx.redis.client.smembers("{t}:instances"), [], "the reservation is gone");
   });
 
   it("launch_failed: the process exits before it is ready, with its last log line", async () => {

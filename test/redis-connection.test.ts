@@ -17,7 +17,7 @@ describe("createRedis (commands batched per tick)", () => {
 
   before(async () => {
     server = await startRedis();
-    sub = createRedis({ kind: "single", url: server.url }, { name: "test-sub", blocking: true });
+    sub = createRedis({ kind: "single", url: server.url }, { name: "test-sub", blocking: true }) as Redis;
     sub.on("message", (_channel: string, payload: string) => received.push(payload));
     await sub.subscribe("burst");
   });

@@ -34,7 +34,7 @@ describe("restart policies", () => {
     assert.notEqual(after.pid, before.pid, "a new process");
     assert.deepEqual(after.args, { keep: "me" });
     assert.deepEqual(after.clients.sort(), [a.session, b.session].sort(), "the new process saw both joins again");
-    assert.equal(await fx.redis.client.hget(`t:instance:${instance}`, "state"), "ready");
+    assert.equal(await fx.redis.client.hget(`{t}:instance:${instance}`, "state"), "ready");
     assert.equal(a.frames.filter((f) => f.type === "closed").length, 0, "nobody was closed");
     await a.request({ type: "stop", instance });
   });
@@ -49,7 +49,7 @@ describe("restart policies", () => {
     }
     a.send({ type: "send", instance, action: "crash" });
     assert.equal((await a.next((f) => f.type === "closed")).reason, "crashed");
-    await eventually(async () => (await fx.redis.client.exists(`t:instance:${instance}`)) === 0, "the record to go");
+    await eventually(async () => (await fx.redis.client.exists(`{t}:instance:${instance}`)) === 0, "the record to go");
   });
 
   it("on-failure does not restart a clean exit; always does; a stop is never restarted", async () => {

@@ -39,7 +39,7 @@ export async function breakdown(redisUrl: string, prefix: string, traces: readon
     const parts: Record<string, number[]> = { "client -> enqueued": [], "queue wait": [], "picked up -> ready": [], "ready -> client": [], total: [] };
     for (const t of traces) {
       const job = byInstance.get(t.instance);
-      const readyAt = Number(await connection.hget(`${prefix}:instance:${t.instance}`, "readyAt"));
+      const readyAt = Number(await connection.hget(`{${prefix}}:instance:${t.instance}`, "readyAt"));
       if (!job || !job.processedOn || !readyAt) continue;
       parts["client -> enqueued"].push(job.timestamp - t.sentAt);
       parts["queue wait"].push(job.processedOn - job.timestamp);

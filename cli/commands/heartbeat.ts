@@ -14,6 +14,7 @@ import { ServmanNode } from "../../nodes/servman-node.js";
 import { mintTicket } from "../../src/auth/tickets.js";
 import { resolveTask } from "../../src/config/load-config.js";
 import { DEFAULTS, type ServmanConfig } from "../../src/config/options.js";
+import { isCluster } from "../../src/pubsub.js";
 import { Keys } from "../../src/keys.js";
 import { checkRedis, createRedis } from "../../src/redis-connection.js";
 import { UsageError, intFlag, type ParsedCommand } from "../cli-options.js";
@@ -65,12 +66,19 @@ function privateConfig(base: ServmanConfig, pairs: number): ServmanConfig {
 async function deleteKeys(config: ServmanConfig): Promise<void> {
   const redis = createRedis(config.redis, { name: "servman:heartbeat-cleanup" });
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", new Keys(config.prefix).everything(), "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
+    // On a cluster, each master holds its own keys: every one of them is scanned.
+    const servers = isCluster(redis) ? redis.nodes("master") : [redis];
+    for (const server of servers) {
+      for (const pattern of new Keys(config.prefix).everything()) {
+        let cursor = "0";
+        do {
+          const [next, keys] = await server.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+          cursor = next;
+          // One key per command: on a cluster, keys of different slots cannot go in one UNLINK.
+          if (keys.length > 0) await Promise.all(keys.map((key) => server.unlink(key)));
+        } while (cursor !== "0");
+      }
+    }
   } finally {
     await redis.quit();
   }

@@ -7,6 +7,7 @@ import { assertName } from "../../src/names.js";
 import { checkRedis, createRedis } from "../../src/redis-connection.js";
 import type { LogLine } from "../../src/registry/instance-logs.js";
 import { UsageError, intFlag, type ParsedCommand } from "../cli-options.js";
+import { onMessage, subscribe } from "../../src/pubsub.js";
 
 /** Terminal control characters (C0 but tab, DEL, C1): a task's escape sequences could rewrite the operator's screen. */
 // eslint-disable-next-line no-control-regex
@@ -51,13 +52,13 @@ export async function inspectOrLogs(cmd: ParsedCommand, config: ServmanConfig, o
 
 /** Prints the last lines, then new ones as they come, until the instance ends (or Ctrl-C). */
 async function follow(id: string, lines: number, launcher: Launcher, config: ServmanConfig, out: NodeJS.WritableStream, format: (line: LogLine) => string): Promise<number> {
-  const sub = createRedis(config.redis, { name: "servman:logs-follow", blocking: true });
+  const sub = createRedis(config.redis, { name: "servman:logs-follow", blocking: true, subscriber: true });
   try {
     const early: string[] = [];
     let live: ((payload: string) => void) | null = null;
-    sub.on("message", (_channel: string, payload: string) => (live ? live(payload) : early.push(payload)));
+    onMessage(sub, (_channel: string, payload: string) => (live ? live(payload) : early.push(payload)));
     // Subscribed before reading the history, so no line falls between the two.
-    await sub.subscribe(new Keys(config.prefix).instanceLogChannel(id));
+    await subscribe(sub, new Keys(config.prefix, { cluster: config.redis.kind === "cluster" }).instanceLogChannel(id));
     const history = await launcher.logLines(id, lines);
     const seen = new Set(history.map((l) => JSON.stringify(l)));
     for (const line of history) out.write(format(line));

@@ -5,7 +5,7 @@
  * and launches again, under the same id, those whose task says `relaunch: true`.
  * Every node and every gateway runs one, so the cluster heals while any of them is alive.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 import type { Logger } from "pino";
 import { DEFAULTS, type TaskConfig } from "../config/options.js";
 import type { Keys } from "../keys.js";
@@ -14,9 +14,10 @@ import { InstanceLogs } from "../registry/instance-logs.js";
 import { storedError } from "./attempt-error.js";
 import { DEATH_CONFIRM_MS, DeathConfirmation } from "../registry/liveness.js";
 import type { Requester } from "./requester.js";
+import { publish } from "../pubsub.js";
 
 export interface NodeReaperOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   requester: Requester;
   /** Task settings (relaunch) from this process's configuration. */
@@ -84,7 +85,7 @@ export class NodeReaper {
       const lastLines = (await this.logs.read(id, 20)).map((l) => l.text);
       await this.logs.ended({ instance: id, task: record.task, node, reason: "lost", code: null, signal: null, endedAt: Date.now(), restarts: 0, peakRssMb: null, lastLines });
       const event: ClusterEvent = { type: "lost", instance: id, node };
-      await redis.publish(keys.events(), JSON.stringify(event));
+      await publish(redis, keys.events(), JSON.stringify(event));
       if (tasks[record.task]?.relaunch) {
         requester.launch({ task: record.task, instance: id, args: record.args, options: record.options, owner: record.owner, ownerUser: record.ownerUser }).then(
           (r) => logger.info({ instance: id, node: r.node, from: node }, "lost instance relaunched"),

@@ -4,7 +4,7 @@
  * the source of truth; pub/sub is only the fast path, so a lost reply is recovered by reading it.
  */
 import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 import { customAlphabet, nanoid } from "nanoid";
 import type { Logger } from "pino";
 import { DEFAULTS } from "../config/options.js";
@@ -17,6 +17,7 @@ import { InstanceRegistry } from "../registry/instance-registry.js";
 import { NodeRegistry } from "../registry/node-registry.js";
 import { abandonedRetryError } from "./attempt-error.js";
 import { LAUNCH_JOB_NAME, type LaunchJobData, type LaunchJobResult } from "./launch-job.js";
+import { publish } from "../pubsub.js";
 
 /** What a requester launches, and for whom (the client frame is `LaunchRequest`, client-messages.ts). */
 export interface LaunchSpec {
@@ -64,7 +65,7 @@ const WITHDRAW_AGAIN_MS = 10_000;
 
 export interface RequesterOptions {
   /** Command connection (shared; not closed by the requester). */
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** Channel this requester's owner subscribes to and feeds into {@link Requester.handleReply}. */
   replyChannel: string;
@@ -72,7 +73,7 @@ export interface RequesterOptions {
 }
 
 export class Requester {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
   private readonly replyChannel: string;
   private readonly logger: Logger;
@@ -98,7 +99,7 @@ export class Requester {
   queue(task: string): Queue {
     let queue = this.queues.get(task);
     if (!queue) {
-      queue = new Queue(task, { connection: this.redis, prefix: this.keys.queuePrefix() });
+      queue = new Queue(this.keys.queueName(task), { connection: this.redis, prefix: this.keys.queuePrefix() });
       queue.on("error", (err) => this.logger.warn({ err, task }, "launch queue error"));
       this.queues.set(task, queue);
     }
@@ -235,7 +236,7 @@ export class Requester {
       this.stops.set(instance, waiters);
     });
     const message: ToInstance = { type: "stop", by, reply: this.replyChannel };
-    const receivers = await this.redis.publish(this.keys.instanceChannel(instance), JSON.stringify(message));
+    const receivers = await publish(this.redis, this.keys.instanceChannel(instance), JSON.stringify(message));
     if (receivers === 0 && (await this.instances.get(instance)) !== null) {
       this.settleStops(instance, new ServmanError("unavailable", `the node of ${instance} is not answering`));
     } else if (receivers === 0) {

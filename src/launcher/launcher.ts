@@ -9,7 +9,7 @@
  * await launcher.close();
  * ```
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 import { nanoid } from "nanoid";
 import { pino, type Logger } from "pino";
 import { DEFAULTS } from "../config/options.js";
@@ -27,6 +27,7 @@ import { toRedisTarget, type RedisTarget } from "../config/redis-target.js";
 import { InstanceLogs, type LogLine, type PostMortem } from "../registry/instance-logs.js";
 import type { InstanceRecord } from "../registry/instance-registry.js";
 import type { NodeRecord } from "../registry/node-registry.js";
+import { onMessage, publish, subscribe } from "../pubsub.js";
 
 export interface LauncherOptions {
   /**
@@ -50,7 +51,7 @@ export interface LauncherLaunchParams {
   timeoutMs?: number;
 }
 
-/** Every rejection as a ServmanError with a code (Redis out of reach is `unavailable`). */
+/** Every rejection as a ServmanError with a code (RedisClient out of reach is `unavailable`). */
 function coded<T>(promise: Promise<T>): Promise<T> {
   return promise.catch((err: unknown) => {
     throw toServmanError(err);
@@ -59,8 +60,8 @@ function coded<T>(promise: Promise<T>): Promise<T> {
 
 export class Launcher {
   readonly keys: Keys;
-  private readonly redis: Redis;
-  private readonly sub: Redis;
+  private readonly redis: RedisClient;
+  private readonly sub: RedisClient;
   private readonly requester: Requester;
   private readonly subscribed: Promise<unknown>;
   private closing: Promise<void> | undefined;
@@ -89,12 +90,12 @@ export class Launcher {
       logger,
     }));
     this.logs = new InstanceLogs(this.redis, this.keys);
-    this.sub.on("message", (_channel: string, payload: string) => {
+    onMessage(this.sub, (_channel: string, payload: string) => {
       const decoded = decodeToRequester(payload);
       if (decoded.ok) this.requester.handleReply(decoded.message);
       else logger.warn({ problem: decoded.problem }, "bad reply dropped");
     });
-    this.subscribed = this.sub.subscribe(replyChannel);
+    this.subscribed = subscribe(this.sub, replyChannel);
     // Every call awaits `subscribed` and reports its failure; this only keeps a failure before
     // the first call from being an unhandled rejection.
     this.subscribed.catch(() => {});
@@ -146,7 +147,7 @@ export class Launcher {
   async drainNode(node: string, deadlineMs?: number): Promise<void> {
     assertName(node, "node");
     const command: NodeCommand = deadlineMs === undefined ? { type: "drain" } : { type: "drain", deadlineMs };
-    if ((await this.redis.publish(this.keys.nodeControl(node), JSON.stringify(command))) === 0) {
+    if ((await publish(this.redis, this.keys.nodeControl(node), JSON.stringify(command))) === 0) {
       throw new ServmanError("unavailable", `no live node ${JSON.stringify(node)} is listening`);
     }
     // Without a deadline the node uses its own; it keeps its record alive while it drains, and a

@@ -3,8 +3,9 @@
  * `servman logs --follow`, and, once it has ended, how it ended (exit code, signal, last lines,
  * peak memory) for `servman inspect`. Both are kept for an hour after the end.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 import type { Keys } from "../keys.js";
+import { publish } from "../pubsub.js";
 
 /** One log line. */
 export interface LogLine {
@@ -35,7 +36,7 @@ const KEPT_AFTER_END_S = 3600;
 
 export class InstanceLogs {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 
@@ -47,7 +48,7 @@ export class InstanceLogs {
     // logs that outage once (redis-connection.ts) rather than once per line here.
     this.redis.rpush(key, json).catch(() => {});
     this.redis.ltrim(key, -REDIS_LOG_LINES, -1).catch(() => {});
-    this.redis.publish(this.keys.instanceLogChannel(id), json).catch(() => {});
+    publish(this.redis, this.keys.instanceLogChannel(id), json).catch(() => {});
   }
 
   /** The last `count` lines, oldest first. */
@@ -58,12 +59,9 @@ export class InstanceLogs {
 
   /** Records how the instance ended, lets its logs expire, and tells followers it is over. */
   async ended(pm: PostMortem): Promise<void> {
-    await this.redis
-      .multi()
-      .set(this.keys.postMortem(pm.instance), JSON.stringify(pm), "EX", KEPT_AFTER_END_S)
-      .expire(this.keys.instanceLogs(pm.instance), KEPT_AFTER_END_S)
-      .publish(this.keys.instanceLogChannel(pm.instance), JSON.stringify({ end: pm.reason }))
-      .exec();
+    // The post-mortem, the logs and their live channel share the instance's hash tag: one slot.
+    await this.redis.multi().set(this.keys.postMortem(pm.instance), JSON.stringify(pm), "EX", KEPT_AFTER_END_S).expire(this.keys.instanceLogs(pm.instance), KEPT_AFTER_END_S).exec();
+    await publish(this.redis, this.keys.instanceLogChannel(pm.instance), JSON.stringify({ end: pm.reason }));
   }
 
   /** A new instance takes the id: the logs and post-mortem of an earlier one with it go. */

@@ -3,7 +3,7 @@
  * Reservation and claim are atomic scripts, which is what makes a launch id idempotent: a second
  * launch with the same id can never start a second process.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 import type { Keys } from "../keys.js";
 import type { LaunchOptions } from "../protocol/client-messages.js";
 import { runScript } from "./lua-scripts.js";
@@ -125,7 +125,7 @@ function fromHash(hash: Record<string, string>): InstanceRecord | null {
 /** Reads and writes instance records. Holds no connection of its own. */
 export class InstanceRegistry {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

@@ -3,7 +3,7 @@
  * TTL refreshed by its heartbeat and its id in a set. Nodes (NodeRegistry, NodeReaper) and
  * gateways (SessionKeeper) are watched the same way.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 
 /** How often a node or a gateway refreshes its liveness key (a node, its task offers too). */
 export const HEARTBEAT_MS = 2_000;
@@ -13,7 +13,7 @@ export const LIVENESS_TTL_MS = 6_000;
 export const DEATH_CONFIRM_MS = 2_000;
 
 /** Ids in `set` whose own key (`keyOf(id)`) no longer exists: they stopped refreshing it. */
-export async function membersWithoutKey(redis: Redis, set: string, keyOf: (id: string) => string): Promise<string[]> {
+export async function membersWithoutKey(redis: RedisClient, set: string, keyOf: (id: string) => string): Promise<string[]> {
   const ids = await redis.smembers(set);
   if (ids.length === 0) return [];
   const p = redis.pipeline();

@@ -5,7 +5,7 @@
  * then only its SHA1 (EVALSHA), and sends the text again if Redis has lost it (a restart).
  */
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 
 /** Each script's file in `src/registry/lua/` and how many of its arguments are keys. */
 const SCRIPTS = {
@@ -40,12 +40,12 @@ const SOURCES = new Map<ScriptName, string>((Object.keys(SCRIPTS) as ScriptName[
 /** The method `defineCommand` adds; prefixed so it never shadows an ioredis command. */
 const method = (name: ScriptName): string => `servman_${name}`;
 
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
 type ScriptMethods = Record<string, (...args: (string | number)[]) => Promise<unknown>>;
 
 /** Runs script `name` on `redis` with `keys` and `args`; resolves to what the script returns. */
-export async function runScript(redis: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export async function runScript(redis: RedisClient, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   if (!defined.has(redis)) {
     for (const [script, lua] of SOURCES) redis.defineCommand(method(script), { lua, numberOfKeys: SCRIPTS[script].keys });
     defined.add(redis);

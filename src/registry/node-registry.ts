@@ -2,7 +2,7 @@
  * Node liveness in Redis: each node refreshes a hash with a TTL and its offer in one sorted set per
  * task (score = when the offer expires). A node that stops refreshing disappears by itself.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 import type { Keys } from "../keys.js";
 import { LIVENESS_TTL_MS, membersWithoutKey } from "./liveness.js";
 import { runScript } from "./lua-scripts.js";
@@ -54,7 +54,7 @@ export type HeartbeatMode = "refresh" | "register" | "rejoin";
 
 export class NodeRegistry {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

@@ -1,5 +1,5 @@
 /** Reading a registry set and the hash each member names, in one pipeline. */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 
 /** One member of the set and its hash: `{}` when the hash is gone, null when it could not be read. */
 export interface MemberHash {
@@ -8,7 +8,7 @@ export interface MemberHash {
 }
 
 /** The members of `setKey`, each with the hash `hashKey(id)` (one round trip for all of them). */
-export async function readSetHashes(redis: Redis, setKey: string, hashKey: (id: string) => string): Promise<MemberHash[]> {
+export async function readSetHashes(redis: RedisClient, setKey: string, hashKey: (id: string) => string): Promise<MemberHash[]> {
   const ids = await redis.smembers(setKey);
   if (ids.length === 0) return [];
   const pipeline = redis.pipeline();

@@ -7,7 +7,7 @@
  * exactly one sweeper.
  */
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis-connection.js";
 import type { Keys } from "../keys.js";
 import { runScript } from "./lua-scripts.js";
 
@@ -67,7 +67,7 @@ function parseStored(id: string, flat: string[]): StoredSession {
 
 export class SessionStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 
@@ -79,7 +79,7 @@ export class SessionStore {
     await p.exec();
   }
 
-  /** Writes a live session back whole (Redis lost its data): the gateway holding it knows it all. */
+  /** Writes a live session back whole (RedisClient lost its data): the gateway holding it knows it all. */
   async restore(session: StoredSession, gateway: string, token: string): Promise<void> {
     const fields: Record<string, string> = { gw: gateway, token: tokenDigest(token), user: session.user ?? "" };
     for (const instance of session.joined) fields[JOINED + instance] = "1";
