@@ -161,6 +161,7 @@ export async function checkRedis(target: RedisTarget, timeoutMs = 3_000): Promis
     }
   } catch (err) {
     if (err instanceof ServmanError) throw err;
+    if (target.kind === "cluster") await explainNotACluster(target, timeoutMs, err);
     const reason = (err instanceof Error && /WRONGPASS|NOAUTH|NOPERM/.test(err.message) ? err.message : undefined) ?? lastError?.message ?? (err instanceof Error ? err.message : String(err));
     if (/WRONGPASS|NOAUTH|NOPERM|invalid password/i.test(reason)) {
       throw new ServmanError("unavailable", `Redis at ${shown} refused the credentials (${reason}). Check the user and password in the URL: rediss://USER:PASSWORD@HOST:PORT`, { cause: err });
@@ -185,6 +186,32 @@ export async function checkRedis(target: RedisTarget, timeoutMs = 3_000): Promis
     );
   } finally {
     redis.disconnect();
+  }
+}
+
+/**
+ * A cluster client that cannot load the slots says only "Failed to refresh slots cache". When a
+ * startup node answers as a plain server, that is the mistake to name (throws); otherwise returns.
+ */
+async function explainNotACluster(target: ClusterRedis, timeoutMs: number, cause: unknown): Promise<void> {
+  const { nodes, nodeOptions } = clusterParts(target);
+  for (const { host, port } of nodes) {
+    const plain = new Redis({ host, port, ...nodeOptions, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+    plain.on("error", () => {});
+    try {
+      await plain.connect();
+      if (/cluster_enabled:0/.test(await plain.info("cluster"))) {
+        throw new ServmanError(
+          "unavailable",
+          `Redis at ${host}:${port} answers but is not a cluster node (cluster_enabled:0). For one server, use --redis redis://${host}:${port}; for a cluster, give the cluster's nodes.`,
+          { cause },
+        );
+      }
+    } catch (err) {
+      if (err instanceof ServmanError) throw err;
+    } finally {
+      plain.disconnect();
+    }
   }
 }
 

@@ -85,6 +85,25 @@ describe("servman CLI", () => {
     }
   });
 
+  it("says what it tried when no cluster node or sentinel answers, and how to point at one", async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    const cases = [
+      { url: `redis+cluster://127.0.0.1:${a},127.0.0.1:${b}`, tried: `cluster redis://127.0.0.1:${a},redis://127.0.0.1:${b}`, hint: /redis\+cluster:\/\/HOST1:PORT1,HOST2:PORT2/ },
+      { url: `redis+sentinel://127.0.0.1:${a},127.0.0.1:${b}/main`, tried: `sentinel master "main" via 127.0.0.1:${a},127.0.0.1:${b}`, hint: /redis\+sentinel:\/\/HOST1:PORT1,HOST2:PORT2\/MASTER/ },
+    ];
+    for (const { url, tried, hint } of cases) {
+      const r = await runCli(["ls", "--redis", url, "--config", config]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(r.stderr.includes(`No Redis answers at ${tried}`), r.stderr);
+      assert.match(r.stderr, hint);
+    }
+    // A plain server named as a cluster: refused with what it is, not a hang.
+    const single = await runCli(["ls", "--redis", `redis+cluster://127.0.0.1:${redis.port}`, "--config", config]);
+    assert.equal(single.code, 1, single.stderr);
+    assert.match(single.stderr, /answers but is not a cluster node \(cluster_enabled:0\)/);
+    assert.ok(single.stderr.includes(`--redis redis://127.0.0.1:${redis.port}`), single.stderr);
+  });
+
   it("launches, lists, stops through Redis", async () => {
     const launched = await cli("launch", "echo", "--args", '{"map":"dust"}', "--id", "cli-1");
     assert.equal(launched.code, 0, launched.stderr);
