@@ -24,8 +24,8 @@ export interface FanoutSession {
 export interface FanoutHost {
   /** The session this gateway holds under id `session`, if any. */
   session(session: string): FanoutSession | undefined;
-  /** Publishes on an instance's channel (same connection, so in order). */
-  toInstance(instance: string, payload: string): void;
+  /** Publishes on an instance's channel (same connection, so in order); resolves with the receivers (0 on failure). */
+  toInstance(instance: string, payload: string): Promise<number>;
   /** A message without the shape of one: logged and counted, then dropped. */
   bad(problem: string): void;
 }
@@ -34,7 +34,11 @@ export interface FanoutHost {
 export function fanoutHost(g: { redis: RedisClient; keys: Keys; sessions: ReadonlyMap<string, FanoutSession>; logger: Logger; bad(problem: string): void }): FanoutHost {
   return {
     session: (id) => g.sessions.get(g.keys.sessionChannel(id)),
-    toInstance: (instance, payload) => void publish(g.redis, g.keys.instanceChannel(instance), payload).catch((err: unknown) => g.logger.warn({ err, instance }, "could not answer a node's fanout")),
+    toInstance: (instance, payload) =>
+      publish(g.redis, g.keys.instanceChannel(instance), payload).catch((err: unknown) => {
+        g.logger.warn({ err, instance }, "could not answer a node's fanout");
+        return 0;
+      }),
     bad: (problem) => g.bad(problem),
   };
 }
@@ -47,7 +51,7 @@ export function handleGatewayMessage(host: FanoutHost, payload: string): void {
   const message = decoded.message;
   if (message.type === "barrier") {
     const flushed: ToInstance = { type: "flushed", client: message.client, id: message.id };
-    return host.toInstance(message.instance, JSON.stringify(flushed));
+    return void host.toInstance(message.instance, JSON.stringify(flushed));
   }
   if (!parts) return host.bad("gateway channel fanout: no event");
   const { instance, seq, sessions } = message;
@@ -59,5 +63,11 @@ export function handleGatewayMessage(host: FanoutHost, payload: string): void {
   }
   if (missed.length === 0) return;
   const head = JSON.stringify({ type: "undelivered", seq, sessions: missed } satisfies Omit<Extract<ToInstance, { type: "undelivered" }>, "event">);
-  host.toInstance(instance, `${head.slice(0, -1)}${EVENT_KEY}${parts.event}}`);
+  void host.toInstance(instance, `${head.slice(0, -1)}${EVENT_KEY}${parts.event}}`).then((receivers) => {
+    if (receivers > 0) return;
+    // No node heard it (its subscriber is down: a failover), so none keeps the event: the
+    // sessions hear it was lost, in order with what they get next, rather than nothing.
+    const dropped = JSON.stringify({ type: "dropped", instance, count: 1 });
+    for (const id of missed) host.session(id)?.onBus(dropped);
+  });
 }

@@ -32,6 +32,11 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
   readonly oversizedFrames = new Counter({ name: "servman_gateway_oversized_frames_total", help: "Connections closed with 1009", registers: [this.registry] });
+  readonly resyncs = new Counter({
+    name: "servman_gateway_resyncs_total",
+    help: "Times the subscriber connection came back (a Redis failover) and live sessions asked their instances for what they kept",
+    registers: [this.registry],
+  });
   readonly pingTimeouts = new Counter({ name: "servman_gateway_ping_timeouts_total", help: "Connections closed for not answering a ping", registers: [this.registry] });
 
   constructor(defaultMetrics: boolean) {

@@ -24,6 +24,7 @@ import {
 import type { StoredSession } from "../src/registry/session-store.js";
 import type { ReplayGate } from "./replay-gate.js";
 import { resumeSession, type ResumingSession } from "./session-resume.js";
+import { resyncSession } from "./session-resync.js";
 import { SessionTail } from "./session-tail.js";
 import { SessionMembership } from "./session-membership.js";
 import { SessionAccess } from "./session-access.js";
@@ -34,6 +35,9 @@ import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import { FrameRate } from "./frame-rate.js";
 import { handleSessionEvent, keepInTail, type SessionEventTarget } from "./session-events.js";
 import { publish } from "../src/pubsub.js";
+
+/** How soon a resync waits again for a resume (or resync) under way to finish. */
+const RESYNC_RETRY_MS = 250;
 
 export class ClientSession {
   private sessionId = nanoid(21);
@@ -272,13 +276,15 @@ export class ClientSession {
   }
 
   /**
-   * True when an event of `instance` sent to many sessions at once (gateway-fanout.ts) can go to
-   * this client now, in order: not once its connection is gone, nor while a resume waits for that
-   * instance's replay (its node keeps the event, behind the ones it replays).
+   * True when an event sent to many sessions at once (gateway-fanout.ts) can be taken now: not once
+   * its connection is gone (its node keeps the event). While a resume waits for the instance's
+   * replay, the gate holds it behind the replay: on a cluster the replay (session channel) and the
+   * fanouts after it (gateway channel) come through different shards, so a fanout may come first,
+   * and one named back `undelivered` then would leave the client away until a resume that never
+   * comes.
    */
-  takesFanout(instance: string): boolean {
-    if (this.closed || this.tail !== null || this.ws.readyState !== this.ws.OPEN) return false;
-    return !this.gate || this.gate.done || !this.gate.awaits(instance);
+  takesFanout(_instance: string): boolean {
+    return !this.closed && this.tail === null && this.ws.readyState === this.ws.OPEN;
   }
 
   /** Handles one event published on the session channel. */
@@ -348,6 +354,20 @@ export class ClientSession {
         this.waiting = null;
         for (const [data, isBinary] of waiting) this.onFrame(data, isBinary);
       });
+  }
+
+  /**
+   * The gateway's subscriber connection came back after a drop (a failover): the joined instances
+   * replay what their nodes kept for this still-open connection (session-resync.ts). A resume or
+   * resync still under way is let finish first: its gate must not be replaced.
+   */
+  resync(): void {
+    if (this.closed || this.tail !== null || this.joined.size === 0) return;
+    if (this.waiting !== null || (this.gate && !this.gate.done)) {
+      setTimeout(() => this.resync(), RESYNC_RETRY_MS).unref();
+      return;
+    }
+    void resyncSession(this.resuming()).catch((err: unknown) => this.logger.warn({ err }, "could not resync a session after its gateway's subscriber reconnected"));
   }
 
   /** What session-resume.ts may use and change: the session's id, token, channel, and gate. */
