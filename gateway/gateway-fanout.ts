@@ -5,6 +5,10 @@
  * so that the node keeps the event for them (docs/architecture.md#fan-out-by-gateway). A
  * `barrier` is answered `flushed` on the instance's channel, after every `undelivered` before it.
  * The event is never parsed here: it is cut out of the fanout and passed on as text.
+ *
+ * Fanouts are put back in their node's order first (fanout-order.ts), and a gap in it is told to
+ * the node (`gap`). A `rewind` (a node kept events for sessions whose connections never closed:
+ * a failover) makes those sessions resume on their open connections.
  */
 import type { RedisClient } from "../src/redis-connection.js";
 import type { Logger } from "pino";
@@ -12,6 +16,7 @@ import type { Keys } from "../src/keys.js";
 import { EVENT_KEY, FANOUT_PREFIX, type ToInstance } from "../src/protocol/bus-messages.js";
 import { decodeToGateway, splitEvent } from "../src/protocol/bus-parse.js";
 import { publish } from "../src/pubsub.js";
+import { FanoutOrder } from "./fanout-order.js";
 
 /** A session a fanout may be written to. */
 export interface FanoutSession {
@@ -19,6 +24,8 @@ export interface FanoutSession {
   takesFanout(instance: string): boolean;
   /** One event (JSON text), as if it came on the session's channel. */
   onBus(payload: string): void;
+  /** Asks the session's instances again for what they kept for it (session-resync.ts). */
+  resync(): void;
 }
 
 export interface FanoutHost {
@@ -28,12 +35,40 @@ export interface FanoutHost {
   toInstance(instance: string, payload: string): Promise<number>;
   /** A message without the shape of one: logged and counted, then dropped. */
   bad(problem: string): void;
+  /** Each instance's fanouts in their node's order. */
+  readonly order: FanoutOrder;
+  /** A node kept events for session `id`, whose connection is open: it resumes on it. */
+  resync(id: string): void;
 }
 
 /** A gateway's host for its channel: its sessions (keyed by session channel) and its command connection. */
-export function fanoutHost(g: { redis: RedisClient; keys: Keys; sessions: ReadonlyMap<string, FanoutSession>; logger: Logger; bad(problem: string): void }): FanoutHost {
+export function fanoutHost(g: {
+  redis: RedisClient;
+  keys: Keys;
+  gatewayId: string;
+  sessions: ReadonlyMap<string, FanoutSession>;
+  logger: Logger;
+  bad(problem: string): void;
+  /** Counts a gap in a node's fanouts. */
+  gap(): void;
+  /** Counts a session resumed on its open connection (a `rewind`). */
+  resynced(): void;
+}): FanoutHost {
+  const order = new FanoutOrder((instance, run, after, through) => {
+    g.gap();
+    g.logger.warn({ instance, after, through }, "fanouts lost in a Redis failover; their node tells the sessions dropped");
+    const gap: ToInstance = { type: "gap", gateway: g.gatewayId, run, after, through };
+    void publish(g.redis, g.keys.instanceChannel(instance), JSON.stringify(gap)).catch((err: unknown) => g.logger.warn({ err, instance }, "could not tell a node of lost fanouts"));
+  });
   return {
+    order,
     session: (id) => g.sessions.get(g.keys.sessionChannel(id)),
+    resync: (id) => {
+      const session = g.sessions.get(g.keys.sessionChannel(id));
+      if (!session) return;
+      g.resynced();
+      session.resync();
+    },
     toInstance: (instance, payload) =>
       publish(g.redis, g.keys.instanceChannel(instance), payload).catch((err: unknown) => {
         g.logger.warn({ err, instance }, "could not answer a node's fanout");
@@ -53,17 +88,26 @@ export function handleGatewayMessage(host: FanoutHost, payload: string): void {
     const flushed: ToInstance = { type: "flushed", client: message.client, id: message.id };
     return void host.toInstance(message.instance, JSON.stringify(flushed));
   }
+  if (message.type === "rewind") {
+    for (const id of message.sessions) host.resync(id);
+    return;
+  }
   if (!parts) return host.bad("gateway channel fanout: no event");
-  const { instance, seq, sessions } = message;
+  const { instance, seq, run, prev } = message;
+  host.order.take(instance, run, seq, prev, () => deliverFanout(host, instance, seq, message.sessions, parts.event));
+}
+
+/** Writes a fanout's event to each of its sessions; those it cannot take are named back to the node. */
+function deliverFanout(host: FanoutHost, instance: string, seq: number, sessions: readonly string[], event: string): void {
   const missed: string[] = [];
   for (const id of sessions) {
     const session = host.session(id);
-    if (session?.takesFanout(instance)) session.onBus(parts.event);
+    if (session?.takesFanout(instance)) session.onBus(event);
     else missed.push(id);
   }
   if (missed.length === 0) return;
   const head = JSON.stringify({ type: "undelivered", seq, sessions: missed } satisfies Omit<Extract<ToInstance, { type: "undelivered" }>, "event">);
-  void host.toInstance(instance, `${head.slice(0, -1)}${EVENT_KEY}${parts.event}}`).then((receivers) => {
+  void host.toInstance(instance, `${head.slice(0, -1)}${EVENT_KEY}${event}}`).then((receivers) => {
     if (receivers > 0) return;
     // No node heard it (its subscriber is down: a failover), so none keeps the event: the
     // sessions hear it was lost, in order with what they get next, rather than nothing.

@@ -37,7 +37,7 @@ import { SessionKeeper } from "./session-keeper.js";
 import { SocketGuard } from "./socket-guard.js";
 import { corkSendsPerTick } from "./tick-corked-sends.js";
 import { fanoutHost, handleGatewayMessage, type FanoutHost } from "./gateway-fanout.js";
-import { isCluster, onMessage, subscribe, unsubscribe } from "../src/pubsub.js";
+import { onMessage, subscribe, unsubscribe } from "../src/pubsub.js";
 
 export interface GatewayOptions {
   config: ServmanConfig;
@@ -105,7 +105,16 @@ export class Gateway {
     }));
     this.health = new RedisHealth(this.redis, this.sub);
     this.gatewayChannel = this.keys.gatewayChannel(this.id);
-    this.fanout = fanoutHost({ redis: this.redis, keys: this.keys, sessions: this.sessions, logger: this.logger, bad: (problem) => this.badBus("to-gateway", problem) });
+    this.fanout = fanoutHost({
+      redis: this.redis,
+      keys: this.keys,
+      gatewayId: this.id,
+      sessions: this.sessions,
+      logger: this.logger,
+      bad: (problem) => this.badBus("to-gateway", problem),
+      gap: () => this.metrics.fanoutGaps.inc(),
+      resynced: () => this.metrics.resyncs.inc(),
+    });
     this.auth = new GatewayAuth(this.config.auth, this.config.gateway.host);
     this.logs = new InstanceLogs(this.redis, this.keys);
     this.reaper = new NodeReaper({ redis: this.redis, keys: this.keys, requester: this.requester, tasks: this.config.tasks, logger: this.logger });
@@ -137,20 +146,6 @@ export class Gateway {
     onMessage(
       this.sub,
       guarded("redis message", this.fault, (channel: string, payload: string) => this.onBus(channel, payload)),
-    );
-    // Subscriptions restored after a drop (a failover): what nodes kept for our sessions meanwhile
-    // is asked for again, or their events would stay kept until a resume that never comes.
-    // On a cluster, only after a shard's subscriber was lost: "subscribersReady" also follows a
-    // mere slot move. On one server, "ready" comes again only after a reconnect.
-    let lost = !isCluster(this.sub);
-    if (isCluster(this.sub)) for (const event of ["-node", "-subscriber"]) this.sub.on(event, () => (lost = true));
-    this.sub.on(
-      isCluster(this.sub) ? "subscribersReady" : "ready",
-      guarded("redis subscriber ready", this.fault, () => {
-        if (!lost) return;
-        lost = !isCluster(this.sub);
-        this.resync();
-      }),
     );
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.config.gateway.limits.maxFrameBytes, perMessageDeflate: false });
     const limits = this.config.gateway.limits;
@@ -365,14 +360,6 @@ export class Gateway {
     this.detaching.add(done);
   }
 
-  /** Every live session asks its instances for what they kept while the subscriber was down. */
-  private resync(): void {
-    if (this.sessions.size === 0 || this.closing) return;
-    this.metrics.resyncs.inc();
-    this.logger.info({ sessions: this.sessions.size }, "subscriber connection restored; resyncing sessions");
-    for (const session of new Set(this.sessions.values())) session.resync();
-  }
-
   /** A session took over an older one: it listens on that session's channel from now on. */
   private async rebind(oldChannel: string, newChannel: string): Promise<void> {
     const session = this.sessions.get(oldChannel);
@@ -428,6 +415,7 @@ export class Gateway {
       await new Promise<void>((resolve) => this.wss.close(() => resolve()));
       await Promise.allSettled([...this.detaching]);
       this.keepalive.stop();
+      this.fanout.order.close();
       this.reaper.close();
       await this.keeper.close();
       this.health.stop();

@@ -32,9 +32,14 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
   readonly oversizedFrames = new Counter({ name: "servman_gateway_oversized_frames_total", help: "Connections closed with 1009", registers: [this.registry] });
+  readonly fanoutGaps = new Counter({
+    name: "servman_gateway_fanout_gaps_total",
+    help: "Fanouts that never came (lost with a Redis master in a failover); their sessions were told dropped",
+    registers: [this.registry],
+  });
   readonly resyncs = new Counter({
     name: "servman_gateway_resyncs_total",
-    help: "Times the subscriber connection came back (a Redis failover) and live sessions asked their instances for what they kept",
+    help: "Sessions resumed on their open connection because a node kept their events (a fanout reached no subscriber: a Redis failover)",
     registers: [this.registry],
   });
   readonly pingTimeouts = new Counter({ name: "servman_gateway_ping_timeouts_total", help: "Connections closed for not answering a ping", registers: [this.registry] });

@@ -1,11 +1,12 @@
 /**
- * The resume handshake again, on a connection that never closed: after the gateway's subscriber
- * connection came back (a Redis failover, SPEC-v2 A), docs/resume.md#after-a-failover.
+ * The resume handshake again, on a connection that never closed: after a node's fanout to this
+ * gateway reached nobody while its subscriber was reconnecting (a Redis failover, SPEC-v2 A),
+ * docs/resume.md#after-a-redis-failover.
  *
- * While the subscriber was down, a node's fanout to this gateway reached nobody (`PUBLISH` 0), so
- * the node took the gateway for dead and keeps the client's events "until it resumes". Its
- * WebSocket never closed, so it would never resume: its events would stop silently. So the
- * gateway resumes each live session itself: it asks every joined instance for what it kept
+ * The node then keeps the client's events "until it resumes", as for a dead gateway. Its
+ * WebSocket never closed, so it would never resume: its events would stop silently. So the node
+ * asks the gateway (`rewind`, nodes/gateway-links.ts) until one hears it, and the gateway resumes
+ * each session named itself: it asks every joined instance for what it kept
  * (`resume`, as a resuming gateway does), and the replay gate puts the kept events, with a
  * `dropped` for what could not be kept, before the live ones. Nothing is claimed in the session
  * store and no socket closes; the client sees only the events (and perhaps a `dropped`).
@@ -56,7 +57,7 @@ export async function resyncSession(s: ResumingSession): Promise<void> {
   }
   // An instance that ended meanwhile says so (`closed`, or `lost` from its node's reaper).
   if (pending.length > 0) logger.warn({ instances: pending }, "no node listened for a resynced session's instances");
-  logger.info({ session: s.id(), instances: joined.length }, "session resynced after the gateway's subscriber reconnected");
+  logger.info({ session: s.id(), instances: joined.length }, "session resumed on its open connection after a node kept its events");
 }
 
 /** Publishes `message` on the instance's channel until a node hears it, or `ms` passed. */

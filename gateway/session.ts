@@ -357,8 +357,8 @@ export class ClientSession {
   }
 
   /**
-   * The gateway's subscriber connection came back after a drop (a failover): the joined instances
-   * replay what their nodes kept for this still-open connection (session-resync.ts). A resume or
+   * A node kept this session's events (its fanout reached no subscriber: a failover): the joined
+   * instances replay what their nodes kept, on this still-open connection (session-resync.ts). A resume or
    * resync still under way is let finish first: its gate must not be replaced.
    */
   resync(): void {
@@ -367,7 +367,7 @@ export class ClientSession {
       setTimeout(() => this.resync(), RESYNC_RETRY_MS).unref();
       return;
     }
-    void resyncSession(this.resuming()).catch((err: unknown) => this.logger.warn({ err }, "could not resync a session after its gateway's subscriber reconnected"));
+    void resyncSession(this.resuming()).catch((err: unknown) => this.logger.warn({ err }, "could not resume a session on its open connection"));
   }
 
   /** What session-resume.ts may use and change: the session's id, token, channel, and gate. */

@@ -193,6 +193,7 @@ export class Instance {
       case "ack":
       case "undelivered":
       case "flushed":
+      case "gap":
         this.delivery.handle(message, payload, (client) => this.members.has(client));
         break;
       case "message":
@@ -379,6 +380,7 @@ export class Instance {
     this.phase = "ended";
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.delivery.close();
     const { reason, code, signal } = end;
     if (wasLaunching) {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;

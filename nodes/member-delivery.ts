@@ -29,6 +29,7 @@
 import type { Logger } from "pino";
 import { EVENT_KEY, type ToGateway, type ToInstance } from "../src/protocol/bus-messages.js";
 import { splitEvent } from "../src/protocol/bus-parse.js";
+import { GatewayLinks } from "./gateway-links.js";
 
 /** Events kept per client while it is away, at most... */
 export const MAX_KEPT_EVENTS = 1_000;
@@ -83,15 +84,22 @@ export class MemberDelivery {
   private barrierCount = 0;
   /** Numbers the events, in the order the service sent them. */
   private seq = 0;
+  /** Per gateway: the `prev` chain, the fanouts a `gap` may ask about, rewinds. */
+  private readonly links: GatewayLinks;
 
   constructor(
     private readonly instance: string,
     private readonly host: DeliveryHost,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.links = new GatewayLinks(instance, {
+      publishToGateway: (gateway, payload) => host.publishCounted(host.gatewayChannel(gateway), payload).catch(() => 0),
+      stranded: (gateway) => [...this.away].filter((client) => this.routes.get(client) === gateway && !this.resumes.has(client)),
+    });
+  }
 
   /** A gateway's message about delivery, from the instance's channel (`payload`: its text). */
-  handle(message: Extract<ToInstance, { type: "resume" | "ack" | "undelivered" | "flushed" }>, payload: string, member: (client: string) => boolean): void {
+  handle(message: Extract<ToInstance, { type: "resume" | "ack" | "undelivered" | "flushed" | "gap" }>, payload: string, member: (client: string) => boolean): void {
     switch (message.type) {
       case "resume":
         return void this.resume(message.client, message.reply, message.gateway, member(message.client));
@@ -102,6 +110,23 @@ export class MemberDelivery {
         return this.undelivered(message.seq, message.sessions, splitEvent(payload)?.event ?? JSON.stringify(message.event));
       case "flushed":
         return this.flushed(message.id);
+      case "gap":
+        return this.gap(message.gateway, message.run, message.after, message.through);
+    }
+  }
+
+  /**
+   * Gateway `gateway` never got some fanouts (a failover lost them in flight): their sessions hear
+   * `dropped` with how many they missed. Those kept for (away) hear it in their replay instead.
+   */
+  private gap(gateway: string, run: string, after: number, through: number): void {
+    const { missed, unknown } = this.links.gap(gateway, run, after, through);
+    if (unknown) for (const [client, route] of this.routes) if (route === gateway) missed.set(client, (missed.get(client) ?? 0) + 1);
+    if (missed.size === 0) return;
+    this.logger.warn({ gateway, after, through, sessions: missed.size }, "a gateway missed fanouts (Redis failover); its sessions hear dropped");
+    for (const [client, count] of missed) {
+      if (this.away.has(client)) this.box(client).dropped += count;
+      else if (this.routes.get(client) === gateway) this.deliver(client, JSON.stringify({ type: "dropped", instance: this.instance, count }));
     }
   }
 
@@ -134,15 +159,23 @@ export class MemberDelivery {
   }
 
   private fanout(gateway: string, sessions: string[], seq: number, payload: string): void {
-    const head = JSON.stringify({ type: "fanout", instance: this.instance, seq, sessions } satisfies Omit<Extract<ToGateway, { type: "fanout" }>, "event">);
+    const { prev, sent } = this.links.next(gateway, seq, sessions);
+    const head = JSON.stringify({ type: "fanout", instance: this.instance, seq, sessions, prev, run: this.links.run } satisfies Omit<Extract<ToGateway, { type: "fanout" }>, "event">);
     // The event is JSON text already: spliced in last, so the gateway takes it out unparsed.
     this.host.publishCounted(this.host.gatewayChannel(gateway), `${head.slice(0, -1)}${EVENT_KEY}${payload}}`).then(
       (receivers) => {
-        // The gateway is gone: every session it held is away until it resumes somewhere.
-        if (receivers === 0) for (const client of sessions) this.missed(client, seq, payload);
-        else if (this.boxes.size > 0) for (const client of sessions) this.reportFailures(client);
+        if (receivers > 0) {
+          if (this.boxes.size > 0) for (const client of sessions) this.reportFailures(client);
+          return;
+        }
+        // The gateway is gone, or its subscriber is reconnecting (a failover): every session it
+        // held is away until it resumes somewhere, or until the gateway, asked, resumes it.
+        sent.accounted = true;
+        for (const client of sessions) this.missed(client, seq, payload);
+        this.links.rewindLater(gateway);
       },
       () => {
+        sent.accounted = true;
         for (const client of sessions) this.box(client).dropped++;
       },
     );
@@ -287,6 +320,11 @@ export class MemberDelivery {
     }
     box.replayed = false;
     if (box.events.length === 0 && box.dropped === 0) this.remove(client, box);
+  }
+
+  /** The instance ended: no more rewinds. */
+  close(): void {
+    this.links.close();
   }
 
   /** The client is gone for good: nothing kept for it matters any more, nor where it was. */

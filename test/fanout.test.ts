@@ -155,7 +155,19 @@ describe("fan-out on the node, without a cluster", () => {
       state.published.map((p) => p.channel),
       ["to-gateway:g1", "to-gateway:g2"],
     );
-    assert.deepEqual(JSON.parse(state.published[0].payload), { type: "fanout", instance: "i1", seq: 1, sessions: ["a", "c"], event: JSON.parse(event(7)) });
+    const first = JSON.parse(state.published[0].payload) as { run: string };
+    assert.match(first.run, /^[\w-]{10}$/);
+    assert.deepEqual(first, { type: "fanout", instance: "i1", seq: 1, sessions: ["a", "c"], prev: 0, run: first.run, event: JSON.parse(event(7)) });
+    // Each gateway's fanouts chain on their own: g1's next names seq 1, not g2's seq 2.
+    node.send(event(8), ["b"]);
+    node.send(event(9), ["c"]);
+    assert.deepEqual(
+      state.published.slice(2).map((p) => [p.channel, (JSON.parse(p.payload) as { seq: number; prev: number }).seq, (JSON.parse(p.payload) as { prev: number }).prev]),
+      [
+        ["to-gateway:g2", 2, 1],
+        ["to-gateway:g1", 3, 1],
+      ],
+    );
     assert.ok(state.published[0].payload.endsWith(`,"event":${event(7)}}`));
   });
 
@@ -188,6 +200,59 @@ describe("fan-out on the node, without a cluster", () => {
     node.send(event(5), ["a"]);
     assert.equal(state.published.at(-1)!.channel, "to-gateway:g2");
     node.ack("a", replay.through);
+  });
+
+  it("a gap a gateway reports is told to its sessions as dropped, by how many each missed; kept ones hear it in their replay", async () => {
+    const { state, node } = delivery();
+    node.route("a", "g1");
+    node.route("b", "g1");
+    node.send(event(1), ["a", "b"]); // seq 1
+    node.send(event(2), ["a"]); // seq 2
+    node.send(event(3), ["a", "b"]); // seq 3
+    await tick();
+    const run = (JSON.parse(state.published[0].payload) as { run: string }).run;
+    state.published.length = 0;
+    node.handle({ type: "gap", gateway: "g1", run: "another-run", after: 0, through: 3 }, "", () => true);
+    assert.equal(state.published.length, 0, "a gap of another run of the instance is not this one's");
+    node.handle({ type: "gap", gateway: "g1", run, after: 0, through: 2 }, "", () => true);
+    await tick();
+    const told = state.published.map((p) => JSON.parse(p.payload) as { sessions: string[]; event: { type: string; count: number } });
+    assert.deepEqual(
+      told.map((f) => [f.sessions, f.event.type, f.event.count]),
+      [
+        [["a"], "dropped", 2],
+        [["b"], "dropped", 1],
+      ],
+    );
+    state.published.length = 0;
+    node.handle({ type: "gap", gateway: "g1", run, after: 0, through: 2 }, "", () => true);
+    assert.equal(state.published.length, 0, "a gap told twice is counted once");
+  });
+
+  it("a fanout that reached nobody makes the node ask the gateway to resume those sessions until one hears it", async () => {
+    const { state, node } = delivery();
+    node.route("a", "g1");
+    state.receivers = 0;
+    node.send(event(1), ["a"]);
+    await tick();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const rewinds = state.published.filter((p) => p.payload.includes('"rewind"'));
+    assert.ok(rewinds.length >= 2, `asked again while nobody heard (${rewinds.length})`);
+    assert.deepEqual(JSON.parse(rewinds[0].payload), { type: "rewind", instance: "i1", sessions: ["a"] });
+    assert.equal(rewinds[0].channel, "to-gateway:g1");
+    // The gateway hears it and resumes the session: no more rewinds once it is back.
+    state.receivers = 1;
+    const resuming = node.resume("a", "to-session:a", "g1", true);
+    await tick();
+    const barrier = JSON.parse(state.published.at(-1)!.payload) as { id: number };
+    node.flushed(barrier.id);
+    await resuming;
+    const replay = JSON.parse(state.published.at(-1)!.payload) as { type: string; events: { data: number }[] };
+    assert.deepEqual([replay.type, replay.events.map((e) => e.data)], ["replay", [1]]);
+    const count = state.published.length;
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal(state.published.length, count, "nothing stranded, nothing asked");
+    node.close();
   });
 
   it("a fanout that reached no gateway is kept for every session in it; one that left is not", async () => {

@@ -31,7 +31,12 @@ export type ToInstance =
    */
   | { type: "undelivered"; seq: number; sessions: string[]; event: ToSession }
   /** A gateway handled every fanout the node sent it before the `barrier` numbered `id`. */
-  | { type: "flushed"; client: string; id: number };
+  | { type: "flushed"; client: string; id: number }
+  /**
+   * Gateway `gateway` never got this instance's fanouts numbered after `after` up to `through`
+   * (`prev` chain broken, docs/architecture.md#failover): the node tells their sessions `dropped`.
+   */
+  | { type: "gap"; gateway: string; run: string; after: number; through: number };
 
 /**
  * Published on a gateway's channel (node -> the gateway holding the sessions). `fanout` is written
@@ -39,10 +44,20 @@ export type ToInstance =
  * without parsing it.
  */
 export type ToGateway =
-  /** One event of `instance` for each of `sessions`, in that order; `seq` numbers it per instance. */
-  | { type: "fanout"; instance: string; seq: number; sessions: string[]; event: ToSession }
+  /**
+   * One event of `instance` for each of `sessions`, in that order; `seq` numbers it per instance.
+   * `prev` is the `seq` of the previous fanout of the same `run` (one delivery of the instance on
+   * its node) to this gateway, 0 for the first: a gateway puts fanouts back in order by it, and
+   * tells a gap (`gap`). Both are optional for nodes of earlier versions.
+   */
+  | { type: "fanout"; instance: string; seq: number; sessions: string[]; event: ToSession; prev?: number; run?: string }
   /** Answer `flushed` on the instance's channel once every earlier fanout is handled. */
-  | { type: "barrier"; instance: string; client: string; id: number };
+  | { type: "barrier"; instance: string; client: string; id: number }
+  /**
+   * These sessions' events are kept by the instance's node (a fanout to this gateway reached no
+   * subscriber: a failover): the gateway resumes them on their open connections.
+   */
+  | { type: "rewind"; instance: string; sessions: string[] };
 
 /**
  * Published on a session channel (node -> the gateway holding the session): the session's events,

@@ -33,12 +33,14 @@ const toInstance = {
   ack: Type.Object({ type: Type.Literal("ack"), client: Id, through: Count }),
   undelivered: Type.Object({ type: Type.Literal("undelivered"), seq: Count, sessions: Sessions, event: Type.Object({ type: Type.String() }) }),
   flushed: Type.Object({ type: Type.Literal("flushed"), client: Id, id: Count }),
+  gap: Type.Object({ type: Type.Literal("gap"), gateway: Id, run: Id, after: Count, through: Count }),
 } satisfies Record<ToInstance["type"], TSchema>;
 
 /** A `fanout` is decoded without its event (splitEvent): the event is passed on as text. */
 const toGateway = {
-  fanout: Type.Object({ type: Type.Literal("fanout"), instance: Id, seq: Count, sessions: Sessions }),
+  fanout: Type.Object({ type: Type.Literal("fanout"), instance: Id, seq: Count, sessions: Sessions, prev: Type.Optional(Count), run: Type.Optional(Id) }),
   barrier: Type.Object({ type: Type.Literal("barrier"), instance: Id, client: Id, id: Count }),
+  rewind: Type.Object({ type: Type.Literal("rewind"), instance: Id, sessions: Sessions }),
 } satisfies Record<ToGateway["type"], TSchema>;
 
 const Event = Type.Object({ type: Type.String() });

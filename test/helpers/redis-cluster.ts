@@ -149,6 +149,8 @@ async function startOnce(options: RedisClusterOptions): Promise<TestRedisCluster
         ...["--port", String(port), "--bind", "127.0.0.1", "--dir", root],
         ...["--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`],
         ...["--cluster-node-timeout", String(nodeTimeout), "--save", "", "--appendonly", "no"],
+        // A replica restarted by a test may be promoted however long it was away.
+        ...["--cluster-replica-validity-factor", "0"],
         ...["--logfile", join(root, `redis-${port}.log`), "--loglevel", "notice"],
       ]);
       startNode(port);
