@@ -24,7 +24,7 @@ import { startRedis } from "./lib/redis.js";
 import { pipelinedLoad, sequentialRoundTrips } from "./lib/relay-load.js";
 import { metric, soloMetric } from "./lib/results.js";
 import { round, summarize } from "./lib/stats.js";
-import { startRedisCluster, type NodeStats, type TestRedisCluster } from "../test/helpers/redis-cluster.js";
+import { askNode, startRedisCluster, type NodeStats, type TestRedisCluster } from "../test/helpers/redis-cluster.js";
 
 const ROUNDS = envInt("BENCH_CLUSTER_ROUNDS", 1000);
 const WARMUP = envInt("BENCH_CLUSTER_WARMUP", 100, 0);
@@ -157,6 +157,10 @@ await runBenchmark("relay-cluster", "Relay on a 3-master Redis Cluster against o
       lost: runs.reduce((a, x) => a + x.lost, 0),
       sent: runs.reduce((a, x) => a + x.sent, 0),
     });
+    // Where the channels live: every reply crosses its gateway's channel, so a master holding
+    // one carries a share of all replies whatever the instances' spread.
+    const channelsOn = async (port: number, kind: string) => ((await askNode(port, "PUBSUB", "SHARDCHANNELS", `${deployments[1].prefix}:${kind}:*`)) as string[]).length;
+    const placement = await Promise.all(masters.map(async (port) => ({ port, gatewayChannels: await channelsOn(port, "to-gateway"), instanceChannels: await channelsOn(port, "to-instance") })));
     const totalCpu = [...cpuByMaster.values()].reduce((a, m) => a + m.cpu, 0);
     const totalPub = [...cpuByMaster.values()].reduce((a, m) => a + m.spublish, 0);
     const shares = [...cpuByMaster].map(([port, m]) => ({
@@ -164,6 +168,7 @@ await runBenchmark("relay-cluster", "Relay on a 3-master Redis Cluster against o
       cpuSeconds: round(m.cpu, 3),
       cpuPercent: round((100 * m.cpu) / Math.max(1e-9, totalCpu), 1),
       spublishPercent: round((100 * m.spublish) / Math.max(1, totalPub), 1),
+      ...placement.find((p) => p.port === port),
     }));
     const maxShare = Math.max(...shares.map((s) => s.cpuPercent));
     const singleFig = { ...seq(seqRuns.single), ...pipe(pipeRuns.single) };
