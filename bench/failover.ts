@@ -39,7 +39,7 @@ const DRAIN_MS = 8000;
 interface Setup {
   redisUrl: string;
   /** Kills the master that matters for `channel`; `failedOver` settles once Redis failed over. */
-  killMaster(channel: string): Promise<{ failedOver: Promise<void> }>;
+  killMaster(channel: string, killing: () => void): Promise<{ failedOver: Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -47,9 +47,10 @@ async function clusterSetup(): Promise<Setup> {
   const cluster = await startRedisCluster();
   return {
     redisUrl: `redis+cluster://${cluster.ports.map((p) => `127.0.0.1:${p}`).join(",")}`,
-    async killMaster(channel) {
+    async killMaster(channel, killing) {
       const master = await cluster.masterOf(channel);
       say(`  killing master ${master.port} (pid ${master.pid}), which serves the slot of ${channel}`);
+      killing();
       await cluster.kill(master.port);
       return { failedOver: cluster.waitForFailover(master.port, TIMEOUT_MS).then(() => undefined) };
     },
@@ -62,9 +63,10 @@ async function sentinelSetup(): Promise<Setup> {
   const sentinels = sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(",");
   return {
     redisUrl: `redis+sentinel://${sentinels}/${sentinel.name}`,
-    async killMaster() {
+    async killMaster(_channel, killing) {
       const master = await sentinel.master();
       say(`  killing master ${master}`);
+      killing();
       await sentinel.kill(master);
       return { failedOver: sentinel.waitForFailover(master, TIMEOUT_MS).then(() => undefined) };
     },
@@ -120,8 +122,8 @@ async function measure(dep: Deployment, setup: Setup): Promise<RunFigures> {
   })();
   await sleep(BEFORE_MS);
   const channel = new Keys(dep.prefix, { cluster: setup.redisUrl.startsWith("redis+cluster") }).instanceChannel(instance);
-  killedAt = performance.now();
-  const { failedOver } = await setup.killMaster(channel);
+  // The clock starts at the SIGKILL itself, not before finding the master.
+  const { failedOver } = await setup.killMaster(channel, () => (killedAt = performance.now()));
   let redisFailoverAt: number | null = null;
   const redisDone = failedOver.then(
     () => void (redisFailoverAt = performance.now()),
@@ -155,6 +157,10 @@ async function run(ctx: BenchContext, topology: "cluster" | "sentinel", n: numbe
     dep = await startDeployment({ redisUrl: setup.redisUrl, gateways: 1, instances: 1, clients: 1 });
     const figures = await measure(dep, setup);
     say(`  ${topology}: ${JSON.stringify(figures)}`);
+    if (figures.recoverySeconds === null) {
+      // What the deployment logged (warn and above) says where the relay stopped.
+      for (const p of dep.processes) ctx.notes.push(`${topology} run ${n}, no recovery; pid ${p.pid} logged: ${p.stderr().slice(-3000)}`);
+    }
     return figures;
   } finally {
     // The deployment's processes must end by themselves after a failover: that is checked too.
