@@ -12,7 +12,7 @@
  * - messages lost (sent, never answered, after the traffic stopped and a drain) and errored
  *   (answered with an `error` frame, or counted in a `dropped` frame).
  *
- *   node dist/bench/failover.js   (BENCH_FAILOVER_RUNS 1, _INTERVAL_MS 10, _BEFORE_MS 1000, _AFTER_MS 3000, _TIMEOUT_S 60)
+ *   node dist/bench/failover.js   (BENCH_FAILOVER_TOPOLOGIES cluster,sentinel, BENCH_FAILOVER_RUNS 1, _INTERVAL_MS 10, _BEFORE_MS 1000, _AFTER_MS 3000, _TIMEOUT_S 60)
  */
 import type { RawData } from "ws";
 import { runBenchmark, type BenchContext } from "./lib/bench-runner.js";
@@ -27,6 +27,9 @@ import { startRedisCluster } from "../test/helpers/redis-cluster.js";
 import { startRedisSentinel } from "../test/helpers/redis-sentinel.js";
 
 const RUNS = envInt("BENCH_FAILOVER_RUNS", 1);
+/** Which setups to run, in order: `cluster,sentinel` (the default), or one of them. */
+const TOPOLOGIES = (process.env.BENCH_FAILOVER_TOPOLOGIES || "cluster,sentinel").split(",").map((t) => t.trim());
+for (const t of TOPOLOGIES) if (t !== "cluster" && t !== "sentinel") throw new Error(`$BENCH_FAILOVER_TOPOLOGIES takes cluster and sentinel, got ${JSON.stringify(t)}`);
 const INTERVAL_MS = envInt("BENCH_FAILOVER_INTERVAL_MS", 10);
 const BEFORE_MS = envInt("BENCH_FAILOVER_BEFORE_MS", 1000);
 /** Traffic kept up after the first echo following the kill (and after Redis failed over). */
@@ -171,10 +174,20 @@ async function run(ctx: BenchContext, topology: "cluster" | "sentinel", n: numbe
 }
 
 await runBenchmark("failover", "Failover: a Redis master SIGKILLed under relayed traffic (Cluster, Sentinel)", async (ctx) => {
-  ctx.params = { runs: RUNS, intervalMs: INTERVAL_MS, beforeMs: BEFORE_MS, afterMs: AFTER_MS, timeoutMs: TIMEOUT_MS, drainMs: DRAIN_MS, clusterNodeTimeoutMs: 1000, sentinelDownAfterMs: 1000 };
+  ctx.params = {
+    topologies: TOPOLOGIES,
+    runs: RUNS,
+    intervalMs: INTERVAL_MS,
+    beforeMs: BEFORE_MS,
+    afterMs: AFTER_MS,
+    timeoutMs: TIMEOUT_MS,
+    drainMs: DRAIN_MS,
+    clusterNodeTimeoutMs: 1000,
+    sentinelDownAfterMs: 1000,
+  };
   ctx.notes.push("cluster: the master serving the instance channel's slot is killed; sentinel: the master. Redis setups from test/helpers (cluster-node-timeout / down-after-milliseconds 1000 ms)");
   const all: Record<string, RunFigures[]> = { cluster: [], sentinel: [] };
-  for (const topology of ["cluster", "sentinel"] as const) {
+  for (const topology of TOPOLOGIES as Array<"cluster" | "sentinel">) {
     for (let n = 1; n <= RUNS; n++) {
       const f = await run(ctx, topology, n);
       all[topology].push(f);
