@@ -3,7 +3,7 @@
  * sockets, children and heap cannot skew the next, and a crash ends only that one), then prints a
  * summary with the ratios to the floors first and writes bench/results/summary.{json,md}.
  *
- *   node dist/bench/run-all.js                  all seven
+ *   node dist/bench/run-all.js                  all ten
  *   node dist/bench/run-all.js relay launch     a subset, in the order given
  *
  * Sizes: BENCH_CONNECTIONS, BENCH_INSTANCES, BENCH_HEARTBEAT and the others each benchmark names;
@@ -18,7 +18,7 @@ import { benchmarkScript, RESULTS_DIR, ROOT } from "./lib/paths.js";
 import { readResult, targetText, type BenchResult } from "./lib/results.js";
 import { formatNumber, formatRatio, metText, renderTable } from "./lib/table.js";
 
-const ALL = ["relay", "launch", "launch-warm", "connections", "density", "heartbeat", "stalled", "redis-cost"] as const;
+const ALL = ["relay", "launch", "launch-warm", "connections", "density", "heartbeat", "stalled", "redis-cost", "relay-cluster", "failover"] as const;
 const TIMEOUT_MS = envInt("BENCH_TIMEOUT_S", 900) * 1000;
 
 const asked = process.argv.slice(2);

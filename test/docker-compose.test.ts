@@ -12,6 +12,7 @@ import { overridesOf, parseCommand } from "../cli/cli-options.js";
 import { GatewayAuth } from "../gateway/gateway-auth.js";
 import { assertServable } from "../gateway/servable.js";
 import { loadConfig } from "../src/config/load-config.js";
+import { parseRedisString } from "../src/config/redis-target.js";
 
 // Compiled to dist/test/, so the repo root is two levels up.
 const root = new URL("../../", import.meta.url);
@@ -26,6 +27,8 @@ interface Service {
   restart?: string;
   stop_grace_period?: string;
   healthcheck?: { test?: string[] };
+  profiles?: string[];
+  entrypoint?: string[];
 }
 // merge: the servman services share their settings through a `<<: *servman` anchor.
 const compose = parse(read("docker-compose.yml"), { merge: true }) as { services: Record<string, Service> };
@@ -41,8 +44,13 @@ function instructions(name: string): string[] {
   return lines.filter((line) => new RegExp(`^${name}\\s`, "i").test(line)).map((line) => line.slice(name.length).trim());
 }
 
-test("compose defines redis, two gateways and two nodes", () => {
-  assert.deepEqual(Object.keys(services).sort(), ["gateway-1", "gateway-2", "node-1", "node-2", "redis"]);
+// The optional `cluster` profile: six cluster nodes, a one-shot `--cluster create`, a gateway and a node on them.
+const clusterNodes = [1, 2, 3, 4, 5, 6].map((i) => `redis-cluster-${i}`);
+const clusterServman = ["gateway-cluster", "node-cluster"];
+
+test("compose defines redis, two gateways and two nodes (outside any profile)", () => {
+  const plain = Object.keys(services).filter((name) => services[name].profiles === undefined);
+  assert.deepEqual(plain.sort(), ["gateway-1", "gateway-2", "node-1", "node-2", "redis"]);
   assert.match(services.redis.image!, /^redis:7/);
   assert.deepEqual(services.redis.healthcheck?.test, ["CMD", "redis-cli", "ping"]);
 });
@@ -124,4 +132,48 @@ test("the image's working dir holds conf/servman.json, where the default config 
   assert.ok(!ignored.some((line) => /^\/?conf\b/.test(line)), ".dockerignore must not exclude conf/");
   // Host builds are for the host's platform; the image installs and compiles its own.
   assert.ok(ignored.includes("node_modules") && ignored.includes("dist"));
+});
+
+test("the cluster profile: six cluster-enabled nodes, joined by a one-shot create, with servman on them", () => {
+  const inProfile = Object.keys(services).filter((name) => services[name].profiles !== undefined);
+  assert.deepEqual(inProfile.sort(), [...clusterNodes, "redis-cluster-create", ...clusterServman].sort());
+  for (const name of inProfile) assert.deepEqual(services[name].profiles, ["cluster"], name);
+  for (const name of clusterNodes) {
+    const command = services[name].command!;
+    assert.match(services[name].image!, /^redis:7/, name);
+    assert.equal(command[0], "redis-server", name);
+    assert.equal(command[command.indexOf("--cluster-enabled") + 1], "yes", name);
+    assert.deepEqual(services[name].healthcheck?.test, ["CMD", "redis-cli", "ping"], name);
+  }
+  const create = services["redis-cluster-create"];
+  assert.deepEqual(Object.keys(create.depends_on ?? {}).sort(), [...clusterNodes].sort());
+  for (const name of clusterNodes) assert.equal(create.depends_on?.[name]?.condition, "service_healthy", name);
+  assert.equal(create.restart, "no");
+  const script = [...(create.entrypoint ?? []), ...(create.command ?? [])].join(" ");
+  // Every node by name (resolved to an address, which --cluster create needs), a replica per master.
+  assert.match(script, /redis-cli --cluster create/);
+  assert.match(script, /for i in 1 2 3 4 5 6;.*redis-cluster-\$\$i/);
+  assert.match(script, /--cluster-replicas 1 --cluster-yes/);
+  // A second `up` finds the cluster made and leaves it alone.
+  assert.match(script, /cluster_state:ok \|\|/);
+});
+
+test("the cluster profile's gateway and node are valid, reach the cluster and wait for its creation", () => {
+  for (const name of clusterServman) {
+    const service = services[name];
+    assert.equal(parseCommand(service.command!).command, name.startsWith("gateway") ? "gateway" : "node", name);
+    const target = parseRedisString(service.environment?.SERVMAN_REDIS_URL ?? "", "SERVMAN_REDIS_URL");
+    assert.equal(target.kind, "cluster", name);
+    for (const url of target.kind === "cluster" ? target.nodes : []) assert.ok(clusterNodes.includes(new URL(url).hostname), `${name}: ${url}`);
+    assert.equal(service.depends_on?.["redis-cluster-create"]?.condition, "service_completed_successfully", name);
+    assert.equal(service.restart, "unless-stopped", name);
+  }
+  const gateway = services["gateway-cluster"];
+  const { values } = parseCommand(gateway.command!);
+  assert.equal(values.host, "0.0.0.0");
+  for (const key of ["SERVMAN_AUTH_SECRET", "SERVMAN_ADMIN_TOKENS"]) assert.equal(gateway.environment?.[key], `\${${key}:-}`, key);
+  const hostPorts = [...gateways, "gateway-cluster"].map((name) => services[name].ports?.[0]?.split(":")[0]);
+  assert.equal(new Set(hostPorts).size, hostPorts.length, "a host port of its own");
+  const ids = [...nodes, "node-cluster"].map((name) => parseCommand(services[name].command!).values.id);
+  assert.equal(new Set(ids).size, ids.length, "node ids are distinct across profiles");
 });
