@@ -3,13 +3,18 @@
  * `prev` chain (nodes/gateway-links.ts). On one Redis they always come in order. On a Redis
  * Cluster, a master's death makes the client retry the publishes it had sent there in no fixed
  * order, so a fanout can come before the one it follows: it is held until that one comes, for at
- * most GAP_WAIT_MS. A link that never comes was lost with the master: the node is told (`gap`),
+ * most GAP_WAIT_MS (5 s). A link that never comes was lost with the master: the node is told (`gap`),
  * and its sessions hear `dropped`; the held fanouts go on, in order. A late one, after the gap was
  * told, is let go: it was counted in the `dropped`.
  */
 
-/** How long a fanout waits for the one before it (a cluster's failover takes 2-3 s). */
-export const GAP_WAIT_MS = 2_000;
+/**
+ * How long a fanout waits for the one before it. The cluster client retries what it had sent to
+ * a dead master once a replica is promoted, while later publishes already go to the new master:
+ * the wait must outlast a failover (2-3 s with a 1 s cluster-node-timeout) for those retries to
+ * be put back in order rather than counted as lost.
+ */
+export const GAP_WAIT_MS = 5_000;
 /** Fanouts held per instance at most; past it, the gap is told at once. */
 const MAX_HELD = 1_000;
 /** An instance's chain unused for this long is forgotten (the next fanout starts it again). */

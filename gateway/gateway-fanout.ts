@@ -88,6 +88,7 @@ export function handleGatewayMessage(host: FanoutHost, payload: string): void {
     const flushed: ToInstance = { type: "flushed", client: message.client, id: message.id };
     return void host.toInstance(message.instance, JSON.stringify(flushed));
   }
+  if (message.type === "skip") return host.order.take(message.instance, message.run, message.seq, message.prev, () => {});
   if (message.type === "rewind") {
     for (const id of message.sessions) host.resync(id);
     return;

@@ -69,7 +69,7 @@ export class Gateway {
   private readonly keepalive: Keepalive;
   private readonly replyChannel: string;
   /** This gateway's own channel: fanouts and barriers from nodes (gateway-fanout.ts). */
-  private readonly gatewayChannel: string;
+  private readonly gatewayChannels: ReadonlySet<string>;
   private readonly fanout: FanoutHost;
   private readonly ctx: SessionContext;
   private readonly auth: GatewayAuth;
@@ -104,7 +104,7 @@ export class Gateway {
       logger: this.logger,
     }));
     this.health = new RedisHealth(this.redis, this.sub);
-    this.gatewayChannel = this.keys.gatewayChannel(this.id);
+    this.gatewayChannels = new Set(this.keys.gatewayChannels(this.id));
     this.fanout = fanoutHost({
       redis: this.redis,
       keys: this.keys,
@@ -191,7 +191,7 @@ export class Gateway {
   async listen(): Promise<AddressInfo> {
     const { host, port } = this.config.gateway;
     assertServable(this.config);
-    await subscribe(this.sub, this.replyChannel, this.gatewayChannel, this.keys.events());
+    await subscribe(this.sub, this.replyChannel, ...this.gatewayChannels, this.keys.events());
     this.reaper.start();
     await this.keeper.start();
     this.health.start();
@@ -241,7 +241,7 @@ export class Gateway {
   private onBus(channel: string, payload: string): void {
     const session = this.sessions.get(channel);
     if (session) return session.onBus(payload);
-    if (channel === this.gatewayChannel) return handleGatewayMessage(this.fanout, payload);
+    if (this.gatewayChannels.has(channel)) return handleGatewayMessage(this.fanout, payload);
     const decoded = channel === this.replyChannel ? decodeToRequester(payload) : channel === this.keys.events() ? decodeClusterEvent(payload) : null;
     if (decoded === null) return;
     if (!decoded.ok) return this.badBus(channel, decoded.problem);

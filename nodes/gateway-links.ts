@@ -6,6 +6,8 @@
  *   delivery's `run`. On a Redis Cluster, commands to a failed master are retried by the client in
  *   no fixed order; the gateway puts fanouts back in order by the chain and reports a link that
  *   never came (`gap`).
+ *   A fanout the node knows will not arrive (its publish failed, or reached nobody) is announced
+ *   (`skip`), so the gateway need not wait for it.
  * - **A ring** of the last fanouts to each gateway (their `seq` and sessions, references only), to
  *   answer a `gap` with who missed how many.
  * - **Rewinds.** A fanout that reached no subscriber leaves its sessions "away" (their events
@@ -26,6 +28,8 @@ const RECHECK_MS = 2_000;
 /** One fanout sent to a gateway. */
 export interface SentFanout {
   readonly seq: number;
+  /** The fanout it follows in the chain. */
+  readonly prev: number;
   readonly sessions: readonly string[];
   /** Its sessions were already told (kept for them, or counted as dropped): not part of a gap. */
   accounted: boolean;
@@ -68,7 +72,7 @@ export class GatewayLinks {
     const link = this.link(gateway);
     const prev = link.last;
     link.last = seq;
-    const sent: SentFanout = { seq, sessions, accounted: false };
+    const sent: SentFanout = { seq, prev, sessions, accounted: false };
     link.sent.push(sent);
     // Trimmed in batches: one splice per RING fanouts rather than a shift per fanout.
     if (link.sent.length >= 2 * RING) link.sent.splice(0, RING);
@@ -91,6 +95,16 @@ export class GatewayLinks {
     }
     const oldest = link.sent[0]?.seq ?? Infinity;
     return { missed, unknown: oldest > after + 1 && oldest <= through };
+  }
+
+  /**
+   * Fanout `sent` to `gateway` will never arrive (its publish failed or reached nobody) and its
+   * sessions were told otherwise: the gateway need not wait for it to keep the chain.
+   */
+  skipped(gateway: string, sent: SentFanout): void {
+    sent.accounted = true;
+    const skip = JSON.stringify({ type: "skip", instance: this.instance, run: this.run, seq: sent.seq, prev: sent.prev });
+    void this.host.publishToGateway(gateway, skip);
   }
 
   /** A fanout to `gateway` reached nobody: its sessions' events are kept; ask the gateway to resume them. */

@@ -83,7 +83,7 @@ export class Instance {
       },
       logger,
     );
-    this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (c) => host.keys.sessionChannel(c), gatewayChannel: (g) => host.keys.gatewayChannel(g) }, logger);
+    this.delivery = new MemberDelivery(id, { ...host, sessionChannel: (c) => host.keys.sessionChannel(c), gatewayChannel: (g) => host.keys.gatewayChannel(g, id) }, logger);
     this.members = new InstanceMembers(id, {
       toService: (message) => this.toService(message),
       toJoinReply: (channel, message) => this.host.publish(channel, JSON.stringify(message)),

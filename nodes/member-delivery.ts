@@ -170,13 +170,13 @@ export class MemberDelivery {
         }
         // The gateway is gone, or its subscriber is reconnecting (a failover): every session it
         // held is away until it resumes somewhere, or until the gateway, asked, resumes it.
-        sent.accounted = true;
         for (const client of sessions) this.missed(client, seq, payload);
+        this.links.skipped(gateway, sent);
         this.links.rewindLater(gateway);
       },
       () => {
-        sent.accounted = true;
         for (const client of sessions) this.box(client).dropped++;
+        this.links.skipped(gateway, sent);
       },
     );
   }

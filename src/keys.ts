@@ -11,6 +11,16 @@
  * over the masters. The tags cost nothing on one server, so every topology has the same keys.
  */
 
+/** How many channels each gateway's fanouts are spread over (see `Keys.gatewayChannel`). */
+export const GATEWAY_CHANNEL_SHARDS = 16;
+
+/** FNV-1a of `id`, modulo GATEWAY_CHANNEL_SHARDS: which of a gateway's channels an instance uses. */
+function shardOf(id: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % GATEWAY_CHANNEL_SHARDS;
+}
+
 /** In a `u` regex, only a surrogate that is not half of a pair matches. */
 const LONE_SURROGATE = /\p{Surrogate}/gu;
 
@@ -121,11 +131,19 @@ export class Keys {
   }
 
   /**
-   * Channel: one gateway's share of its instances' events (`fanout`: one event for many of its
-   * sessions) and barriers; that gateway subscribes while it runs (docs/architecture.md).
+   * Channel: one gateway's share of `instance`'s events (`fanout`: one event for many of its
+   * sessions), barriers and rewinds (docs/architecture.md#fan-out-by-gateway). Each gateway has
+   * GATEWAY_CHANNEL_SHARDS such channels and subscribes them all; an instance always uses the same
+   * one (so its fanouts stay in order), picked by a hash of its id. On a Redis Cluster, a gateway's
+   * traffic so spreads over the masters instead of loading the one its single channel hashed to.
    */
-  gatewayChannel(gateway: string): string {
-    return `${this.prefix}:to-gateway:${gateway}`;
+  gatewayChannel(gateway: string, instance: string): string {
+    return `${this.prefix}:to-gateway:${gateway}:${shardOf(instance)}`;
+  }
+
+  /** Every channel of {@link gatewayChannel} for one gateway. */
+  gatewayChannels(gateway: string): string[] {
+    return Array.from({ length: GATEWAY_CHANNEL_SHARDS }, (_, shard) => `${this.prefix}:to-gateway:${gateway}:${shard}`);
   }
 
   /** Hash: a client session that can be resumed (gateway, resume token digest, joined instances). */

@@ -129,7 +129,7 @@ describe("fuzzing the Redis channels", () => {
       keys.instanceChannel("bus-target"),
       keys.sessionChannel(observer.session),
       keys.replyChannel(gateway.id),
-      keys.gatewayChannel(gateway.id),
+      keys.gatewayChannel(gateway.id, "bus-target"),
       keys.events(),
       keys.nodeControl(node.id),
       keys.replyChannel(`node-${node.id}`),

@@ -57,7 +57,12 @@ export type ToGateway =
    * These sessions' events are kept by the instance's node (a fanout to this gateway reached no
    * subscriber: a failover): the gateway resumes them on their open connections.
    */
-  | { type: "rewind"; instance: string; sessions: string[] };
+  | { type: "rewind"; instance: string; sessions: string[] }
+  /**
+   * Fanout `seq` (which followed `prev`) of `run` will not come: its publish failed or reached no
+   * subscriber, and its node kept or counted its event. The gateway stops waiting for it.
+   */
+  | { type: "skip"; instance: string; run: string; seq: number; prev: number };
 
 /**
  * Published on a session channel (node -> the gateway holding the session): the session's events,

@@ -41,6 +41,7 @@ const toGateway = {
   fanout: Type.Object({ type: Type.Literal("fanout"), instance: Id, seq: Count, sessions: Sessions, prev: Type.Optional(Count), run: Type.Optional(Id) }),
   barrier: Type.Object({ type: Type.Literal("barrier"), instance: Id, client: Id, id: Count }),
   rewind: Type.Object({ type: Type.Literal("rewind"), instance: Id, sessions: Sessions }),
+  skip: Type.Object({ type: Type.Literal("skip"), instance: Id, run: Id, seq: Count, prev: Count }),
 } satisfies Record<ToGateway["type"], TSchema>;
 
 const Event = Type.Object({ type: Type.String() });
