@@ -1,4 +1,4 @@
-/** Two gateways and two nodes on one real Redis: the cluster behaves as one. */
+/** Two gateways and two nodes on one real redis-server, and on a Redis Cluster: the cluster behaves as one. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ServmanClient } from "../src/client/servman-client.js";
