@@ -21,6 +21,13 @@ function shouts(frames: Record<string, any>[]): number[] {
   return frames.filter((f) => f.type === "message" && f.action === "shout").map((f) => f.data.data as number);
 }
 
+/** `promise`, or a failure naming `what` after `ms`: an event that never comes fails its test instead of hanging the file. */
+function within<T>(promise: Promise<T>, what: string, ms = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** Numbers first..last, for comparing whole sequences. */
 function range(first: number, last: number): number[] {
   return Array.from({ length: last - first + 1 }, (_, i) => first + i);
@@ -146,7 +153,7 @@ for (const topology of TOPOLOGIES)
       await cut(fx.cluster.gateways[0], client.session);
       client.send(instance, "echo", "queued while away");
       for (let i = 0; i < 20; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
-      assert.deepEqual(await resumed, [instance]);
+      assert.deepEqual(await within(resumed, "resumed"), [instance]);
       await eventually(() => got.length === 20 && echoes.length === 1, "shouts and the queued echo");
       assert.deepEqual(got, range(0, 19));
       assert.deepEqual(echoes, ["queued while away"]);
@@ -166,7 +173,7 @@ for (const topology of TOPOLOGIES)
       const thief = await fx.cluster.raw(1);
       const resumed = await thief.request({ type: "resume", session: client.session, resume: client.resumeToken });
       assert.equal(resumed.type, "resumed");
-      assert.equal(await disconnected, 4000);
+      assert.equal(await within(disconnected, "disconnect"), 4000);
       assert.deepEqual(events, [], "no attempt to take the session back");
       thief.send({ type: "send", instance, action: "whoami" });
       assert.equal((await thief.next((f) => f.action === "whoami")).data.client, client.session, "the thief holds the session, still joined");
@@ -188,7 +195,7 @@ for (const topology of TOPOLOGIES)
       const resumed = new Promise<string[]>((resolve) => client.on("resumed", (instances) => resolve(instances)));
       const draining = fx.cluster.gateways[0].drain(2_000);
       for (let i = 0; i < 20; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
-      assert.deepEqual(await resumed, [instance]);
+      assert.deepEqual(await within(resumed, "resumed"), [instance]);
       await draining;
       await eventually(() => got.length === 20, "20 shouts");
       assert.deepEqual(got, range(0, 19));
@@ -236,7 +243,7 @@ for (const topology of TOPOLOGIES)
       const killedAt = Date.now();
       assert.equal(await victim!.stop("SIGKILL"), null);
       for (let i = 0; i < 30; i++) shouter.send({ type: "send", instance, action: "shout", data: i });
-      assert.deepEqual(await resumed, [instance]);
+      assert.deepEqual(await within(resumed, "resumed"), [instance]);
       await eventually(() => got.length === 30, "30 shouts after the resume");
       assert.deepEqual(got, range(0, 29));
       client.send(instance, "leavesSoFar");
@@ -248,7 +255,7 @@ for (const topology of TOPOLOGIES)
       // service hears `disconnected`, and the instance launched with closeOnOwnerLeave is stopped.
       const reconnecting = new Promise((resolve) => client.on("reconnecting", resolve));
       await cut(fx.cluster.gateways[0], client.session);
-      await reconnecting;
+      await within(reconnecting, "reconnecting");
       await client.close();
       const left = await shouter.next((f) => f.action === "member-left", 20_000);
       assert.deepEqual(left.data, { client: client.session, reason: "disconnected" });
