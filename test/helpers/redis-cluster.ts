@@ -149,6 +149,8 @@ async function startOnce(options: RedisClusterOptions): Promise<TestRedisCluster
         ...["--port", String(port), "--bind", "127.0.0.1", "--dir", root],
         ...["--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`],
         ...["--cluster-node-timeout", String(nodeTimeout), "--save", "", "--appendonly", "no"],
+        // A replica syncs at once: the default waits 5 s for more replicas before a diskless sync.
+        ...["--repl-diskless-sync-delay", "0"],
         ...["--logfile", join(root, `redis-${port}.log`), "--loglevel", "notice"],
       ]);
       startNode(port);
