@@ -25,7 +25,7 @@ import type { Identity } from "./gateway-auth.js";
 import { SessionAccess } from "./session-access.js";
 import type { SessionContext } from "./session-context.js";
 import type { SessionMembership } from "./session-membership.js";
-import { publish as publishOn } from "../src/pubsub.js";
+import { publish as publishOn, subscriberCount } from "../src/pubsub.js";
 
 /** How long a resume waits for a gateway that still holds the session to let it go. */
 const TAKEOVER_WAIT_MS = 3_000;
@@ -93,8 +93,7 @@ async function claimSession(ctx: ClaimContext, id: string, token: string, user: 
 
 /** False when the gateway's Redis connections are gone (it died): nobody listens on its reply channel. */
 async function holderAlive(ctx: ClaimContext, gateway: string): Promise<boolean> {
-  const [, subscribers] = (await ctx.redis.pubsub("NUMSUB", ctx.keys.replyChannel(gateway))) as [string, number];
-  return Number(subscribers) > 0;
+  return (await subscriberCount(ctx.redis, ctx.keys.replyChannel(gateway))) > 0;
 }
 
 /**

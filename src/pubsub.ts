@@ -5,7 +5,7 @@
  * channel is a sharded one (`SPUBLISH`/`SSUBSCRIBE`), living on the master of its slot, and the
  * subscriber connection keeps one connection per master (docs/redis.md#topologies).
  *
- * Every caller goes through these four functions; nothing else calls `publish` or `subscribe`.
+ * Every caller goes through these functions; nothing else calls `publish`, `subscribe` or `PUBSUB`.
  */
 import { Cluster } from "ioredis";
 import type { RedisClient } from "./redis-connection.js";
@@ -19,6 +19,19 @@ export function isCluster(redis: RedisClient): redis is Cluster {
 export function publish(redis: RedisClient, channel: string, payload: string): Promise<number> {
   // ioredis types SPUBLISH's reply loosely; Redis answers the receivers' count, as for PUBLISH.
   return isCluster(redis) ? (redis.spublish(channel, payload) as Promise<number>) : redis.publish(channel, payload);
+}
+
+/**
+ * How many connections subscribe `channel` (a gateway's reply channel says whether it lives).
+ * On a cluster a sharded subscription is counted only by `PUBSUB SHARDNUMSUB`, and only by the
+ * master of the channel's slot (any other node answers 0; plain `NUMSUB` always does): every
+ * master is asked and the answers summed, which also holds while a slot moves.
+ */
+export async function subscriberCount(redis: RedisClient, channel: string): Promise<number> {
+  const count = (reply: unknown) => Number((reply as [string, number])[1]);
+  if (!isCluster(redis)) return count(await redis.pubsub("NUMSUB", channel));
+  const counts = await Promise.all(redis.nodes("master").map(async (node) => count(await node.pubsub("SHARDNUMSUB", channel))));
+  return counts.reduce((sum, n) => sum + n, 0);
 }
 
 /** Subscribes `channels` on a subscriber connection. */

@@ -1,7 +1,8 @@
 /**
  * Fan-out by gateway (docs/architecture.md#fan-out-by-gateway): a service's event for K members
- * whose sessions are held by G gateways costs at most G + 1 publishes, counted with
- * `INFO commandstats` on the test's own redis, and every delivery guarantee holds: order per
+ * whose sessions are held by G gateways costs at most G + 1 publishes (PUBLISH and SPUBLISH),
+ * counted with `INFO commandstats` on the test's own redis-server or summed over every node of a
+ * Redis Cluster, where none is a plain PUBLISH; and every delivery guarantee holds: order per
  * client, a member that drops mid-stream and resumes misses nothing (or hears `dropped` for the
  * gap), targeted sends reach exactly their targets, and a kicked member hears no more.
  */
@@ -12,6 +13,7 @@ import { MemberDelivery, type DeliveryHost } from "../nodes/member-delivery.js";
 import type { RawClient } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
 import { cut, record } from "./helpers/sessions.js";
+import { TOPOLOGIES } from "./helpers/redis-topology.js";
 import { useCluster } from "./helpers/use-cluster.js";
 
 /** The `shout` numbers in `frames`, in arrival order. */
@@ -23,104 +25,104 @@ function range(first: number, last: number): number[] {
   return Array.from({ length: last - first + 1 }, (_, i) => first + i);
 }
 
-describe("fan-out by gateway", () => {
-  const fx = useCluster({ gateways: 2, extra: { gateway: { host: "127.0.0.1", port: 0, resumeWindowMs: 30_000 } } });
+for (const topology of TOPOLOGIES)
+  describe(`fan-out by gateway (${topology})`, () => {
+    const fx = useCluster({ topology, gateways: 2, extra: { gateway: { host: "127.0.0.1", port: 0, resumeWindowMs: 30_000 } } });
 
-  async function publishes(): Promise<number> {
-    const stats = await fx.redis.client.info("commandstats");
-    const count = (name: string) => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, "m").exec(stats)?.[1] ?? 0);
-    return count("publish") + count("spublish");
-  }
+    /** An echo instance launched by `owner` (gateway 0), and `count` members (the owner first) spread over both gateways. */
+    async function members(count: number): Promise<{ instance: string; clients: RawClient[] }> {
+      const owner = await fx.cluster.raw(0);
+      const launched = await owner.request({ type: "launch", task: "echo" }, 30_000);
+      assert.equal(launched.type, "launched", JSON.stringify(launched));
+      const instance = launched.instance as string;
+      const clients = [owner];
+      for (let i = 1; i < count; i++) clients.push(await fx.cluster.raw(i % 2));
+      for (const c of clients) assert.equal((await c.request({ type: "join", instance })).type, "joined");
+      return { instance, clients };
+    }
 
-  /** An echo instance launched by `owner` (gateway 0), and `count` members (the owner first) spread over both gateways. */
-  async function members(count: number): Promise<{ instance: string; clients: RawClient[] }> {
-    const owner = await fx.cluster.raw(0);
-    const launched = await owner.request({ type: "launch", task: "echo" }, 30_000);
-    assert.equal(launched.type, "launched", JSON.stringify(launched));
-    const instance = launched.instance as string;
-    const clients = [owner];
-    for (let i = 1; i < count; i++) clients.push(await fx.cluster.raw(i % 2));
-    for (const c of clients) assert.equal((await c.request({ type: "join", instance })).type, "joined");
-    return { instance, clients };
-  }
-
-  it("a broadcast to 100 members on 2 gateways costs at most 3 publishes, and 200 of them arrive in order", async (t) => {
-    const { instance, clients } = await members(100);
-    const frames = clients.map((c) => record(c));
-    const before = await publishes();
-    clients[0].send({ type: "send", instance, action: "shouts", data: { count: 200 } });
-    await eventually(() => frames.every((f) => shouts(f).length === 200), "every member to get 200 shouts", 60_000);
-    // Less the owner's own send, which asked for the 200 broadcasts.
-    const perBroadcast = ((await publishes()) - before - 1) / 200;
-    t.diagnostic(`${perBroadcast} publishes per broadcast to 100 members on 2 gateways`);
-    assert.ok(perBroadcast <= 3, `${perBroadcast} publishes per broadcast (at most G + 1 = 3)`);
-    for (const f of frames) assert.deepEqual(shouts(f), range(0, 199), "every shout, once, in order");
-    assert.equal((await clients[0].request({ type: "stop", instance })).type, "stopped");
-  });
-
-  it("a member whose connection drops mid-stream and resumes gets every event once, in order, or dropped for the gap", async () => {
-    const { instance, clients } = await members(10);
-    // Clients 1, 3, ... are on gateway 1; the one that drops is on gateway 0 and resumes on gateway 1.
-    const [shouter, , victim] = clients;
-    const before = record(victim);
-    const others = clients.filter((c) => c !== victim).map((c) => record(c));
-    let sent = 0;
-    const sending = (async () => {
-      for (; sent < 300; sent += 10) {
-        shouter.send({ type: "send", instance, action: "shouts", data: { from: sent, count: 10 } });
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    })();
-    await eventually(() => shouts(before).length >= 50, "the stream to reach the victim");
-    await cut(fx.cluster.gateways[0], victim.session);
-    const again = await fx.cluster.raw(1);
-    const after = record(again);
-    const resumed = await again.request({ type: "resume", session: victim.welcome.session, resume: victim.welcome.resume });
-    assert.equal(resumed.type, "resumed", JSON.stringify(resumed));
-    await sending;
-    await eventually(() => others.every((f) => shouts(f).length === 300), "the others to get every shout", 30_000);
-    const dropped = after.filter((f) => f.type === "dropped").reduce((n, f) => n + (f.count as number), 0);
-    await eventually(() => shouts(before).length + shouts(after).length + dropped === 300, "the victim to get every shout (or dropped for it)", 30_000);
-    const got = [...shouts(before), ...shouts(after)];
-    for (let i = 1; i < got.length; i++) assert.ok(got[i] > got[i - 1], `in order and once: ${got[i - 1]} then ${got[i]}`);
-    assert.equal(got.length + dropped, 300);
-    for (const f of others) assert.deepEqual(shouts(f), range(0, 299));
-    assert.equal((await shouter.request({ type: "stop", instance })).type, "stopped");
-  });
-
-  it("a targeted send reaches exactly its targets, on either gateway", async () => {
-    const { instance, clients } = await members(6);
-    const frames = clients.map((c) => record(c));
-    const targets = [clients[1], clients[2], clients[5]];
-    clients[0].send({ type: "send", instance, action: "tell", data: { to: [...targets.map((c) => c.session), "not-a-member"], n: 1 } });
-    // A broadcast after it: once everyone has it, the targeted one has arrived where it will.
-    clients[0].send({ type: "send", instance, action: "shouts", data: { count: 1 } });
-    await eventually(() => frames.every((f) => shouts(f).length === 1), "the marker broadcast everywhere");
-    clients.forEach((c, i) => {
-      const told = frames[i].filter((f) => f.action === "told").length;
-      assert.equal(told, targets.includes(c) ? 1 : 0, `client ${i}`);
+    it("a broadcast to 100 members on 2 gateways costs at most 3 publishes, and 200 of them arrive in order", async (t) => {
+      const { instance, clients } = await members(100);
+      const frames = clients.map((c) => record(c));
+      const before = await fx.redis.publishes();
+      clients[0].send({ type: "send", instance, action: "shouts", data: { count: 200 } });
+      await eventually(() => frames.every((f) => shouts(f).length === 200), "every member to get 200 shouts", 60_000);
+      const after = await fx.redis.publishes();
+      const publish = after.publish - before.publish;
+      const spublish = after.spublish - before.spublish;
+      // Less the owner's own send, which asked for the 200 broadcasts.
+      const perBroadcast = (publish + spublish - 1) / 200;
+      t.diagnostic(`${topology}: ${perBroadcast} publishes per broadcast to 100 members on 2 gateways (${publish} PUBLISH, ${spublish} SPUBLISH in all)`);
+      assert.ok(perBroadcast <= 3, `${perBroadcast} publishes per broadcast (at most G + 1 = 3)`);
+      // The client's send and the service's events went through sharded pub/sub only.
+      if (topology === "cluster") assert.equal(publish, 0, "no plain PUBLISH on the relay path of a Redis Cluster");
+      for (const f of frames) assert.deepEqual(shouts(f), range(0, 199), "every shout, once, in order");
+      assert.equal((await clients[0].request({ type: "stop", instance })).type, "stopped");
     });
-    assert.equal((await clients[0].request({ type: "stop", instance })).type, "stopped");
-  });
 
-  it("a member kicked while broadcasts flow hears closed and nothing after it", async () => {
-    const { instance, clients } = await members(8);
-    const [shouter, , , victim] = clients;
-    const frames = clients.map((c) => record(c));
-    shouter.send({ type: "send", instance, action: "shouts", data: { from: 0, count: 100 } });
-    shouter.send({ type: "send", instance, action: "kick-other", data: { client: victim.session } });
-    shouter.send({ type: "send", instance, action: "shouts", data: { from: 100, count: 100 } });
-    const v = clients.indexOf(victim);
-    await eventually(() => frames.every((f, i) => i === v || shouts(f).length === 200), "the others to get every shout");
-    await eventually(() => frames[v].some((f) => f.type === "closed"), "the victim to hear closed");
-    const closedAt = frames[v].findIndex((f) => f.type === "closed");
-    assert.deepEqual(frames[v][closedAt], { type: "closed", instance, reason: "kicked" });
-    assert.deepEqual(shouts(frames[v].slice(0, closedAt)), range(0, 99), "every shout before the kick, in order");
-    assert.deepEqual(shouts(frames[v].slice(closedAt)), [], "none after it");
-    for (const [i, f] of frames.entries()) if (i !== v) assert.deepEqual(shouts(f), range(0, 199));
-    assert.equal((await shouter.request({ type: "stop", instance })).type, "stopped");
+    it("a member whose connection drops mid-stream and resumes gets every event once, in order, or dropped for the gap", async () => {
+      const { instance, clients } = await members(10);
+      // Clients 1, 3, ... are on gateway 1; the one that drops is on gateway 0 and resumes on gateway 1.
+      const [shouter, , victim] = clients;
+      const before = record(victim);
+      const others = clients.filter((c) => c !== victim).map((c) => record(c));
+      let sent = 0;
+      const sending = (async () => {
+        for (; sent < 300; sent += 10) {
+          shouter.send({ type: "send", instance, action: "shouts", data: { from: sent, count: 10 } });
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
+      await eventually(() => shouts(before).length >= 50, "the stream to reach the victim");
+      await cut(fx.cluster.gateways[0], victim.session);
+      const again = await fx.cluster.raw(1);
+      const after = record(again);
+      const resumed = await again.request({ type: "resume", session: victim.welcome.session, resume: victim.welcome.resume });
+      assert.equal(resumed.type, "resumed", JSON.stringify(resumed));
+      await sending;
+      await eventually(() => others.every((f) => shouts(f).length === 300), "the others to get every shout", 30_000);
+      const dropped = after.filter((f) => f.type === "dropped").reduce((n, f) => n + (f.count as number), 0);
+      await eventually(() => shouts(before).length + shouts(after).length + dropped === 300, "the victim to get every shout (or dropped for it)", 30_000);
+      const got = [...shouts(before), ...shouts(after)];
+      for (let i = 1; i < got.length; i++) assert.ok(got[i] > got[i - 1], `in order and once: ${got[i - 1]} then ${got[i]}`);
+      assert.equal(got.length + dropped, 300);
+      for (const f of others) assert.deepEqual(shouts(f), range(0, 299));
+      assert.equal((await shouter.request({ type: "stop", instance })).type, "stopped");
+    });
+
+    it("a targeted send reaches exactly its targets, on either gateway", async () => {
+      const { instance, clients } = await members(6);
+      const frames = clients.map((c) => record(c));
+      const targets = [clients[1], clients[2], clients[5]];
+      clients[0].send({ type: "send", instance, action: "tell", data: { to: [...targets.map((c) => c.session), "not-a-member"], n: 1 } });
+      // A broadcast after it: once everyone has it, the targeted one has arrived where it will.
+      clients[0].send({ type: "send", instance, action: "shouts", data: { count: 1 } });
+      await eventually(() => frames.every((f) => shouts(f).length === 1), "the marker broadcast everywhere");
+      clients.forEach((c, i) => {
+        const told = frames[i].filter((f) => f.action === "told").length;
+        assert.equal(told, targets.includes(c) ? 1 : 0, `client ${i}`);
+      });
+      assert.equal((await clients[0].request({ type: "stop", instance })).type, "stopped");
+    });
+
+    it("a member kicked while broadcasts flow hears closed and nothing after it", async () => {
+      const { instance, clients } = await members(8);
+      const [shouter, , , victim] = clients;
+      const frames = clients.map((c) => record(c));
+      shouter.send({ type: "send", instance, action: "shouts", data: { from: 0, count: 100 } });
+      shouter.send({ type: "send", instance, action: "kick-other", data: { client: victim.session } });
+      shouter.send({ type: "send", instance, action: "shouts", data: { from: 100, count: 100 } });
+      const v = clients.indexOf(victim);
+      await eventually(() => frames.every((f, i) => i === v || shouts(f).length === 200), "the others to get every shout");
+      await eventually(() => frames[v].some((f) => f.type === "closed"), "the victim to hear closed");
+      const closedAt = frames[v].findIndex((f) => f.type === "closed");
+      assert.deepEqual(frames[v][closedAt], { type: "closed", instance, reason: "kicked" });
+      assert.deepEqual(shouts(frames[v].slice(0, closedAt)), range(0, 99), "every shout before the kick, in order");
+      assert.deepEqual(shouts(frames[v].slice(closedAt)), [], "none after it");
+      for (const [i, f] of frames.entries()) if (i !== v) assert.deepEqual(shouts(f), range(0, 199));
+      assert.equal((await shouter.request({ type: "stop", instance })).type, "stopped");
+    });
   });
-});
 
 describe("fan-out on the node, without a cluster", () => {
   const silent = pino({ level: "silent" });
@@ -277,23 +279,27 @@ describe("fan-out on the node, without a cluster", () => {
   });
 });
 
-describe("fan-out per session (gateway.fanout: session)", () => {
-  const fx = useCluster({ gateways: 2, extra: { gateway: { host: "127.0.0.1", port: 0, fanout: "session" } } });
+for (const topology of TOPOLOGIES)
+  describe(`fan-out per session (gateway.fanout: session) (${topology})`, () => {
+    const fx = useCluster({ topology, gateways: 2, extra: { gateway: { host: "127.0.0.1", port: 0, fanout: "session" } } });
 
-  it("a broadcast costs one publish per member, the design before fan-out, and arrives in order", async (t) => {
-    const owner = await fx.cluster.raw(0);
-    const instance = (await owner.request({ type: "launch", task: "echo" }, 30_000)).instance as string;
-    const clients = [owner];
-    for (let i = 1; i < 20; i++) clients.push(await fx.cluster.raw(i % 2));
-    for (const c of clients) assert.equal((await c.request({ type: "join", instance })).type, "joined");
-    const frames = clients.map((c) => record(c));
-    const stats = async () => Number(/^cmdstat_publish:calls=(\d+)/m.exec(await fx.redis.client.info("commandstats"))?.[1] ?? 0);
-    const before = await stats();
-    owner.send({ type: "send", instance, action: "shouts", data: { count: 20 } });
-    await eventually(() => frames.every((f) => shouts(f).length === 20), "every member to get 20 shouts", 60_000);
-    const perBroadcast = ((await stats()) - before - 1) / 20;
-    t.diagnostic(`${perBroadcast} publishes per broadcast to 20 members`);
-    assert.equal(perBroadcast, 20, "one publish per member");
-    for (const f of frames) assert.deepEqual(shouts(f), range(0, 19));
+    it("a broadcast costs one publish per member, the design before fan-out, and arrives in order", async (t) => {
+      const owner = await fx.cluster.raw(0);
+      const instance = (await owner.request({ type: "launch", task: "echo" }, 30_000)).instance as string;
+      const clients = [owner];
+      for (let i = 1; i < 20; i++) clients.push(await fx.cluster.raw(i % 2));
+      for (const c of clients) assert.equal((await c.request({ type: "join", instance })).type, "joined");
+      const frames = clients.map((c) => record(c));
+      const stats = async () => {
+        const { publish, spublish } = await fx.redis.publishes();
+        return publish + spublish;
+      };
+      const before = await stats();
+      owner.send({ type: "send", instance, action: "shouts", data: { count: 20 } });
+      await eventually(() => frames.every((f) => shouts(f).length === 20), "every member to get 20 shouts", 60_000);
+      const perBroadcast = ((await stats()) - before - 1) / 20;
+      t.diagnostic(`${topology}: ${perBroadcast} publishes per broadcast to 20 members`);
+      assert.equal(perBroadcast, 20, "one publish per member");
+      for (const f of frames) assert.deepEqual(shouts(f), range(0, 19));
+    });
   });
-});

@@ -13,7 +13,14 @@ import { ServmanNode } from "../../nodes/servman-node.js";
 import { ServmanClient } from "../../src/client/servman-client.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import type { ServmanConfig } from "../../src/config/options.js";
-import type { TestRedis } from "./redis-server.js";
+import type { RedisFileValue } from "../../src/config/redis-target.js";
+
+/** The Redis a test configuration points at: a server's URL, or a `redis` value of any topology. */
+export interface RedisUnderTest {
+  url: string;
+  /** The `redis` value to write (default: `url`), e.g. `{cluster: [startup URLs]}`. */
+  config?: RedisFileValue;
+}
 
 /** The repository root (tests run from dist/test/). */
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -47,9 +54,9 @@ export function writeConfig(file: Record<string, unknown>): string {
 }
 
 /** A configuration for `redis` with the test tasks (and `extra` merged over the top level). */
-export function testConfig(redis: TestRedis, extra: Record<string, unknown> = {}): ServmanConfig {
+export function testConfig(redis: RedisUnderTest, extra: Record<string, unknown> = {}): ServmanConfig {
   const path = writeConfig({
-    redis: redis.url,
+    redis: redis.config ?? redis.url,
     prefix: "t",
     gateway: { host: "127.0.0.1", port: 0 },
     node: { capacity: 20, shutdownDeadlineMs: 2000 },
@@ -203,7 +210,7 @@ export interface StartClusterOptions {
 }
 
 /** A cluster of `gateways` gateways and the given nodes (default: one node offering every task). */
-export async function startCluster(redis: TestRedis, options: StartClusterOptions = {}): Promise<TestCluster> {
+export async function startCluster(redis: RedisUnderTest, options: StartClusterOptions = {}): Promise<TestCluster> {
   const cluster = new TestCluster(testConfig(redis, options.extra), options.logger);
   for (const spec of options.nodes ?? [{}]) await cluster.addNode(spec);
   for (let i = 0; i < (options.gateways ?? 1); i++) await cluster.addGateway();

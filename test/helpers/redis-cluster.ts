@@ -151,6 +151,8 @@ async function startOnce(options: RedisClusterOptions): Promise<TestRedisCluster
         ...["--cluster-node-timeout", String(nodeTimeout), "--save", "", "--appendonly", "no"],
         // A replica restarted by a test may be promoted however long it was away.
         ...["--cluster-replica-validity-factor", "0"],
+        // A replica syncs at once: the default waits 5 s for more replicas before a diskless sync.
+        ...["--repl-diskless-sync-delay", "0"],
         ...["--logfile", join(root, `redis-${port}.log`), "--loglevel", "notice"],
       ]);
       startNode(port);
