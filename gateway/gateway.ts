@@ -349,7 +349,8 @@ export class Gateway {
     const channel = session.channel;
     const done = session
       .onClose(end)
-      .then(() => unsubscribe(this.sub, channel))
+      // A connection that took the session over on this gateway listens on the same channel now.
+      .then(() => ((this.sessions.get(channel) ?? session) === session ? unsubscribe(this.sub, channel) : undefined))
       // onClose logs its own failures; what is left is the unsubscribe.
       .catch((err: unknown) => this.logger.warn({ err, channel }, "could not unsubscribe a closed session's channel"))
       .then(() => {

@@ -231,6 +231,31 @@ describe("fan-out on the node, without a cluster", () => {
     assert.equal(state.published.length, 0, "a gap told twice is counted once");
   });
 
+  it("an event that reached nobody while the next one got through is counted, not replayed out of order", async () => {
+    const { state, node } = delivery();
+    node.route("a", "g1");
+    state.receivers = 0;
+    node.send(event(1), ["a"]); // its gateway's subscriber was reconnecting
+    state.receivers = 1;
+    node.send(event(2), ["a"]); // already in flight, and it got through
+    await tick();
+    node.send(event(3), ["a"]); // the client is away now: kept
+    const resuming = node.resume("a", "to-session:a", "g1", true);
+    await tick();
+    node.flushed((JSON.parse(state.published.at(-1)!.payload) as { id: number }).id);
+    await resuming;
+    const replay = JSON.parse(state.published.at(-1)!.payload) as { type: string; events: { data: number }[]; dropped: number; through: number };
+    assert.equal(replay.type, "replay");
+    assert.deepEqual(
+      replay.events.map((e) => e.data),
+      [3],
+      "event 1 would come after event 2: not replayed",
+    );
+    assert.equal(replay.dropped, 1, "but counted");
+    node.ack("a", replay.through);
+    node.close();
+  });
+
   it("a fanout that reached nobody makes the node ask the gateway to resume those sessions until one hears it", async () => {
     const { state, node } = delivery();
     node.route("a", "g1");
