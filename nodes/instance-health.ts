@@ -1,11 +1,12 @@
 /**
  * An instance's health and limits: resident memory (peak for the post-mortem, `maxMemoryMb`
  * kills), liveness (a ready process silent for `livenessTimeoutMs` is killed), `maxLifetimeMs`
- * and `idleTimeoutMs` (both stop it). Each kill or stop says why in the node's log.
+ * `idleTimeoutMs` and `emptyTimeoutMs` (all three stop it). Each kill or stop says why in the
+ * node's log.
  */
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
-import type { TaskConfig } from "../src/config/options.js";
+import { emptyTimeoutFor, type TaskConfig } from "../src/config/options.js";
 import { residentKb } from "./memory-watch.js";
 
 /** How often memory is sampled (the first sample comes sooner, for short lives). */
@@ -15,6 +16,8 @@ const FIRST_MEMORY_SAMPLE_MS = 250;
 /** What the watch needs from its instance. */
 export interface WatchedInstance {
   readonly task: TaskConfig;
+  /** True when a client launched it (it has an owner session): `emptyTimeoutMs` has its owned default. */
+  readonly owned: boolean;
   /** True while the instance is ready (not launching, restarting, stopping or ended). */
   isReady(): boolean;
   /** Clients joined. */
@@ -41,6 +44,7 @@ export class InstanceHealth {
   /** When maxLifetimeMs runs out (ms since epoch), fixed at the first ready. */
   private lifetimeEndsAt: number | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  private emptyTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly instance: WatchedInstance,
@@ -111,24 +115,50 @@ export class InstanceHealth {
     });
   }
 
-  /** (Re)starts the idle countdown when no client is joined; a join cancels it. */
+  /**
+   * (Re)starts the idle and empty countdowns when no client is joined; a join cancels them. A
+   * member whose connection dropped stays joined until its session ends, so it keeps them off.
+   */
   armIdle(): void {
-    const idle = this.instance.task.idleTimeoutMs;
     this.cancelIdle();
-    if (idle === undefined || !this.instance.isReady() || this.instance.joinedCount() > 0) return;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      if (this.instance.isReady() && this.instance.joinedCount() === 0 && this.instance.pendingCount() === 0) {
-        this.logger.info({ idleTimeoutMs: idle }, "instance idle with no client joined; stopping");
-        this.instance.stop(null);
-      } else {
-        this.armIdle();
-      }
-    }, idle);
+    if (!this.instance.isReady() || this.instance.joinedCount() > 0) return;
+    const idle = this.instance.task.idleTimeoutMs;
+    if (idle !== undefined) this.idleTimer = setTimeout(() => this.idleRanOut(idle), idle);
+    const empty = emptyTimeoutFor(this.instance.task, this.instance.owned);
+    if (empty > 0) this.emptyTimer = setTimeout(() => this.emptyRanOut(empty), empty);
+  }
+
+  /** True when nobody is joined nor joining (a join waiting for the service's answer counts). */
+  private unattended(): boolean {
+    return this.instance.isReady() && this.instance.joinedCount() === 0 && this.instance.pendingCount() === 0;
+  }
+
+  private idleRanOut(idle: number): void {
+    this.idleTimer = undefined;
+    if (this.unattended()) {
+      this.logger.info({ idleTimeoutMs: idle }, "instance idle with no client joined; stopping");
+      this.instance.stop(null);
+    } else if (this.instance.isReady() && this.instance.joinedCount() === 0) {
+      this.idleTimer = setTimeout(() => this.idleRanOut(idle), idle);
+    }
+  }
+
+  private emptyRanOut(empty: number): void {
+    this.emptyTimer = undefined;
+    if (this.unattended()) {
+      this.logger.info({ emptyTimeoutMs: empty, owned: this.instance.owned }, "instance empty with no member; stopping");
+      // In the instance's own log, so its post-mortem's last lines say why it stopped.
+      this.instance.note(`stopped: empty for ${empty} ms (emptyTimeoutMs)`);
+      this.instance.stop(null);
+    } else if (this.instance.isReady() && this.instance.joinedCount() === 0) {
+      this.emptyTimer = setTimeout(() => this.emptyRanOut(empty), empty);
+    }
   }
 
   cancelIdle(): void {
     clearTimeout(this.idleTimer);
+    clearTimeout(this.emptyTimer);
     this.idleTimer = undefined;
+    this.emptyTimer = undefined;
   }
 }

@@ -55,6 +55,8 @@ export class Instance {
     readonly ownerUser: string | null,
     private readonly host: InstanceHost<Instance>,
     private readonly logger: Logger,
+    /** True when a client launched it (the launch named an owner session): see `emptyTimeoutFor`. */
+    readonly owned = false,
   ) {
     this.id = id;
     this.task = task;
@@ -72,6 +74,7 @@ export class Instance {
     this.health = new InstanceHealth(
       {
         task,
+        owned,
         isReady: () => this.phase === "ready",
         joinedCount: () => this.members.size,
         pendingCount: () => this.members.pendingSize,

@@ -300,7 +300,7 @@ export class ServmanNode {
       await this.logs.reset(data.instance);
       if (incarnation !== this.fencing.incarnation) throw new ServmanError("launch_failed", "the node was declared dead during the launch");
       const host = this.fencing.hostFor(this.host, incarnation, (i, end) => this.retire(i, end, incarnation));
-      instance = new Instance(data.instance, task, owner.ownerUser, host, this.logger.child({ instance: data.instance, task: task.name }));
+      instance = new Instance(data.instance, task, owner.ownerUser, host, this.logger.child({ instance: data.instance, task: task.name }), owner.owner !== null);
       // From here the instance's retirement frees the slot.
       this.slots.set(instance, slot);
       this.instances.set(instance.id, instance);

@@ -137,6 +137,7 @@ export function resolveTask(name: string, entry: TaskFileEntry, file: string | n
     readyTimeoutMs: entry.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs,
     livenessTimeoutMs: entry.livenessTimeoutMs ?? DEFAULTS.livenessTimeoutMs,
     idleTimeoutMs: entry.idleTimeoutMs,
+    emptyTimeoutMs: entry.emptyTimeoutMs,
     maxLifetimeMs: entry.maxLifetimeMs,
     maxMemoryMb: entry.maxMemoryMb,
     relaunch: entry.relaunch ?? false,

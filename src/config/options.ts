@@ -23,6 +23,11 @@ export interface TaskConfig {
   readonly readyTimeoutMs: number;
   /** Stop the instance after this long with no client joined. Default: never. */
   readonly idleTimeoutMs?: number;
+  /**
+   * Stop the instance after this long with no member (its {@link emptyTimeoutFor}); 0: never.
+   * Absent: the default, which depends on who launched the instance.
+   */
+  readonly emptyTimeoutMs?: number;
   /** Stop the instance after this long, whatever it is doing. Default: never. */
   readonly maxLifetimeMs?: number;
   readonly maxMemoryMb?: number;
@@ -155,6 +160,13 @@ export const DEFAULTS = Object.freeze({
   attempts: 1,
   maxRestarts: 5,
   maxQueuedBytes: 8 * 1024 * 1024,
+  /**
+   * `emptyTimeoutMs` of an instance a client launched (it has an owner session) when its task sets
+   * none: a client that crashes or forgets to stop its room must not leak a process for ever, and
+   * five minutes is long enough for a launcher to share the id and its players to arrive (or to
+   * resume a dropped connection). Backends launch ahead of their players: theirs default to 0.
+   */
+  ownedEmptyTimeoutMs: 300_000,
   limits: Object.freeze({
     maxFrameBytes: 1024 * 1024,
     messagesPerSecond: 1000,
@@ -169,3 +181,13 @@ export const DEFAULTS = Object.freeze({
     pongTimeoutMs: 10_000,
   }) satisfies GatewayLimits,
 });
+
+/**
+ * How long an instance of `task` may have no member before it stops; 0: never. A task's own
+ * `emptyTimeoutMs` applies to every instance; without one, instances a client launched (`owned`:
+ * they have an owner session) get {@link DEFAULTS}.ownedEmptyTimeoutMs and those a backend
+ * launched (Launcher, admin API, CLI, a direct enqueue) never stop for being empty.
+ */
+export function emptyTimeoutFor(task: Pick<TaskConfig, "emptyTimeoutMs">, owned: boolean): number {
+  return task.emptyTimeoutMs ?? (owned ? DEFAULTS.ownedEmptyTimeoutMs : 0);
+}

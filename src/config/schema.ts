@@ -35,6 +35,7 @@ const TaskSchema = Type.Object(
     attempts: Type.Optional(PositiveInt),
     readyTimeoutMs: Type.Optional(Millis),
     idleTimeoutMs: Type.Optional(Millis),
+    emptyTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
     maxLifetimeMs: Type.Optional(Millis),
     maxMemoryMb: Type.Optional(PositiveInt),
     livenessTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
