@@ -35,6 +35,8 @@ export function testTasks(): Record<string, unknown> {
     echo: { module: ECHO_SERVICE, env: { ECHO_EXTRA: "from-config" } },
     "slow-echo": { module: ECHO_SERVICE, readyTimeoutMs: 800 },
     "idle-echo": { module: ECHO_SERVICE, idleTimeoutMs: 300 },
+    "empty-echo": { module: ECHO_SERVICE, emptyTimeoutMs: 300 },
+    "kept-echo": { module: ECHO_SERVICE, emptyTimeoutMs: 0 },
     "crashy-echo": { module: ECHO_SERVICE, restart: "on-failure", maxRestarts: 2 },
     "always-echo": { module: ECHO_SERVICE, restart: "always", maxRestarts: 5 },
     "fat-echo": { module: ECHO_SERVICE, maxMemoryMb: 80 },
