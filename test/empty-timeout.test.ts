@@ -1,5 +1,5 @@
 /**
- * `emptyTimeoutMs` (docs/configuration.md#tasks): an instance with no member for this long stops
+ * `emptyTimeoutMs` (docs/configuration.md#tasksname): an instance with no member for this long stops
  * (`stopped`). Client-launched instances have a default, backend-launched ones do not. The test
  * tasks `empty-echo` (300 ms) and `kept-echo` (0: off) come from test/helpers/cluster.ts.
  */
