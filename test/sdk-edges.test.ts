@@ -1,12 +1,15 @@
 /**
- * The client SDK's per-instance handles, its one-handler-per-action rule, and `sendChecked`,
- * against a real cluster (gateway, node, redis-server, echo service processes).
+ * SDK rough edges (#16): the client's per-instance handles, one handler per action, `sendChecked`,
+ * and the service SDK's bounded output; against a real cluster (gateway, node, redis-server, echo
+ * service processes).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ServmanClient } from "../src/client/servman-client.js";
 import { action } from "../src/actions.js";
 import { ServmanError } from "../src/errors.js";
+import { Keys } from "../src/keys.js";
+import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { Service } from "../src/service/service.js";
 import { eventually } from "./helpers/processes.js";
 import { useCluster } from "./helpers/use-cluster.js";
@@ -149,6 +152,30 @@ describe("ServmanClient per-instance handles and checked sends", () => {
     client.send(instance, "echo", 1);
     await eventually(() => errors.length === 1, "the not_joined event");
     assert.equal(errors[0].code, "not_joined");
+    await client.stop(instance);
+  });
+
+  it("a service's output is bounded: past maxPendingSends sends are dropped and counted, and drain() waits for room", async (t) => {
+    const client = await fx.cluster.client();
+    const { instance } = await client.launch("echo");
+    const room = client.instance(instance);
+    const floods: number[] = [];
+    room.on("overflow", (data) => floods.push((data as { i: number }).i));
+    const flooded = new Promise<Record<string, unknown>>((resolve) => room.on("overflowed", (data) => resolve(data as Record<string, unknown>)));
+    await room.join();
+    // 200 sends of 32 KiB in one tick, at most 40 waiting: 40 go (in order), 160 are dropped.
+    room.send("overflow", { count: 200, bytes: 32 * 1024, max: 40 });
+    const report = await flooded;
+    t.diagnostic(JSON.stringify(report));
+    assert.deepEqual(report, { droppedInTick: 160, dropped: 160, full: true, writable: true });
+    await eventually(() => floods.length === 40, "the 40 kept sends");
+    assert.deepEqual(floods, [...Array(40).keys()]);
+    const logs = new InstanceLogs(fx.redis.client, new Keys("t"));
+    // The instance's log says when dropping started, and how many went once sends were accepted again.
+    const logged = async (pattern: RegExp) => (await logs.read(instance)).some((l) => pattern.test(l.text));
+    await eventually(() => logged(/dropping sends until there is room/), "the drop in the log");
+    await eventually(() => logged(/dropped 160 sends while the output was full/), "the count in the log");
+    await new Promise((r) => setTimeout(r, 1_100)); // the bucket refills: the stop is not refused
     await client.stop(instance);
   });
 });
