@@ -4,6 +4,7 @@
  * service processes).
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ServmanClient } from "../src/client/servman-client.js";
 import { action } from "../src/actions.js";
@@ -11,6 +12,7 @@ import { ServmanError } from "../src/errors.js";
 import { Keys } from "../src/keys.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { Service } from "../src/service/service.js";
+import { ROOT, testTasks } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
 import { useCluster } from "./helpers/use-cluster.js";
 
@@ -33,7 +35,9 @@ class DerivedClient extends BaseClient {
 
 describe("ServmanClient per-instance handles and checked sends", () => {
   // A low rate so a burst of checked sends meets rate_limited.
-  const fx = useCluster({ extra: { gateway: { host: "127.0.0.1", port: 0, limits: { messagesPerSecond: 50, burst: 20 } } } });
+  // A plain JavaScript service (.mjs, `servman/service` by the package's own name) as a module task.
+  const plainJs = { module: join(ROOT, "test/fixtures/plain-service.mjs") };
+  const fx = useCluster({ extra: { gateway: { host: "127.0.0.1", port: 0, limits: { messagesPerSecond: 50, burst: 20 } }, tasks: { ...testTasks(), "plain-js": plainJs } } });
 
   it("routes each instance's messages to its own handle, before the client-wide handler", async () => {
     const client = new ServmanClient(fx.cluster.gateways[0].url);
@@ -177,5 +181,20 @@ describe("ServmanClient per-instance handles and checked sends", () => {
     await eventually(() => logged(/dropped 160 sends while the output was full/), "the count in the log");
     await new Promise((r) => setTimeout(r, 1_100)); // the bucket refills: the stop is not refused
     await client.stop(instance);
+  });
+
+  it("runs a service written in plain JavaScript with handle() (a .mjs module task)", async () => {
+    const client = await fx.cluster.client();
+    const { instance } = await client.launch("plain-js", { args: { greeting: "hi" } });
+    const room = client.instance(instance);
+    await assert.rejects(room.join("please"), (e: unknown) => isCode("join_rejected")(e) && /say the word/.test((e as Error).message));
+    const greeted = new Promise((resolve) => room.on("greeted", resolve));
+    const heard = new Promise((resolve) => room.on("heard", resolve));
+    await room.join("let me in");
+    room.send("greet", "ana");
+    room.send("everyone", 42);
+    assert.equal(await greeted, "hi, ana");
+    assert.deepEqual(await heard, { from: client.session, data: 42 });
+    await room.stop();
   });
 });
