@@ -31,6 +31,7 @@ import {
 
 export { InstanceHandle };
 export type { InstanceActionHandler };
+export type { HandleOptions } from "../actions.js";
 export type { ClientActionArgs, ClientEvents, LaunchParams, ReconnectOptions, ServmanClientOptions, WebSocketConstructor, WebSocketLike };
 
 interface Pending {
