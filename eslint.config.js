@@ -29,8 +29,8 @@ export default tseslint.config(
     },
   },
   {
-    // The entry points are plain JavaScript outside the TypeScript project.
-    files: ["bin/**/*.js"],
+    // The entry points, and the plain-JavaScript service fixture, are outside the TypeScript project.
+    files: ["bin/**/*.js", "test/fixtures/**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

@@ -18,7 +18,7 @@ const JOIN_TIMEOUT_MS = 10_000;
 interface PendingJoin {
   ids: (RequestId | undefined)[];
   /** Sends made before the join was answered, as bus payloads with their request ids. */
-  queued: { payload: string; id: RequestId | undefined }[];
+  queued: { payload: string; id: RequestId | undefined; ack: boolean }[];
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -33,7 +33,7 @@ export interface JoiningSession {
   send(frame: ServerFrame): void;
   fail(err: unknown, id: RequestId | undefined): void;
   /** Publishes a client message to an instance (reporting one that reached nobody). */
-  relay(instance: string, payload: string, id: RequestId | undefined): void;
+  relay(instance: string, payload: string, id: RequestId | undefined, ack: boolean): void;
 }
 
 export class SessionJoins {
@@ -50,10 +50,10 @@ export class SessionJoins {
   }
 
   /** Queues a send behind a pending join of `instance`; false when there is none. */
-  queue(instance: string, payload: string, id: RequestId | undefined): boolean {
+  queue(instance: string, payload: string, id: RequestId | undefined, ack = false): boolean {
     const pending = this.pending.get(instance);
     if (!pending) return false;
-    pending.queued.push({ payload, id });
+    pending.queued.push({ payload, id, ack });
     return true;
   }
 
@@ -115,7 +115,7 @@ export class SessionJoins {
     if (err === null) {
       membership.addJoined(instance);
       for (const id of pending.ids) this.session.send({ type: "joined", ...idOf(id), instance });
-      for (const q of pending.queued) this.session.relay(instance, q.payload, q.id);
+      for (const q of pending.queued) this.session.relay(instance, q.payload, q.id, q.ack);
       return;
     }
     membership.dropJoin(instance);

@@ -78,7 +78,7 @@ export class ClientSession {
       channel: () => this.sessionChannel,
       send: (frame) => this.send(frame),
       fail: (err, id) => this.fail(err, id),
-      relay: (instance, payload, id) => this.relay(instance, payload, id),
+      relay: (instance, payload, id, ack) => this.relay(instance, payload, id, ack),
     });
     this.events = {
       joins: this.joins,
@@ -231,20 +231,24 @@ export class ClientSession {
   private onSend(req: SendRequest): void {
     const message: ToInstance = { type: "message", client: this.id, action: req.action, data: req.data ?? null };
     if (req.channel !== undefined) message.channel = req.channel;
-    if (this.joins.queue(req.instance, JSON.stringify(message), req.id)) return;
+    // A send asking for `ack` is answered `sent` once published (see relay).
+    const ack = req.ack === true && req.id !== undefined;
+    if (this.joins.queue(req.instance, JSON.stringify(message), req.id, ack)) return;
     if (this.joined.has(req.instance)) {
-      this.relay(req.instance, JSON.stringify(message), req.id);
+      this.relay(req.instance, JSON.stringify(message), req.id, ack);
     } else {
       this.fail(new ServmanError("not_joined", `not joined to ${req.instance}; join it first`), req.id);
     }
   }
 
   /** Publishes a client's message; one that reached no node, or no Redis, is reported to the sender. */
-  private relay(instance: string, payload: string, id: RequestId | undefined): void {
+  private relay(instance: string, payload: string, id: RequestId | undefined, ack = false): void {
     publish(this.ctx.redis, this.ctx.keys.instanceChannel(instance), payload).then(
       (receivers) => {
         // Its node is gone, or resubscribing after a Redis restart: the sender must not think it arrived.
         if (receivers === 0) this.fail(new ServmanError("unavailable", `message not delivered: no node is listening for ${instance}; try again`), id);
+        // Only a send that asked for it is answered: plain sends cost no reply frame.
+        else if (ack && id !== undefined) this.send({ type: "sent", id, instance });
       },
       (err: unknown) => this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), id),
     );

@@ -1,9 +1,10 @@
 /** Servman's public API. Each role also has its own entry: `servman/client`, `servman/service`, `servman/launcher`. */
-export { ServmanClient } from "./client/servman-client.js";
-export type { ClientEvents, LaunchParams, ServmanClientOptions, WebSocketConstructor, WebSocketLike } from "./client/servman-client.js";
+export { InstanceHandle, ServmanClient } from "./client/servman-client.js";
+export type { InstanceActionHandler, ClientEvents, LaunchParams, ServmanClientOptions, WebSocketConstructor, WebSocketLike } from "./client/servman-client.js";
 export { Service, runService } from "./service/service.js";
 export type { JoinDecision } from "./service/service.js";
 export { action, ActionDispatcher } from "./actions.js";
+export type { HandleOptions } from "./actions.js";
 export { Launcher } from "./launcher/launcher.js";
 export type { LauncherLaunchParams, LauncherOptions } from "./launcher/launcher.js";
 export { ServmanError, ConfigError, ERROR_CODES, isErrorCode } from "./errors.js";

@@ -10,9 +10,12 @@
  * await client.join(instance);
  * client.send(instance, "ping", { n: 1 });
  * ```
+ *
+ * Or per instance: `const room = client.instance(id); room.on("pong", (data) => ...); room.send("ping")`.
  */
 import { ActionDispatcher } from "../actions.js";
 import { ServmanError, isErrorCode } from "../errors.js";
+import { InstanceHandle, type InstanceActionHandler, type InstanceHandleHost } from "./instance-handle.js";
 import { CLOSE_NORMAL, CLOSE_POLICY, CLOSE_SESSION_TAKEN } from "../protocol/close-codes.js";
 import type { ClosedReason, LaunchOptions, RequestId } from "../protocol/client-messages.js";
 import {
@@ -26,6 +29,9 @@ import {
   type WebSocketLike,
 } from "./client-options.js";
 
+export { InstanceHandle };
+export type { InstanceActionHandler };
+export type { HandleOptions } from "../actions.js";
 export type { ClientActionArgs, ClientEvents, LaunchParams, ReconnectOptions, ServmanClientOptions, WebSocketConstructor, WebSocketLike };
 
 interface Pending {
@@ -79,6 +85,21 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Ends the current retry delay early (close()). */
   private wake: (() => void) | undefined;
+  /** Per-instance handles (`instance(id)`), until the client leaves the instance or hears it closed. */
+  private readonly handles = new Map<string, InstanceHandle>();
+  private readonly handleHost: InstanceHandleHost = {
+    send: (instance, action, data, channel) => this.send(instance, action, data, channel),
+    sendChecked: (instance, action, data, channel) => this.sendChecked(instance, action, data, channel),
+    join: (instance, data) => this.join(instance, data),
+    leave: (instance) => this.leave(instance),
+    stop: (instance) => this.stop(instance),
+    reattach: (handle) => {
+      const current = this.handles.get(handle.id);
+      if (current === handle) return;
+      if (current && current.actions().length > 0) throw new ServmanError("bad_request", `instance ${handle.id} has a newer handle; use client.instance(id)`);
+      this.handles.set(handle.id, handle);
+    },
+  };
 
   /** `url`: one gateway URL, or several (tried in turn when reconnecting). */
   constructor(url: string | readonly string[], options: ServmanClientOptions = {}) {
@@ -97,6 +118,22 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     const stored = listener as (...args: unknown[]) => void;
     set.add(stored);
     return () => set.delete(stored);
+  }
+
+  /**
+   * The handle of one instance: handlers that hear only its messages (`on`/`off`), and `send`,
+   * `sendChecked`, `join`, `leave`, `stop` without repeating its id. The same handle until the
+   * client leaves the instance or hears it `closed`; then its handlers are dropped.
+   */
+  instance(id: string): InstanceHandle {
+    let handle = this.handles.get(id);
+    if (!handle) this.handles.set(id, (handle = new InstanceHandle(id, this.handleHost)));
+    return handle;
+  }
+
+  private dropHandle(instance: string): void {
+    this.handles.get(instance)?.clear();
+    this.handles.delete(instance);
   }
 
   private emit<E extends keyof ClientEvents>(event: E, ...args: ClientEvents[E]): void {
@@ -227,7 +264,10 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         // Queued sends were for instances this new session has not joined.
         this.queued = null;
         this.emit("reset", e);
-        for (const instance of lost) this.emit("closed", instance, "lost");
+        for (const instance of lost) {
+          this.dropHandle(instance);
+          this.emit("closed", instance, "lost");
+        }
         return;
       }
     }
@@ -260,15 +300,17 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         const instance = String(frame.instance);
         const action = String(frame.action);
         const channel = typeof frame.channel === "string" ? frame.channel : undefined;
-        const handled = this.dispatchAction(action, [instance, frame.data, channel], (err) =>
-          this.emit("error", new ServmanError("internal", `action handler failed: ${String(err)}`, { cause: err })),
-        );
+        const onError = (err: unknown) => this.emit("error", new ServmanError("internal", `action handler failed: ${String(err)}`, { cause: err }));
+        // The instance's own handler first, then the client-wide one, then `message` listeners.
+        const own = this.handles.get(instance)?.dispatch(action, frame.data, channel, onError) ?? false;
+        const handled = this.dispatchAction(action, [instance, frame.data, channel], onError);
         this.emit("message", instance, action, frame.data, channel);
-        if (!handled && (this.listeners.get("message")?.size ?? 0) === 0) this.onUnknownAction(instance, action, frame.data, channel);
+        if (!own && !handled && (this.listeners.get("message")?.size ?? 0) === 0) this.onUnknownAction(instance, action, frame.data, channel);
         break;
       }
       case "closed":
         this.joinedInstances.delete(String(frame.instance));
+        this.dropHandle(String(frame.instance));
         this.emit("closed", String(frame.instance), frame.reason as ClosedReason);
         break;
       case "dropped":
@@ -333,7 +375,11 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     this.joinedInstances.add(instance);
   }
 
-  /** Sends one message to an instance's service (no reply; errors arrive as `error` events). */
+  /**
+   * Sends one message to an instance's service, fire and forget: no id, no reply, nothing to await
+   * (so nothing can go unhandled). Errors arrive as `error` events tied to no send; use
+   * `sendChecked` to hear the error of one message.
+   */
   send(instance: string, action: string, data?: unknown, channel?: string): void {
     const frame: Record<string, unknown> = { type: "send", instance, action };
     if (data !== undefined) frame.data = data;
@@ -349,10 +395,25 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     ws.send(JSON.stringify(frame));
   }
 
+  /**
+   * Sends one message and settles on the gateway's answer: resolves once the gateway has published
+   * it to the instance's node (`sent`), rejects with the gateway's error for it (`not_joined`,
+   * `rate_limited`, `unavailable`, ...) or `timeout`. It costs what a request costs (an id, a
+   * reply frame, a timer), so `send` stays the fire-and-forget path. Not queued while reconnecting:
+   * it rejects with `unavailable` then, like every request.
+   */
+  async sendChecked(instance: string, action: string, data?: unknown, channel?: string): Promise<void> {
+    const frame: Record<string, unknown> = { type: "send", instance, action, ack: true };
+    if (data !== undefined) frame.data = data;
+    if (channel !== undefined) frame.channel = channel;
+    await this.request(frame, this.timeout);
+  }
+
   /** Leaves an instance. */
   async leave(instance: string): Promise<void> {
     await this.request({ type: "leave", instance }, this.timeout);
     this.joinedInstances.delete(instance);
+    this.dropHandle(instance);
   }
 
   /** Stops an instance this client owns; resolves once its process has exited. */

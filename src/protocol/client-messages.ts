@@ -38,6 +38,8 @@ export const SendRequestSchema = request("send", {
   action: Type.String({ minLength: 1, maxLength: 256 }),
   data: Type.Optional(Type.Unknown()),
   channel: Type.Optional(Type.String({ maxLength: 256 })),
+  /** Answer `sent` (with the id) once published: opt-in, so plain sends cost no reply frame. */
+  ack: Type.Optional(Type.Boolean()),
 });
 export const LeaveRequestSchema = request("leave", { instance: Name });
 export const StopRequestSchema = request("stop", { instance: Name });
@@ -134,6 +136,7 @@ export type ServerFrame =
   | { type: "joined"; id?: RequestId; instance: string }
   | { type: "left"; id?: RequestId; instance: string }
   | { type: "stopped"; id?: RequestId; instance: string }
+  | { type: "sent"; id: RequestId; instance: string }
   | { type: "resumed"; id?: RequestId; session: string; instances: string[] }
   | { type: "pong"; id?: RequestId }
   | { type: "message"; instance: string; action: string; data: unknown; channel?: string }

@@ -5,7 +5,13 @@
  *
  * What is sent in one tick leaves together: in one write on stdout, or over IPC as one array
  * once the node has offered batches in `start` (src/protocol/ipc-batching.ts).
+ *
+ * Backpressure: each transport counts the messages handed to it and not yet written (`pending`),
+ * and says when its channel is full (`writable`): over Node IPC when `process.send` returns false
+ * (its queue passed 128 KiB), until every write handed over has completed; on stdout when `write`
+ * returns false, until `drain`. The service SDK bounds `pending` (Service.maxPendingSends).
  */
+import { EventEmitter, once } from "node:events";
 import { createInterface } from "node:readline";
 import { offersBatches } from "../protocol/ipc-batching.js";
 import type { NodeToService, ServiceToNode } from "../protocol/task-messages.js";
@@ -18,6 +24,32 @@ export interface ServiceTransport {
   onMessage(handler: (message: NodeToService) => void): void;
   /** Called once when the node is gone. */
   onDisconnect(handler: () => void): void;
+  /** Messages handed over and not yet written (this tick's batch, the channel's queue). Optional for custom transports. */
+  readonly pending?: number;
+  /** False while the channel is full: slow down (await `drained()`). Optional for custom transports. */
+  readonly writable?: boolean;
+  /** Resolves once `writable` (at once if it is). Optional for custom transports. */
+  drained?(): Promise<void>;
+}
+
+/** The `pending`/`writable` bookkeeping both transports share. */
+class Flow extends EventEmitter {
+  pending = 0;
+  writable = true;
+
+  block(): void {
+    this.writable = false;
+  }
+
+  unblock(): void {
+    if (this.writable) return;
+    this.writable = true;
+    this.emit("drain");
+  }
+
+  async drained(): Promise<void> {
+    if (!this.writable) await once(this, "drain");
+  }
 }
 
 function decode(value: unknown): NodeToService | null {
@@ -33,6 +65,7 @@ function decode(value: unknown): NodeToService | null {
 
 /** Node IPC, batching a tick's messages into one array once the node offers it. */
 function ipcTransport(): ServiceTransport {
+  const flow = new Flow();
   let batches = false;
   let queued: ServiceToNode[] = [];
   let written: (() => void)[] = [];
@@ -43,11 +76,14 @@ function ipcTransport(): ServiceTransport {
     queued = [];
     written = [];
     const resolveAll = () => {
+      flow.pending -= done.length;
+      // IPC has no drain event: the queue is known empty once every write handed over completed.
+      if (flow.pending === 0) flow.unblock();
       for (const resolve of done) resolve();
     };
     if (!process.connected) return resolveAll();
     // Once agreed, every send is an array, even of one: the node learns from it that we take batches.
-    process.send!(batches ? batch : batch[0], undefined, {}, resolveAll);
+    if (!process.send!(batches ? batch : batch[0], undefined, {}, resolveAll)) flow.block();
   };
   // A handler may send and then exit at once (process.exit runs no more ticks): what it sent
   // still goes, as it did unbatched (an IPC write with room in the socket completes at once).
@@ -58,6 +94,7 @@ function ipcTransport(): ServiceTransport {
         if (!process.connected) return resolve();
         queued.push(message);
         written.push(resolve);
+        flow.pending++;
         // Before the offer, each message is sent on its own, at once.
         if (!batches) flush();
         else if (queued.length === 1) process.nextTick(flush);
@@ -72,11 +109,20 @@ function ipcTransport(): ServiceTransport {
       process.on("message", (value: unknown) => (Array.isArray(value) ? value.forEach(receive) : receive(value)));
     },
     onDisconnect: (handler) => process.once("disconnect", handler),
+    get pending() {
+      return flow.pending;
+    },
+    get writable() {
+      return flow.writable;
+    },
+    drained: () => flow.drained(),
   };
 }
 
 /** NDJSON on stdin and stdout; a tick's lines leave in one write. */
 function stdioTransport(): ServiceTransport {
+  const flow = new Flow();
+  process.stdout.on("drain", () => flow.unblock());
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   // Sent and then exited at once: the lines still go (writes to a pipe are synchronous here).
   process.on("exit", () => {
@@ -86,7 +132,12 @@ function stdioTransport(): ServiceTransport {
     send: (message) =>
       new Promise((resolve) => {
         corkUntilNextTick(process.stdout);
-        process.stdout.write(JSON.stringify(message) + "\n", () => resolve());
+        flow.pending++;
+        const ok = process.stdout.write(JSON.stringify(message) + "\n", () => {
+          flow.pending--;
+          resolve();
+        });
+        if (!ok) flow.block();
       }),
     onMessage: (handler) =>
       lines.on("line", (line) => {
@@ -94,6 +145,13 @@ function stdioTransport(): ServiceTransport {
         if (message) handler(message);
       }),
     onDisconnect: (handler) => lines.once("close", handler),
+    get pending() {
+      return flow.pending;
+    },
+    get writable() {
+      return flow.writable;
+    },
+    drained: () => flow.drained(),
   };
 }
 

@@ -36,6 +36,34 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
   readonly #joining = new Set<string>();
   #transport: ServiceTransport | undefined;
   #stopping = false;
+  #dropped = 0;
+  /** Sends dropped since output was last accepted (reported on stderr when the run ends). */
+  #dropRun = 0;
+
+  /**
+   * Bound on messages waiting to be written to the node (this tick's batch plus the channel's
+   * queue): past it, `send` and `broadcast` drop the message, count it in `dropped` and return
+   * false, and stderr (the instance's log) says so, with the count once sends are accepted
+   * again. Default 10 000. A service that sends faster than its node reads should pace itself on
+   * `writable` / `drain()` well before that. Only `send`/`broadcast` are dropped: replies to
+   * joins, kicks, heartbeats and `stop` always go.
+   */
+  maxPendingSends = 10_000;
+
+  /** `send`s and `broadcast`s dropped so far because `maxPendingSends` messages were waiting. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** False while the channel to the node is full: slow down, `await this.drain()`. */
+  get writable(): boolean {
+    return this.#transport?.writable ?? true;
+  }
+
+  /** Resolves once the channel to the node has room again (at once if it has). */
+  drain(): Promise<void> {
+    return this.#transport?.drained?.() ?? Promise.resolve();
+  }
 
   /** Joined clients: client id -> user id (null without tickets). */
   get clients(): ReadonlyMap<string, string | null> {
@@ -70,18 +98,38 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
     return this.#transport ? this.#transport.send(message) : Promise.resolve();
   }
 
-  /** Sends to one client or to several. Clients not joined are skipped by the node. */
+  /** Queues `message` unless `maxPendingSends` are waiting; false when it was dropped. */
+  #offer(message: ServiceToNode): boolean {
+    const pending = this.#transport?.pending ?? 0;
+    if (pending >= this.maxPendingSends) {
+      this.#dropped++;
+      if (this.#dropRun++ === 0) process.stderr.write(`servman service: ${pending} messages wait to be written to the node (maxPendingSends); dropping sends until there is room\n`);
+      return false;
+    }
+    if (this.#dropRun > 0) {
+      process.stderr.write(`servman service: dropped ${this.#dropRun} sends while the output was full (${this.#dropped} in all)\n`);
+      this.#dropRun = 0;
+    }
+    void this.#send(message);
+    return true;
+  }
+
+  // send and broadcast stay void (a handler may `return this.send(...)`): a drop shows in `dropped`.
+  /**
+   * Sends to one client or to several. Clients not joined are skipped by the node. Dropped (and
+   * counted in `dropped`) when `maxPendingSends` messages wait; pace on `writable` / `drain()`.
+   */
   send(to: string | readonly string[], action: string, data?: unknown, channel?: string): void {
     const message: ServiceToNode = { type: "send", to: typeof to === "string" ? [to] : [...to], action, data: data ?? null };
     if (channel !== undefined) message.channel = channel;
-    void this.#send(message);
+    this.#offer(message);
   }
 
-  /** Sends to every joined client. */
+  /** Sends to every joined client; dropped past `maxPendingSends`, as `send`. */
   broadcast(action: string, data?: unknown, channel?: string): void {
     const message: ServiceToNode = { type: "send", action, data: data ?? null };
     if (channel !== undefined) message.channel = channel;
-    void this.#send(message);
+    this.#offer(message);
   }
 
   /** Removes a client; it receives `closed` with reason `kicked`. */
