@@ -81,6 +81,25 @@ for (const topology of TOPOLOGIES)
       assert.equal((await a.request({ type: "stop", instance })).type, "stopped");
     });
 
+    it("a connection that closes before launched is not left joined: the service hears its leave", async () => {
+      const a = await fx.cluster.raw(0);
+      const session = a.welcome.session as string;
+      const instance = `lj-gone-${topology}`;
+      a.send({ type: "launch", task: "echo", instance, join: true });
+      // Closed once the launch is surely under way (its reservation exists), before it is ready.
+      await eventually(async () => (await fx.redis.client.exists(`{t}:instance:${instance}`)) === 1, "the launch to start");
+      a.ws.close();
+      await eventually(async () => (await fx.redis.client.hget(`{t}:instance:${instance}`, "state")) === "ready", "the instance to be ready");
+      const b = await fx.cluster.raw(1);
+      assert.equal((await b.request({ type: "join", instance })).type, "joined");
+      await eventually(async () => {
+        b.send({ type: "send", instance, action: "leavesSoFar" });
+        const { leaves } = (await b.next((f) => f.type === "message" && f.action === "leaves")).data as { leaves: { client: string }[] };
+        return leaves.some((l) => l.client === session);
+      }, "the service to hear the closed connection leave");
+      assert.equal(await fx.redis.client.hget(keys.session(session), `j:${instance}`), null, "no join kept for a resume");
+    });
+
     it("refuses a malformed join with bad_request, launching nothing", async () => {
       const a = await fx.cluster.raw(0);
       for (const join of [false, 1, "yes", null, []]) {
