@@ -20,6 +20,8 @@ interface PendingJoin {
   /** Sends made before the join was answered, as bus payloads with their request ids. */
   queued: { payload: string; id: RequestId | undefined; ack: boolean }[];
   timer: NodeJS.Timeout | undefined;
+  /** A launch waiting for this join (docs/protocol.md#launch-and-join): told how it ended. */
+  done?: (err: ServmanError | null) => void;
 }
 
 /** What the joins need from their session. */
@@ -76,6 +78,31 @@ export class SessionJoins {
     void this.request(instance, pending, req.data).catch((err) => this.finish(instance, pending, toServmanError(err)));
   }
 
+  /**
+   * A launch carries the session's join of `instance` (docs/protocol.md#launch-and-join): from
+   * now on sends to it wait behind the join, as behind a `join`. Settles with null once joined,
+   * else with why not (`settle`, `abandon`). Throws `forbidden` past the connection's join limit.
+   */
+  expect(instance: string): Promise<ServmanError | null> {
+    const { ctx, membership } = this.session;
+    if (membership.joined.has(instance)) throw new ServmanError("already_exists", `instance ${JSON.stringify(instance)} already exists`);
+    if (this.pending.has(instance)) throw new ServmanError("unavailable", `a join of ${instance} is already in flight`);
+    if (membership.joined.size + this.pending.size >= ctx.limits.maxJoinsPerConnection) {
+      ctx.metrics.limited.inc({ limit: "joins" });
+      throw new ServmanError("forbidden", `a connection may join at most ${ctx.limits.maxJoinsPerConnection} instances`);
+    }
+    return new Promise((resolve) => this.pending.set(instance, { ids: [], queued: [], timer: undefined, done: resolve }));
+  }
+
+  /**
+   * The launch's node did not say how its join went (its reply was lost, or it predates joins at
+   * launch): the join recorded by `expect` is asked the usual way.
+   */
+  ask(instance: string, data: unknown): void {
+    const pending = this.pending.get(instance);
+    if (pending) void this.send(instance, pending, data).catch((err) => this.finish(instance, pending, toServmanError(err)));
+  }
+
   private async request(instance: string, pending: PendingJoin, data: unknown): Promise<void> {
     const { ctx, membership, access } = this.session;
     const [record] = await Promise.all([ctx.requester.instances.get(instance), membership.persist()]);
@@ -86,6 +113,12 @@ export class SessionJoins {
     if (record.state === "launching") throw new ServmanError("unavailable", `instance ${instance} is still launching; join once launched`);
     if (!access.mayJoin(record)) throw new ServmanError("forbidden", `not allowed to join ${instance}`);
     await membership.recordJoin(instance);
+    await this.send(instance, pending, data);
+  }
+
+  /** Asks the instance's node for the join (recorded already). */
+  private async send(instance: string, pending: PendingJoin, data: unknown): Promise<void> {
+    const { ctx } = this.session;
     if (this.pending.get(instance) !== pending) return;
     pending.timer = setTimeout(() => this.finish(instance, pending, new ServmanError("timeout", `instance ${instance} did not answer the join`)), JOIN_TIMEOUT_MS);
     const join: ToInstance = {
@@ -112,6 +145,7 @@ export class SessionJoins {
     this.pending.delete(instance);
     clearTimeout(pending.timer);
     const { membership } = this.session;
+    pending.done?.(err);
     if (err === null) {
       membership.addJoined(instance);
       for (const id of pending.ids) this.session.send({ type: "joined", ...idOf(id), instance });
@@ -130,6 +164,7 @@ export class SessionJoins {
       clearTimeout(pending.timer);
       membership.leave(instance);
       membership.dropJoin(instance);
+      pending.done?.(new ServmanError("unavailable", "the connection closed"));
     }
     this.pending.clear();
   }

@@ -266,12 +266,12 @@ export class ClientSession {
   }
 
   private owner(): OwnerRequester {
-    return { ctx: this.ctx, session: this.id, user: this.user, access: this.access, membership: this.membership, logger: this.logger, closed: () => this.closed };
+    return { ctx: this.ctx, session: this.id, user: this.user, access: this.access, membership: this.membership, joins: this.joins, logger: this.logger, closed: () => this.closed };
   }
 
   private async onLaunch(req: LaunchRequest): Promise<void> {
     const result = await launchOwned(this.owner(), req);
-    if (result) this.send({ type: "launched", ...idOf(req.id), instance: result.instance, node: result.node });
+    if (result) this.send({ type: "launched", ...idOf(req.id), ...result });
   }
 
   private async onStop(req: StopRequest): Promise<void> {

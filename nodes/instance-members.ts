@@ -24,11 +24,17 @@ export interface MembersOutput {
   changed(): void;
 }
 
+/**
+ * Where a join's answer goes: the joining session's channel, or (a join made as part of the
+ * launch, docs/protocol.md#launch-and-join) a function that puts it in the `launched` reply.
+ */
+type JoinReply = string | ((joined: boolean, reason: string | undefined) => void);
+
 export class InstanceMembers {
   /** Joined clients: session id -> user id. */
   private readonly joined = new Map<string, string | null>();
   /** Joins sent to the service and not answered yet: session id -> user and reply channel. */
-  private readonly pending = new Map<string, { user: string | null; reply: string }>();
+  private readonly pending = new Map<string, { user: string | null; reply: JoinReply }>();
   /** Members whose join is being replayed to a restarted process. */
   private readonly rejoining = new Set<string>();
 
@@ -50,9 +56,9 @@ export class InstanceMembers {
   }
 
   /** A client asks to join: the service decides (a member is answered at once). */
-  join(client: string, user: string | null, reply: string, data: unknown, gateway?: string): void {
+  join(client: string, user: string | null, reply: JoinReply, data: unknown, gateway?: string): void {
     this.out.route(client, gateway);
-    if (this.joined.has(client)) return this.out.toJoinReply(reply, { type: "joined", instance: this.instance });
+    if (this.joined.has(client)) return this.answer(reply, true, undefined);
     this.pending.set(client, { user, reply });
     this.out.toService({ type: "join", client, user, data: data ?? null });
   }
@@ -72,7 +78,17 @@ export class InstanceMembers {
     this.pending.delete(client);
     this.joined.set(client, pending.user);
     this.out.changed();
-    this.out.toJoinReply(pending.reply, { type: "joined", instance: this.instance });
+    this.answer(pending.reply, true, undefined);
+  }
+
+  private answer(reply: JoinReply, joined: boolean, reason: string | undefined): void {
+    if (typeof reply === "function") return reply(joined, reason);
+    this.out.toJoinReply(reply, joined ? { type: "joined", instance: this.instance } : { type: "join_rejected", instance: this.instance, reason: reason ?? "refused by the service" });
+  }
+
+  /** The join of `client` is still waiting for the service's answer. */
+  isPending(client: string): boolean {
+    return this.pending.has(client);
   }
 
   reject(client: string, reason: string | undefined): void {
@@ -85,7 +101,7 @@ export class InstanceMembers {
     if (!pending) return;
     this.pending.delete(client);
     this.out.forget(client);
-    this.out.toJoinReply(pending.reply, { type: "join_rejected", instance: this.instance, reason: reason ?? "refused by the service" });
+    this.answer(pending.reply, false, reason ?? "refused by the service");
   }
 
   kick(client: string): void {
@@ -129,9 +145,7 @@ export class InstanceMembers {
   /** The instance is over: members get `closed`, pending joiners `join_rejected`. */
   end(reason: ClosedReason): void {
     this.broadcast({ type: "closed", instance: this.instance, reason });
-    for (const { reply } of this.pending.values()) {
-      this.out.toJoinReply(reply, { type: "join_rejected", instance: this.instance, reason: `instance ${reason}` });
-    }
+    for (const { reply } of this.pending.values()) this.answer(reply, false, `instance ${reason}`);
     this.pending.clear();
     this.joined.clear();
   }

@@ -20,6 +20,10 @@ import { HeldMessages } from "./held-messages.js";
 import { InstanceHealth } from "./instance-health.js";
 import { InstanceMembers } from "./instance-members.js";
 import { StalledDelivery } from "./stalled-delivery.js";
+import type { LaunchJoin } from "../src/launch/launch-job.js";
+
+/** How long the join a launch carried waits for the service's answer (as a gateway's join does). */
+const LAUNCH_JOIN_TIMEOUT_MS = 10_000;
 
 export class Instance {
   readonly id: string;
@@ -118,6 +122,28 @@ export class Instance {
       this.kill();
     });
     return ready;
+  }
+
+  /**
+   * Hands the join a launch carried to the ready service (docs/protocol.md#launch-and-join) and
+   * settles with its answer; never rejects. A service silent past {@link LAUNCH_JOIN_TIMEOUT_MS}
+   * hears a `leave` and the join counts as refused, as a gateway's join would time out.
+   */
+  joinAtLaunch(join: LaunchJoin): Promise<{ joined: boolean; reason?: string }> {
+    return new Promise((resolve) => {
+      let done = false;
+      const settle = (joined: boolean, reason: string | undefined) => {
+        if (done) return;
+        done = true;
+        resolve(joined ? { joined } : { joined, reason: reason ?? "refused by the service" });
+      };
+      this.members.join(join.client, join.user, settle, join.data, join.gateway);
+      this.timer(LAUNCH_JOIN_TIMEOUT_MS, () => {
+        if (done || !this.members.isPending(join.client)) return;
+        this.members.leave(join.client, "left");
+        settle(false, "the service did not answer the join");
+      });
+    });
   }
 
   /** Adopts a warm process or starts one (instance-process.ts), and watches its memory. */

@@ -290,7 +290,8 @@ export class ServmanNode {
       if (claimed.kind === "taken") return fail("already_exists", `instance ${JSON.stringify(data.instance)} already exists`);
       claimedAt = Date.now();
       this.attempts.begin(data.instance);
-      this.rebuild.track(data.instance, { ...owner, token: data.token ?? "", created: claimedAt, incarnation });
+      const { task: taskName, owner: ownerSession, ownerUser, options, args } = owner;
+      this.rebuild.track(data.instance, { task: taskName, owner: ownerSession, ownerUser, options, args, token: data.token ?? "", created: claimedAt, incarnation });
       if (this.state !== "running") {
         // The node began to drain while the claim was in flight: give the id back.
         slot.release();
@@ -307,11 +308,14 @@ export class ServmanNode {
       const channel = this.keys.instanceChannel(instance.id);
       this.byChannel.set(channel, instance);
       await Promise.all([subscribe(this.sub, channel), instance.start(owner.args)]);
+      // The join the launch carries goes to the service at once; `launched` waits for its answer.
+      const joining = owner.join ? instance.joinAtLaunch(owner.join) : undefined;
       const readyAt = Date.now();
       this.rebuild.ready(instance.id, readyAt);
       await this.fencing.recordReady(instance, incarnation, readyAt);
       this.logger.info({ instance: instance.id, task: task.name, pid: instance.pid }, "instance ready");
-      this.reply(data, { type: "launched", instance: instance.id, node: this.id, token: data.token ?? "" });
+      const answer = joining ? await joining : {};
+      this.reply(data, { type: "launched", instance: instance.id, node: this.id, token: data.token ?? "", ...answer });
       return { instance: instance.id, node: this.id };
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;

@@ -48,6 +48,19 @@ export interface LaunchParams {
   options?: LaunchOptions;
   /** How long to wait for capacity (sent as `options.timeoutMs`). Default 30 000 ms. */
   timeoutMs?: number;
+  /**
+   * Join the instance as part of the launch (one round trip instead of two): `true`, or
+   * `{ data }` for the service's join callback. The result then says whether the service took it.
+   */
+  join?: true | { data?: unknown };
+}
+
+/** What `launch` resolves with; `joined` (and `reason` when false) only when it asked to join. */
+export interface LaunchResult {
+  instance: string;
+  node: string;
+  joined?: boolean;
+  reason?: string;
 }
 
 /** Events a client emits, with their arguments. */

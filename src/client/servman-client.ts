@@ -23,6 +23,7 @@ import {
   type ClientActionArgs,
   type ClientEvents,
   type LaunchParams,
+  type LaunchResult,
   type ReconnectOptions,
   type ServmanClientOptions,
   type WebSocketConstructor,
@@ -32,7 +33,7 @@ import {
 export { InstanceHandle };
 export type { InstanceActionHandler };
 export type { HandleOptions } from "../actions.js";
-export type { ClientActionArgs, ClientEvents, LaunchParams, ReconnectOptions, ServmanClientOptions, WebSocketConstructor, WebSocketLike };
+export type { ClientActionArgs, ClientEvents, LaunchParams, LaunchResult, ReconnectOptions, ServmanClientOptions, WebSocketConstructor, WebSocketLike };
 
 interface Pending {
   resolve(frame: Record<string, unknown>): void;
@@ -356,17 +357,28 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     return this.options.requestTimeoutMs ?? 30_000;
   }
 
-  /** Launches an instance of `task`; resolves once it is ready. This client becomes its owner. */
-  async launch(task: string, params: LaunchParams = {}): Promise<{ instance: string; node: string }> {
+  /**
+   * Launches an instance of `task`; resolves once it is ready. This client becomes its owner.
+   * With `join`, it is also joined when the service accepts (`joined: true`); a refusal
+   * (`joined: false`, `reason`) leaves the instance running, owned by this client.
+   */
+  async launch(task: string, params: LaunchParams = {}): Promise<LaunchResult> {
     const options: LaunchOptions = { ...(params.options ?? {}) };
     if (params.timeoutMs !== undefined) options.timeoutMs = params.timeoutMs;
     const frame: Record<string, unknown> = { type: "launch", task, options };
     if (params.args !== undefined) frame.args = params.args;
     if (params.instance !== undefined) frame.instance = params.instance;
+    if (params.join !== undefined) frame.join = params.join;
     // The gateway answers no_capacity at timeoutMs; a claimed launch may then still take
     // readyTimeoutMs, once per attempt, and each failed attempt pushes that deadline back.
     const reply = await this.request(frame, (options.timeoutMs ?? 30_000) + (this.options.launchGraceMs ?? 90_000));
-    return { instance: String(reply.instance), node: String(reply.node) };
+    const result: LaunchResult = { instance: String(reply.instance), node: String(reply.node) };
+    if (typeof reply.joined === "boolean") {
+      result.joined = reply.joined;
+      if (reply.joined) this.joinedInstances.add(result.instance);
+      else result.reason = typeof reply.reason === "string" ? reply.reason : "";
+    }
+    return result;
   }
 
   /** Joins an instance; rejects with `join_rejected` if its service refuses. */

@@ -30,6 +30,22 @@ export interface LaunchJobData {
    * `attempts` bounds its length). A failed attempt also pushes `deadline` by its own duration.
    */
   tried?: string[];
+  /**
+   * For Servman's own use (optional): a client to join as part of the launch. The node hands
+   * this join to the service once it is ready and puts the answer in its `launched` reply.
+   */
+  join?: LaunchJoin;
+}
+
+/** A client joined as part of its launch (docs/protocol.md#launch-and-join). */
+export interface LaunchJoin {
+  /** The client's session id. */
+  client: string;
+  user: string | null;
+  /** The join's data, for the service. */
+  data: unknown;
+  /** The gateway holding the session, where its events go (as a `join` bus message's `gateway`). */
+  gateway?: string;
 }
 
 /** What a completed launch job returns. */
@@ -45,6 +61,20 @@ export interface LaunchSpec {
   ownerUser: string | null;
   options: LaunchOptions;
   args: Record<string, unknown>;
+  /** The client to join once the instance is ready, if any. */
+  join: LaunchJoin | null;
+}
+
+function launchJoin(join: unknown): LaunchJoin | null {
+  if (typeof join !== "object" || join === null) return null;
+  const j = join as Partial<LaunchJoin>;
+  if (typeof j.client !== "string" || j.client === "") return null;
+  return {
+    client: j.client,
+    user: typeof j.user === "string" ? j.user : null,
+    data: j.data ?? null,
+    ...(typeof j.gateway === "string" ? { gateway: j.gateway } : {}),
+  };
 }
 
 /** The {@link LaunchSpec} of `data`, whose fields are not trusted: jobs may come from other backends. */
@@ -55,5 +85,6 @@ export function launchSpec(data: LaunchJobData): LaunchSpec {
     ownerUser: typeof data.ownerUser === "string" ? data.ownerUser : null,
     options: typeof data.options === "object" && data.options !== null ? data.options : {},
     args: typeof data.args === "object" && data.args !== null && !Array.isArray(data.args) ? data.args : {},
+    join: launchJoin(data.join),
   };
 }

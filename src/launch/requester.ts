@@ -16,7 +16,7 @@ import type { LaunchOptions } from "../protocol/client-messages.js";
 import { InstanceRegistry } from "../registry/instance-registry.js";
 import { NodeRegistry } from "../registry/node-registry.js";
 import { abandonedRetryError } from "./attempt-error.js";
-import { LAUNCH_JOB_NAME, type LaunchJobData, type LaunchJobResult } from "./launch-job.js";
+import { LAUNCH_JOB_NAME, type LaunchJobData, type LaunchJobResult, type LaunchJoin } from "./launch-job.js";
 import { publish } from "../pubsub.js";
 
 /** What a requester launches, and for whom (the client frame is `LaunchRequest`, client-messages.ts). */
@@ -33,11 +33,23 @@ export interface LaunchSpec {
   timeoutMs?: number;
   /** Most instances `ownerUser` may own at once (`rate_limited` past it); 0 or absent: no limit. */
   quota?: number;
+  /** A client the node joins as part of the launch (docs/protocol.md#launch-and-join). */
+  join?: LaunchJoin;
+}
+
+/**
+ * A launch's outcome. `joined` (and `reason` when false): the service's answer to the launch's
+ * `join`; absent when none was asked, or when the answer was not heard (the registry told the
+ * launch succeeded: the caller must join the usual way).
+ */
+export interface LaunchResult extends LaunchJobResult {
+  joined?: boolean;
+  reason?: string;
 }
 
 interface PendingLaunch {
   token: string;
-  resolve(result: LaunchJobResult): void;
+  resolve(result: LaunchResult): void;
   reject(err: ServmanError): void;
   timer: NodeJS.Timeout | undefined;
 }
@@ -107,7 +119,7 @@ export class Requester {
   }
 
   /** Launches an instance and resolves once its service said `ready`. Rejects with a ServmanError. */
-  async launch(req: LaunchSpec): Promise<LaunchJobResult> {
+  async launch(req: LaunchSpec): Promise<LaunchResult> {
     if (this.closed) throw new ServmanError("unavailable", "launcher is closed");
     const task = assertName(req.task, "task");
     const instance = req.instance === undefined ? newInstanceId() : assertName(req.instance, "instance");
@@ -129,7 +141,7 @@ export class Requester {
     if (reserved === "taken") throw new ServmanError("already_exists", `instance ${JSON.stringify(instance)} already exists`);
     if (reserved === "quota") throw new ServmanError("rate_limited", `launch quota reached: ${ownerUser} already owns ${req.quota} instances`);
     const deadline = Date.now() + timeoutMs;
-    const result = new Promise<LaunchJobResult>((resolve, reject) => {
+    const result = new Promise<LaunchResult>((resolve, reject) => {
       this.launches.set(instance, { token, resolve, reject, timer: undefined });
     });
     const data: LaunchJobData = {
@@ -142,6 +154,7 @@ export class Requester {
       token,
       reply: this.replyChannel,
       deadline,
+      ...(req.join ? { join: req.join } : {}),
     };
     try {
       await this.queue(task).add(LAUNCH_JOB_NAME, data, {
@@ -177,7 +190,7 @@ export class Requester {
     this.withdrawals.add(timer);
   }
 
-  private settleLaunch(instance: string, token: string, outcome: LaunchJobResult | ServmanError): void {
+  private settleLaunch(instance: string, token: string, outcome: LaunchResult | ServmanError): void {
     const pending = this.launches.get(instance);
     if (!pending || pending.token !== token) return;
     this.launches.delete(instance);
@@ -270,7 +283,12 @@ export class Requester {
   handleReply(message: ToRequester): void {
     switch (message.type) {
       case "launched":
-        this.settleLaunch(message.instance, message.token, { instance: message.instance, node: message.node });
+        this.settleLaunch(message.instance, message.token, {
+          instance: message.instance,
+          node: message.node,
+          ...(message.joined !== undefined ? { joined: message.joined } : {}),
+          ...(message.reason !== undefined ? { reason: message.reason } : {}),
+        });
         break;
       case "launch_error":
         this.settleLaunch(message.instance, message.token, new ServmanError(message.code, message.message));

@@ -90,7 +90,8 @@ export type ToSession =
  * a launch or a stop).
  */
 export type ToRequester =
-  | { type: "launched"; instance: string; node: string; token: string }
+  /** `joined`/`reason`: the service's answer to the join the launch job carried (absent: none carried). */
+  | { type: "launched"; instance: string; node: string; token: string; joined?: boolean; reason?: string }
   | { type: "launch_error"; instance: string; token: string; code: ErrorCode; message: string }
   | { type: "stopping"; instance: string; deadlineMs: number }
   | { type: "stopped"; instance: string };

@@ -59,7 +59,14 @@ const toSession = {
 } satisfies Record<ToSession["type"], TSchema>;
 
 const toRequester = {
-  launched: Type.Object({ type: Type.Literal("launched"), instance: Id, node: Id, token: Type.String() }),
+  launched: Type.Object({
+    type: Type.Literal("launched"),
+    instance: Id,
+    node: Id,
+    token: Type.String(),
+    joined: Type.Optional(Type.Boolean()),
+    reason: Type.Optional(Type.String()),
+  }),
   launch_error: Type.Object({ type: Type.Literal("launch_error"), instance: Id, token: Type.String(), code: Type.String(), message: Type.String() }),
   stopping: Type.Object({ type: Type.Literal("stopping"), instance: Id, deadlineMs: Count }),
   stopped: Type.Object({ type: Type.Literal("stopped"), instance: Id }),

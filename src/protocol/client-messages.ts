@@ -31,6 +31,8 @@ export const LaunchRequestSchema = request("launch", {
   args: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   instance: Type.Optional(Name),
   options: Type.Optional(LaunchOptionsSchema),
+  /** Join the sender as part of the launch (docs/protocol.md#launch-and-join): `true`, or `{ data }` for the service's join. */
+  join: Type.Optional(Type.Union([Type.Literal(true), Type.Object({ data: Type.Optional(Type.Unknown()) })])),
 });
 export const JoinRequestSchema = request("join", { instance: Name, data: Type.Optional(Type.Unknown()) });
 export const SendRequestSchema = request("send", {
@@ -132,7 +134,8 @@ export type ClosedReason = "stopped" | "exited" | "crashed" | "lost" | "kicked";
 /** Events and replies the gateway sends to clients. */
 export type ServerFrame =
   | { type: "welcome"; session: string; resume: string; gateway: string }
-  | { type: "launched"; id?: RequestId; instance: string; node: string }
+  /** `joined` (and `reason` when false) only when the launch carried `join`. */
+  | { type: "launched"; id?: RequestId; instance: string; node: string; joined?: boolean; reason?: string }
   | { type: "joined"; id?: RequestId; instance: string }
   | { type: "left"; id?: RequestId; instance: string }
   | { type: "stopped"; id?: RequestId; instance: string }
