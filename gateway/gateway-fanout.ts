@@ -24,6 +24,8 @@ export interface FanoutSession {
   takesFanout(instance: string): boolean;
   /** One event (JSON text), as if it came on the session's channel. */
   onBus(payload: string): void;
+  /** Fanout `seq` of `instance` (run `run`) for the session: its event, JSON text. */
+  onFanout(instance: string, run: string | undefined, seq: number, payload: string): void;
   /** Asks the session's instances again for what they kept for it (session-resync.ts). */
   resync(): void;
 }
@@ -95,15 +97,15 @@ export function handleGatewayMessage(host: FanoutHost, payload: string): void {
   }
   if (!parts) return host.bad("gateway channel fanout: no event");
   const { instance, seq, run, prev } = message;
-  host.order.take(instance, run, seq, prev, () => deliverFanout(host, instance, seq, message.sessions, parts.event));
+  host.order.take(instance, run, seq, prev, () => deliverFanout(host, instance, run, seq, message.sessions, parts.event));
 }
 
 /** Writes a fanout's event to each of its sessions; those it cannot take are named back to the node. */
-function deliverFanout(host: FanoutHost, instance: string, seq: number, sessions: readonly string[], event: string): void {
+function deliverFanout(host: FanoutHost, instance: string, run: string | undefined, seq: number, sessions: readonly string[], event: string): void {
   const missed: string[] = [];
   for (const id of sessions) {
     const session = host.session(id);
-    if (session?.takesFanout(instance)) session.onBus(event);
+    if (session?.takesFanout(instance)) session.onFanout(instance, run, seq, event);
     else missed.push(id);
   }
   if (missed.length === 0) return;

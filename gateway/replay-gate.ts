@@ -28,6 +28,11 @@ export interface GateOutput {
   alive(): boolean;
   /** Every instance has replayed (or was waited for long enough): the resume is over. */
   finished(): void;
+  /**
+   * The highest `seq` of `instance`'s run `run` already passed to the client live (0: none).
+   * A replayed event older than it can no longer go out in order: it is counted as dropped.
+   */
+  liveSeq(instance: string, run: string): number;
 }
 
 /** `intercept` returns true for a payload it took (held, counted, or a replay it handled). */
@@ -130,8 +135,15 @@ export class ReplayGate {
   private release(replay: Replay): void {
     // A connection on its way out takes no more: the replay stays with its node.
     if (!this.out.alive() || !this.held.has(replay.instance)) return;
-    for (const event of replay.events) this.out.send(JSON.stringify(event));
-    if (replay.dropped > 0) this.out.send(JSON.stringify({ type: "dropped", instance: replay.instance, count: replay.dropped }));
+    // On a cluster, an event kept for the client (its fanout reached nobody) may have been
+    // overtaken by a later one that reached it live: the older one is counted, not reordered.
+    const live = replay.seqs && replay.run !== undefined ? this.out.liveSeq(replay.instance, replay.run) : 0;
+    let dropped = replay.dropped;
+    replay.events.forEach((event, i) => {
+      if (live > 0 && (replay.seqs?.[i] ?? Infinity) <= live) dropped++;
+      else this.out.send(JSON.stringify(event));
+    });
+    if (dropped > 0) this.out.send(JSON.stringify({ type: "dropped", instance: replay.instance, count: dropped }));
     if (replay.through > 0) this.out.ack(replay.instance, replay.through);
     if (!replay.member && !replay.events.some((e) => e.type === "closed")) this.out.notMember(replay.instance);
     this.flush(replay.instance);

@@ -140,6 +140,8 @@ export interface ResumingSession {
   notMember(instance: string): void;
   /** The resume failed after taking the session: the connection closes (1011), the session detaches. */
   abort(): void;
+  /** The highest `seq` of `instance`'s run `run` this connection passed to its client live (0: none). */
+  liveSeq(instance: string, run: string): number;
 }
 
 function toInstance(ctx: SessionContext, instance: string, message: ToInstance): Promise<number> {
@@ -205,6 +207,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
       ack: (instance, through) => void toInstance(ctx, instance, { type: "ack", client: s.id(), through }).catch(() => {}),
       alive: () => s.alive(),
       finished: () => void ctx.store.resumed(s.id(), ctx.gatewayId).catch((err: unknown) => logger.warn({ err }, "could not mark a resume as over")),
+      liveSeq: (instance, run) => s.liveSeq(instance, run),
     },
     logger,
   );

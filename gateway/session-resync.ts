@@ -41,6 +41,7 @@ export async function resyncSession(s: ResumingSession): Promise<void> {
       alive: () => s.alive(),
       // Nothing was claimed in the store: nothing to mark over.
       finished: () => {},
+      liveSeq: (instance, run) => s.liveSeq(instance, run),
     },
     logger,
   );

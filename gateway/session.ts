@@ -48,6 +48,10 @@ export class ClientSession {
   /** While a resume is in progress: frames that arrived meanwhile, handled once it is over. */
   private waiting: [Buffer | ArrayBuffer | Buffer[], boolean][] | null = null;
   private gate: ReplayGate | undefined;
+  /** Per instance: the last fanout passed to the client live, and of which run (see onFanout). */
+  private readonly live = new Map<string, { run: string; seq: number }>();
+  /** The same for fanouts a gate held behind a replay: live once that gate has let them go. */
+  private readonly heldLive = new Map<string, { run: string; seq: number }>();
   /** While detaching: events that arrived after the client left, for whoever resumes it. */
   private tail: SessionTail | null = null;
   private readonly joins: SessionJoins;
@@ -292,6 +296,17 @@ export class ClientSession {
   }
 
   /** Handles one event published on the session channel. */
+  /**
+   * Fanout `seq` of `instance`'s run `run` for this session (gateway-fanout.ts). What goes to the
+   * client now, not held behind a replay, is remembered: a later replay counts older events.
+   */
+  onFanout(instance: string, run: string | undefined, seq: number, payload: string): void {
+    const held = this.gate !== undefined && !this.gate.done && this.gate.awaits(instance);
+    this.onBus(payload);
+    if (run === undefined || this.tail !== null) return;
+    note(held ? this.heldLive : this.live, instance, run, seq);
+  }
+
   onBus(payload: string): void {
     // First the gate, even while detaching: a resume cut short counts what it can no longer order.
     if (this.gate) {
@@ -393,6 +408,9 @@ export class ClientSession {
         return old;
       },
       setGate: (gate) => {
+        // A new gate comes only once the last one is done: what it held has gone to the client.
+        for (const [instance, { run, seq }] of this.heldLive) note(this.live, instance, run, seq);
+        this.heldLive.clear();
         this.gate = gate;
         if (this.closed) gate.abandon();
       },
@@ -400,8 +418,18 @@ export class ClientSession {
       alive: () => !this.closed && this.ws.readyState === this.ws.OPEN,
       send: (frame) => this.send(frame),
       deliver: (payload) => this.handleBus(payload),
+      liveSeq: (instance, run) => {
+        const live = this.live.get(instance);
+        return live?.run === run ? live.seq : 0;
+      },
       notMember: (instance) => this.onLost(instance),
       abort: () => this.ws.close(CLOSE_INTERNAL_ERROR, "resume failed; resume again"),
     };
   }
+}
+
+/** Remembers `seq` of `run` for `instance` in `seen` if it is the newest (a new run starts over). */
+function note(seen: Map<string, { run: string; seq: number }>, instance: string, run: string, seq: number): void {
+  const last = seen.get(instance);
+  if (last?.run !== run || last.seq < seq) seen.set(instance, { run, seq });
 }

@@ -63,12 +63,6 @@ interface Box {
   dropped: number;
   /** A replay of this box went out and is not acknowledged yet. */
   replayed: boolean;
-  /**
-   * Kept events a later event overtook (it reached the client live first: on a cluster, a publish
-   * can reach nobody while the next one, to a resubscribed gateway, gets through). They can no
-   * longer be delivered in order: counted, and told with the next replay's `dropped`.
-   */
-  overtaken: number;
 }
 
 export class MemberDelivery {
@@ -171,7 +165,7 @@ export class MemberDelivery {
     this.host.publishCounted(this.host.gatewayChannel(gateway), `${head.slice(0, -1)}${EVENT_KEY}${payload}}`).then(
       (receivers) => {
         if (receivers > 0) {
-          if (this.boxes.size > 0) for (const client of sessions) this.delivered(client, seq);
+          if (this.boxes.size > 0) for (const client of sessions) this.reportFailures(client);
           return;
         }
         // The gateway is gone, or its subscriber is reconnecting (a failover): every session it
@@ -192,7 +186,7 @@ export class MemberDelivery {
     this.host.publishCounted(this.host.sessionChannel(client), payload).then(
       (receivers) => {
         if (receivers === 0) this.keep(client, seq, payload);
-        else if (this.boxes.size > 0) this.delivered(client, seq);
+        else if (this.boxes.size > 0) this.reportFailures(client);
       },
       () => this.box(client).dropped++,
     );
@@ -213,7 +207,7 @@ export class MemberDelivery {
 
   private box(client: string): Box {
     let box = this.boxes.get(client);
-    if (!box) this.boxes.set(client, (box = { first: this.floor, events: [], seqs: [], chars: 0, dropped: 0, replayed: false, overtaken: 0 }));
+    if (!box) this.boxes.set(client, (box = { first: this.floor, events: [], seqs: [], chars: 0, dropped: 0, replayed: false }));
     return box;
   }
 
@@ -234,31 +228,13 @@ export class MemberDelivery {
     }
   }
 
-  /** Event `seq` reached the client live: kept events before it are overtaken; earlier failures are told. */
-  private delivered(client: string, seq: number): void {
-    const box = this.boxes.get(client);
-    if (!box) return;
-    if (!box.replayed) {
-      let k = 0;
-      while (k < box.seqs.length && box.seqs[k] < seq) k++;
-      if (k > 0) {
-        for (const payload of box.events.splice(0, k)) box.chars -= payload.length;
-        box.seqs.splice(0, k);
-        // Their positions stay taken (first moves past them), so a late ack cannot free others.
-        box.first += k;
-        box.overtaken += k;
-      }
-    }
-    this.reportFailures(client);
-  }
-
   /** The client is reachable again after publishes failed: it hears how many it missed. */
   private reportFailures(client: string): void {
     const box = this.boxes.get(client);
     // A box waiting for its ack reported its drops in the replay already.
-    if (!box || box.events.length > 0 || box.dropped + box.overtaken === 0 || box.replayed || this.away.has(client)) return;
+    if (!box || box.events.length > 0 || box.dropped === 0 || box.replayed) return;
     this.remove(client, box);
-    this.deliver(client, JSON.stringify({ type: "dropped", instance: this.instance, count: box.dropped + box.overtaken }));
+    this.deliver(client, JSON.stringify({ type: "dropped", instance: this.instance, count: box.dropped }));
   }
 
   /**
@@ -317,17 +293,17 @@ export class MemberDelivery {
     await this.host.settled().catch(() => {});
     const box = this.boxes.get(client);
     const events = box?.events ?? [];
-    const through = box ? box.first + events.length + box.dropped : 0;
-    // Overtaken events are told once, here; they hold no position.
-    const dropped = box ? box.dropped + box.overtaken : 0;
+    const seqs = box?.seqs ?? [];
+    const dropped = box?.dropped ?? 0;
+    const through = box ? box.first + events.length + dropped : 0;
     if (box) {
-      box.overtaken = 0;
-      if (events.length === 0 && box.dropped === 0) this.remove(client, box);
+      if (events.length === 0 && dropped === 0) this.remove(client, box);
       else box.replayed = true;
     }
     if (events.length > 0 || dropped > 0) this.logger.info({ client, replayed: events.length, dropped }, "replaying events kept for a resumed client");
     // The kept events are JSON texts already: spliced in, not parsed and encoded again.
-    const head = JSON.stringify({ type: "replay", instance: this.instance, member, dropped, through });
+    // `seqs` lets a gateway that already passed a later event live count older ones rather than reorder.
+    const head = JSON.stringify({ type: "replay", instance: this.instance, member, dropped, through, seqs, run: this.links.run });
     this.host.publish(reply, `${head.slice(0, -1)},"events":[${events.join(",")}]}`);
   }
 

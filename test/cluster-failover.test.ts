@@ -8,11 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { pino } from "pino";
 import { loadConfig } from "../src/config/load-config.js";
 import { Keys } from "../src/keys.js";
 import { Launcher } from "../src/launcher/launcher.js";
-import { TestCluster, testTasks, writeConfig, type RawClient } from "./helpers/cluster.js";
+import { TestCluster, testLogger, testTasks, writeConfig, type RawClient } from "./helpers/cluster.js";
 import { describeTraffic, disorder, FailoverTraffic, lostNothingSilently } from "./helpers/failover-traffic.js";
 import { descendants, eventually } from "./helpers/processes.js";
 import { askNode, startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
@@ -32,7 +31,7 @@ describe("Servman on a Redis Cluster: failover under traffic", () => {
       node: { capacity: 10, shutdownDeadlineMs: 2000 },
       tasks: testTasks(),
     });
-    cluster = new TestCluster(loadConfig({ config: file }, { PATH: process.env.PATH }), process.env.TEST_LOG ? pino({ level: "info" }, pino.destination(process.env.TEST_LOG)) : undefined);
+    cluster = new TestCluster(loadConfig({ config: file }, { PATH: process.env.PATH }), testLogger());
     await cluster.addNode();
     await cluster.addNode();
     await cluster.addGateway();

@@ -269,6 +269,23 @@ describe("what a resume keeps, without a cluster", () => {
     assert.deepEqual([after.events, after.dropped, after.through], [[], 0, 0], "all freed");
   });
 
+  it("a replayed event older than one already passed on live is counted, not sent out of order", () => {
+    const sent: string[] = [];
+    const gate = new ReplayGate(
+      ["i1"],
+      { send: (t) => void sent.push(t), notMember: () => {}, ack: () => {}, alive: () => true, finished: () => {}, liveSeq: (_i, run) => (run === "r1" ? 13 : 0) },
+      silent,
+    );
+    gate.open();
+    const event = (n: number) => ({ type: "message", instance: "i1", action: "a", data: n });
+    // Event 12 was kept (its fanout reached nobody) while 13 reached the client live.
+    assert.ok(gate.intercept(JSON.stringify({ type: "replay", instance: "i1", member: true, dropped: 0, through: 3, events: [event(12), event(14)], seqs: [12, 14], run: "r1" })));
+    assert.deepEqual(
+      sent.map((t) => JSON.parse(t) as Record<string, unknown>),
+      [event(14), { type: "dropped", instance: "i1", count: 1 }],
+    );
+  });
+
   it("a gate acks a replay only once passed on; abandoned, it counts what it can no longer order", () => {
     const sent: string[] = [];
     const acks: [string, number][] = [];
@@ -276,7 +293,7 @@ describe("what a resume keeps, without a cluster", () => {
     let finished = 0;
     const gate = new ReplayGate(
       ["i1", "i2", "i3"],
-      { send: (t) => void sent.push(t), notMember: () => {}, ack: (i, n) => void acks.push([i, n]), alive: () => alive, finished: () => void finished++ },
+      { send: (t) => void sent.push(t), notMember: () => {}, ack: (i, n) => void acks.push([i, n]), alive: () => alive, finished: () => void finished++, liveSeq: () => 0 },
       silent,
     );
     const replayOf = (instance: string, n: number) => JSON.stringify({ type: "replay", instance, member: true, dropped: 0, through: n, events: [{ type: "message", instance, action: "a", data: n }] });

@@ -81,7 +81,7 @@ export type ToSession =
    * Events kept for a resumed client (JSON objects, in order); `member`: still joined; `through`:
    * the position after the last one (kept or dropped), for the `ack` that frees them.
    */
-  | { type: "replay"; instance: string; member: boolean; dropped: number; through: number; events: ToSession[] }
+  | { type: "replay"; instance: string; member: boolean; dropped: number; through: number; events: ToSession[]; seqs?: number[]; run?: string }
   /** Another connection resumed this session: the gateway holding it lets go. */
   | { type: "takeover"; gateway: string };
 

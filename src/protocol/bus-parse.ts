@@ -54,7 +54,16 @@ const toSession = {
   restarted: Type.Object({ type: Type.Literal("restarted"), instance: Id }),
   dropped: Type.Object({ type: Type.Literal("dropped"), instance: Id, count: Count }),
   alert: Type.Object({ type: Type.Literal("alert"), instance: Id }),
-  replay: Type.Object({ type: Type.Literal("replay"), instance: Id, member: Type.Boolean(), dropped: Count, through: Count, events: Type.Array(Event) }),
+  replay: Type.Object({
+    type: Type.Literal("replay"),
+    instance: Id,
+    member: Type.Boolean(),
+    dropped: Count,
+    through: Count,
+    events: Type.Array(Event),
+    seqs: Type.Optional(Type.Array(Count)),
+    run: Type.Optional(Id),
+  }),
   takeover: Type.Object({ type: Type.Literal("takeover"), gateway: Type.String() }),
 } satisfies Record<ToSession["type"], TSchema>;
 

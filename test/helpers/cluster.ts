@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Logger } from "pino";
+import { pino, type Logger } from "pino";
 import { WebSocket } from "ws";
 import { Gateway } from "../../gateway/gateway.js";
 import { ServmanNode } from "../../nodes/servman-node.js";
@@ -207,13 +207,19 @@ export interface StartClusterOptions {
   nodes?: NodeSpec[];
   /** Top-level configuration keys merged over the test defaults. */
   extra?: Record<string, unknown>;
-  /** Root logger for gateways and nodes. Default: silent. */
+  /** Root logger for gateways and nodes. Default: silent, or with `TEST_LOG=FILE`, info and above to FILE. */
   logger?: Logger;
+}
+
+/** The logger a test's roles get when it names none: `TEST_LOG=FILE` writes theirs to FILE (for debugging a failing run). */
+export function testLogger(): Logger | undefined {
+  const file = process.env.TEST_LOG;
+  return file ? pino({ level: "info" }, pino.destination({ dest: file, append: true, sync: false })) : undefined;
 }
 
 /** A cluster of `gateways` gateways and the given nodes (default: one node offering every task). */
 export async function startCluster(redis: RedisUnderTest, options: StartClusterOptions = {}): Promise<TestCluster> {
-  const cluster = new TestCluster(testConfig(redis, options.extra), options.logger);
+  const cluster = new TestCluster(testConfig(redis, options.extra), options.logger ?? testLogger());
   for (const spec of options.nodes ?? [{}]) await cluster.addNode(spec);
   for (let i = 0; i < (options.gateways ?? 1); i++) await cluster.addGateway();
   return cluster;
