@@ -25,6 +25,7 @@ import type { StoredSession } from "../src/registry/session-store.js";
 import type { ReplayGate } from "./replay-gate.js";
 import { resumeSession, type ResumingSession } from "./session-resume.js";
 import { resyncSession } from "./session-resync.js";
+import { LiveSeqs } from "./live-seqs.js";
 import { SessionTail } from "./session-tail.js";
 import { SessionMembership } from "./session-membership.js";
 import { SessionAccess } from "./session-access.js";
@@ -48,10 +49,8 @@ export class ClientSession {
   /** While a resume is in progress: frames that arrived meanwhile, handled once it is over. */
   private waiting: [Buffer | ArrayBuffer | Buffer[], boolean][] | null = null;
   private gate: ReplayGate | undefined;
-  /** Per instance: the last fanout passed to the client live, and of which run (see onFanout). */
-  private readonly live = new Map<string, { run: string; seq: number }>();
-  /** The same for fanouts a gate held behind a replay: live once that gate has let them go. */
-  private readonly heldLive = new Map<string, { run: string; seq: number }>();
+  /** What went to the client live, per instance (see onFanout). */
+  private readonly live = new LiveSeqs();
   /** While detaching: events that arrived after the client left, for whoever resumes it. */
   private tail: SessionTail | null = null;
   private readonly joins: SessionJoins;
@@ -304,7 +303,7 @@ export class ClientSession {
     const held = this.gate !== undefined && !this.gate.done && this.gate.awaits(instance);
     this.onBus(payload);
     if (run === undefined || this.tail !== null) return;
-    note(held ? this.heldLive : this.live, instance, run, seq);
+    this.live.note(instance, run, seq, held);
   }
 
   onBus(payload: string): void {
@@ -409,8 +408,7 @@ export class ClientSession {
       },
       setGate: (gate) => {
         // A new gate comes only once the last one is done: what it held has gone to the client.
-        for (const [instance, { run, seq }] of this.heldLive) note(this.live, instance, run, seq);
-        this.heldLive.clear();
+        this.live.released();
         this.gate = gate;
         if (this.closed) gate.abandon();
       },
@@ -418,18 +416,9 @@ export class ClientSession {
       alive: () => !this.closed && this.ws.readyState === this.ws.OPEN,
       send: (frame) => this.send(frame),
       deliver: (payload) => this.handleBus(payload),
-      liveSeq: (instance, run) => {
-        const live = this.live.get(instance);
-        return live?.run === run ? live.seq : 0;
-      },
+      liveSeq: (instance, run) => this.live.newest(instance, run),
       notMember: (instance) => this.onLost(instance),
       abort: () => this.ws.close(CLOSE_INTERNAL_ERROR, "resume failed; resume again"),
     };
   }
-}
-
-/** Remembers `seq` of `run` for `instance` in `seen` if it is the newest (a new run starts over). */
-function note(seen: Map<string, { run: string; seq: number }>, instance: string, run: string, seq: number): void {
-  const last = seen.get(instance);
-  if (last?.run !== run || last.seq < seq) seen.set(instance, { run, seq });
 }
