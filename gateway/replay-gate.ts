@@ -33,12 +33,25 @@ export interface GateOutput {
    * A replayed event older than it can no longer go out in order: it is counted as dropped.
    */
   liveSeq(instance: string, run: string): number;
+  /** A replay passed events of `run` up to `seq` to the client: later fanouts older than it are stale. */
+  replayedThrough(instance: string, run: string, seq: number): void;
+}
+
+/** Where a held live event came from, when it came in a fanout: its run and number. */
+export interface FanoutSeq {
+  run: string;
+  seq: number;
+}
+
+interface Held {
+  payload: string;
+  fanout: FanoutSeq | undefined;
 }
 
 /** `intercept` returns true for a payload it took (held, counted, or a replay it handled). */
 export class ReplayGate {
   /** Instance -> live events (JSON text) waiting for its replay. */
-  private readonly held = new Map<string, string[]>();
+  private readonly held = new Map<string, Held[]>();
   /** Replays that came before `open`. */
   private early: Replay[] | null = [];
   private timer: NodeJS.Timeout | undefined;
@@ -86,7 +99,7 @@ export class ReplayGate {
     }, REPLAY_WAIT_MS);
   }
 
-  intercept(payload: string): boolean {
+  intercept(payload: string, fanout?: FanoutSeq): boolean {
     let event: ToSession;
     try {
       event = JSON.parse(payload) as ToSession;
@@ -110,7 +123,7 @@ export class ReplayGate {
     }
     const held = this.held.get(instance);
     if (!held) return false;
-    held.push(payload);
+    held.push({ payload, fanout });
     return true;
   }
 
@@ -135,24 +148,42 @@ export class ReplayGate {
   private release(replay: Replay): void {
     // A connection on its way out takes no more: the replay stays with its node.
     if (!this.out.alive() || !this.held.has(replay.instance)) return;
+    const { instance, run, seqs } = replay;
     // On a cluster, an event kept for the client (its fanout reached nobody) may have been
     // overtaken by a later one that reached it live: the older one is counted, not reordered.
-    const live = replay.seqs && replay.run !== undefined ? this.out.liveSeq(replay.instance, replay.run) : 0;
+    const live = seqs && run !== undefined ? this.out.liveSeq(instance, run) : 0;
     let dropped = replay.dropped;
+    let newest = 0;
+    const sent = new Set<number>();
     replay.events.forEach((event, i) => {
-      if (live > 0 && (replay.seqs?.[i] ?? Infinity) <= live) dropped++;
-      else this.out.send(JSON.stringify(event));
+      const seq = seqs?.[i];
+      if (live > 0 && (seq ?? Infinity) <= live) return void dropped++;
+      this.out.send(JSON.stringify(event));
+      if (seq !== undefined) {
+        sent.add(seq);
+        newest = Math.max(newest, seq);
+      }
     });
-    if (dropped > 0) this.out.send(JSON.stringify({ type: "dropped", instance: replay.instance, count: dropped }));
-    if (replay.through > 0) this.out.ack(replay.instance, replay.through);
-    if (!replay.member && !replay.events.some((e) => e.type === "closed")) this.out.notMember(replay.instance);
-    this.flush(replay.instance);
+    // And the reverse: a fanout in flight while later events were kept (a cluster's retries) may
+    // come after them. Held behind the replay, it can no longer go out in order: counted.
+    const held = this.held.get(instance) ?? [];
+    const inOrder = held.filter(({ fanout }) => {
+      if (run === undefined || fanout?.run !== run || fanout.seq > newest) return true;
+      if (!sent.has(fanout.seq)) dropped++;
+      return false;
+    });
+    this.held.set(instance, inOrder);
+    if (dropped > 0) this.out.send(JSON.stringify({ type: "dropped", instance, count: dropped }));
+    if (run !== undefined && newest > 0) this.out.replayedThrough(instance, run, newest);
+    if (replay.through > 0) this.out.ack(instance, replay.through);
+    if (!replay.member && !replay.events.some((e) => e.type === "closed")) this.out.notMember(instance);
+    this.flush(instance);
   }
 
   private flush(instance: string): void {
     const held = this.held.get(instance);
     this.held.delete(instance);
-    for (const payload of held ?? []) this.out.send(payload);
+    for (const { payload } of held ?? []) this.out.send(payload);
     if (this.held.size === 0) this.finish();
   }
 

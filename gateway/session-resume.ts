@@ -142,6 +142,8 @@ export interface ResumingSession {
   abort(): void;
   /** The highest `seq` of `instance`'s run `run` this connection passed to its client live (0: none). */
   liveSeq(instance: string, run: string): number;
+  /** A replay passed events of `run` up to `seq` to the client. */
+  replayedThrough(instance: string, run: string, seq: number): void;
 }
 
 function toInstance(ctx: SessionContext, instance: string, message: ToInstance): Promise<number> {
@@ -208,6 +210,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
       alive: () => s.alive(),
       finished: () => void ctx.store.resumed(s.id(), ctx.gatewayId).catch((err: unknown) => logger.warn({ err }, "could not mark a resume as over")),
       liveSeq: (instance, run) => s.liveSeq(instance, run),
+      replayedThrough: (instance, run, seq) => s.replayedThrough(instance, run, seq),
     },
     logger,
   );

@@ -42,6 +42,7 @@ export async function resyncSession(s: ResumingSession): Promise<void> {
       // Nothing was claimed in the store: nothing to mark over.
       finished: () => {},
       liveSeq: (instance, run) => s.liveSeq(instance, run),
+      replayedThrough: (instance, run, seq) => s.replayedThrough(instance, run, seq),
     },
     logger,
   );

@@ -22,7 +22,7 @@ import {
   type StopRequest,
 } from "../src/protocol/client-messages.js";
 import type { StoredSession } from "../src/registry/session-store.js";
-import type { ReplayGate } from "./replay-gate.js";
+import type { FanoutSeq, ReplayGate } from "./replay-gate.js";
 import { resumeSession, type ResumingSession } from "./session-resume.js";
 import { resyncSession } from "./session-resync.js";
 import { LiveSeqs } from "./live-seqs.js";
@@ -301,17 +301,22 @@ export class ClientSession {
    */
   onFanout(instance: string, run: string | undefined, seq: number, payload: string): void {
     const held = this.gate !== undefined && !this.gate.done && this.gate.awaits(instance);
-    this.onBus(payload);
+    if (run !== undefined && !held && this.tail === null && seq <= this.live.newest(instance, run)) {
+      // Older than what a replay already gave the client (a cluster's retried publish, late): it
+      // can no longer go out in order.
+      return this.handleBus(JSON.stringify({ type: "dropped", instance, count: 1 }));
+    }
+    this.onBus(payload, run === undefined ? undefined : { run, seq });
     if (run === undefined || this.tail !== null) return;
     this.live.note(instance, run, seq, held);
   }
 
-  onBus(payload: string): void {
+  onBus(payload: string, fanout?: FanoutSeq): void {
     // First the gate, even while detaching: a resume cut short counts what it can no longer order.
     if (this.gate) {
       // Parsing every event lasts only until each instance has replayed.
       if (this.gate.done) this.gate = undefined;
-      else if (this.gate.intercept(payload)) return;
+      else if (this.gate.intercept(payload, fanout)) return;
     }
     if (this.tail) return this.keepInTail(payload);
     this.handleBus(payload);
@@ -417,6 +422,7 @@ export class ClientSession {
       send: (frame) => this.send(frame),
       deliver: (payload) => this.handleBus(payload),
       liveSeq: (instance, run) => this.live.newest(instance, run),
+      replayedThrough: (instance, run, seq) => this.live.note(instance, run, seq, false),
       notMember: (instance) => this.onLost(instance),
       abort: () => this.ws.close(CLOSE_INTERNAL_ERROR, "resume failed; resume again"),
     };

@@ -58,7 +58,18 @@ describe("Servman on a Redis Cluster: failover under traffic", () => {
 
   async function launchAndJoin(client: RawClient, instance: string): Promise<number> {
     assert.equal((await client.request({ type: "launch", task: "echo", instance }, 30_000)).type, "launched");
-    assert.equal((await client.request({ type: "join", instance })).type, "joined");
+    // Shortly after a failover, a join can reach no node while sharded subscriptions are made again
+    // on the new master: it is answered `unavailable` (never silently lost), and asked again.
+    let joined: Record<string, any> = {};
+    await eventually(
+      async () => {
+        joined = await client.request({ type: "join", instance });
+        if (joined.type !== "joined" && joined.code !== "unavailable") assert.fail(`join: ${JSON.stringify(joined)}`);
+        return joined.type === "joined";
+      },
+      `a join of ${instance}`,
+      15_000,
+    );
     client.send({ type: "send", instance, action: "whoami" });
     return (await client.next((f) => f.type === "message" && f.action === "whoami" && f.instance === instance)).data.pid as number;
   }
@@ -86,11 +97,9 @@ describe("Servman on a Redis Cluster: failover under traffic", () => {
     assert.deepEqual(lostNothingSilently(report), []);
     // Publishes a node's connection retries after its shard's master died go out again in no fixed
     // order (ioredis); the gateway puts them back in order by their chain (gateway/fanout-order.ts).
-    // Known gap: in about one run in six, one event of the ~400 still arrives late (not lost, not
-    // twice); it is printed, not asserted, until its path is found (docs/architecture.md#failover).
-    const { outOfOrder, duplicates } = disorder(report);
-    assert.equal(duplicates, 0, "no event twice");
-    if (outOfOrder.length > 0) t.diagnostic(`KNOWN GAP, out of order: ${outOfOrder.join("; ")}`);
+    // A fanout retried late, after later events were kept and replayed, is counted, not sent late
+    // (gateway/replay-gate.ts, gateway/session.ts onFanout).
+    assert.deepEqual(disorder(report), { outOfOrder: [], duplicates: 0 }, "ticks in order, none twice");
     assert.equal(client.closeCode, null, "the client's connection was never closed");
     assert.ok(gateways.length === gatewaysBefore.length && gateways.every((x, i) => x === gatewaysBefore[i]), "the same gateways");
     assert.ok(nodes.length === nodesBefore.length && nodes.every((x, i) => x === nodesBefore[i]), "the same nodes");

@@ -273,7 +273,7 @@ describe("what a resume keeps, without a cluster", () => {
     const sent: string[] = [];
     const gate = new ReplayGate(
       ["i1"],
-      { send: (t) => void sent.push(t), notMember: () => {}, ack: () => {}, alive: () => true, finished: () => {}, liveSeq: (_i, run) => (run === "r1" ? 13 : 0) },
+      { send: (t) => void sent.push(t), notMember: () => {}, ack: () => {}, alive: () => true, finished: () => {}, liveSeq: (_i, run) => (run === "r1" ? 13 : 0), replayedThrough: () => {} },
       silent,
     );
     gate.open();
@@ -286,6 +286,27 @@ describe("what a resume keeps, without a cluster", () => {
     );
   });
 
+  it("a live fanout held behind a replay but older than its newest event is counted, not sent after it", () => {
+    const sent: string[] = [];
+    const through: Array<[string, string, number]> = [];
+    const gate = new ReplayGate(
+      ["i1"],
+      { send: (t) => void sent.push(t), notMember: () => {}, ack: () => {}, alive: () => true, finished: () => {}, liveSeq: () => 0, replayedThrough: (i, r, n) => void through.push([i, r, n]) },
+      silent,
+    );
+    gate.open();
+    const event = (n: number) => ({ type: "message", instance: "i1", action: "a", data: n });
+    // Fanout 12 was in flight (a cluster's retries) while 13 and 14 were kept; it comes first, held.
+    assert.ok(gate.intercept(JSON.stringify(event(12)), { run: "r1", seq: 12 }));
+    assert.ok(gate.intercept(JSON.stringify(event(15)), { run: "r1", seq: 15 }));
+    assert.ok(gate.intercept(JSON.stringify({ type: "replay", instance: "i1", member: true, dropped: 0, through: 2, events: [event(13), event(14)], seqs: [13, 14], run: "r1" })));
+    assert.deepEqual(
+      sent.map((t) => JSON.parse(t) as Record<string, unknown>),
+      [event(13), event(14), { type: "dropped", instance: "i1", count: 1 }, event(15)],
+    );
+    assert.deepEqual(through, [["i1", "r1", 14]]);
+  });
+
   it("a gate acks a replay only once passed on; abandoned, it counts what it can no longer order", () => {
     const sent: string[] = [];
     const acks: [string, number][] = [];
@@ -293,7 +314,7 @@ describe("what a resume keeps, without a cluster", () => {
     let finished = 0;
     const gate = new ReplayGate(
       ["i1", "i2", "i3"],
-      { send: (t) => void sent.push(t), notMember: () => {}, ack: (i, n) => void acks.push([i, n]), alive: () => alive, finished: () => void finished++, liveSeq: () => 0 },
+      { send: (t) => void sent.push(t), notMember: () => {}, ack: (i, n) => void acks.push([i, n]), alive: () => alive, finished: () => void finished++, liveSeq: () => 0, replayedThrough: () => {} },
       silent,
     );
     const replayOf = (instance: string, n: number) => JSON.stringify({ type: "replay", instance, member: true, dropped: 0, through: n, events: [{ type: "message", instance, action: "a", data: n }] });
