@@ -155,6 +155,7 @@ export class ServmanNode {
       logger: this.logger,
       mayStart: () => this.state === "running" && !this.fd.near(),
       room: () => this.config.node.capacity - this.capacity.running,
+      batch: this.config.node.launchConcurrency,
     });
   }
 

@@ -6,18 +6,17 @@
  *
  * Waiting processes take no capacity slot; the pool holds `warm` of them, and starts none while
  * the node is near its open-file limit. It refills in the background after each take, starting
- * every missing process at once (they load concurrently), so a pool emptied by a burst is whole
- * again one load time later rather than one load time per process.
+ * the missing processes at once (they load concurrently; at most the node's launchConcurrency per
+ * refill), so a pool emptied by a burst is whole again one load time later, not one per process.
  *
- * With `warmMax` above `warm`, the pool's target follows demand: it is the number of processes
- * asked for (taken, or missed on an empty pool) in the last {@link DEMAND_WINDOW_MS}, at least `warm`, at most `warmMax`, and its growth
- * past `warm` at most the node's free capacity slots (more could not become instances now). As
- * those takes age out of the window the target falls back, and the newest extra processes (the
- * least likely to have loaded) are ended. Counting takes in a window, rather than estimating a
- * rate, keeps the target a plain function of the clock that tests can step.
+ * With `warmMax` above `warm`, the pool's target follows demand: the processes asked for (taken,
+ * or missed on an empty pool) in the last {@link DEMAND_WINDOW_MS}, at least `warm`, at most
+ * `warmMax`, its growth past `warm` at most the node's free capacity slots (more could not become
+ * instances now). As those asks age out of the window the target falls back, and the newest extra
+ * processes (the least likely to have loaded) are ended. Counting asks in a window, rather than
+ * estimating a rate, keeps the target a plain function of the clock that tests can step.
  *
- * A
- * process that dies while it waits is replaced after a backoff that doubles while they keep dying,
+ * A process that dies while it waits is replaced after a backoff that doubles while they keep dying,
  * so a task whose process cannot start does not fork in a hot loop. Warm processes lead their own
  * process group and exit when their node goes away (IPC disconnect, stdin EOF), like instances.
  */
@@ -55,6 +54,8 @@ export interface WarmPoolOptions {
   mayStart(): boolean;
   /** Free capacity slots of the node: bounds the pool's growth past `warm`. Default: unbounded. */
   room?(): number;
+  /** Processes one refill starts at most (the node's launchConcurrency); the rest follow 50 ms later. Default: all. */
+  batch?: number;
   /** Time and timers of the refills and backoffs. Default: {@link systemClock}. */
   clock?: Clock;
 }
@@ -83,7 +84,10 @@ export class WarmPool {
   private readonly clock: Clock;
   private timer: unknown;
   private timerAt = 0;
-  /** When processes were asked for (hits and misses), oldest first, within the last DEMAND_WINDOW_MS. */
+  /**
+   * When processes were asked for (hits and misses), oldest first: the newest `warmMax` at most,
+   * which count the same as all of them for a target capped at `warmMax`.
+   */
   private readonly takes: number[] = [];
   /** The next look at whether the pool should shrink. */
   private trimTimer: unknown;
@@ -98,9 +102,9 @@ export class WarmPool {
   }
 
   /**
-   * Processes the pool holds when full: `warm`, or with `warmMax` above it, the processes asked for
-   * (taken, or missed on an empty pool) in the last {@link DEMAND_WINDOW_MS} within [`warm`, `warmMax`], grown by at most the node's free
-   * capacity slots.
+   * Processes the pool holds when full: `warm`, or with `warmMax` above it, the processes asked
+   * for (taken, or missed on an empty pool) in the last {@link DEMAND_WINDOW_MS}, within
+   * [`warm`, `warmMax`], grown past `warm` by at most the node's free capacity slots.
    */
   get target(): number {
     const { warm, warmMax } = this.task;
@@ -133,7 +137,10 @@ export class WarmPool {
   take(): ChildProcess | undefined {
     if (this.closing) return undefined;
     // A miss is demand too: counting only hits, a pool could never grow past what it held.
-    if (this.task.warmMax > this.task.warm) this.takes.push(this.clock.now());
+    if (this.task.warmMax > this.task.warm) {
+      this.takes.push(this.clock.now());
+      if (this.takes.length > this.task.warmMax) this.takes.shift();
+    }
     const i = this.waiting.findIndex((w) => isAlive(w.child, this.task));
     if (i < 0) {
       // The target may have grown past what is waiting; never cuts short a backoff.
@@ -165,8 +172,10 @@ export class WarmPool {
     this.timer = undefined;
     // Every missing process at once: they load in parallel, so a burst's refill costs one load time.
     const target = this.target;
+    let started = 0;
     while (!this.closing && this.waiting.length < target) {
       if (!this.options.mayStart()) return this.schedule(FD_RETRY_MS);
+      if (started++ === (this.options.batch ?? Infinity)) return this.schedule(REFILL_DELAY_MS);
       try {
         this.waiting.push(this.spawnOne());
       } catch (err) {
@@ -293,6 +302,8 @@ export interface WarmPoolsOptions {
   mayStart(): boolean;
   /** Free capacity slots of the node: bounds each pool's growth past `warm`. */
   room?(): number;
+  /** Processes one refill starts at most: the node's launchConcurrency. */
+  batch?: number;
 }
 
 /** A node's warm pools, one per offered task with `warm` > 0. */
@@ -304,7 +315,7 @@ export class WarmPools {
       if (task.warm === 0) continue;
       this.pools.set(
         task.name,
-        new WarmPool({ task, cwd: options.cwd, logger: options.logger.child({ task: task.name }), mayStart: () => options.mayStart(), room: () => options.room?.() ?? Infinity }),
+        new WarmPool({ task, cwd: options.cwd, logger: options.logger.child({ task: task.name }), mayStart: () => options.mayStart(), room: () => options.room?.() ?? Infinity, batch: options.batch }),
       );
     }
   }

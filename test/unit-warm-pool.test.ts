@@ -37,9 +37,9 @@ function task(module: string, warm: number, warmMax = warm): TaskConfig {
 describe("warm pool refills", () => {
   const pools: WarmPool[] = [];
   const taken: ChildProcess[] = [];
-  function pool(module: string, warm: number, mayStart = () => true, more: { warmMax?: number; room?: () => number } = {}): { pool: WarmPool; clock: ManualClock } {
+  function pool(module: string, warm: number, mayStart = () => true, more: { warmMax?: number; room?: () => number; batch?: number } = {}): { pool: WarmPool; clock: ManualClock } {
     const clock = new ManualClock();
-    const p = new WarmPool({ task: task(module, warm, more.warmMax), cwd: process.cwd(), logger: pino({ level: "silent" }), mayStart, room: more.room, clock });
+    const p = new WarmPool({ task: task(module, warm, more.warmMax), cwd: process.cwd(), logger: pino({ level: "silent" }), mayStart, room: more.room, batch: more.batch, clock });
     pools.push(p);
     return { pool: p, clock };
   }
@@ -180,6 +180,22 @@ describe("warm pool refills", () => {
     room = 0;
     clock.advance(10_000);
     assert.equal(p.size, 1, "no free slot: back to warm");
+  });
+
+  it("a refill starts at most `batch` processes (the node's launchConcurrency), the rest 50 ms later", () => {
+    const { pool: p, clock } = pool(ECHO, 1, () => true, { warmMax: 5, batch: 2 });
+    p.start();
+    for (let i = 0; i < 5; i++) {
+      const c = p.take();
+      if (c) taken.push(c);
+    }
+    assert.equal(p.target, 5);
+    const sizes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      clock.advance(50);
+      sizes.push(p.size);
+    }
+    assert.deepEqual(sizes, [2, 4, 5]);
   });
 
   it("misses on a pool waiting out a backoff do not cut the backoff short", async () => {
