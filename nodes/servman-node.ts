@@ -154,6 +154,8 @@ export class ServmanNode {
       cwd: this.config.baseDir,
       logger: this.logger,
       mayStart: () => this.state === "running" && !this.fd.near(),
+      room: () => this.config.node.capacity - this.capacity.running,
+      batch: this.config.node.launchConcurrency,
     });
   }
 
@@ -177,7 +179,7 @@ export class ServmanNode {
     this.reaper.start();
     this.workers.start(this.tasks.keys());
     this.logger.info({ tasks: [...this.tasks.keys()], capacity: this.config.node.capacity, openFileLimit: this.fd.limit }, "node started");
-    this.fd.checkCapacity(this.config.node.capacity, this.config.node.capacity + this.warmPools.target);
+    this.fd.checkCapacity(this.config.node.capacity, this.config.node.capacity + this.warmPools.max);
   }
 
   /** Text waiting to be written to one of this node's instance processes (0 if it has none). */

@@ -4,9 +4,19 @@
  * `ready`. `start` is the first message a service gets (docs/task-protocol.md#lifecycle), so a process that waits for it
  * cannot tell a warm start from a cold one.
  *
- * Waiting processes take no capacity slot; the pool holds at most `warm` of them, and starts none
- * while the node is near its open-file limit. It refills in the background after each take. A
- * process that dies while it waits is replaced after a backoff that doubles while they keep dying,
+ * Waiting processes take no capacity slot; the pool holds `warm` of them, and starts none while
+ * the node is near its open-file limit. It refills in the background after each take, starting
+ * the missing processes at once (they load concurrently; at most the node's launchConcurrency per
+ * refill), so a pool emptied by a burst is whole again one load time later, not one per process.
+ *
+ * With `warmMax` above `warm`, the pool's target follows demand: the processes asked for (taken,
+ * or missed on an empty pool) in the last {@link DEMAND_WINDOW_MS}, at least `warm`, at most
+ * `warmMax`, its growth past `warm` at most the node's free capacity slots (more could not become
+ * instances now). As those asks age out of the window the target falls back, and the newest extra
+ * processes (the least likely to have loaded) are ended. Counting asks in a window, rather than
+ * estimating a rate, keeps the target a plain function of the clock that tests can step.
+ *
+ * A process that dies while it waits is replaced after a backoff that doubles while they keep dying,
  * so a task whose process cannot start does not fork in a hot loop. Warm processes lead their own
  * process group and exit when their node goes away (IPC disconnect, stdin EOF), like instances.
  */
@@ -29,6 +39,8 @@ const FD_RETRY_MS = 1_000;
  * event loop, then a core busy loading it) does not compete with the launch being served.
  */
 const REFILL_DELAY_MS = 50;
+/** Takes counted for the target of a pool whose `warmMax` is above `warm`. */
+export const DEMAND_WINDOW_MS = 10_000;
 /** Lines a waiting process wrote that are kept to explain its death. */
 const DEATH_NOTE_LINES = 5;
 const MAX_LINE = 16 * 1024;
@@ -40,6 +52,10 @@ export interface WarmPoolOptions {
   logger: Logger;
   /** False while the node must not start another process (near its open-file limit). */
   mayStart(): boolean;
+  /** Free capacity slots of the node: bounds the pool's growth past `warm`. Default: unbounded. */
+  room?(): number;
+  /** Processes one refill starts at most (the node's launchConcurrency); the rest follow 50 ms later. Default: all. */
+  batch?: number;
   /** Time and timers of the refills and backoffs. Default: {@link systemClock}. */
   clock?: Clock;
 }
@@ -54,6 +70,8 @@ interface Waiting {
   closed: Promise<void>;
   /** Removes the pool's listeners: the process is handed over, or gone. */
   release(): void;
+  /** Ended by the pool because it shrank: its exit is no failure. */
+  retired: boolean;
 }
 
 export class WarmPool {
@@ -66,6 +84,15 @@ export class WarmPool {
   private readonly clock: Clock;
   private timer: unknown;
   private timerAt = 0;
+  /**
+   * When processes were asked for (hits and misses), oldest first: the newest `warmMax` at most,
+   * which count the same as all of them for a target capped at `warmMax`.
+   */
+  private readonly takes: number[] = [];
+  /** The next look at whether the pool should shrink. */
+  private trimTimer: unknown;
+  /** Extra processes ended by a shrink, until they have exited. */
+  private readonly retiring = new Set<Waiting>();
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: WarmPoolOptions) {
@@ -74,9 +101,23 @@ export class WarmPool {
     this.clock = options.clock ?? systemClock;
   }
 
-  /** Processes the pool holds when full: the task's `warm`. */
+  /**
+   * Processes the pool holds when full: `warm`, or with `warmMax` above it, the processes asked
+   * for (taken, or missed on an empty pool) in the last {@link DEMAND_WINDOW_MS}, within
+   * [`warm`, `warmMax`], grown past `warm` by at most the node's free capacity slots.
+   */
   get target(): number {
-    return this.task.warm;
+    const { warm, warmMax } = this.task;
+    if (warmMax <= warm) return warm;
+    this.forgetOldTakes();
+    const wanted = Math.min(warmMax, this.takes.length);
+    const room = Math.max(0, this.options.room?.() ?? Infinity);
+    return warm + Math.max(0, Math.min(wanted - warm, room));
+  }
+
+  /** Processes the pool may hold at most: `warmMax`. */
+  get max(): number {
+    return Math.max(this.task.warm, this.task.warmMax);
   }
 
   /** Processes waiting now. */
@@ -95,8 +136,17 @@ export class WarmPool {
    */
   take(): ChildProcess | undefined {
     if (this.closing) return undefined;
+    // A miss is demand too: counting only hits, a pool could never grow past what it held.
+    if (this.task.warmMax > this.task.warm) {
+      this.takes.push(this.clock.now());
+      if (this.takes.length > this.task.warmMax) this.takes.shift();
+    }
     const i = this.waiting.findIndex((w) => isAlive(w.child, this.task));
-    if (i < 0) return undefined;
+    if (i < 0) {
+      // The target may have grown past what is waiting; never cuts short a backoff.
+      if (this.failures === 0 && this.waiting.length < this.target) this.schedule(REFILL_DELAY_MS);
+      return undefined;
+    }
     const [taken] = this.waiting.splice(i, 1);
     taken.release();
     this.failures = 0;
@@ -108,8 +158,10 @@ export class WarmPool {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.clock.clearTimeout(this.timer);
+      this.clock.clearTimeout(this.trimTimer);
       this.timer = undefined;
-      const all = [...this.waiting];
+      this.trimTimer = undefined;
+      const all = [...this.waiting, ...this.retiring];
       for (const w of all) killProcessGroup(w.child);
       await Promise.all(all.map((w) => w.closed));
     })();
@@ -118,14 +170,47 @@ export class WarmPool {
 
   private fill(): void {
     this.timer = undefined;
-    while (!this.closing && this.waiting.length < this.task.warm) {
+    // Every missing process at once: they load in parallel, so a burst's refill costs one load time.
+    const target = this.target;
+    let started = 0;
+    while (!this.closing && this.waiting.length < target) {
       if (!this.options.mayStart()) return this.schedule(FD_RETRY_MS);
+      if (started++ === (this.options.batch ?? Infinity)) return this.schedule(REFILL_DELAY_MS);
       try {
         this.waiting.push(this.spawnOne());
       } catch (err) {
         return this.failed({ err });
       }
     }
+    this.scheduleTrim();
+  }
+
+  private forgetOldTakes(): void {
+    const since = this.clock.now() - DEMAND_WINDOW_MS;
+    while (this.takes.length > 0 && this.takes[0] <= since) this.takes.shift();
+  }
+
+  /** Looks again at the pool's size when its oldest counted take leaves the window. */
+  private scheduleTrim(): void {
+    if (this.closing || this.trimTimer !== undefined || this.waiting.length <= this.task.warm) return;
+    this.forgetOldTakes();
+    const delay = this.takes.length > 0 ? this.takes[0] + DEMAND_WINDOW_MS - this.clock.now() : 0;
+    this.trimTimer = this.clock.setTimeout(() => this.trim(), delay);
+  }
+
+  /** Ends the processes above the target, newest first (the least likely to have loaded). */
+  private trim(): void {
+    this.trimTimer = undefined;
+    if (this.closing) return;
+    const target = this.target;
+    while (this.waiting.length > target) {
+      const extra = this.waiting.pop()!;
+      extra.retired = true;
+      this.retiring.add(extra);
+      void extra.closed.then(() => this.retiring.delete(extra));
+      killProcessGroup(extra.child);
+    }
+    this.scheduleTrim();
   }
 
   /** Runs `fill` in `delayMs`, unless it is due sooner already. */
@@ -165,6 +250,7 @@ export class WarmPool {
       child,
       startedAt: this.clock.now(),
       lines,
+      retired: false,
       closed: new Promise((resolve) => (resolveClosed = resolve)),
       release() {
         for (const { stream, onData, onEnd } of splitters) {
@@ -180,7 +266,7 @@ export class WarmPool {
       resolveClosed();
       const i = this.waiting.indexOf(waiting);
       if (i >= 0) this.waiting.splice(i, 1);
-      if (this.closing) return;
+      if (this.closing || waiting.retired) return;
       if (this.clock.now() - waiting.startedAt >= STABLE_MS) this.failures = 0;
       this.failed({ pid: child.pid, code, signal, lastLines: lines });
     };
@@ -214,6 +300,10 @@ export interface WarmPoolsOptions {
   cwd: string;
   logger: Logger;
   mayStart(): boolean;
+  /** Free capacity slots of the node: bounds each pool's growth past `warm`. */
+  room?(): number;
+  /** Processes one refill starts at most: the node's launchConcurrency. */
+  batch?: number;
 }
 
 /** A node's warm pools, one per offered task with `warm` > 0. */
@@ -223,13 +313,21 @@ export class WarmPools {
   constructor(options: WarmPoolsOptions) {
     for (const task of options.tasks) {
       if (task.warm === 0) continue;
-      this.pools.set(task.name, new WarmPool({ task, cwd: options.cwd, logger: options.logger.child({ task: task.name }), mayStart: () => options.mayStart() }));
+      this.pools.set(
+        task.name,
+        new WarmPool({ task, cwd: options.cwd, logger: options.logger.child({ task: task.name }), mayStart: () => options.mayStart(), room: () => options.room?.() ?? Infinity, batch: options.batch }),
+      );
     }
   }
 
-  /** Processes the pools hold at most, all together. */
+  /** Processes the pools hold now when full, all together. */
   get target(): number {
     return [...this.pools.values()].reduce((sum, pool) => sum + pool.target, 0);
+  }
+
+  /** Processes the pools may hold at most, all together (each grown to its `warmMax`). */
+  get max(): number {
+    return [...this.pools.values()].reduce((sum, pool) => sum + pool.max, 0);
   }
 
   /** Per task: processes waiting now. */

@@ -163,6 +163,14 @@ describe("configuration", () => {
     configError(() => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, command: ["python3", PYTHON_ECHO] } } }).file }, env), "tasks.t", /exactly one/);
     configError(() => loadConfig({ config: folderWith({ tasks: { t: {} } }).file }, env), "tasks.t", /exactly one/);
     configError(() => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, livenessTimeoutMs: 1000 } } }).file }, env), "tasks.t.livenessTimeoutMs", /at least 5000/);
+    configError(() => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, warm: 3, warmMax: 2 } } }).file }, env), "tasks.t.warmMax", /at least warm \(3\)/);
+  });
+
+  it("defaults warmMax to warm (no growth), and takes a larger one", () => {
+    const load = (entry: object) => loadConfig({ config: folderWith({ tasks: { t: { module: ECHO_SERVICE, ...entry } } }).file }, env).tasks.t;
+    assert.deepEqual([load({}).warm, load({}).warmMax], [0, 0]);
+    assert.deepEqual([load({ warm: 2 }).warm, load({ warm: 2 }).warmMax], [2, 2]);
+    assert.deepEqual([load({ warm: 2, warmMax: 6 }).warm, load({ warm: 2, warmMax: 6 }).warmMax], [2, 6]);
   });
 
   it("refuses bad environment values, naming the variable", () => {

@@ -164,6 +164,56 @@ describe("warm pool", () => {
   });
 });
 
+describe("warm pool with warmMax", () => {
+  // Grows from 1 toward 4 with the launches of the last 10 s, then shrinks back.
+  const fx = useCluster({ extra: { tasks: { grow: { module: ECHO_SERVICE, warm: 1, warmMax: 4 } } } });
+
+  /** Waits until the node shows `count` waiting processes of `grow` and exactly that many run. */
+  async function pool(count: number, ms?: number): Promise<number[]> {
+    await eventually(() => fx.cluster.nodes[0].warm.grow === count && processesOf("grow").length === count, `${count} warm processes of grow`, ms);
+    return processesOf("grow");
+  }
+
+  /** Launches `count` instances of `grow` at once; each answers; returns their pids. */
+  async function burst(a: RawClient, count: number): Promise<{ instance: string; pid: number }[]> {
+    const launched = await Promise.all(Array.from({ length: count }, () => a.request({ type: "launch", task: "grow" })));
+    const out: { instance: string; pid: number }[] = [];
+    for (const { type, instance } of launched) {
+      assert.equal(type, "launched");
+      await a.request({ type: "join", instance });
+      out.push({ instance, pid: (await whoami(a, instance)).pid as number });
+    }
+    return out;
+  }
+
+  async function stopAll(a: RawClient, instances: { instance: string; pid: number }[]): Promise<void> {
+    for (const { instance } of instances) assert.equal((await a.request({ type: "stop", instance })).type, "stopped");
+    await eventually(() => instances.every(({ pid }) => !alive(pid)), "the instances' processes to end");
+  }
+
+  it("a burst past warm is served, grows the pool toward warmMax so the next burst is served warm, and the pool shrinks back", async () => {
+    await pool(1);
+    const a = await fx.cluster.raw(0);
+    const first = await burst(a, 4);
+    await stopAll(a, first);
+    const grown = await pool(4);
+    await eventually(async () => {
+      const out = await runCli(["nodes", "--json", "--redis", fx.redis.url, "--prefix", "t"], { env: cliEnv() });
+      const nodes = JSON.parse(out.stdout) as { warm: Record<string, number> }[];
+      return nodes.length === 1 && nodes[0].warm.grow === 4;
+    }, "the node record to show the grown pool");
+    const second = await burst(a, 4);
+    assert.deepEqual(
+      second.map((i) => i.pid).sort((x, y) => x - y),
+      grown,
+      "every launch of the second burst adopted a waiting process",
+    );
+    await stopAll(a, second);
+    // 10 s after the last launch the window is empty: back to warm (1).
+    await pool(1, 40_000);
+  });
+});
+
 describe("warm pool of a task whose process cannot start", () => {
   const logs: Record<string, any>[] = [];
   const logger = pino({ level: "debug" }, { write: (line: string) => void logs.push(JSON.parse(line)) });

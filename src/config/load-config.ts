@@ -129,6 +129,9 @@ export function resolveTask(name: string, entry: TaskFileEntry, file: string | n
   if (entry.livenessTimeoutMs !== undefined && entry.livenessTimeoutMs > 0 && entry.livenessTimeoutMs < MIN_LIVENESS_MS) {
     throw new ConfigError(file, `${at}.livenessTimeoutMs`, `expected 0 (off) or at least ${MIN_LIVENESS_MS}: the service SDK sends a heartbeat every 2 s`);
   }
+  if (entry.warmMax !== undefined && entry.warmMax < (entry.warm ?? 0)) {
+    throw new ConfigError(file, `${at}.warmMax`, `expected at least warm (${entry.warm ?? 0}): a warm pool grows from warm up to warmMax, got ${entry.warmMax}`);
+  }
   const common = {
     name,
     restart: entry.restart ?? "never",
@@ -142,6 +145,7 @@ export function resolveTask(name: string, entry: TaskFileEntry, file: string | n
     maxMemoryMb: entry.maxMemoryMb,
     relaunch: entry.relaunch ?? false,
     warm: entry.warm ?? 0,
+    warmMax: entry.warmMax ?? entry.warm ?? 0,
     maxQueuedBytes: entry.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes,
     env: { ...(entry.env ?? {}) },
   };

@@ -40,6 +40,12 @@ export interface TaskConfig {
   readonly relaunch: boolean;
   readonly warm: number;
   /**
+   * Processes a warm pool may hold when launches come fast: its target grows from `warm` toward
+   * this with the launches it served in the last 10 s, and shrinks back when they slow down.
+   * At least `warm`. Default: `warm` (no growth).
+   */
+  readonly warmMax: number;
+  /**
    * Bytes of messages waiting to be written to the process (its stdin, or its IPC channel) at
    * most; past it, client messages to it are dropped and their senders get `dropped`. Also bounds
    * the messages held for it across a restart. Default 8 MiB.

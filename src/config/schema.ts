@@ -41,6 +41,7 @@ const TaskSchema = Type.Object(
     livenessTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
     relaunch: Type.Optional(Type.Boolean()),
     warm: Type.Optional(Type.Integer({ minimum: 0 })),
+    warmMax: Type.Optional(Type.Integer({ minimum: 0 })),
     maxQueuedBytes: Type.Optional(Type.Integer({ minimum: 1024 })),
     env: Type.Optional(Type.Record(Type.String(), Type.String())),
   },
