@@ -15,9 +15,11 @@
  */
 import { ActionDispatcher } from "../actions.js";
 import { ServmanError, isErrorCode } from "../errors.js";
+import { ClientListeners } from "./client-listeners.js";
+import { PendingRequests } from "./pending-requests.js";
 import { InstanceHandle, type InstanceActionHandler, type InstanceHandleHost } from "./instance-handle.js";
 import { CLOSE_NORMAL, CLOSE_POLICY, CLOSE_SESSION_TAKEN } from "../protocol/close-codes.js";
-import type { ClosedReason, LaunchOptions, RequestId } from "../protocol/client-messages.js";
+import type { ClosedReason, LaunchOptions } from "../protocol/client-messages.js";
 import {
   RECONNECT_DEFAULTS,
   type ClientActionArgs,
@@ -34,12 +36,6 @@ export { InstanceHandle };
 export type { InstanceActionHandler };
 export type { HandleOptions } from "../actions.js";
 export type { ClientActionArgs, ClientEvents, LaunchParams, LaunchResult, ReconnectOptions, ServmanClientOptions, WebSocketConstructor, WebSocketLike };
-
-interface Pending {
-  resolve(frame: Record<string, unknown>): void;
-  reject(err: ServmanError): void;
-  timer: ReturnType<typeof setTimeout>;
-}
 
 interface Welcome {
   session: string;
@@ -71,11 +67,8 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   private readonly reconnectOptions: Required<ReconnectOptions> | null;
   private ws: WebSocketLike | undefined;
   private urlIndex = 0;
-  private nextId = 1;
-  private readonly pending = new Map<RequestId, Pending>();
-  // Each event's listener has its own signature (ClientEvents); the map holds them all.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private readonly listeners = new Map<keyof ClientEvents, Set<(...args: any[]) => void>>();
+  private readonly pending = new PendingRequests();
+  private readonly listeners = new ClientListeners<ClientEvents>();
   /** Instances this client is joined to (what a failed resume reports as lost). */
   private readonly joinedInstances = new Set<string>();
   /** Sends made while reconnecting, as frames; null when connected. */
@@ -114,11 +107,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
 
   /** Adds a listener. Returns a function that removes it. */
   on<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): () => void {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
-    const stored = listener as (...args: unknown[]) => void;
-    set.add(stored);
-    return () => set.delete(stored);
+    return this.listeners.on(event, listener);
   }
 
   /**
@@ -138,7 +127,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   }
 
   private emit<E extends keyof ClientEvents>(event: E, ...args: ClientEvents[E]): void {
-    for (const listener of this.listeners.get(event) ?? []) listener(...args);
+    this.listeners.emit(event, ...args);
   }
 
   /** Opens the connection (to the first URL that answers) and resolves with the welcome. */
@@ -196,11 +185,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         if (this.ws !== ws) return;
         this.ws = undefined;
         const err = new ServmanError("unavailable", `connection closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`);
-        for (const [id, p] of this.pending) {
-          clearTimeout(p.timer);
-          this.pending.delete(id);
-          p.reject(err);
-        }
+        this.pending.rejectAll(err);
         // A reconnect in progress notices by itself (its resume request was just rejected).
         if (this.queued) return;
         // Closed by us, by a policy (1008: ticket, rate), or because another connection took the
@@ -283,19 +268,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
 
   /** Handles one frame other than the welcome. Subclasses may extend it. */
   protected onFrame(frame: Record<string, unknown>): void {
-    const id = frame.id as RequestId | undefined;
-    if (id !== undefined && this.pending.has(id)) {
-      const p = this.pending.get(id)!;
-      this.pending.delete(id);
-      clearTimeout(p.timer);
-      if (frame.type === "error") {
-        const code = isErrorCode(frame.code) ? frame.code : "internal";
-        p.reject(new ServmanError(code, typeof frame.message === "string" ? frame.message : code));
-      } else {
-        p.resolve(frame);
-      }
-      return;
-    }
+    if (this.pending.settle(frame)) return;
     switch (frame.type) {
       case "message": {
         const instance = String(frame.instance);
@@ -306,7 +279,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         const own = this.handles.get(instance)?.dispatch(action, frame.data, channel, onError) ?? false;
         const handled = this.dispatchAction(action, [instance, frame.data, channel], onError);
         this.emit("message", instance, action, frame.data, channel);
-        if (!own && !handled && (this.listeners.get("message")?.size ?? 0) === 0) this.onUnknownAction(instance, action, frame.data, channel);
+        if (!own && !handled && this.listeners.count("message") === 0) this.onUnknownAction(instance, action, frame.data, channel);
         break;
       }
       case "closed":
@@ -342,15 +315,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     if (!ws || ws.readyState !== OPEN || (this.queued && !resuming)) {
       return Promise.reject(new ServmanError("unavailable", this.queued ? "reconnecting; try again once resumed" : "not connected"));
     }
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new ServmanError("timeout", `no reply to ${String(frame.type)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      ws.send(JSON.stringify({ ...frame, id }));
-    });
+    return this.pending.send(frame, timeoutMs, (text) => ws.send(text));
   }
 
   private get timeout(): number {
