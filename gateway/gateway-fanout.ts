@@ -20,8 +20,8 @@ import { FanoutOrder } from "./fanout-order.js";
 
 /** A session a fanout may be written to. */
 export interface FanoutSession {
-  /** True when an event of `instance` can be written to the client now, in order. */
-  takesFanout(instance: string): boolean;
+  /** True while the session can take a fanout's event (its gate orders it behind a replay). */
+  takesFanout(): boolean;
   /** One event (JSON text), as if it came on the session's channel. */
   onBus(payload: string): void;
   /** Fanout `seq` of `instance` (run `run`) for the session: its event, JSON text. */
@@ -105,7 +105,7 @@ function deliverFanout(host: FanoutHost, instance: string, run: string | undefin
   const missed: string[] = [];
   for (const id of sessions) {
     const session = host.session(id);
-    if (session?.takesFanout(instance)) session.onFanout(instance, run, seq, event);
+    if (session?.takesFanout()) session.onFanout(instance, run, seq, event);
     else missed.push(id);
   }
   if (missed.length === 0) return;

@@ -146,8 +146,14 @@ export interface ResumingSession {
   replayedThrough(instance: string, run: string, seq: number): void;
 }
 
-function toInstance(ctx: SessionContext, instance: string, message: ToInstance): Promise<number> {
+/** Publishes `message` on the instance's channel; resolves with the nodes that heard it. */
+export function toInstance(ctx: SessionContext, instance: string, message: ToInstance): Promise<number> {
   return publishOn(ctx.redis, ctx.keys.instanceChannel(instance), JSON.stringify(message));
+}
+
+/** The `resume` that asks an instance's node for what it kept for `s`, on `s`'s channel. */
+export function resumeMessage(s: ResumingSession): ToInstance {
+  return { type: "resume", client: s.id(), reply: s.channel(), ...(s.ctx.routeAs !== undefined ? { gateway: s.ctx.routeAs } : {}) };
 }
 
 /** The instance a bus event (JSON text) is about, if any. */
@@ -219,9 +225,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
   await ctx.rebind(oldChannel, s.channel());
   if (s.closed()) return;
   // Each instance replays what it kept to this (now subscribed) channel; none listening: it is gone.
-  const asked = await Promise.all(
-    joined.map((instance) => toInstance(ctx, instance, { type: "resume", client: s.id(), reply: s.channel(), ...(ctx.routeAs !== undefined ? { gateway: ctx.routeAs } : {}) }).catch(() => -1)),
-  );
+  const asked = await Promise.all(joined.map((instance) => toInstance(ctx, instance, resumeMessage(s)).catch(() => -1)));
   const gone = joined.filter((_, i) => asked[i] === 0);
   for (const instance of gone) {
     gate.forget(instance);

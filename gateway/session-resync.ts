@@ -12,9 +12,8 @@
  * store and no socket closes; the client sees only the events (and perhaps a `dropped`).
  */
 import type { ToInstance } from "../src/protocol/bus-messages.js";
-import { publish } from "../src/pubsub.js";
 import { ReplayGate } from "./replay-gate.js";
-import type { ResumingSession } from "./session-resume.js";
+import { resumeMessage, toInstance, type ResumingSession } from "./session-resume.js";
 
 /**
  * A node's subscriber may come back later than the gateway's: a `resume` that reached nobody is
@@ -48,11 +47,11 @@ export async function resyncSession(s: ResumingSession): Promise<void> {
   );
   s.setGate(gate);
   gate.open();
-  const resume: ToInstance = { type: "resume", client: s.id(), reply: s.channel(), ...(ctx.routeAs !== undefined ? { gateway: ctx.routeAs } : {}) };
+  const resume = resumeMessage(s);
   let pending = joined;
   const deadline = Date.now() + RETRY_FOR_MS;
   for (;;) {
-    const asked = await Promise.all(pending.map((instance) => toInstance(s, instance, resume).catch(() => 0)));
+    const asked = await Promise.all(pending.map((instance) => toInstance(ctx, instance, resume).catch(() => 0)));
     pending = pending.filter((_, i) => asked[i] === 0);
     if (pending.length === 0 || s.closed() || Date.now() > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
@@ -65,11 +64,7 @@ export async function resyncSession(s: ResumingSession): Promise<void> {
 /** Publishes `message` on the instance's channel until a node hears it, or `ms` passed. */
 async function untilHeard(s: ResumingSession, instance: string, message: ToInstance, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while ((await toInstance(s, instance, message).catch(() => 0)) === 0 && Date.now() < deadline && !s.closed()) {
+  while ((await toInstance(s.ctx, instance, message).catch(() => 0)) === 0 && Date.now() < deadline && !s.closed()) {
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
   }
-}
-
-function toInstance(s: ResumingSession, instance: string, message: ToInstance): Promise<number> {
-  return publish(s.ctx.redis, s.ctx.keys.instanceChannel(instance), JSON.stringify(message));
 }

@@ -290,7 +290,7 @@ export class ClientSession {
    * and one named back `undelivered` then would leave the client away until a resume that never
    * comes.
    */
-  takesFanout(_instance: string): boolean {
+  takesFanout(): boolean {
     return !this.closed && this.tail === null && this.ws.readyState === this.ws.OPEN;
   }
 

@@ -7,7 +7,7 @@
  *
  * Every caller goes through these functions; nothing else calls `publish`, `subscribe` or `PUBSUB`.
  */
-import { Cluster } from "ioredis";
+import { Cluster, type ChainableCommander } from "ioredis";
 import type { RedisClient } from "./redis-connection.js";
 
 /** Whether `redis` talks to a Redis Cluster (and so publishes on sharded channels). */
@@ -32,6 +32,14 @@ export async function subscriberCount(redis: RedisClient, channel: string): Prom
   if (!isCluster(redis)) return count(await redis.pubsub("NUMSUB", channel));
   const counts = await Promise.all(redis.nodes("master").map(async (node) => count(await node.pubsub("SHARDNUMSUB", channel))));
   return counts.reduce((sum, n) => sum + n, 0);
+}
+
+/**
+ * Adds a publish of `payload` on `channel` to transaction `tx` opened on `redis`. On a cluster it
+ * is an `SPUBLISH`, whose channel counts as a key: it must share the transaction's hash slot.
+ */
+export function publishIn(tx: ChainableCommander, redis: RedisClient, channel: string, payload: string): ChainableCommander {
+  return isCluster(redis) ? tx.spublish(channel, payload) : tx.publish(channel, payload);
 }
 
 /** Subscribes `channels` on a subscriber connection. */

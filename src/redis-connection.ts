@@ -130,17 +130,7 @@ function watchErrors<C extends RedisClient>(redis: C, options: ConnectionOptions
 export async function checkRedis(target: RedisTarget, timeoutMs = 3_000): Promise<void> {
   const shown = describeRedis(target);
   const probe: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs, ...targetOptions(target), sentinelRetryStrategy: () => null };
-  const redis: RedisClient =
-    target.kind === "cluster"
-      ? new Cluster(clusterParts(target).nodes, {
-          lazyConnect: true,
-          redisOptions: { ...probe, ...clusterParts(target).nodeOptions },
-          clusterRetryStrategy: () => null,
-          slotsRefreshTimeout: timeoutMs,
-        })
-      : target.kind === "single"
-        ? new Redis(target.url, probe)
-        : new Redis(probe);
+  const redis: RedisClient = target.kind === "cluster" ? probeCluster(target, probe, timeoutMs) : target.kind === "single" ? new Redis(target.url, probe) : new Redis(probe);
   let lastError: Error | undefined;
   redis.on("error", (err: Error) => (lastError = err));
   try {
@@ -187,6 +177,12 @@ export async function checkRedis(target: RedisTarget, timeoutMs = 3_000): Promis
   } finally {
     redis.disconnect();
   }
+}
+
+/** A cluster client for the startup check: one attempt, no retries. */
+function probeCluster(target: ClusterRedis, probe: RedisOptions, timeoutMs: number): Cluster {
+  const { nodes, nodeOptions } = clusterParts(target);
+  return new Cluster(nodes, { lazyConnect: true, redisOptions: { ...probe, ...nodeOptions }, clusterRetryStrategy: () => null, slotsRefreshTimeout: timeoutMs });
 }
 
 /**

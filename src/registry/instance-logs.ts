@@ -5,7 +5,7 @@
  */
 import type { RedisClient } from "../redis-connection.js";
 import type { Keys } from "../keys.js";
-import { publish } from "../pubsub.js";
+import { publish, publishIn } from "../pubsub.js";
 
 /** One log line. */
 export interface LogLine {
@@ -60,8 +60,8 @@ export class InstanceLogs {
   /** Records how the instance ended, lets its logs expire, and tells followers it is over. */
   async ended(pm: PostMortem): Promise<void> {
     // The post-mortem, the logs and their live channel share the instance's hash tag: one slot.
-    await this.redis.multi().set(this.keys.postMortem(pm.instance), JSON.stringify(pm), "EX", KEPT_AFTER_END_S).expire(this.keys.instanceLogs(pm.instance), KEPT_AFTER_END_S).exec();
-    await publish(this.redis, this.keys.instanceLogChannel(pm.instance), JSON.stringify({ end: pm.reason }));
+    const tx = this.redis.multi().set(this.keys.postMortem(pm.instance), JSON.stringify(pm), "EX", KEPT_AFTER_END_S).expire(this.keys.instanceLogs(pm.instance), KEPT_AFTER_END_S);
+    await publishIn(tx, this.redis, this.keys.instanceLogChannel(pm.instance), JSON.stringify({ end: pm.reason })).exec();
   }
 
   /** A new instance takes the id: the logs and post-mortem of an earlier one with it go. */
