@@ -1,7 +1,7 @@
 /**
  * The resume handshake again, on a connection that never closed: after a node's fanout to this
- * gateway reached nobody while its subscriber was reconnecting (a Redis failover, SPEC-v2 A),
- * docs/resume.md#after-a-redis-failover.
+ * gateway reached nobody while its subscriber was reconnecting (a Redis failover,
+ * docs/resume.md#after-a-redis-failover).
  *
  * The node then keeps the client's events "until it resumes", as for a dead gateway. Its
  * WebSocket never closed, so it would never resume: its events would stop silently. So the node

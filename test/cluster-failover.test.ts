@@ -1,5 +1,5 @@
 /**
- * Servman on a Redis Cluster (3 masters, 3 replicas) through a failover under traffic (SPEC-v2 A):
+ * Servman on a Redis Cluster (3 masters, 3 replicas) through a failover under traffic (docs/redis.md#topologies):
  * a master dies while a client sends echoes and its instance broadcasts a numbered stream, and
  * nothing restarts, the connection stays open, every send is echoed or answered with an error,
  * and every event is received in order or counted in `dropped`. Then the data-loss case: masters

@@ -1,5 +1,5 @@
 /**
- * Traffic through a Redis failover (SPEC-v2 A: nothing lost silently). One joined raw client sends
+ * Traffic through a Redis failover (docs/redis.md#topologies: nothing lost silently). One joined raw client sends
  * numbered echoes steadily while its instance broadcasts a numbered `tick` stream (the echo
  * fixture's `tick` action). Afterwards every send must have been echoed or answered with an
  * error, and every tick received (in order) or counted in a `dropped` for that instance.
