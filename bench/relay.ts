@@ -19,7 +19,7 @@
 import { runBenchmark, type BenchContext } from "./lib/bench-runner.js";
 import { startScript, startServman } from "./lib/child-processes.js";
 import { mapLimit } from "./lib/concurrency.js";
-import { cpuDelta, cpuSnapshot, type CpuGroups, type CpuSnapshot } from "./lib/cpu-time.js";
+import { cpuDelta, cpuSnapshot, perUnit, type CpuGroups, type CpuSnapshot } from "./lib/cpu-time.js";
 import { envInt } from "./lib/env.js";
 import { processesBelow, survivors } from "./lib/leftovers.js";
 import { say } from "./lib/output.js";
@@ -27,7 +27,7 @@ import { startRedis } from "./lib/redis.js";
 import { pipelinedLoad, sequentialRoundTrips, type PipelinedResult } from "./lib/relay-load.js";
 import { metric } from "./lib/results.js";
 import { writeBenchConfig } from "./lib/servman-config.js";
-import { summarize, type LatencySummary } from "./lib/stats.js";
+import { median, summarize, type LatencySummary } from "./lib/stats.js";
 import { PlainWire, ServmanWire, type TextPipe } from "./lib/wire-client.js";
 
 const ROUNDS = envInt("BENCH_RELAY_ROUNDS", 2000);
@@ -76,11 +76,6 @@ interface SequentialRun extends LatencySummary {
   cpuUsPerRoundTrip: Record<string, number>;
 }
 
-/** CPU µs per unit of work, per group, from the CPU ms each group used for `count` units. */
-function perUnit(cpuMs: CpuSnapshot, count: number): Record<string, number> {
-  return Object.fromEntries(Object.entries(cpuMs).map(([k, ms]) => [k, count > 0 ? Math.round((ms * 1000 * 10) / count) / 10 : 0]));
-}
-
 /** The process groups that belong to one chain alone (redis-server and the load generator serve both). */
 function ownGroups(chain: Chain): CpuGroups {
   return { "gateway+node": chain.groups["gateway+node"], instances: chain.groups.instances };
@@ -116,12 +111,6 @@ async function runPipelined(chain: Chain): Promise<PipelinedRun> {
   const cpuUsPerMessage = perUnit(cpuMs, (run.messagesPerSecond * run.measuredMs) / 1000);
   say(`  ${chain.name} pipelined: ${run.messagesPerSecond} msgs/s, lost ${run.lost}; CPU µs/msg ${JSON.stringify(cpuUsPerMessage)}`);
   return { ...rest, latency: summarize(samples), cpuMs, cpuUsPerMessage };
-}
-
-/** The median of `values` (the middle one of an odd count, the lower middle of an even count). */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
 }
 
 async function closeAll(pipes: TextPipe[]): Promise<void> {

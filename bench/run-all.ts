@@ -18,7 +18,7 @@ import { benchmarkScript, RESULTS_DIR, ROOT } from "./lib/paths.js";
 import { readResult, targetText, type BenchResult } from "./lib/results.js";
 import { formatNumber, formatRatio, metText, renderTable } from "./lib/table.js";
 
-const ALL = ["relay", "launch", "launch-warm", "connections", "density", "heartbeat", "stalled", "redis-cost", "slot-families", "relay-cluster", "failover"] as const;
+const ALL = ["relay", "launch", "launch-warm", "connections", "density", "heartbeat", "stalled", "redis-cost", "slot-families", "relay-cluster", "failover", "peer"] as const;
 const TIMEOUT_MS = envInt("BENCH_TIMEOUT_S", 900) * 1000;
 
 const asked = process.argv.slice(2);

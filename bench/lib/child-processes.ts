@@ -92,11 +92,16 @@ interface ScriptMessage {
 }
 
 /**
- * Forks `bench/servers/<name>.js` with `args` and resolves once it sent `{type: "ready"}`.
- * `execArgv` lets a floor run with the same Node flags as the program it is compared with.
+ * Forks `bench/servers/<name>.js` (or `options.path`, a compiled script elsewhere, named `name`)
+ * with `args` and resolves once it sent `{type: "ready"}`. `execArgv` lets a floor run with the
+ * same Node flags as the program it is compared with.
  */
-export function startScript<Ready = Record<string, unknown>>(name: string, args: string[] = [], options: { timeoutMs?: number; execArgv?: string[] } = {}): Promise<ScriptProcess<Ready>> {
-  const child = fork(serverScript(name), args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv: [...profileFlags(name), ...(options.execArgv ?? [])] });
+export function startScript<Ready = Record<string, unknown>>(
+  name: string,
+  args: string[] = [],
+  options: { timeoutMs?: number; execArgv?: string[]; path?: string } = {},
+): Promise<ScriptProcess<Ready>> {
+  const child = fork(options.path ?? serverScript(name), args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv: [...profileFlags(name), ...(options.execArgv ?? [])] });
   track(child, name);
   const err = tail();
   child.stderr!.on("data", (chunk: Buffer) => err.push(chunk));

@@ -49,3 +49,8 @@ export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): CpuSnapshot {
   for (const name of Object.keys(after)) out[name] = Math.round((after[name] - (before[name] ?? 0)) * 10) / 10;
   return out;
 }
+
+/** CPU µs per unit of work, per group, from the CPU ms each group used for `count` units (0.1 µs steps). */
+export function perUnit(cpuMs: CpuSnapshot, count: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(cpuMs).map(([k, ms]) => [k, count > 0 ? Math.round((ms * 1000 * 10) / count) / 10 : 0]));
+}

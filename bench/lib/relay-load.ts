@@ -3,11 +3,19 @@
  * connection (latency), and many connections each keeping a window of messages in flight
  * (throughput). Replies are matched first-in first-out, which relies on per-connection ordering,
  * a guarantee both chains give; every message still unanswered at the end counts as lost.
+ * They drive raw text pipes (relay) as well as client SDKs (peer): anything that sends a message
+ * and reports each reply.
  */
-import type { TextPipe } from "./wire-client.js";
+
+/** What the workloads drive: send one message (`M`: raw text, or an SDK's payload), hear each reply. */
+export interface LoadPipe<M = string> {
+  send(message: M): void;
+  /** Called once per reply, which is not read (null: stop listening). */
+  onFrame(handler: (() => void) | null): void;
+}
 
 /** Sends `text` on `pipe` and resolves with the ms until the next frame arrives on it. */
-function roundTrip(pipe: TextPipe, text: string, timeoutMs: number): Promise<number> {
+function roundTrip<M>(pipe: LoadPipe<M>, text: M, timeoutMs: number): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       pipe.onFrame(null);
@@ -32,7 +40,7 @@ function roundTrip(pipe: TextPipe, text: string, timeoutMs: number): Promise<num
  * and the other a busy one. Returns, per pipe, the last `rounds` round-trip times in ms.
  * `frame(p, i)` builds the i-th message of pipe p.
  */
-export async function sequentialRoundTrips(pipes: readonly TextPipe[], frame: (pipe: number, i: number) => string, warmup: number, rounds: number, timeoutMs = 10_000): Promise<number[][]> {
+export async function sequentialRoundTrips<M>(pipes: readonly LoadPipe<M>[], frame: (pipe: number, i: number) => M, warmup: number, rounds: number, timeoutMs = 10_000): Promise<number[][]> {
   const samples = pipes.map(() => [] as number[]);
   const order = pipes.map((_, p) => p);
   for (let i = 0; i < warmup + rounds; i++) {
@@ -66,9 +74,9 @@ export interface PipelinedResult {
  * `warmupMs + durationMs` have passed. Only replies in the last `durationMs` are counted; `hooks`
  * run when that interval starts and ends (to read CPU counters over exactly that interval).
  */
-export async function pipelinedLoad(
-  pipes: readonly TextPipe[],
-  frame: (client: number, seq: number) => string,
+export async function pipelinedLoad<M>(
+  pipes: readonly LoadPipe<M>[],
+  frame: (client: number, seq: number) => M,
   window: number,
   warmupMs: number,
   durationMs: number,

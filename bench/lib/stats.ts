@@ -42,6 +42,12 @@ export function summarize(samplesMs: readonly number[]): LatencySummary {
   };
 }
 
+/** The median of `values` (the middle one of an odd count, the lower middle of an even count); 0 for none. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
+}
+
 /** servman / floor, or null when either is missing or the floor is zero. */
 export function ratio(servman: number | null | undefined, floor: number | null | undefined): number | null {
   if (servman === null || servman === undefined || floor === null || floor === undefined || floor === 0) return null;
