@@ -11,8 +11,9 @@
  * round trips/s of BENCH_PEER_CLIENTS clients in BENCH_PEER_ROOMS rooms each keeping
  * BENCH_PEER_WINDOW echoes in flight, broadcast deliveries/s and server CPU per delivery (1 room x
  * BENCH_PEER_MEMBERS clients), create+join p50 / p99 (Servman: `launch` with `join: true`, with a
- * warm pool and without; Colyseus: `client.create()`). Then, once, memory per idle room (PSS
- * growth over BENCH_PEER_SERVMAN_ROOMS / BENCH_PEER_COLYSEUS_ROOMS rooms).
+ * warm pool and without; Colyseus: `client.create()`). Before all that, once, on systems no client
+ * used yet: memory per idle room (PSS growth over BENCH_PEER_SERVMAN_ROOMS /
+ * BENCH_PEER_COLYSEUS_ROOMS rooms, which are then ended).
  *
  * Variants: BENCH_PEER_SHARED=1 adds a Servman deployment whose room task has
  * `isolation: "shared"` (skipped, with a note, when this version's schema refuses the key);
@@ -38,7 +39,7 @@ const MEMBERS = envInt("BENCH_PEER_MEMBERS", 100);
 const JOINS = envInt("BENCH_PEER_JOINS", 10);
 const SETTLE_MS = envInt("BENCH_PEER_SETTLE_MS", 200, 0);
 const SERVMAN_ROOMS = envInt("BENCH_PEER_SERVMAN_ROOMS", 50);
-const COLYSEUS_ROOMS = envInt("BENCH_PEER_COLYSEUS_ROOMS", 200);
+const COLYSEUS_ROOMS = envInt("BENCH_PEER_COLYSEUS_ROOMS", 1000);
 const SHARED = process.env.BENCH_PEER_SHARED === "1";
 const COLYSEUS_REDIS = process.env.BENCH_PEER_COLYSEUS_REDIS === "1";
 const SIZES: WorkloadSizes = {
@@ -89,7 +90,17 @@ async function openClients(systems: readonly PeerSystem[]): Promise<Contender[]>
   return contenders;
 }
 
-/** Every measure on every system, `ROUNDS` times; memory once at the end. */
+/** Memory per idle room of each system, on systems no client used yet. */
+async function measureMemory(systems: readonly PeerSystem[]): Promise<Record<string, MemoryRun>> {
+  const memory: Record<string, MemoryRun> = {};
+  for (const system of systems) {
+    say(`${system.label}: memory per idle room`);
+    memory[system.key] = await memoryRun(system, system.key.startsWith("servman") ? SERVMAN_ROOMS : COLYSEUS_ROOMS, 1000);
+  }
+  return memory;
+}
+
+/** Every measure but memory on every system, `ROUNDS` times. */
 async function measure(contenders: readonly Contender[]) {
   const rounds: Record<string, SystemRounds> = Object.fromEntries(contenders.map((c) => [c.system.key, { echo: [], load: [], broadcast: [] }]));
   const joins: Record<string, CreateJoinRun[]> = {};
@@ -104,12 +115,7 @@ async function measure(contenders: readonly Contender[]) {
     const created = await createJoinRuns(contenders, r === 1 ? JOIN_WARMUP : 0, JOINS);
     for (const [key, run] of Object.entries(created)) (joins[key] ??= []).push(run);
   }
-  const memory: Record<string, MemoryRun> = {};
-  for (const c of contenders) {
-    say(`${c.system.label}: memory per idle room`);
-    memory[c.system.key] = await memoryRun(c.system, c.system.key.startsWith("servman") ? SERVMAN_ROOMS : COLYSEUS_ROOMS, 1000);
-  }
-  return { rounds, joins, memory };
+  return { rounds, joins };
 }
 
 /** The create+join rows of one Servman series against Colyseus. */
@@ -146,8 +152,9 @@ await runBenchmark("peer", "Servman and Colyseus 0.18: the same rooms, in the sa
   const systems: PeerSystem[] = [];
   try {
     await startSystems(ctx, systems);
+    const memory = await measureMemory(systems);
     const contenders = await openClients(systems);
-    const { rounds, joins, memory } = await measure(contenders);
+    const { rounds, joins } = await measure(contenders);
     const summaries: Record<string, SystemSummary> = Object.fromEntries(Object.entries(rounds).map(([key, r]) => [key, summarizeSystem(r)]));
     const series = Object.fromEntries(Object.entries(joins).map(([key, runs]) => [key, summarizeCreateJoin(runs)]));
     const sizes = { clients: CLIENTS, rooms: ROOMS, window: SIZES.window, members: MEMBERS };

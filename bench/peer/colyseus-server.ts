@@ -27,14 +27,22 @@ const server = new Server(options);
 server.define("peer", PeerRoom);
 await server.listen(0, "127.0.0.1");
 const port = (transport.server!.address() as AddressInfo).port;
+/** Rooms made by `createRooms`, by id. */
+const kept: string[] = [];
 
 serveRequests(
   {
     /** Creates `count` rooms that stay up with no client; answers how many were created. */
     async createRooms(params) {
       const count = Number(params.count);
-      for (let i = 0; i < count; i++) await matchMaker.createRoom("peer", { keep: true });
+      for (let i = 0; i < count; i++) kept.push((await matchMaker.createRoom("peer", { keep: true })).roomId);
       return count;
+    },
+    /** Disposes of the rooms `createRooms` made. */
+    async disposeRooms() {
+      const ids = kept.splice(0);
+      await Promise.all(ids.map((id) => matchMaker.getLocalRoomById(id)?.disconnect()));
+      return ids.length;
     },
     /** Full garbage collections (the process runs with --expose-gc), before memory is read; the second after V8 had time to return freed pages. */
     async gc() {

@@ -71,6 +71,9 @@ export async function startColyseusSide(ctx: BenchContext, options: ColyseusSide
     async createIdleRooms(count) {
       await running.request("createRooms", { count });
     },
+    async removeIdleRooms() {
+      await running.request("disposeRooms");
+    },
     async beforeMemory() {
       await running.request("gc");
     },

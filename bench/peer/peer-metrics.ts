@@ -112,6 +112,6 @@ export function comparisonMetrics(
 /** Servman-only rows: where its CPU goes, per process group (Colyseus is one process). */
 export function cpuSplitMetrics(key: string, what: string, cpu: CpuPerUnit): Metric[] {
   return Object.entries(cpu)
-    .filter(([group]) => group !== "total")
+    .filter(([group]) => group !== "total" && group !== "client")
     .map(([group, us]) => soloMetric(`${key}.${group}`, `servman ${what}: ${group}`, "µs", "lower", us));
 }

@@ -33,6 +33,8 @@ export interface PeerSystem {
   roomPids(): number[];
   /** Creates `count` rooms with no client in them, which stay up. */
   createIdleRooms(count: number): Promise<void>;
+  /** Ends the rooms `createIdleRooms` made. */
+  removeIdleRooms(): Promise<void>;
   /** Called before memory is read (a garbage collection where the system allows one). */
   beforeMemory(): Promise<void>;
   /** Its ways to create and join a room. */

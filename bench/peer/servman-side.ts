@@ -69,6 +69,8 @@ export async function startServmanSide(ctx: BenchContext, options: ServmanSideOp
   const clients: ServmanClient[] = [];
   /** Instances up (each a process, without `taskKeys`), to know when a warm pool is full again. */
   let liveRooms = 0;
+  /** Instances made by `createIdleRooms`. */
+  const idle: string[] = [];
 
   const connect = async () => {
     const client = new ServmanClient(processes[1].url!);
@@ -158,7 +160,13 @@ export async function startServmanSide(ctx: BenchContext, options: ServmanSideOp
     groups: () => ({ gateway: [gateway.pid], node: [node.pid], instances: processesBelow(node.pid).map((p) => p.pid), redis: [redis.pid] }),
     roomPids: () => [node.pid, ...processesBelow(node.pid).map((p) => p.pid)],
     async createIdleRooms(count) {
-      await launchRooms(count);
+      idle.push(...(await launchRooms(count)));
+    },
+    async removeIdleRooms() {
+      const ids = idle.splice(0);
+      // Each stop resolves once the instance's process exited.
+      await mapLimit(ids.length, 16, (i) => owner.stop(ids[i]));
+      liveRooms -= ids.length;
     },
     beforeMemory: () => Promise.resolve(),
     createJoins,

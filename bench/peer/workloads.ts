@@ -22,8 +22,11 @@ export interface Contender {
   members: RoomClient[];
 }
 
-/** CPU µs per unit per group, and `total` over the groups. */
+/** CPU µs per unit per group, and `total` over the server's groups (`client`, when there, is not in it). */
 export type CpuPerUnit = Record<string, number>;
+
+/** The group of the benchmark process itself, where every client runs: not server CPU. */
+const CLIENT = "client";
 
 /** Sizes of the measures. */
 export interface WorkloadSizes {
@@ -37,17 +40,22 @@ export interface WorkloadSizes {
 
 function withTotal(cpuMs: CpuSnapshot, count: number): CpuPerUnit {
   const per = perUnit(cpuMs, count);
+  const server = Object.entries(per).filter(([group]) => group !== CLIENT);
   return {
     ...per,
     total: round(
-      Object.values(per).reduce((a, b) => a + b, 0),
+      server.reduce((sum, [, us]) => sum + us, 0),
       1,
     ),
   };
 }
 
-/** Reads `groups` when the measured interval starts and ends. */
-function cpuWindow(groups: CpuGroups) {
+/**
+ * Reads `groups`, and the client side (this process: when one system runs at a time, its CPU is
+ * that system's clients'), when the measured interval starts and ends.
+ */
+function cpuWindow(serverGroups: CpuGroups) {
+  const groups = { ...serverGroups, [CLIENT]: [process.pid] };
   let before: CpuSnapshot = {};
   let after: CpuSnapshot = {};
   return {
@@ -163,8 +171,15 @@ export interface MemoryRun {
   ussPerRoomKb: number;
 }
 
-/** PSS and USS of the system's room processes before and after `count` idle rooms, `settleMs` after creating them. */
+/**
+ * PSS and USS of the system's room processes before and after `count` idle rooms, `settleMs`
+ * after creating them; then the rooms are ended. Run first, on a system no client used yet: what
+ * earlier traffic left to be freed would otherwise be measured as well (Colyseus's process
+ * returning buffers after a load run shrank by more than 200 rooms take).
+ */
 export async function memoryRun(system: PeerSystem, count: number, settleMs: number): Promise<MemoryRun> {
+  // Warm pools full, so that no process started meanwhile counts as a room's.
+  for (const series of system.createJoins) await series.prepare();
   await system.beforeMemory();
   const before = sumMemory(system.roomPids());
   await system.createIdleRooms(count);
@@ -174,5 +189,6 @@ export async function memoryRun(system: PeerSystem, count: number, settleMs: num
   const perRoomKb = round((after.pssKb - before.pssKb) / count, 1);
   const ussPerRoomKb = round((after.ussKb - before.ussKb) / count, 1);
   say(`  ${system.label}: ${count} idle rooms took ${after.pssKb - before.pssKb} KiB of PSS (${perRoomKb} KiB per room; USS ${ussPerRoomKb} KiB per room)`);
+  await system.removeIdleRooms();
   return { rooms: count, beforePssKb: before.pssKb, afterPssKb: after.pssKb, perRoomKb, ussPerRoomKb };
 }
