@@ -1,7 +1,7 @@
 /**
  * Servman measured side by side with Colyseus 0.18, what a Servman user would most likely pick
  * instead, in the same run: the same room logic on both (`echo` back to the sender, `bcast` to
- * every client in the room: peer/servman-room.ts, peer/colyseus-room.ts), each system's own
+ * every client in the room: services/echo-service.ts, peer/colyseus-room.ts), each system's own
  * client SDK in this process, each server in processes of its own (Servman: `servman node` and
  * `servman gateway` on a redis-server of their own; Colyseus: one process, peer/colyseus-server.ts).
  *

@@ -6,6 +6,7 @@
  * They drive raw text pipes (relay) as well as client SDKs (peer): anything that sends a message
  * and reports each reply.
  */
+import { LoadPhases, type MeasureHooks } from "./load-phases.js";
 
 /** What the workloads drive: send one message (`M`: raw text, or an SDK's payload), hear each reply. */
 export interface LoadPipe<M = string> {
@@ -80,17 +81,15 @@ export async function pipelinedLoad<M>(
   window: number,
   warmupMs: number,
   durationMs: number,
-  hooks: { onMeasureStart?(): void; onMeasureEnd?(): void } = {},
+  hooks: MeasureHooks = {},
   drainMs = 10_000,
 ): Promise<PipelinedResult> {
-  let sending = true;
-  let measuring = false;
+  const phases = new LoadPhases();
   let sent = 0;
   let received = 0;
   let counted = 0;
   const samples: number[] = [];
   let outstanding = 0;
-  let drained: (() => void) | null = null;
   const queues = pipes.map(() => [] as number[]);
   const heads = pipes.map(() => 0);
   const seqs = pipes.map(() => 0);
@@ -114,34 +113,17 @@ export async function pipelinedLoad<M>(
       }
       received++;
       outstanding--;
-      if (measuring) {
+      if (phases.measuring) {
         counted++;
         samples.push(performance.now() - start);
       }
-      if (sending) sendOne(c);
-      else if (outstanding === 0) drained?.();
+      if (phases.sending) sendOne(c);
+      else if (outstanding === 0) phases.idle();
     });
   });
 
   for (let c = 0; c < pipes.length; c++) for (let w = 0; w < window; w++) sendOne(c);
-  await new Promise((r) => setTimeout(r, warmupMs));
-  hooks.onMeasureStart?.();
-  measuring = true;
-  const start = performance.now();
-  await new Promise((r) => setTimeout(r, durationMs));
-  measuring = false;
-  sending = false;
-  const measuredMs = performance.now() - start;
-  hooks.onMeasureEnd?.();
-  if (outstanding > 0) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, drainMs);
-      drained = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
+  const measuredMs = await phases.run(warmupMs, durationMs, hooks, () => outstanding > 0, drainMs);
   for (const pipe of pipes) pipe.onFrame(null);
   return {
     clients: pipes.length,

@@ -1,6 +1,7 @@
 /**
- * The Colyseus side of bench/peer.ts: the room, with the same logic as the Servman room
- * (servman-room.ts). `echo` answers the sender, `bcast` goes to every client in the room. Rooms
+ * The Colyseus side of bench/peer.ts: the room, with the same logic as the Servman room (the
+ * bench echo service, services/echo-service.ts). `echo` answers the sender, `bcast` goes to every
+ * client in the room. Rooms
  * created with `{keep: true}` stay up without clients (the memory measure), as Servman instances do.
  */
 import { Room, type Client } from "@colyseus/core";

@@ -1,13 +1,13 @@
 /**
  * The Servman side of bench/peer.ts: a deployment as users run one (`servman node` and
  * `servman gateway` in processes of their own, so each one's CPU is read apart) on a redis-server
- * of its own, the room (servman-room.ts) as a `module` task, and clients on `ServmanClient`.
+ * of its own, the room as a `module` task (the bench echo service, services/echo-service.ts: its
+ * `echo` and `bcast` are the Colyseus room's), and clients on `ServmanClient`.
  *
  * Tasks: `room` (every room of the workloads and the create+join without warm pool) and, with
  * `warm`, `room-warm` (the same service with a warm pool). `taskKeys` go on both, so a variant
  * (`{isolation: "shared"}`) is one more set of keys.
  */
-import { join } from "node:path";
 import { ServmanClient } from "../../src/client/servman-client.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { alive } from "../../test/helpers/processes.js";
@@ -15,14 +15,14 @@ import type { BenchContext } from "../lib/bench-runner.js";
 import { startServman, type ServmanProcess } from "../lib/child-processes.js";
 import { mapLimit, sleep } from "../lib/concurrency.js";
 import { processesBelow, survivors } from "../lib/leftovers.js";
-import { BENCH_DIST } from "../lib/paths.js";
+import { ECHO_SERVICE } from "../lib/paths.js";
 import { startRedis } from "../lib/redis.js";
 import { writeBenchConfig } from "../lib/servman-config.js";
 import type { CreateJoinSeries, PeerSystem } from "./peer-system.js";
 import { servmanRoomClient } from "./room-clients.js";
 
-/** The compiled room service. */
-const SERVMAN_ROOM = join(BENCH_DIST, "peer", "servman-room.js");
+/** The room: the compiled bench echo service. */
+const SERVMAN_ROOM = ECHO_SERVICE;
 
 export interface ServmanSideOptions {
   /** Its key in the results: `servman`, `servmanShared`. */
