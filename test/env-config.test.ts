@@ -9,7 +9,7 @@ import { envSegment, findKey, type SchemaNode } from "../src/config/env-names.js
 import { applyEnvironment } from "../src/config/env-overrides.js";
 import { loadConfig } from "../src/config/load-config.js";
 import { ConfigFileSchema } from "../src/config/schema.js";
-import { ConfigError } from "../src/errors.js";
+import { configError } from "./helpers/config-error.js";
 
 const PATH = { PATH: process.env.PATH };
 const SECRET = "s3cret-0123456789abcdef";
@@ -29,15 +29,6 @@ function load(config: unknown, vars: Record<string, string>, flags = {}) {
   const warnings: string[] = [];
   const result = loadConfig({ config: file, ...flags }, { ...PATH, ...vars }, dir, (w) => warnings.push(w));
   return { config: result, warnings, dir, file };
-}
-
-function configError(fn: () => unknown, path: string, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, String(err));
-    assert.equal(err.path, path);
-    assert.match(err.message, message);
-    return true;
-  });
 }
 
 describe("configuration from the environment", () => {
