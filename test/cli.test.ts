@@ -1,8 +1,6 @@
 /** The `servman` and `servman-node` programs (docs/cli.md), run as real processes. */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { jwtVerify } from "jose";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ROOT, testTasks, writeConfig } from "./helpers/cluster.js";
@@ -259,62 +257,5 @@ describe("servman heartbeat", () => {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /0\/2 pairs ok, 2 failed/);
     assert.match(r.stdout, /2 x could not connect/);
-  });
-});
-
-describe("servman config", () => {
-  const shipped = join(ROOT, "conf/servman.schema.json");
-
-  it("prints the config file's JSON Schema, the one shipped in conf/, reading no configuration", async () => {
-    const r = await runCli(["config", "schema"], { env: cliEnv({ SERVMAN_CONFIG: join(ROOT, "no-such-folder/servman.json"), SERVMAN_GATEWAY__PORT: "x" }) });
-    assert.equal(r.code, 0, r.stderr);
-    const schema = JSON.parse(r.stdout) as { $schema: string; $id: string; properties: Record<string, { description?: string }> };
-    assert.equal(schema.$schema, "http://json-schema.org/draft-07/schema#");
-    assert.ok(schema.$id && schema.properties.$schema && schema.properties.tasks);
-    assert.match(schema.properties.gateway.description ?? "", /SERVMAN_GATEWAY\b/);
-    assert.ok(r.stdout === readFileSync(shipped, "utf8"), "conf/servman.schema.json is stale: regenerate it with `npm run schema`");
-  });
-
-  it("checks file and environment: exit 0 with one line, or 2 naming the key or the variable", async () => {
-    const good = writeConfig({ $schema: shipped, prefix: "checked", tasks: { "my-game": { module: join(ROOT, "dist/test/fixtures/echo-service.js") } } });
-    const ok = await runCli(["config", "check", "--config", good], { env: cliEnv({ SERVMAN_TASKS__MY_GAME__WARM: "1" }) });
-    assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, `ok: ${good} with the environment, tasks my-game\n`, ""]);
-
-    const badFile = writeConfig({ gateway: { limits: { burst: "many" } } });
-    const file = await runCli(["config", "check", "--config", badFile]);
-    assert.equal(file.code, 2);
-    assert.ok(file.stderr.includes(`${badFile} at gateway.limits.burst: expected integer`), file.stderr);
-
-    const badEnv = await runCli(["config", "check", "--config", good], { env: cliEnv({ SERVMAN_TASKS__MY_GAME__WARM: "some" }) });
-    assert.equal(badEnv.code, 2);
-    assert.match(badEnv.stderr, /at \$SERVMAN_TASKS__MY_GAME__WARM: expected an integer, got "some"/);
-
-    const unreadable = await runCli(["config", "check", "--config", good], { env: cliEnv({ SERVMAN_AUTH__SECRET_FILE: "/nonexistent/secret" }) });
-    assert.equal(unreadable.code, 2);
-    assert.match(unreadable.stderr, /\$SERVMAN_AUTH__SECRET_FILE: cannot read \/nonexistent\/secret/);
-
-    // An unknown name is only a warning: the environment is shared with other programs.
-    const typo = await runCli(["config", "check", "--config", good], { env: cliEnv({ SERVMAN_GATEWAY_PORT: "9000" }) });
-    assert.equal(typo.code, 0, typo.stderr);
-    assert.match(typo.stderr, /\$SERVMAN_GATEWAY_PORT names no configuration key and is ignored \(did you mean SERVMAN_GATEWAY__PORT\?/);
-
-    assert.equal((await runCli(["config"])).code, 2);
-    assert.equal((await runCli(["config", "validate"])).code, 2);
-  });
-
-  it("gives a command the secret of a _FILE variable", async () => {
-    const secret = "from-a-file-0123456789";
-    const dir = mkdtempSync(join(tmpdir(), "servman-secret-"));
-    const path = join(dir, "secret");
-    writeFileSync(path, `${secret}\n`);
-    try {
-      const r = await runCli(["ticket", "alice", "--json", "--config", writeConfig({})], { env: cliEnv({ SERVMAN_AUTH__SECRET_FILE: path }) });
-      assert.equal(r.code, 0, r.stderr);
-      const { ticket } = JSON.parse(r.stdout) as { ticket: string };
-      const { payload } = await jwtVerify(ticket, new TextEncoder().encode(secret));
-      assert.equal(payload.sub, "alice");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });
