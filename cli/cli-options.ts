@@ -33,6 +33,7 @@ const COMMAND_OPTIONS: Record<string, OptionSpec> = {
   nodes: { json: { type: "boolean" } },
   ticket: { tasks: { type: "string" }, instances: { type: "string" }, admin: { type: "boolean" }, ttl: { type: "string" }, json: { type: "boolean" } },
   heartbeat: { pings: { type: "string" }, interval: { type: "string" }, gateway: { type: "string" }, json: { type: "boolean" } },
+  config: {},
 };
 
 export interface ParsedCommand {

@@ -6,6 +6,7 @@ import { ConfigError, toServmanError } from "../src/errors.js";
 import { createLogger } from "../src/logger.js";
 import { overridesOf, parseCommand, UsageError } from "./cli-options.js";
 import { cluster } from "./commands/cluster.js";
+import { configCommand } from "./commands/config.js";
 import { heartbeat } from "./commands/heartbeat.js";
 import { inspectOrLogs } from "./commands/logs.js";
 import { serve } from "./commands/serve.js";
@@ -31,10 +32,13 @@ export async function main(argv: string[]): Promise<number> {
     const values = parsed.values;
     // `launch --id` names the instance, not this program's node.
     const overrides = overridesOf(command === "launch" ? { ...values, id: undefined } : values);
-    const config = loadConfig(overrides);
     const level = typeof values["log-level"] === "string" ? values["log-level"] : undefined;
     const quietByDefault = command !== "start" && command !== "gateway" && command !== "node";
     const logger = createLogger(level ?? process.env.SERVMAN_LOG_LEVEL ?? (quietByDefault ? "warn" : "info"));
+    const load = () => loadConfig(overrides, process.env, process.cwd(), (message) => logger.warn(message));
+    // `config schema` reads no configuration, so it works whatever state the configuration is in.
+    if (command === "config") return configCommand(parsed, load, process.stdout);
+    const config = load();
     switch (command) {
       case "start":
       case "gateway":

@@ -23,6 +23,10 @@ Cluster (through Redis):
   heartbeat N [--pings 10] [--interval 1000] [--gateway URL] [--json]
                                        run N client/service pairs and report
 
+Configuration:
+  config schema                        print the configuration file's JSON Schema
+  config check [--config FILE]         validate the configuration (file and environment)
+
 Options of every command:
   --config FILE     configuration file (default: $SERVMAN_CONFIG, else conf/servman.json)
   --redis URL       Redis URL (default redis://127.0.0.1:6379, or $SERVMAN_REDIS_URL)

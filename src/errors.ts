@@ -56,12 +56,15 @@ export class ConfigError extends ServmanError {
   override readonly name = "ConfigError";
   readonly file: string | null;
   readonly path: string;
+  /** What is wrong, without the file and path (to say it again about another source). */
+  readonly reason: string;
 
   constructor(file: string | null, path: string, message: string, options?: { cause?: unknown }) {
     const where = `${file ?? "configuration"}${path ? ` at ${path}` : ""}`;
     super("bad_request", `${where}: ${message}`, options);
     this.file = file;
     this.path = path;
+    this.reason = message;
   }
 }
 

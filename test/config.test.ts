@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadConfig } from "../src/config/load-config.js";
-import { ConfigError } from "../src/errors.js";
+import { type ConfigError } from "../src/errors.js";
+import { configError } from "./helpers/config-error.js";
 import { ECHO_SERVICE, PYTHON_ECHO } from "./helpers/cluster.js";
 
 const env = { PATH: process.env.PATH };
@@ -15,15 +16,6 @@ function folderWith(config: unknown, raw?: string): { dir: string; file: string 
   const file = join(dir, "servman.json");
   writeFileSync(file, raw ?? JSON.stringify(config));
   return { dir, file };
-}
-
-function configError(fn: () => unknown, path: string, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, String(err));
-    assert.equal(err.path, path);
-    assert.match(err.message, message);
-    return true;
-  });
 }
 
 describe("configuration", () => {

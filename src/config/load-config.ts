@@ -7,8 +7,9 @@ import { delimiter, dirname, join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
 import { NAME_PATTERN, PREFIX_PATTERN } from "../names.js";
 import { compile } from "../protocol/validate.js";
+import { applyEnvironment, type EnvironmentLayer } from "./env-overrides.js";
 import { DEFAULTS, type AuthConfig, type ServmanConfig, type TaskConfig } from "./options.js";
-import { parseRedisString, redisTargetOf } from "./redis-target.js";
+import { parseRedisString, redactUrl, redisTargetOf } from "./redis-target.js";
 import { ConfigFileSchema, RedisClusterSchema, RedisSentinelSchema, type ConfigFile, type TaskFileEntry } from "./schema.js";
 
 /** Values given on the command line; they win over environment and file. */
@@ -28,8 +29,8 @@ const validateCluster = compile(RedisClusterSchema);
 const validateSentinel = compile(RedisSentinelSchema);
 
 /** What is wrong with `redis`, said for the form it looks like ("expected union value" says nothing). */
-function redisProblem(file: string, value: unknown): ConfigError {
-  if (typeof value === "string") return new ConfigError(file, "redis", `expected redis://, rediss://, redis+cluster:// or redis+sentinel://, got ${JSON.stringify(value.slice(0, 64))}`);
+function redisProblem(file: string | null, value: unknown): ConfigError {
+  if (typeof value === "string") return new ConfigError(file, "redis", `expected redis://, rediss://, redis+cluster:// or redis+sentinel://, got ${JSON.stringify(redactUrl(value).slice(0, 64))}`);
   const form = typeof value === "object" && value !== null && "cluster" in value ? validateCluster : typeof value === "object" && value !== null && "sentinels" in value ? validateSentinel : null;
   const problem = form?.problem(value);
   if (!form || !problem) return new ConfigError(file, "redis", 'expected a URL, {"cluster": [URL, ...]} or {"sentinels": ["HOST:PORT", ...], "name": MASTER}');
@@ -39,17 +40,21 @@ function redisProblem(file: string, value: unknown): ConfigError {
 /** The shortest liveness timeout: a few of the SDK's 2 s heartbeats must fit in it. */
 const MIN_LIVENESS_MS = 5_000;
 
-function readFile(file: string): ConfigFile {
+function readFile(file: string): unknown {
   if (!existsSync(file)) throw new ConfigError(file, "", "file does not exist");
-  let value: unknown;
   try {
-    value = JSON.parse(readFileSync(file, "utf8"));
+    return JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
     throw new ConfigError(file, "", `not valid JSON (${(err as Error).message})`, { cause: err });
   }
+}
+
+/** The file with the environment over it, checked once; a problem names the variable when one set the key. */
+function validated(file: string | null, layer: EnvironmentLayer): ConfigFile {
+  const value = layer.data;
   const problem = validateFile.problem(value);
-  if (problem !== null && (problem.path === "redis" || problem.path.startsWith("redis."))) throw redisProblem(file, (value as { redis?: unknown }).redis);
-  if (problem !== null) throw new ConfigError(file, problem.path, problem.message);
+  if (problem !== null && (problem.path === "redis" || problem.path.startsWith("redis."))) throw layer.blame(redisProblem(file, (value as { redis?: unknown }).redis));
+  if (problem !== null) throw layer.blame(new ConfigError(file, problem.path, problem.message));
   return value as ConfigFile;
 }
 
@@ -167,6 +172,15 @@ export function resolveTask(name: string, entry: TaskFileEntry, file: string | n
   return { ...common, kind: "command", command };
 }
 
+/** `fn()`, its ConfigError naming the variable that set the key in question, if one did. */
+function blamed<T>(layer: EnvironmentLayer, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw layer.blame(err);
+  }
+}
+
 function deepFreeze<T>(value: T): T {
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -179,11 +193,19 @@ function deepFreeze<T>(value: T): T {
  * Loads, validates and freezes the configuration. Throws ConfigError (the CLI exits 2 on it).
  * @param overrides flags from the command line
  * @param env the environment (SERVMAN_* variables)
- * @param cwd where relative flag paths and the default `conf/servman.json` are looked up
+ * @param cwd where relative flag paths, `_FILE` variables and the default `conf/servman.json` are looked up
+ * @param warn told about each `SERVMAN_*` variable that sets nothing (default: a process warning)
  */
-export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ServmanConfig {
+export function loadConfig(
+  overrides: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+  warn: (message: string) => void = (message) => process.emitWarning(message),
+): ServmanConfig {
   const file = chooseFile(overrides, env, cwd);
-  const data: ConfigFile = file === null ? {} : readFile(file);
+  const layer = applyEnvironment(file === null ? {} : readFile(file), env, cwd);
+  const data = validated(file, layer);
+  for (const warning of layer.warnings) warn(warning);
   const baseDir = file === null ? cwd : dirname(file);
 
   const envRedis = env.SERVMAN_REDIS_URL === "" ? undefined : env.SERVMAN_REDIS_URL;
@@ -193,7 +215,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       : envRedis !== undefined
         ? parseRedisString(envRedis, "$SERVMAN_REDIS_URL")
         : data.redis !== undefined
-          ? redisTargetOf(data.redis, file)
+          ? blamed(layer, () => redisTargetOf(data.redis!, file))
           : parseRedisString(DEFAULTS.redis, "redis");
   const prefix = overrides.prefix ?? checked(env.SERVMAN_PREFIX, PREFIX_PATTERN, "$SERVMAN_PREFIX", "a key prefix") ?? data.prefix ?? DEFAULTS.prefix;
   if (!PREFIX_PATTERN.test(prefix)) throw new ConfigError(null, "--prefix", `expected 1-64 of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(prefix)}`);
@@ -201,7 +223,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   if (nodeId !== undefined && !NAME_PATTERN.test(nodeId)) throw new ConfigError(null, "--id", `expected 1-64 of A-Z a-z 0-9 _ . -, got ${JSON.stringify(nodeId)}`);
 
   const tasks: Record<string, TaskConfig> = {};
-  for (const [name, entry] of Object.entries(data.tasks ?? {})) tasks[name] = resolveTask(name, entry, file, baseDir, env);
+  for (const [name, entry] of Object.entries(data.tasks ?? {})) tasks[name] = blamed(layer, () => resolveTask(name, entry, file, baseDir, env));
 
   const tls = data.gateway?.tls;
   const config: ServmanConfig = {

@@ -67,6 +67,8 @@ const LimitsSchema = Type.Object(
 
 export const ConfigFileSchema = Type.Object(
   {
+    // Names the JSON Schema, for editors (docs/configuration.md#json-schema); Servman ignores it.
+    $schema: Type.Optional(Type.String()),
     redis: Type.Optional(Type.Union([RedisUrlSchema, RedisClusterSchema, RedisSentinelSchema])),
     prefix: Type.Optional(Type.String({ pattern: PREFIX_PATTERN.source })),
     gateway: Type.Optional(
