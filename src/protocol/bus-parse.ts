@@ -25,7 +25,7 @@ const NullableString = Type.Union([Type.String(), Type.Null()]);
 const Sessions = Type.Array(Id, { minItems: 1, maxItems: 1_000_000 });
 
 const toInstance = {
-  message: Type.Object({ type: Type.Literal("message"), client: Id, action: Type.String(), channel: Type.Optional(Type.String()) }),
+  message: Type.Object({ type: Type.Literal("message"), client: Id, seq: Type.Optional(Count), action: Type.String(), channel: Type.Optional(Type.String()) }),
   join: Type.Object({ type: Type.Literal("join"), client: Id, user: NullableString, reply: Channel, gateway: Type.Optional(Id) }),
   leave: Type.Object({ type: Type.Literal("leave"), client: Id, reason: Type.Union([Type.Literal("left"), Type.Literal("disconnected"), Type.Literal("kicked")]) }),
   stop: Type.Object({ type: Type.Literal("stop"), by: NullableString, reply: Type.Union([Channel, Type.Null()]) }),
@@ -65,6 +65,7 @@ const toSession = {
     run: Type.Optional(Id),
   }),
   takeover: Type.Object({ type: Type.Literal("takeover"), gateway: Type.String() }),
+  resume_answer: Type.Object({ type: Type.Literal("resume_answer"), instance: Id, received: Count }),
 } satisfies Record<ToSession["type"], TSchema>;
 
 const toRequester = {
