@@ -6,7 +6,7 @@
  * separate process), node and services.
  */
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { ServmanClient } from "../src/client/servman-client.js";
 import { cliEnv, freePort, startServer, type ServerProcess } from "./helpers/cli.js";
 import { testTasks, writeConfig } from "./helpers/cluster.js";
@@ -52,17 +52,22 @@ for (const topology of TOPOLOGIES)
     });
     const fx = useCluster({ topology, gateways: 1, extra: { gateway: { host: "127.0.0.1", port: 0, resumeWindowMs: 30_000 } } });
 
-    /** A gateway process of its own, to SIGKILL. */
-    async function victim(): Promise<{ server: ServerProcess; url: string }> {
-      const port = await freePort();
-      const config = writeConfig({ redis: fx.redis.url, prefix: "t", gateway: { host: "127.0.0.1", port, resumeWindowMs: 30_000 }, tasks: testTasks() });
-      const server = await startServer(["gateway", "--config", config], { env: cliEnv() });
-      servers.push(server);
-      return { server, url: `ws://127.0.0.1:${port}/v1/connect` };
-    }
+    /** Gateway processes to SIGKILL, one per test, started together (each takes seconds to start). */
+    const victims: { server: ServerProcess; url: string }[] = [];
+    before(async () => {
+      const start = async () => {
+        const port = await freePort();
+        const config = writeConfig({ redis: fx.redis.url, prefix: "t", gateway: { host: "127.0.0.1", port, resumeWindowMs: 30_000 }, tasks: testTasks() });
+        const server = await startServer(["gateway", "--config", config], { env: cliEnv() });
+        servers.push(server);
+        return { server, url: `ws://127.0.0.1:${port}/v1/connect` };
+      };
+      victims.push(...(await Promise.all([start(), start()])));
+    });
+    const victim = () => victims.shift()!;
 
     it("20 sends made after the SIGKILL, before the SDK noticed, reach the service once, in order", async () => {
-      const { server, url } = await victim();
+      const { server, url } = victim();
       const client = new ServmanClient([url, fx.cluster.gateways[0].url], { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
       await client.connect();
       const { instance } = await client.launch("echo", { join: true });
@@ -88,7 +93,7 @@ for (const topology of TOPOLOGIES)
     });
 
     it("past maxQueued the oldest unconfirmed sends are let go, and reported once a resume shows them lost", async () => {
-      const { server, url } = await victim();
+      const { server, url } = victim();
       const client = new ServmanClient([url, fx.cluster.gateways[0].url], { reconnect: { initialDelayMs: 20, maxDelayMs: 200, maxQueued: 5 } });
       await client.connect();
       const { instance } = await client.launch("echo", { join: true });
