@@ -1,5 +1,5 @@
 /**
- * Getting a session back on a new connection (docs/resume.md#the-client-sdk): the gateways in
+ * Getting a session back on a new connection (docs/resume.md#with-the-sdk): the gateways in
  * turn, round the list starting with the next one (the last may be the one that died), with
  * exponential backoff and full jitter, until one resumes it, one says it is gone, or time runs out.
  */
