@@ -8,8 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ServmanClient } from "../src/client/servman-client.js";
-import { cliEnv, freePort, startServer, type ServerProcess } from "./helpers/cli.js";
-import { testTasks, writeConfig } from "./helpers/cluster.js";
+import { startGatewayProcess, type ServerProcess } from "./helpers/cli.js";
 import { eventually } from "./helpers/processes.js";
 import { cut } from "./helpers/sessions.js";
 import { TOPOLOGIES } from "./helpers/redis-topology.js";
@@ -55,14 +54,7 @@ for (const topology of TOPOLOGIES)
     /** Gateway processes to SIGKILL, one per test, started together (each takes seconds to start). */
     const victims: { server: ServerProcess; url: string }[] = [];
     before(async () => {
-      const start = async () => {
-        const port = await freePort();
-        const config = writeConfig({ redis: fx.redis.url, prefix: "t", gateway: { host: "127.0.0.1", port, resumeWindowMs: 30_000 }, tasks: testTasks() });
-        const server = await startServer(["gateway", "--config", config], { env: cliEnv() });
-        servers.push(server);
-        return { server, url: `ws://127.0.0.1:${port}/v1/connect` };
-      };
-      victims.push(...(await Promise.all([start(), start()])));
+      victims.push(...(await Promise.all([0, 1].map(() => startGatewayProcess(fx.redis.url, 30_000, servers)))));
     });
     const victim = () => victims.shift()!;
 
@@ -114,6 +106,14 @@ describe("client sends and saved sessions", () => {
   const fx = useCluster({ gateways: 2, extra: { gateway: { host: "127.0.0.1", port: 0, resumeWindowMs: 30_000 } } });
   const urls = () => fx.cluster.gateways.map((g) => g.url);
 
+  /** A client (as a page would be) joined to an echo instance it launched, without reconnecting. */
+  async function page(): Promise<{ first: ServmanClient; instance: string }> {
+    const first = new ServmanClient(urls(), { reconnect: false });
+    await first.connect();
+    const { instance } = await first.launch("echo", { join: true, options: { closeOnOwnerLeave: true } });
+    return { first, instance };
+  }
+
   it("the gateway's accepted keeps the kept sends few while connected", async () => {
     const client = new ServmanClient(urls());
     await client.connect();
@@ -126,9 +126,7 @@ describe("client sends and saved sessions", () => {
   });
 
   it("a second client resumes a saved session: still joined, no leave seen, numbering goes on", async () => {
-    const first = new ServmanClient(urls(), { reconnect: false });
-    await first.connect();
-    const { instance } = await first.launch("echo", { join: true, options: { closeOnOwnerLeave: true } });
+    const { first, instance } = await page();
     for (let i = 0; i < 3; i++) first.send(instance, "note", i);
     await eventually(async () => (await notes(first, instance)).length === 3, "3 notes");
     const saved = first.resumeState();
@@ -163,9 +161,7 @@ describe("client sends and saved sessions", () => {
   });
 
   it("the saved page's sends the cluster lacks are reported as lost", async () => {
-    const first = new ServmanClient(urls(), { reconnect: false });
-    await first.connect();
-    const { instance } = await first.launch("echo", { join: true });
+    const { first, instance } = await page();
     first.send(instance, "note", 0);
     await eventually(async () => (await notes(first, instance)).length === 1, "1 note");
     // As if the page had made two more sends that never left it.
@@ -180,9 +176,7 @@ describe("client sends and saved sessions", () => {
   });
 
   it("a saved session that cannot be resumed: reset, and a new session", async () => {
-    const first = new ServmanClient(urls(), { reconnect: false });
-    await first.connect();
-    const { instance } = await first.launch("echo", { join: true });
+    const { first, instance } = await page();
     await cut(fx.cluster.gateways[0], first.session);
     const second = new ServmanClient(urls(), { resume: { ...first.resumeState(), token: "not-the-token" } });
     const reset = once(second, "reset");

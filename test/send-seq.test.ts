@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { cliEnv, freePort, startServer, type ServerProcess } from "./helpers/cli.js";
-import { RawClient, testTasks, writeConfig } from "./helpers/cluster.js";
+import { startGatewayProcess, type ServerProcess } from "./helpers/cli.js";
+import { RawClient } from "./helpers/cluster.js";
 import { eventually } from "./helpers/processes.js";
 import { cut } from "./helpers/sessions.js";
 import { TOPOLOGIES } from "./helpers/redis-topology.js";
@@ -128,26 +128,20 @@ for (const topology of TOPOLOGIES)
       await Promise.all(servers.map((s) => s.stop("SIGKILL")));
     });
     const fx = useCluster({ topology, gateways: 1, extra: { gateway: { host: "127.0.0.1", port: 0, resumeWindowMs: 30_000 } } });
-    let victim: ServerProcess | undefined;
-    let victimUrl = "";
-
+    let victim: { server: ServerProcess; url: string } | undefined;
     before(async () => {
-      const port = await freePort();
-      const config = writeConfig({ redis: fx.redis.url, prefix: "t", gateway: { host: "127.0.0.1", port, resumeWindowMs: 30_000 }, tasks: testTasks() });
-      victim = await startServer(["gateway", "--config", config], { env: cliEnv() });
-      servers.push(victim);
-      victimUrl = `ws://127.0.0.1:${port}/v1/connect`;
+      victim = await startGatewayProcess(fx.redis.url, 30_000, servers);
     });
 
     it("resumed.acked right after a SIGKILL comes from the instances' nodes", async () => {
-      const client = await RawClient.connect(victimUrl);
+      const client = await RawClient.connect(victim!.url);
       const { welcome } = client;
       const a = await client.request({ type: "launch", task: "echo", join: true }, 30_000);
       const b = await client.request({ type: "launch", task: "echo", join: true }, 30_000);
       // Numbers 1-6 to one instance, 7-9 to the other: the highest any node has is what counts.
       for (let seq = 1; seq <= 9; seq++) client.send({ type: "send", instance: seq <= 6 ? a.instance : b.instance, action: "note", data: seq, seq });
       await eventually(async () => (await notes(client, b.instance as string)).length === 3, "the other instance's 3 notes");
-      assert.equal(await victim!.stop("SIGKILL"), null);
+      assert.equal(await victim!.server.stop("SIGKILL"), null);
       const resumer = await fx.cluster.raw(0);
       const resumed = await resumer.request({ type: "resume", session: welcome.session, resume: welcome.resume });
       assert.equal(resumed.type, "resumed", JSON.stringify(resumed));

@@ -164,6 +164,9 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     const outcome = await this.takeBack(undefined);
     if (outcome.kind === "gave-up") {
       this.reconnecting = false;
+      // A close() meanwhile waits for this.
+      this.closedResolve?.();
+      this.closedResolve = undefined;
       this.closedPromise = undefined;
       throw new ServmanError("unavailable", `could not resume session ${saved.session}: no gateway took it back within ${(this.reconnectOptions ?? RECONNECT_DEFAULTS).giveUpAfterMs} ms`);
     }
