@@ -156,7 +156,7 @@ export function toInstance(ctx: SessionContext, instance: string, message: ToIns
 
 /** The `resume` that asks an instance's node for what it kept for `s`, on `s`'s channel. */
 export function resumeMessage(s: ResumingSession): ToInstance {
-  return { type: "resume", client: s.id(), reply: s.channel(), ...(s.ctx.routeAs !== undefined ? { gateway: s.ctx.routeAs } : {}) };
+  return { type: "resume", client: s.id(), reply: s.channel(), ...(s.ctx.routeAs !== undefined ? { gateway: s.ctx.routeAs } : {}), answer: true };
 }
 
 /** The instance a bus event (JSON text) is about, if any. */

@@ -224,7 +224,7 @@ export class Instance {
         break;
       case "resume":
         // At once, before the delivery waits for the old gateway: the resuming gateway waits for it.
-        this.host.publish(message.reply, this.sendSeqs.resumeAnswer(this.id, message.client));
+        if (message.answer === true) this.host.publish(message.reply, this.sendSeqs.resumeAnswer(this.id, message.client));
         this.delivery.handle(message, payload, (client) => this.members.has(client));
         break;
       case "ack":

@@ -21,8 +21,12 @@ export type ToInstance =
   /** `kicked`: a resumed session whose new ticket no longer allows the join (docs/resume.md). */
   | { type: "leave"; client: string; reason: "left" | "disconnected" | "kicked" }
   | { type: "stop"; by: string | null; reply: string | null }
-  /** The client resumed its session: what was kept for it goes to `reply` as one `replay`. */
-  | { type: "resume"; client: string; reply: string; gateway?: string }
+  /**
+   * The client resumed its session: what was kept for it goes to `reply` as one `replay`. `answer`:
+   * the gateway wants a `resume_answer` first, at once (gateways of earlier versions would not
+   * know it).
+   */
+  | { type: "resume"; client: string; reply: string; gateway?: string; answer?: boolean }
   /**
    * The client's gateway passed the replayed events before position `through` (the replay's
    * `through`) on to its client: the node frees them.

@@ -29,7 +29,7 @@ const toInstance = {
   join: Type.Object({ type: Type.Literal("join"), client: Id, user: NullableString, reply: Channel, gateway: Type.Optional(Id) }),
   leave: Type.Object({ type: Type.Literal("leave"), client: Id, reason: Type.Union([Type.Literal("left"), Type.Literal("disconnected"), Type.Literal("kicked")]) }),
   stop: Type.Object({ type: Type.Literal("stop"), by: NullableString, reply: Type.Union([Channel, Type.Null()]) }),
-  resume: Type.Object({ type: Type.Literal("resume"), client: Id, reply: Channel, gateway: Type.Optional(Id) }),
+  resume: Type.Object({ type: Type.Literal("resume"), client: Id, reply: Channel, gateway: Type.Optional(Id), answer: Type.Optional(Type.Boolean()) }),
   ack: Type.Object({ type: Type.Literal("ack"), client: Id, through: Count }),
   undelivered: Type.Object({ type: Type.Literal("undelivered"), seq: Count, sessions: Sessions, event: Type.Object({ type: Type.String() }) }),
   flushed: Type.Object({ type: Type.Literal("flushed"), client: Id, id: Count }),
