@@ -35,6 +35,8 @@ export interface GateOutput {
   liveSeq(instance: string, run: string): number;
   /** A replay passed events of `run` up to `seq` to the client: later fanouts older than it are stale. */
   replayedThrough(instance: string, run: string, seq: number): void;
+  /** The node of `instance` answered the `resume` at once (resume-answers.ts); absent: ignored. */
+  answered?(instance: string, received: number): void;
 }
 
 /** Where a held live event came from, when it came in a fanout: its run and number. */
@@ -105,6 +107,10 @@ export class ReplayGate {
       event = JSON.parse(payload) as ToSession;
     } catch {
       return false;
+    }
+    if (event.type === "resume_answer") {
+      if (!this.lostCounts) this.out.answered?.(event.instance, event.received);
+      return true;
     }
     if (event.type === "replay") {
       // Abandoned: not acknowledged, so its node keeps it for the next resume.

@@ -50,6 +50,9 @@ export function handleSessionEvent(s: SessionEventTarget, payload: string): void
     case "takeover":
       s.taken();
       break;
+    // A node's answer to a resume that came after its resume was over: nothing to do.
+    case "resume_answer":
+      break;
     case "alert":
     case "restarting":
     case "restarted":
@@ -68,7 +71,7 @@ export function keepInTail(s: SessionEventTarget, tail: SessionTail, payload: st
   if (payload.startsWith(MESSAGE_PREFIX)) return void tail.push(payload);
   const event = decode(s, payload);
   if (!event) return;
-  if (event.type === "takeover" || event.type === "joined" || event.type === "join_rejected" || event.type === "replay") return;
+  if (event.type === "takeover" || event.type === "joined" || event.type === "join_rejected" || event.type === "replay" || event.type === "resume_answer") return;
   if (event.type === "closed") {
     s.membership.forgetJoined(event.instance);
     s.membership.forgetCloseOnLeave(event.instance);

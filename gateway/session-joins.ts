@@ -17,8 +17,8 @@ const JOIN_TIMEOUT_MS = 10_000;
 
 interface PendingJoin {
   ids: (RequestId | undefined)[];
-  /** Sends made before the join was answered, as bus payloads with their request ids. */
-  queued: { payload: string; id: RequestId | undefined; ack: boolean }[];
+  /** Sends made before the join was answered, as bus payloads with their request ids (and numbers). */
+  queued: { payload: string; id: RequestId | undefined; ack: boolean; seq: number | undefined }[];
   timer: NodeJS.Timeout | undefined;
   /** A launch waiting for this join (docs/protocol.md#launch-and-join): told how it ended. */
   done?: (err: ServmanError | null) => void;
@@ -35,7 +35,9 @@ export interface JoiningSession {
   send(frame: ServerFrame): void;
   fail(err: unknown, id: RequestId | undefined): void;
   /** Publishes a client message to an instance (reporting one that reached nobody). */
-  relay(instance: string, payload: string, id: RequestId | undefined, ack: boolean): void;
+  relay(instance: string, payload: string, id: RequestId | undefined, ack: boolean, seq: number | undefined): void;
+  /** A numbered send was refused (its join failed). */
+  settled(seq: number | undefined): void;
 }
 
 export class SessionJoins {
@@ -52,10 +54,10 @@ export class SessionJoins {
   }
 
   /** Queues a send behind a pending join of `instance`; false when there is none. */
-  queue(instance: string, payload: string, id: RequestId | undefined, ack = false): boolean {
+  queue(instance: string, payload: string, id: RequestId | undefined, ack = false, seq?: number): boolean {
     const pending = this.pending.get(instance);
     if (!pending) return false;
-    pending.queued.push({ payload, id, ack });
+    pending.queued.push({ payload, id, ack, seq });
     return true;
   }
 
@@ -149,12 +151,15 @@ export class SessionJoins {
     if (err === null) {
       membership.addJoined(instance);
       for (const id of pending.ids) this.session.send({ type: "joined", ...idOf(id), instance });
-      for (const q of pending.queued) this.session.relay(instance, q.payload, q.id, q.ack);
+      for (const q of pending.queued) this.session.relay(instance, q.payload, q.id, q.ack, q.seq);
       return;
     }
     membership.dropJoin(instance);
     for (const id of pending.ids) this.session.fail(err, id);
-    for (const q of pending.queued) this.session.fail(new ServmanError("not_joined", `message not delivered: join of ${instance} failed`), q.id);
+    for (const q of pending.queued) {
+      this.session.fail(new ServmanError("not_joined", `message not delivered: join of ${instance} failed`), q.id);
+      this.session.settled(q.seq);
+    }
   }
 
   /** The connection closed: joins in flight are abandoned (their instances hear `leave`); nobody is answered. */

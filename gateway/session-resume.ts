@@ -21,6 +21,7 @@ import type { ToInstance, ToSession } from "../src/protocol/bus-messages.js";
 import { idOf, type ClosedReason, type ResumeRequest, type ServerFrame } from "../src/protocol/client-messages.js";
 import { isSessionId, type SessionStore, type StoredSession } from "../src/registry/session-store.js";
 import { ReplayGate } from "./replay-gate.js";
+import { ResumeAnswers } from "./resume-answers.js";
 import type { Identity } from "./gateway-auth.js";
 import { SessionAccess } from "./session-access.js";
 import type { SessionContext } from "./session-context.js";
@@ -144,6 +145,8 @@ export interface ResumingSession {
   liveSeq(instance: string, run: string): number;
   /** A replay passed events of `run` up to `seq` to the client. */
   replayedThrough(instance: string, run: string, seq: number): void;
+  /** The cluster has the client's numbered sends up to `acked` (resume-answers.ts). */
+  resumedAt(acked: number): void;
 }
 
 /** Publishes `message` on the instance's channel; resolves with the nodes that heard it. */
@@ -153,7 +156,7 @@ export function toInstance(ctx: SessionContext, instance: string, message: ToIns
 
 /** The `resume` that asks an instance's node for what it kept for `s`, on `s`'s channel. */
 export function resumeMessage(s: ResumingSession): ToInstance {
-  return { type: "resume", client: s.id(), reply: s.channel(), ...(s.ctx.routeAs !== undefined ? { gateway: s.ctx.routeAs } : {}) };
+  return { type: "resume", client: s.id(), reply: s.channel(), ...(s.ctx.routeAs !== undefined ? { gateway: s.ctx.routeAs } : {}), answer: true };
 }
 
 /** The instance a bus event (JSON text) is about, if any. */
@@ -206,6 +209,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
   for (const instance of kicked) membership.kick(instance);
   if (kicked.length > 0) logger.info({ kicked }, "resumed session: joins its new ticket does not allow were ended");
   const joined = [...membership.joined];
+  const answers = new ResumeAnswers(joined);
   const gate = new ReplayGate(
     joined,
     {
@@ -217,6 +221,7 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
       finished: () => void ctx.store.resumed(s.id(), ctx.gatewayId).catch((err: unknown) => logger.warn({ err }, "could not mark a resume as over")),
       liveSeq: (instance, run) => s.liveSeq(instance, run),
       replayedThrough: (instance, run, seq) => s.replayedThrough(instance, run, seq),
+      answered: (instance, received) => answers.answered(instance, received),
     },
     logger,
   );
@@ -231,8 +236,12 @@ async function takeBack(s: ResumingSession, req: ResumeRequest, stored: StoredSe
     gate.forget(instance);
     membership.forgetJoined(instance);
   }
-  logger.info({ joined: membership.joined.size, gone: gone.length, kicked: kicked.length, tail: stored.tail.length }, "session resumed");
-  s.send({ type: "resumed", ...idOf(req.id), session: s.id(), instances: [...membership.joined] });
+  for (const [i, instance] of joined.entries()) if (asked[i] <= 0) answers.forget(instance);
+  // The nodes know which of the client's sends they received, whichever gateway relayed them.
+  const acked = await answers.wait();
+  s.resumedAt(acked);
+  logger.info({ joined: membership.joined.size, gone: gone.length, kicked: kicked.length, tail: stored.tail.length, acked }, "session resumed");
+  s.send({ type: "resumed", ...idOf(req.id), session: s.id(), instances: [...membership.joined], acked });
   // What the old gateway kept of an instance the new ticket may not see is not shown to it.
   const ended = new Set(kicked);
   for (const payload of stored.tail) if (ended.size === 0 || !ended.has(instanceOf(payload) as string)) s.deliver(payload);

@@ -26,6 +26,7 @@ import type { FanoutSeq, ReplayGate } from "./replay-gate.js";
 import { resumeSession, type ResumingSession } from "./session-resume.js";
 import { resyncSession } from "./session-resync.js";
 import { LiveSeqs } from "./live-seqs.js";
+import { SendSeqs } from "./send-seqs.js";
 import { SessionTail } from "./session-tail.js";
 import { SessionMembership } from "./session-membership.js";
 import { SessionAccess } from "./session-access.js";
@@ -60,6 +61,8 @@ export class ClientSession {
   private closed = false;
   private readonly rate: FrameRate;
   private readonly events: SessionEventTarget;
+  /** Numbered sends taken and handled (send-seqs.ts). */
+  private readonly sendSeqs = new SendSeqs((frame) => this.send(frame));
 
   constructor(
     private readonly ws: WebSocket,
@@ -81,7 +84,8 @@ export class ClientSession {
       channel: () => this.sessionChannel,
       send: (frame) => this.send(frame),
       fail: (err, id) => this.fail(err, id),
-      relay: (instance, payload, id, ack) => this.relay(instance, payload, id, ack),
+      relay: (instance, payload, id, ack, seq) => this.relay(instance, payload, id, ack, seq),
+      settled: (seq) => this.settled(seq),
     });
     this.events = {
       joins: this.joins,
@@ -124,7 +128,7 @@ export class ClientSession {
 
   /** Sends the welcome; call once the session channel is subscribed. */
   welcome(): void {
-    this.send({ type: "welcome", session: this.id, resume: this.resumeToken, gateway: this.ctx.gatewayId });
+    this.send({ type: "welcome", session: this.id, resume: this.resumeToken, gateway: this.ctx.gatewayId, features: ["send-seq"] });
   }
 
   private send(frame: ServerFrame): void {
@@ -232,29 +236,47 @@ export class ClientSession {
   }
 
   private onSend(req: SendRequest): void {
-    const message: ToInstance = { type: "message", client: this.id, action: req.action, data: req.data ?? null };
-    if (req.channel !== undefined) message.channel = req.channel;
     // A send asking for `ack` is answered `sent` once published (see relay).
     const ack = req.ack === true && req.id !== undefined;
-    if (this.joins.queue(req.instance, JSON.stringify(message), req.id, ack)) return;
+    const seq = req.seq;
+    if (seq !== undefined && !this.sendSeqs.take(seq)) {
+      // Taken already (sent again after a resume, or twice): not relayed twice, but answered.
+      if (ack) this.send({ type: "sent", id: req.id!, instance: req.instance });
+      return;
+    }
+    // `seq` right after `client`: the node reads it there without parsing (nodes/client-send-seqs.ts).
+    const message: ToInstance =
+      seq === undefined ? { type: "message", client: this.id, action: req.action, data: req.data ?? null } : { type: "message", client: this.id, seq, action: req.action, data: req.data ?? null };
+    if (req.channel !== undefined) message.channel = req.channel;
+    if (this.joins.queue(req.instance, JSON.stringify(message), req.id, ack, seq)) return;
     if (this.joined.has(req.instance)) {
-      this.relay(req.instance, JSON.stringify(message), req.id, ack);
+      this.relay(req.instance, JSON.stringify(message), req.id, ack, seq);
     } else {
       this.fail(new ServmanError("not_joined", `not joined to ${req.instance}; join it first`), req.id);
+      this.settled(seq);
     }
   }
 
   /** Publishes a client's message; one that reached no node, or no Redis, is reported to the sender. */
-  private relay(instance: string, payload: string, id: RequestId | undefined, ack = false): void {
+  private relay(instance: string, payload: string, id: RequestId | undefined, ack = false, seq?: number): void {
     publish(this.ctx.redis, this.ctx.keys.instanceChannel(instance), payload).then(
       (receivers) => {
         // Its node is gone, or resubscribing after a Redis restart: the sender must not think it arrived.
         if (receivers === 0) this.fail(new ServmanError("unavailable", `message not delivered: no node is listening for ${instance}; try again`), id);
         // Only a send that asked for it is answered: plain sends cost no reply frame.
         else if (ack && id !== undefined) this.send({ type: "sent", id, instance });
+        this.settled(seq);
       },
-      (err: unknown) => this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), id),
+      (err: unknown) => {
+        this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), id);
+        this.settled(seq);
+      },
     );
+  }
+
+  /** A numbered send was relayed or refused: the client hears it in its next `accepted`. */
+  private settled(seq: number | undefined): void {
+    if (seq !== undefined) this.sendSeqs.settle(seq);
   }
 
   private onLeave(req: LeaveRequest): void {
@@ -341,6 +363,7 @@ export class ClientSession {
   onClose(end: boolean): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    this.sendSeqs.close();
     this.gate?.abandon();
     // A join still in flight is abandoned either way: the client learns nothing of it.
     this.joins.abandon();
@@ -422,6 +445,7 @@ export class ClientSession {
       send: (frame) => this.send(frame),
       deliver: (payload) => this.handleBus(payload),
       liveSeq: (instance, run) => this.live.newest(instance, run),
+      resumedAt: (acked) => this.sendSeqs.resumedAt(acked),
       replayedThrough: (instance, run, seq) => this.live.note(instance, run, seq, false),
       notMember: (instance) => this.onLost(instance),
       abort: () => this.ws.close(CLOSE_INTERNAL_ERROR, "resume failed; resume again"),

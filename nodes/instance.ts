@@ -12,6 +12,7 @@ import { checkServiceMessage, type NodeToService, type ServiceToNode } from "../
 import type { ChildChannel } from "./child-channel.js";
 import { InstanceOutput } from "./instance-output.js";
 import { MemberDelivery } from "./member-delivery.js";
+import { ClientSendSeqs } from "./client-send-seqs.js";
 import { RestartPolicy } from "./restart-policy.js";
 import { killProcessGroup } from "./spawn-process.js";
 import { startInstanceProcess } from "./instance-process.js";
@@ -46,6 +47,8 @@ export class Instance {
   private readonly stalls: StalledDelivery;
   private readonly output: InstanceOutput;
   private readonly delivery: MemberDelivery;
+  /** The highest numbered send received from each client (client-send-seqs.ts). */
+  private readonly sendSeqs = new ClientSendSeqs();
   private readonly health: InstanceHealth;
   private readyWaiter: { resolve(): void; reject(err: ServmanError): void } | undefined;
   private endResolve!: (end: InstanceEnd) => void;
@@ -200,8 +203,8 @@ export class Instance {
   handleBus(payload: string): void {
     if (this.phase === "ended") return;
     if (payload.startsWith(MESSAGE_PREFIX)) {
-      // Hot path: already the task protocol's `message`, forwarded as it came.
-      this.sendToService(payload);
+      // Hot path: already the task protocol's `message`, forwarded as it came (a repeat is not).
+      if (this.sendSeqs.fresh(payload)) this.sendToService(payload);
       return;
     }
     const decoded = decodeToInstance(payload);
@@ -212,6 +215,7 @@ export class Instance {
         this.members.join(message.client, message.user, message.reply, message.data, message.gateway);
         break;
       case "leave":
+        this.sendSeqs.forget(message.client);
         this.delivery.discard(message.client);
         this.members.leave(message.client, message.reason);
         break;
@@ -219,6 +223,10 @@ export class Instance {
         this.stop(message.reply);
         break;
       case "resume":
+        // At once, before the delivery waits for the old gateway: the resuming gateway waits for it.
+        if (message.answer === true) this.host.publish(message.reply, this.sendSeqs.resumeAnswer(this.id, message.client));
+        this.delivery.handle(message, payload, (client) => this.members.has(client));
+        break;
       case "ack":
       case "undelivered":
       case "flushed":
@@ -226,7 +234,7 @@ export class Instance {
         this.delivery.handle(message, payload, (client) => this.members.has(client));
         break;
       case "message":
-        this.sendToService(payload);
+        if (message.seq === undefined || this.sendSeqs.note(message.client, message.seq)) this.sendToService(payload);
         break;
     }
   }

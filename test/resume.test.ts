@@ -65,7 +65,7 @@ for (const topology of TOPOLOGIES)
         }
       })();
       const resumed = await b.request({ type: "resume", session: welcome.session, resume: welcome.resume });
-      assert.deepEqual(resumed, { type: "resumed", id: resumed.id, session: welcome.session, instances: [instance] });
+      assert.deepEqual(resumed, { type: "resumed", id: resumed.id, session: welcome.session, instances: [instance], acked: 0 });
       await sending;
       await eventually(() => shouts(frames).length === 150, "150 shouts after the resume", 20_000);
       assert.deepEqual(shouts(frames), range(0, 149), "every shout, once, in order");

@@ -25,6 +25,27 @@ export interface ServmanClientOptions {
    * tries of the task (`attempts`), each up to its `readyTimeoutMs`. Default 90 000 ms.
    */
   launchGraceMs?: number;
+  /**
+   * Take back a session saved elsewhere (a page reload: `client.resumeState()` kept in
+   * sessionStorage) instead of starting a new one: `connect` resumes it, and if it cannot be
+   * resumed (its window passed, a wrong token), emits `reset` and goes on with a new session.
+   */
+  resume?: ResumeState;
+}
+
+/**
+ * What an app saves to resume its session on another connection of its own (a page reload):
+ * `client.resumeState()`, given back as the `resume` option (docs/resume.md#a-page-reload).
+ */
+export interface ResumeState {
+  /** `client.session`. */
+  session: string;
+  /** `client.resumeToken`. */
+  token: string;
+  /** `client.eventSeq`: the last event number the app received, sent in `resume`. Default 0. */
+  seq?: number;
+  /** `client.sendSeq`: the number of the app's last send. Default 0. */
+  sendSeq?: number;
 }
 
 /** How the client gets its session back when its connection drops (`resume`: docs/resume.md, docs/protocol.md#resume). */
@@ -35,7 +56,12 @@ export interface ReconnectOptions {
   maxDelayMs?: number;
   /** Stop trying after this long; match the gateways' `resumeWindowMs`. Default 30 000 ms. */
   giveUpAfterMs?: number;
-  /** `send`s made while reconnecting are queued, in order, up to this many. Default 10 000. */
+  /**
+   * Sends the client keeps, up to this many: those made while reconnecting (sent, in order, once
+   * the session is back; past the bound `send` throws `unavailable`), and those sent but not yet
+   * known to have reached the cluster (sent again after a resume if they had not; past the bound
+   * the oldest is let go, and counted in `sendsLost` if a resume shows it was lost). Default 10 000.
+   */
   maxQueued?: number;
 }
 
@@ -85,6 +111,12 @@ export interface ClientEvents {
   resumed: [instances: string[], gateway: string];
   /** The session could not be resumed (it expired): this is a new session, joined to nothing. */
   reset: [error: ServmanError];
+  /**
+   * `count` sends may not have reached their instances: the session was reset with them unsent or
+   * unconfirmed, or they were let go past `maxQueued` and the resume showed the cluster lacked them,
+   * or (resuming a saved session) the saved page made them and the cluster lacked them.
+   */
+  sendsLost: [count: number];
   /** The connection closed for good (closed by `close()`, or reconnecting gave up or is off). */
   disconnect: [code: number, reason: string];
 }

@@ -15,9 +15,14 @@
  */
 import { ActionDispatcher } from "../actions.js";
 import { ServmanError, isErrorCode } from "../errors.js";
+import { defaultWebSocket } from "#websocket-impl";
 import { ClientListeners } from "./client-listeners.js";
+import { openConnection, type Welcome } from "./connection.js";
+import { Outbox } from "./outbox.js";
 import { PendingRequests } from "./pending-requests.js";
-import { InstanceHandle, type InstanceActionHandler, type InstanceHandleHost } from "./instance-handle.js";
+import { InstanceHandle, type InstanceActionHandler } from "./instance-handle.js";
+import { InstanceHandles } from "./instance-handles.js";
+import { ReconnectLoop, type ReconnectOutcome } from "./reconnect-loop.js";
 import { CLOSE_NORMAL, CLOSE_POLICY, CLOSE_SESSION_TAKEN } from "../protocol/close-codes.js";
 import type { ClosedReason, LaunchOptions } from "../protocol/client-messages.js";
 import {
@@ -27,6 +32,7 @@ import {
   type LaunchParams,
   type LaunchResult,
   type ReconnectOptions,
+  type ResumeState,
   type ServmanClientOptions,
   type WebSocketConstructor,
   type WebSocketLike,
@@ -35,22 +41,12 @@ import {
 export { InstanceHandle };
 export type { InstanceActionHandler };
 export type { HandleOptions } from "../actions.js";
-export type { ClientActionArgs, ClientEvents, LaunchParams, LaunchResult, ReconnectOptions, ServmanClientOptions, WebSocketConstructor, WebSocketLike };
-
-interface Welcome {
-  session: string;
-  resume: string;
-  gateway: string;
-}
+export type { ClientActionArgs, ClientEvents, LaunchParams, LaunchResult, ReconnectOptions, ResumeState, ServmanClientOptions, WebSocketConstructor, WebSocketLike };
 
 const OPEN = 1;
 
-async function defaultWebSocket(): Promise<WebSocketConstructor> {
-  const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (native) return native;
-  const ws = await import("ws");
-  return ws.WebSocket;
-}
+/** The events that carry the session's event number (`seq`, docs/protocol.md#events). */
+const NUMBERED_EVENTS = new Set(["message", "closed", "dropped", "restarting", "restarted", "moved", "alert"]);
 
 export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   /** The first gateway URL. */
@@ -63,37 +59,34 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   resumeToken = "";
   /** Id of the gateway serving this connection. */
   gateway = "";
+  /** The number of the last event received (events carry one from gateways that number them); 0: none. */
+  eventSeq = 0;
   private readonly options: ServmanClientOptions;
   private readonly reconnectOptions: Required<ReconnectOptions> | null;
   private ws: WebSocketLike | undefined;
-  private urlIndex = 0;
   private readonly pending = new PendingRequests();
   private readonly listeners = new ClientListeners<ClientEvents>();
   /** Instances this client is joined to (what a failed resume reports as lost). */
   private readonly joinedInstances = new Set<string>();
-  /** Sends made while reconnecting, as frames; null when connected. */
-  private queued: string[] | null = null;
+  /** Sends kept until the cluster has them, and those made while reconnecting (outbox.ts). */
+  private readonly outbox: Outbox;
+  /** The session numbers its sends (its gateway takes numbered sends). */
+  private numbered = false;
+  /** Between a drop and the session being back (or the first connection resuming a saved session). */
+  private reconnecting = false;
+  /** The saved session the first connection resumes, until it is resumed (or reset). */
+  private saved: ResumeState | undefined;
   private closing = false;
   private closedPromise: Promise<void> | undefined;
   private closedResolve: (() => void) | undefined;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Ends the current retry delay early (close()). */
-  private wake: (() => void) | undefined;
-  /** Per-instance handles (`instance(id)`), until the client leaves the instance or hears it closed. */
-  private readonly handles = new Map<string, InstanceHandle>();
-  private readonly handleHost: InstanceHandleHost = {
+  private readonly loop: ReconnectLoop;
+  private readonly handles = new InstanceHandles({
     send: (instance, action, data, channel) => this.send(instance, action, data, channel),
     sendChecked: (instance, action, data, channel) => this.sendChecked(instance, action, data, channel),
     join: (instance, data) => this.join(instance, data),
     leave: (instance) => this.leave(instance),
     stop: (instance) => this.stop(instance),
-    reattach: (handle) => {
-      const current = this.handles.get(handle.id);
-      if (current === handle) return;
-      if (current && current.actions().length > 0) throw new ServmanError("bad_request", `instance ${handle.id} has a newer handle; use client.instance(id)`);
-      this.handles.set(handle.id, handle);
-    },
-  };
+  });
 
   /** `url`: one gateway URL, or several (tried in turn when reconnecting). */
   constructor(url: string | readonly string[], options: ServmanClientOptions = {}) {
@@ -103,6 +96,22 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     this.url = this.urls[0]!;
     this.options = options;
     this.reconnectOptions = options.reconnect === false ? null : { ...RECONNECT_DEFAULTS, ...(options.reconnect ?? {}) };
+    this.outbox = new Outbox(this.reconnectOptions?.maxQueued ?? RECONNECT_DEFAULTS.maxQueued);
+    this.loop = new ReconnectLoop(this.urls, this.reconnectOptions ?? RECONNECT_DEFAULTS);
+    this.saved = options.resume;
+  }
+
+  /** The number of this session's last send (0: none, or the gateway does not number sends). */
+  get sendSeq(): number {
+    return this.outbox.seq;
+  }
+
+  /**
+   * What to save to resume this session elsewhere (a page reload): give it back as the `resume`
+   * option (docs/resume.md#a-page-reload). Save it again after sends and events: its numbers move.
+   */
+  resumeState(): ResumeState {
+    return { session: this.session, token: this.resumeToken, seq: this.eventSeq, sendSeq: this.outbox.seq };
   }
 
   /** Adds a listener. Returns a function that removes it. */
@@ -116,31 +125,28 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
    * client leaves the instance or hears it `closed`; then its handlers are dropped.
    */
   instance(id: string): InstanceHandle {
-    let handle = this.handles.get(id);
-    if (!handle) this.handles.set(id, (handle = new InstanceHandle(id, this.handleHost)));
-    return handle;
-  }
-
-  private dropHandle(instance: string): void {
-    this.handles.get(instance)?.clear();
-    this.handles.delete(instance);
+    return this.handles.get(id);
   }
 
   private emit<E extends keyof ClientEvents>(event: E, ...args: ClientEvents[E]): void {
     this.listeners.emit(event, ...args);
   }
 
-  /** Opens the connection (to the first URL that answers) and resolves with the welcome. */
-  async connect(): Promise<{ session: string; gateway: string }> {
+  /**
+   * Opens the connection (to the first URL that answers) and resolves with the welcome. With the
+   * `resume` option, takes that session back instead (`resumed` is then true; if it could not be
+   * resumed, `reset` was emitted and this is a new session).
+   */
+  async connect(): Promise<{ session: string; gateway: string; resumed: boolean }> {
     if (this.ws || this.closedPromise) throw new ServmanError("bad_request", "already connected");
     this.closedPromise = new Promise((resolve) => (this.closedResolve = resolve));
+    if (this.saved) return this.connectSaved(this.saved);
     let last: unknown;
     for (let i = 0; i < this.urls.length; i++) {
       try {
-        this.urlIndex = i;
-        const welcome = await this.open(this.urls[i]);
-        this.adopt(welcome);
-        return { session: this.session, gateway: this.gateway };
+        this.loop.index = i;
+        this.adopt(await this.open(this.urls[i]));
+        return { session: this.session, gateway: this.gateway, resumed: false };
       } catch (err) {
         last = err;
       }
@@ -149,51 +155,52 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     throw last;
   }
 
+  /** The first connection takes a saved session back (or starts a new one if it is gone). */
+  private async connectSaved(saved: ResumeState): Promise<{ session: string; gateway: string; resumed: boolean }> {
+    this.session = saved.session;
+    this.resumeToken = saved.token;
+    this.eventSeq = saved.seq ?? 0;
+    this.reconnecting = true;
+    const outcome = await this.takeBack(undefined);
+    if (outcome.kind === "gave-up") {
+      this.reconnecting = false;
+      // A close() meanwhile waits for this.
+      this.closedResolve?.();
+      this.closedResolve = undefined;
+      this.closedPromise = undefined;
+      throw new ServmanError("unavailable", `could not resume session ${saved.session}: no gateway took it back within ${(this.reconnectOptions ?? RECONNECT_DEFAULTS).giveUpAfterMs} ms`);
+    }
+    return { session: this.session, gateway: this.gateway, resumed: outcome.kind === "resumed" };
+  }
+
+  /** A new session: its id, token and gateway, and whether it numbers its sends. */
   private adopt(welcome: Welcome): void {
     this.session = welcome.session;
     this.resumeToken = welcome.resume;
     this.gateway = welcome.gateway;
+    this.eventSeq = 0;
+    this.numbered = welcome.features.includes("send-seq");
   }
 
   /** One WebSocket: resolves with its welcome; its end triggers a reconnect or the disconnect. */
   private async open(url: string): Promise<Welcome> {
     const Ctor = this.options.WebSocket ?? (await defaultWebSocket());
-    const ws = new Ctor(url);
-    return new Promise((resolve, reject) => {
-      let welcomed = false;
-      ws.addEventListener("message", (event: { data: unknown }) => {
-        if (typeof event.data !== "string") return;
-        let frame: Record<string, unknown>;
-        try {
-          frame = JSON.parse(event.data) as Record<string, unknown>;
-        } catch {
-          return;
-        }
-        if (!welcomed && frame.type === "welcome") {
-          welcomed = true;
-          this.ws = ws;
-          resolve({ session: String(frame.session), resume: String(frame.resume), gateway: String(frame.gateway) });
-          return;
-        }
-        this.onFrame(frame);
-      });
-      ws.addEventListener("error", () => {
-        if (!welcomed) reject(new ServmanError("unavailable", `could not connect to ${url}`));
-      });
-      ws.addEventListener("close", (event: { code: number; reason: string }) => {
-        if (!welcomed) return reject(new ServmanError("unavailable", `connection to ${url} closed (${event.code})`));
+    return openConnection(Ctor, url, {
+      welcomed: (ws) => (this.ws = ws),
+      frame: (frame) => this.onFrame(frame),
+      closed: (ws, code, reason) => {
         if (this.ws !== ws) return;
         this.ws = undefined;
-        const err = new ServmanError("unavailable", `connection closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`);
-        this.pending.rejectAll(err);
+        // Numbered checked sends wait for the resume, which tells whether they arrived.
+        this.pending.rejectAll(new ServmanError("unavailable", `connection closed (${code}${reason ? ` ${reason}` : ""})`));
         // A reconnect in progress notices by itself (its resume request was just rejected).
-        if (this.queued) return;
+        if (this.reconnecting) return;
         // Closed by us, by a policy (1008: ticket, rate), or because another connection took the
         // session (4000): resuming would not help, or would take it back and forth.
-        if (this.closing || !this.reconnectOptions || event.code === CLOSE_POLICY || event.code === CLOSE_SESSION_TAKEN) return this.finish(event.code, event.reason);
-        this.queued = [];
-        void this.reconnect(event.code, event.reason);
-      });
+        if (this.closing || !this.reconnectOptions || code === CLOSE_POLICY || code === CLOSE_SESSION_TAKEN) return this.finish(code, reason);
+        this.reconnecting = true;
+        void this.takeBack(code).then((outcome) => outcome.kind === "gave-up" && this.finish(code, reason));
+      },
     });
   }
 
@@ -201,74 +208,79 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
     const resolve = this.closedResolve;
     if (!resolve) return;
     this.closedResolve = undefined;
-    this.queued = null;
+    this.reconnecting = false;
+    this.pending.rejectAll(new ServmanError("unavailable", `disconnected (${code})`), true);
     this.emit("disconnect", code, reason);
     resolve();
     this.closedPromise = undefined;
   }
 
-  /** Tries the gateways in turn, with backoff and jitter, until the session is back or time runs out. */
-  private async reconnect(code: number, reason: string): Promise<void> {
-    const options = this.reconnectOptions!;
-    const giveUpAt = Date.now() + options.giveUpAfterMs;
-    for (let attempt = 1; !this.closing && Date.now() < giveUpAt; attempt++) {
-      const delayMs = Math.round(Math.random() * Math.min(options.maxDelayMs, options.initialDelayMs * 2 ** (attempt - 1)));
-      this.emit("reconnecting", attempt, delayMs, code);
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.retryTimer = setTimeout(resolve, delayMs);
-      });
-      if (this.closing) break;
-      // Round the list, starting with the next gateway: the last one may be the one that died.
-      this.urlIndex = (this.urlIndex + 1) % this.urls.length;
-      let welcome: Welcome;
-      try {
-        welcome = await this.open(this.urls[this.urlIndex]);
-      } catch {
-        continue;
-      }
-      try {
-        const reply = await this.request({ type: "resume", session: this.session, resume: this.resumeToken }, this.timeout, true);
-        this.gateway = welcome.gateway;
-        const instances = Array.isArray(reply.instances) ? reply.instances.map(String) : [];
-        this.joinedInstances.clear();
-        for (const instance of instances) this.joinedInstances.add(instance);
-        this.flushQueued();
-        this.emit("resumed", instances, this.gateway);
-        return;
-      } catch (err) {
-        const e = err instanceof ServmanError ? err : new ServmanError("internal", String(err));
-        if (e.code === "unavailable" || !this.ws) {
+  /**
+   * Gets the session back (reconnect-loop.ts), or goes on with a new one if it is gone. `code`: the
+   * close that started it; undefined for the first connection of a saved session.
+   */
+  private async takeBack(code: number | undefined): Promise<ReconnectOutcome> {
+    const outcome = await this.loop.run(
+      {
+        open: (url) => this.open(url),
+        resume: () => this.request({ type: "resume", session: this.session, resume: this.resumeToken, ...(this.eventSeq > 0 ? { seq: this.eventSeq } : {}) }, this.timeout, true),
+        lost: () => !this.ws,
+        drop: () => {
           this.ws?.close(CLOSE_NORMAL, "retrying");
           this.ws = undefined;
-          continue;
-        }
-        // The session is gone for good: this connection goes on as a new, empty one.
-        this.adopt(welcome);
-        const lost = [...this.joinedInstances];
-        this.joinedInstances.clear();
-        // Queued sends were for instances this new session has not joined.
-        this.queued = null;
-        this.emit("reset", e);
-        for (const instance of lost) {
-          this.dropHandle(instance);
-          this.emit("closed", instance, "lost");
-        }
-        return;
-      }
-    }
-    this.finish(code, reason);
+        },
+        closing: () => this.closing,
+        reconnecting: (attempt, delayMs, closeCode) => this.emit("reconnecting", attempt, delayMs, closeCode),
+      },
+      code,
+    );
+    if (outcome.kind === "resumed") this.resumedOn(outcome.welcome, outcome.reply);
+    else if (outcome.kind === "reset") this.resetTo(outcome.welcome, outcome.err);
+    return outcome;
   }
 
-  private flushQueued(): void {
-    const queued = this.queued ?? [];
-    this.queued = null;
-    for (const text of queued) this.ws?.send(text);
+  /** The session is back: kept sends the cluster lacks go again, in order, then the app hears it. */
+  private resumedOn(welcome: Welcome, reply: Record<string, unknown>): void {
+    this.gateway = welcome.gateway;
+    this.numbered ||= welcome.features.includes("send-seq");
+    const instances = Array.isArray(reply.instances) ? reply.instances.map(String) : [];
+    this.joinedInstances.clear();
+    for (const instance of instances) this.joinedInstances.add(instance);
+    const acked = typeof reply.acked === "number" ? reply.acked : undefined;
+    const out = this.outbox.resumed(acked);
+    // A saved session: what its page sent after `acked` went with that page.
+    const lost = out.lost + (this.saved ? this.outbox.adopted(this.saved.sendSeq ?? 0, acked ?? 0) : 0);
+    this.saved = undefined;
+    this.reconnecting = false;
+    for (const id of out.accepted) this.pending.settleId(id, { type: "sent", id });
+    for (const id of out.failed) this.pending.settleId(id, new ServmanError("unavailable", "message not delivered: the connection closed"));
+    for (const text of out.write) this.ws?.send(text);
+    this.emit("resumed", instances, this.gateway);
+    if (lost > 0) this.emit("sendsLost", lost);
+  }
+
+  /** The session is gone for good: this connection goes on as a new, empty one. */
+  private resetTo(welcome: Welcome, err: ServmanError): void {
+    this.adopt(welcome);
+    this.saved = undefined;
+    // Kept sends were for instances this new session has not joined.
+    const out = this.outbox.reset();
+    this.reconnecting = false;
+    for (const id of out.failed) this.pending.settleId(id, new ServmanError("unavailable", "message not delivered: the session was lost"));
+    const lost = [...this.joinedInstances];
+    this.joinedInstances.clear();
+    this.emit("reset", err);
+    for (const instance of lost) {
+      this.handles.drop(instance);
+      this.emit("closed", instance, "lost");
+    }
+    if (out.lost > 0) this.emit("sendsLost", out.lost);
   }
 
   /** Handles one frame other than the welcome. Subclasses may extend it. */
   protected onFrame(frame: Record<string, unknown>): void {
     if (this.pending.settle(frame)) return;
+    if (typeof frame.seq === "number" && frame.seq > this.eventSeq && NUMBERED_EVENTS.has(frame.type as string)) this.eventSeq = frame.seq;
     switch (frame.type) {
       case "message": {
         const instance = String(frame.instance);
@@ -276,15 +288,19 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
         const channel = typeof frame.channel === "string" ? frame.channel : undefined;
         const onError = (err: unknown) => this.emit("error", new ServmanError("internal", `action handler failed: ${String(err)}`, { cause: err }));
         // The instance's own handler first, then the client-wide one, then `message` listeners.
-        const own = this.handles.get(instance)?.dispatch(action, frame.data, channel, onError) ?? false;
+        const own = this.handles.dispatch(instance, action, frame.data, channel, onError);
         const handled = this.dispatchAction(action, [instance, frame.data, channel], onError);
         this.emit("message", instance, action, frame.data, channel);
         if (!own && !handled && this.listeners.count("message") === 0) this.onUnknownAction(instance, action, frame.data, channel);
         break;
       }
+      case "accepted":
+        this.outbox.acceptedThrough(Number(frame.seq));
+        break;
       case "closed":
+        this.outbox.skip(String(frame.instance));
         this.joinedInstances.delete(String(frame.instance));
-        this.dropHandle(String(frame.instance));
+        this.handles.drop(String(frame.instance));
         this.emit("closed", String(frame.instance), frame.reason as ClosedReason);
         break;
       case "dropped":
@@ -312,8 +328,8 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
 
   private request(frame: Record<string, unknown>, timeoutMs: number, resuming = false): Promise<Record<string, unknown>> {
     const ws = this.ws;
-    if (!ws || ws.readyState !== OPEN || (this.queued && !resuming)) {
-      return Promise.reject(new ServmanError("unavailable", this.queued ? "reconnecting; try again once resumed" : "not connected"));
+    if (!ws || ws.readyState !== OPEN || (this.reconnecting && !resuming)) {
+      return Promise.reject(new ServmanError("unavailable", this.reconnecting ? "reconnecting; try again once resumed" : "not connected"));
     }
     return this.pending.send(frame, timeoutMs, (text) => ws.send(text));
   }
@@ -355,21 +371,18 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   /**
    * Sends one message to an instance's service, fire and forget: no id, no reply, nothing to await
    * (so nothing can go unhandled). Errors arrive as `error` events tied to no send; use
-   * `sendChecked` to hear the error of one message.
+   * `sendChecked` to hear the error of one message. Numbered and kept until the cluster has it
+   * (sent again after a resume if the connection it went into was dead), or queued while
+   * reconnecting (docs/resume.md#what-a-client-sends).
    */
   send(instance: string, action: string, data?: unknown, channel?: string): void {
     const frame: Record<string, unknown> = { type: "send", instance, action };
     if (data !== undefined) frame.data = data;
     if (channel !== undefined) frame.channel = channel;
-    if (this.queued) {
-      // Reconnecting: kept, in order, and sent once the session is back.
-      if (this.queued.length >= this.reconnectOptions!.maxQueued) throw new ServmanError("unavailable", "reconnecting, and the send queue is full");
-      this.queued.push(JSON.stringify(frame));
-      return;
-    }
     const ws = this.ws;
-    if (!ws || ws.readyState !== OPEN) throw new ServmanError("unavailable", "not connected");
-    ws.send(JSON.stringify(frame));
+    if (!this.reconnecting && (!ws || ws.readyState !== OPEN)) throw new ServmanError("unavailable", "not connected");
+    const text = this.outbox.add(instance, frame, this.numbered, !this.reconnecting);
+    if (text !== null) ws!.send(text);
   }
 
   /**
@@ -377,20 +390,27 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
    * it to the instance's node (`sent`), rejects with the gateway's error for it (`not_joined`,
    * `rate_limited`, `unavailable`, ...) or `timeout`. It costs what a request costs (an id, a
    * reply frame, a timer), so `send` stays the fire-and-forget path. Not queued while reconnecting:
-   * it rejects with `unavailable` then, like every request.
+   * it rejects with `unavailable` then, like every request. One made before a drop is numbered and
+   * kept like a `send`: the resume settles it (sent again if the cluster lacked it).
    */
   async sendChecked(instance: string, action: string, data?: unknown, channel?: string): Promise<void> {
     const frame: Record<string, unknown> = { type: "send", instance, action, ack: true };
     if (data !== undefined) frame.data = data;
     if (channel !== undefined) frame.channel = channel;
-    await this.request(frame, this.timeout);
+    const ws = this.ws;
+    if (!this.numbered || this.reconnecting || !ws || ws.readyState !== OPEN) return void (await this.request(frame, this.timeout));
+    const { id, reply } = this.pending.expect("send", this.timeout, true);
+    ws.send(this.outbox.add(instance, { ...frame, id }, true, true, id)!);
+    await reply;
   }
 
   /** Leaves an instance. */
   async leave(instance: string): Promise<void> {
     await this.request({ type: "leave", instance }, this.timeout);
+    // Its sends before the leave were handled before it: none is sent again after a resume.
+    this.outbox.skip(instance);
     this.joinedInstances.delete(instance);
-    this.dropHandle(instance);
+    this.handles.drop(instance);
   }
 
   /** Stops an instance this client owns; resolves once its process has exited. */
@@ -408,8 +428,7 @@ export class ServmanClient extends ActionDispatcher<ClientActionArgs> {
   /** Closes the connection (1000: the session ends) and resolves once it is closed. Idempotent. */
   async close(): Promise<void> {
     this.closing = true;
-    clearTimeout(this.retryTimer);
-    this.wake?.();
+    this.loop.stop();
     const ws = this.ws;
     const closed = this.closedPromise;
     if (ws && ws.readyState <= OPEN) ws.close(CLOSE_NORMAL, "client closed");

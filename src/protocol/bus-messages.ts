@@ -11,14 +11,22 @@ import type { ClosedReason } from "./client-messages.js";
 
 /** Published on an instance channel (gateway or Launcher -> node). */
 export type ToInstance =
-  | { type: "message"; client: string; action: string; data: unknown; channel?: string }
+  /**
+   * `seq`: the client's number for a numbered send, written right after `client` (sendSeqKey), where
+   * the node reads it without parsing the message (nodes/client-send-seqs.ts).
+   */
+  | { type: "message"; client: string; seq?: number; action: string; data: unknown; channel?: string }
   /** `gateway`: the id of the gateway holding the session, where its events go (`ToGateway`). */
   | { type: "join"; client: string; user: string | null; data: unknown; reply: string; gateway?: string }
   /** `kicked`: a resumed session whose new ticket no longer allows the join (docs/resume.md). */
   | { type: "leave"; client: string; reason: "left" | "disconnected" | "kicked" }
   | { type: "stop"; by: string | null; reply: string | null }
-  /** The client resumed its session: what was kept for it goes to `reply` as one `replay`. */
-  | { type: "resume"; client: string; reply: string; gateway?: string }
+  /**
+   * The client resumed its session: what was kept for it goes to `reply` as one `replay`. `answer`:
+   * the gateway wants a `resume_answer` first, at once (gateways of earlier versions would not
+   * know it).
+   */
+  | { type: "resume"; client: string; reply: string; gateway?: string; answer?: boolean }
   /**
    * The client's gateway passed the replayed events before position `through` (the replay's
    * `through`) on to its client: the node frees them.
@@ -83,7 +91,13 @@ export type ToSession =
    */
   | { type: "replay"; instance: string; member: boolean; dropped: number; through: number; events: ToSession[]; seqs?: number[]; run?: string }
   /** Another connection resumed this session: the gateway holding it lets go. */
-  | { type: "takeover"; gateway: string };
+  | { type: "takeover"; gateway: string }
+  /**
+   * A node's answer to a `resume`, at once, before it waits for the client's old gateway:
+   * `received` is the highest numbered send it received from the client for this instance (0:
+   * none). The resuming gateway waits for these before `resumed` (gateway/resume-answers.ts).
+   */
+  | { type: "resume_answer"; instance: string; received: number };
 
 /**
  * Published on a requester's reply channel (node -> the gateway, Launcher or node that asked for

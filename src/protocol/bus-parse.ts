@@ -25,11 +25,11 @@ const NullableString = Type.Union([Type.String(), Type.Null()]);
 const Sessions = Type.Array(Id, { minItems: 1, maxItems: 1_000_000 });
 
 const toInstance = {
-  message: Type.Object({ type: Type.Literal("message"), client: Id, action: Type.String(), channel: Type.Optional(Type.String()) }),
+  message: Type.Object({ type: Type.Literal("message"), client: Id, seq: Type.Optional(Count), action: Type.String(), channel: Type.Optional(Type.String()) }),
   join: Type.Object({ type: Type.Literal("join"), client: Id, user: NullableString, reply: Channel, gateway: Type.Optional(Id) }),
   leave: Type.Object({ type: Type.Literal("leave"), client: Id, reason: Type.Union([Type.Literal("left"), Type.Literal("disconnected"), Type.Literal("kicked")]) }),
   stop: Type.Object({ type: Type.Literal("stop"), by: NullableString, reply: Type.Union([Channel, Type.Null()]) }),
-  resume: Type.Object({ type: Type.Literal("resume"), client: Id, reply: Channel, gateway: Type.Optional(Id) }),
+  resume: Type.Object({ type: Type.Literal("resume"), client: Id, reply: Channel, gateway: Type.Optional(Id), answer: Type.Optional(Type.Boolean()) }),
   ack: Type.Object({ type: Type.Literal("ack"), client: Id, through: Count }),
   undelivered: Type.Object({ type: Type.Literal("undelivered"), seq: Count, sessions: Sessions, event: Type.Object({ type: Type.String() }) }),
   flushed: Type.Object({ type: Type.Literal("flushed"), client: Id, id: Count }),
@@ -65,6 +65,7 @@ const toSession = {
     run: Type.Optional(Id),
   }),
   takeover: Type.Object({ type: Type.Literal("takeover"), gateway: Type.String() }),
+  resume_answer: Type.Object({ type: Type.Literal("resume_answer"), instance: Id, received: Count }),
 } satisfies Record<ToSession["type"], TSchema>;
 
 const toRequester = {

@@ -42,12 +42,19 @@ export const SendRequestSchema = request("send", {
   channel: Type.Optional(Type.String({ maxLength: 256 })),
   /** Answer `sent` (with the id) once published: opt-in, so plain sends cost no reply frame. */
   ack: Type.Optional(Type.Boolean()),
+  /**
+   * The client's own number for this send (per session, from 1, +1 each send): a send whose
+   * number was already taken is not relayed again (docs/protocol.md#numbered-sends).
+   */
+  seq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
 });
 export const LeaveRequestSchema = request("leave", { instance: Name });
 export const StopRequestSchema = request("stop", { instance: Name });
 export const ResumeRequestSchema = request("resume", {
   session: Type.String({ maxLength: 128 }),
   resume: Type.String({ maxLength: 256 }),
+  /** The last event `seq` the client received (docs/protocol.md#resume); 0: none. */
+  seq: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
 });
 export const PingRequestSchema = request("ping", {});
 
@@ -133,14 +140,18 @@ export type ClosedReason = "stopped" | "exited" | "crashed" | "lost" | "kicked";
 
 /** Events and replies the gateway sends to clients. */
 export type ServerFrame =
-  | { type: "welcome"; session: string; resume: string; gateway: string }
+  /** `features`: what this gateway adds to the v1 protocol (`send-seq`: numbered sends, docs/protocol.md#welcome). */
+  | { type: "welcome"; session: string; resume: string; gateway: string; features: string[] }
   /** `joined` (and `reason` when false) only when the launch carried `join`. */
   | { type: "launched"; id?: RequestId; instance: string; node: string; joined?: boolean; reason?: string }
   | { type: "joined"; id?: RequestId; instance: string }
   | { type: "left"; id?: RequestId; instance: string }
   | { type: "stopped"; id?: RequestId; instance: string }
   | { type: "sent"; id: RequestId; instance: string }
-  | { type: "resumed"; id?: RequestId; session: string; instances: string[] }
+  /** `acked`: the last numbered send the cluster accepted; the client sends the later ones again. */
+  | { type: "resumed"; id?: RequestId; session: string; instances: string[]; acked: number }
+  /** Every numbered send up to `seq` was handled (relayed, or answered with an error): the client may forget them. */
+  | { type: "accepted"; seq: number }
   | { type: "pong"; id?: RequestId }
   | { type: "message"; instance: string; action: string; data: unknown; channel?: string }
   | { type: "closed"; instance: string; reason: ClosedReason }

@@ -1,8 +1,9 @@
 /** Running the real `servman` program as a child process. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { CLI, ROOT } from "./cluster.js";
+import { CLI, ROOT, testTasks, writeConfig } from "./cluster.js";
+import { freePort } from "./redis-server.js";
 
-export { freePort } from "./redis-server.js";
+export { freePort };
 
 export interface CliResult {
   code: number | null;
@@ -72,4 +73,16 @@ export function startServer(args: string[], options: { env?: NodeJS.ProcessEnv; 
       reject(new Error(`server exited with ${code}: ${stderr}`));
     });
   });
+}
+
+/**
+ * A `servman gateway` process of its own against `redis` (to SIGKILL in a test), on a free port;
+ * pushed to `servers` for the suite to end.
+ */
+export async function startGatewayProcess(redis: string, resumeWindowMs: number, servers: ServerProcess[]): Promise<{ server: ServerProcess; url: string }> {
+  const port = await freePort();
+  const config = writeConfig({ redis, prefix: "t", gateway: { host: "127.0.0.1", port, resumeWindowMs }, tasks: testTasks() });
+  const server = await startServer(["gateway", "--config", config], { env: cliEnv() });
+  servers.push(server);
+  return { server, url: `ws://127.0.0.1:${port}/v1/connect` };
 }
