@@ -59,7 +59,9 @@ export class SharedHost {
   private nextSlot = 1;
   /** `running` takes instances; `ending` was asked to exit or killed; `gone` has exited. */
   private state: "running" | "ending" | "gone" = "running";
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private memoryTimer: NodeJS.Timeout | undefined;
+  /** Runs out once an asked exit took too long: the host is killed. */
+  private exitTimer: NodeJS.Timeout | undefined;
   private peakKb = 0;
   /** Settles once the process has exited and its output is read. */
   readonly exited: Promise<void>;
@@ -77,7 +79,7 @@ export class SharedHost {
     this.capture(this.child.stderr, "stderr");
     this.child.on("error", (err) => this.logger.error({ err }, "shared host process error"));
     this.exited = new Promise((resolve) => this.child.on("close", (code, signal) => resolve(this.onExit(code, signal))));
-    this.timer(FIRST_MEMORY_SAMPLE_MS, () => this.sampleMemory());
+    this.memoryTimer = setTimeout(() => this.sampleMemory(), FIRST_MEMORY_SAMPLE_MS);
   }
 
   /** Instances it runs now. */
@@ -105,7 +107,7 @@ export class SharedHost {
     this.logger.debug({ instances: this.views.size }, "shared host ending");
     // Asked rather than disconnected: Node reports no `close` of a child its parent disconnected.
     this.channel.send(HOST_EXIT);
-    this.timer(EXIT_GRACE_MS, () => this.kill());
+    this.exitTimer = setTimeout(() => this.kill(), EXIT_GRACE_MS);
   }
 
   /** SIGKILLs the host's process group: every instance in it ends, each as its restart policy says. */
@@ -186,14 +188,14 @@ export class SharedHost {
         for (const view of this.views.values()) view.instance.output.keep("servman", `killed: resident memory ${mb} MB of its shared host (${this.views.size} instances) over maxMemoryMb ${limit}`);
         return this.kill();
       }
-      this.timer(MEMORY_SAMPLE_MS, () => this.sampleMemory());
+      this.memoryTimer = setTimeout(() => this.sampleMemory(), MEMORY_SAMPLE_MS);
     });
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {
     this.state = "gone";
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    clearTimeout(this.memoryTimer);
+    clearTimeout(this.exitTimer);
     this.channel.close();
     const views = [...this.views.values()];
     this.views.clear();
@@ -202,14 +204,6 @@ export class SharedHost {
     // Out of the set first: the instances' restarts must find other hosts.
     this.events.exited(this);
     for (const view of views) view.ended(code, signal);
-  }
-
-  private timer(ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
   }
 }
 

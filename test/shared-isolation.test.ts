@@ -10,11 +10,12 @@ import { loadConfig } from "../src/config/load-config.js";
 import { ConfigError } from "../src/errors.js";
 import { InstanceLogs } from "../src/registry/instance-logs.js";
 import { Keys } from "../src/keys.js";
-import { PYTHON_ECHO, type RawClient, testTasks, writeConfig } from "./helpers/cluster.js";
-import { eventually } from "./helpers/processes.js";
+import { ECHO_SERVICE, PYTHON_ECHO, type RawClient, testTasks, writeConfig } from "./helpers/cluster.js";
+import { descendants, eventually } from "./helpers/processes.js";
 import { useCluster } from "./helpers/use-cluster.js";
 
 const ROOM_SERVICE = fileURLToPath(new URL("./fixtures/room-service.js", import.meta.url));
+const EXIT_AT_LOAD = fileURLToPath(new URL("./fixtures/exit-at-load.js", import.meta.url));
 const shared = { module: ROOM_SERVICE, isolation: "shared" };
 
 describe("isolation shared", () => {
@@ -41,6 +42,8 @@ describe("isolation shared", () => {
           "fragile-rooms": { ...shared, restart: "never" },
           "fat-rooms": { ...shared, maxMemoryMb: 80 },
           "hung-rooms": { ...shared, livenessTimeoutMs: 5000 },
+          "broken-rooms": { module: EXIT_AT_LOAD, isolation: "shared" },
+          "warm-rooms": { module: ECHO_SERVICE, isolation: "shared", warm: 1 },
         },
       },
     });
@@ -159,6 +162,26 @@ describe("isolation shared", () => {
         postMortem?.lastLines.some((line) => /killed: resident memory \d+ MB of its shared host \(2 instances\) over maxMemoryMb 80/.test(line)),
         JSON.stringify(postMortem?.lastLines),
       );
+    });
+
+    it("keeps warm host processes started ahead, and a room runs in one without SERVMAN_INSTANCE", async () => {
+      const warmHosts = () => descendants().filter((p) => p.cmd.includes("shared-host-runner") && p.cmd.includes(ECHO_SERVICE));
+      await eventually(() => warmHosts().length === 1, "the warm host to run before any launch");
+      const owner = await fx.cluster.raw();
+      const instance = await launch(owner, "warm-rooms");
+      owner.send({ type: "send", instance, action: "whoami" });
+      const who = (await owner.next((f) => f.type === "message" && f.action === "whoami")).data;
+      assert.equal(who.pid, warmHosts()[0].pid);
+      assert.equal(who.instance, instance);
+      assert.deepEqual(who.servmanEnv, ["SERVMAN_TASK"]);
+      assert.equal((await owner.request({ type: "stop", instance })).type, "stopped");
+    });
+
+    it("fails the launches placed in a host whose module cannot load, with its last words", async () => {
+      const owner = await fx.cluster.raw();
+      const failed = await owner.request({ type: "launch", task: "broken-rooms" });
+      assert.equal(failed.code, "launch_failed", JSON.stringify(failed));
+      assert.match(failed.message as string, /exit-at-load: cannot start, on purpose/);
     });
 
     it("kills a host whose event loop is blocked: every room in it fails its liveness", async () => {
