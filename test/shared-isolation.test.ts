@@ -39,6 +39,7 @@ describe("isolation shared", () => {
         tasks: {
           ...testTasks(),
           rooms: { ...shared, instancesPerProcess: 2, restart: "on-failure", maxRestarts: 3 },
+          "pair-rooms": { ...shared, instancesPerProcess: 2 },
           "fragile-rooms": { ...shared, restart: "never" },
           "fat-rooms": { ...shared, maxMemoryMb: 80 },
           "hung-rooms": { ...shared, livenessTimeoutMs: 5000 },
@@ -107,9 +108,20 @@ describe("isolation shared", () => {
       assert.equal((await owner.request({ type: "stop", instance: b })).type, "stopped");
     });
 
+    it("drops a room whose shutdown overruns the deadline from its host, which goes on running the others", async () => {
+      const owner = await fx.cluster.raw();
+      const slow = await launch(owner, "rooms", { slowShutdown: true });
+      const other = await launch(owner, "rooms");
+      const { pid } = await add(owner, slow);
+      const stopped = await owner.request({ type: "stop", instance: slow });
+      assert.equal(stopped.type, "stopped", JSON.stringify(stopped));
+      assert.deepEqual([(await add(owner, other)).count, (await add(owner, other)).pid], [1, pid]);
+      assert.equal((await owner.request({ type: "stop", instance: other })).type, "stopped");
+    });
+
     it("puts the instance past instancesPerProcess in a second host", async () => {
       const owner = await fx.cluster.raw();
-      const ids = [await launch(owner, "rooms"), await launch(owner, "rooms"), await launch(owner, "rooms")];
+      const ids = [await launch(owner, "pair-rooms"), await launch(owner, "pair-rooms"), await launch(owner, "pair-rooms")];
       const pids = [];
       for (const id of ids) pids.push((await add(owner, id)).pid);
       assert.equal(pids[0], pids[1]);
