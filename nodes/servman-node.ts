@@ -152,9 +152,9 @@ export class ServmanNode {
       takeWarm: (task) => this.warmPools.take(task),
       placeShared: (task, instance) => this.sharedHosts.place(task, instance),
     };
-    // A node that takes no launches keeps no process waiting for one.
     this.sharedHosts = new SharedHosts({ cwd: this.config.baseDir, logger: this.logger, countInvalid: () => this.counts.invalidOutput++ });
-    // A shared task's `warm` counts host processes, kept by sharedHosts rather than a pool.
+    // A node that takes no launches keeps no process waiting for one. A shared task's `warm`
+    // counts host processes, kept by sharedHosts rather than a pool.
     this.warmPools = new WarmPools({
       tasks: this.config.node.capacity > 0 ? [...this.tasks.values()].filter((t) => t.isolation !== "shared") : [],
       cwd: this.config.baseDir,
