@@ -4,7 +4,6 @@
  * `idleTimeoutMs` and `emptyTimeoutMs` (all three stop it). Each kill or stop says why in the
  * node's log.
  */
-import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import { emptyTimeoutFor, type TaskConfig } from "../src/config/options.js";
 import { residentKb } from "./memory-watch.js";
@@ -12,6 +11,11 @@ import { residentKb } from "./memory-watch.js";
 /** How often memory is sampled (the first sample comes sooner, for short lives). */
 const MEMORY_SAMPLE_MS = 2_000;
 const FIRST_MEMORY_SAMPLE_MS = 250;
+
+/** A process whose resident memory is sampled. */
+export interface MemoryWatched {
+  readonly pid: number | undefined;
+}
 
 /** What the watch needs from its instance. */
 export interface WatchedInstance {
@@ -24,8 +28,8 @@ export interface WatchedInstance {
   joinedCount(): number;
   /** Joins waiting for the service's answer. */
   pendingCount(): number;
-  /** The process it runs now, if any. */
-  process(): ChildProcess | undefined;
+  /** What runs it now, if anything (compared by identity: a restart brings another). */
+  process(): MemoryWatched | undefined;
   kill(): void;
   stop(reply: null): void;
   /** One line in the instance's own log. */
@@ -61,8 +65,16 @@ export class InstanceHealth {
     if (heartbeat) this.heartbeats = true;
   }
 
+  /**
+   * A sample of the process the instance runs in, taken by someone else (its shared host, once for
+   * all its instances, which also applies `maxMemoryMb` to the host): kept for the post-mortem.
+   */
+  sampled(kb: number): void {
+    this.peakRssKb = Math.max(this.peakRssKb, kb);
+  }
+
   /** Samples `child`'s memory until it is no longer the instance's process. */
-  watchMemory(child: ChildProcess, delayMs = FIRST_MEMORY_SAMPLE_MS): void {
+  watchMemory(child: MemoryWatched, delayMs = FIRST_MEMORY_SAMPLE_MS): void {
     const pid = child.pid;
     const { task } = this.instance;
     if (pid === undefined) return;

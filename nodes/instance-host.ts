@@ -7,6 +7,8 @@ import type { TaskConfig } from "../src/config/options.js";
 import type { EdgeFault } from "../src/edge-guard.js";
 import type { Keys } from "../src/keys.js";
 import type { ClosedReason } from "../src/protocol/client-messages.js";
+import type { InstanceRuntime } from "./instance-runtime.js";
+import type { SharedInstance } from "./shared-host.js";
 
 /** What an instance (`I`: the `Instance` class, kept out of this file's imports) needs from its node. */
 export interface InstanceHost<I> {
@@ -35,6 +37,8 @@ export interface InstanceHost<I> {
   retire(instance: I, end: InstanceEnd): Promise<void>;
   /** A process of `task` already started and waiting for `start` (its warm pool), if any. */
   takeWarm(task: TaskConfig): ChildProcess | undefined;
+  /** Places an instance of a task with `isolation: "shared"` in one of its host processes (nodes/shared-hosts.ts). */
+  placeShared(task: TaskConfig, instance: SharedInstance): InstanceRuntime;
 }
 
 /** How an instance ended. */

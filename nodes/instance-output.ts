@@ -44,9 +44,17 @@ export class InstanceOutput {
 
   /** Logs one line and keeps it among the recent ones. */
   line(source: string, text: string): void {
+    this.logger.info({ source }, text);
+    this.keep(source, text);
+  }
+
+  /**
+   * Keeps one line among the recent ones and in the instance's log (Redis), without the node's
+   * log: a shared host's own lines, which its node logs once for all its instances.
+   */
+  keep(source: string, text: string): void {
     this.recent.push(text);
     if (this.recent.length > KEPT_LOG_LINES) this.recent.shift();
-    this.logger.info({ source }, text);
     // Kept lines are rationed: a service printing in a loop must not flood Redis.
     if (this.keptLines.take()) {
       if (this.unkept > 0) this.sink("servman", `[${this.unkept} log lines not kept: over ${KEPT_LINES_PER_SECOND} lines per second]`);

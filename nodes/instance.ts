@@ -2,7 +2,6 @@
  * One instance: its child process, the task protocol with it, and the clients joined to it.
  * The node feeds it what arrives on the instance's channel; it publishes what the service sends.
  */
-import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import type { TaskConfig } from "../src/config/options.js";
 import { ServmanError } from "../src/errors.js";
@@ -14,8 +13,8 @@ import { InstanceOutput } from "./instance-output.js";
 import { MemberDelivery } from "./member-delivery.js";
 import { ClientSendSeqs } from "./client-send-seqs.js";
 import { RestartPolicy } from "./restart-policy.js";
-import { killProcessGroup } from "./spawn-process.js";
 import { startInstanceProcess } from "./instance-process.js";
+import type { InstanceRuntime } from "./instance-runtime.js";
 import type { InstanceEnd, InstanceHost, InstancePhase } from "./instance-host.js";
 import { HeldMessages } from "./held-messages.js";
 import { InstanceHealth } from "./instance-health.js";
@@ -36,7 +35,8 @@ export class Instance {
   private stopAsked = false;
   /** True once clients were told the instance ended. */
   private announced = false;
-  private child: ChildProcess | undefined;
+  /** Its process, or its place in a shared host; none between two (a restart's wait). */
+  private runtime: InstanceRuntime | undefined;
   private channel: ChildChannel | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private args: Record<string, unknown> = {};
@@ -85,7 +85,7 @@ export class Instance {
         isReady: () => this.phase === "ready",
         joinedCount: () => this.members.size,
         pendingCount: () => this.members.pendingSize,
-        process: () => this.child,
+        process: () => this.runtime,
         kill: () => this.kill(),
         stop: (reply) => this.stop(reply),
         note: (text) => this.output.line("servman", text),
@@ -106,7 +106,7 @@ export class Instance {
   }
 
   get pid(): number {
-    return this.child?.pid ?? 0;
+    return this.runtime?.pid ?? 0;
   }
 
   /** Text handed to the process and not yet written to it (bounded by the task's `maxQueuedBytes`). */
@@ -149,9 +149,9 @@ export class Instance {
     });
   }
 
-  /** Adopts a warm process or starts one (instance-process.ts), and watches its memory. */
+  /** Adopts a warm process or starts one, or a place in a shared host (instance-process.ts), and watches its memory. */
   private spawnProcess(): void {
-    const { child, channel } = startInstanceProcess({
+    this.runtime = startInstanceProcess({
       id: this.id,
       task: this.task,
       args: this.args,
@@ -161,9 +161,8 @@ export class Instance {
       onMessage: (value) => this.onServiceMessage(value),
       onClose: (code, signal) => this.onClose(code, signal),
     });
-    this.child = child;
-    this.channel = channel;
-    this.health.watchMemory(child);
+    this.channel = this.runtime.channel;
+    this.runtime.watchMemory(this.health);
   }
 
   private timer(ms: number, fn: () => void): void {
@@ -320,7 +319,7 @@ export class Instance {
     this.stopAsked = true;
     if (this.phase === "restarting") {
       // Between two processes: nothing to ask, only a process to end (if one started already).
-      if (this.child) this.kill();
+      if (this.runtime) this.kill();
       else this.finish({ reason: "stopped", code: null, signal: null }, false);
       return;
     }
@@ -347,13 +346,13 @@ export class Instance {
   abort(reason: string): void {
     if (this.phase === "launching") this.failLaunch(new ServmanError("launch_failed", reason));
     this.stopAsked = true;
-    if (this.phase === "restarting" && !this.child) return this.finish({ reason: "stopped", code: null, signal: null }, false);
+    if (this.phase === "restarting" && !this.runtime) return this.finish({ reason: "stopped", code: null, signal: null }, false);
     this.kill();
   }
 
-  /** Kills the whole process group now. */
+  /** Kills the whole process group now (in a shared host: drops this instance from it). */
   kill(): void {
-    if (this.child && this.phase !== "ended") killProcessGroup(this.child);
+    if (this.runtime && this.phase !== "ended") this.runtime.kill();
   }
 
   private failLaunch(err: ServmanError): void {
@@ -372,7 +371,7 @@ export class Instance {
     this.timers.clear();
     this.health.cancelIdle();
     this.channel?.close();
-    this.child = undefined;
+    this.runtime = undefined;
     const reason: InstanceEnd["reason"] = this.stopAsked ? "stopped" : code === 0 ? "exited" : "crashed";
     if (reason !== "stopped" && !wasLaunching) {
       const delay = this.restarts.next(reason);

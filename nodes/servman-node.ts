@@ -32,6 +32,7 @@ import { NodeCounts } from "./node-counts.js";
 import { FENCED, NodeFencing, type NodeSideHost } from "./node-fencing.js";
 import { RegistryRebuild } from "./registry-rebuild.js";
 import { WarmPools } from "./warm-pool.js";
+import { SharedHosts } from "./shared-hosts.js";
 import { onMessage, subscribe, unsubscribe } from "../src/pubsub.js";
 
 export interface ServmanNodeOptions {
@@ -65,6 +66,8 @@ export class ServmanNode {
   private readonly byChannel = new Map<string, Instance>();
   /** Processes waiting for `start`, per task with `warm` > 0; they take no capacity slot. */
   private readonly warmPools: WarmPools;
+  /** Host processes of the tasks with `isolation: "shared"`, each running several instances. */
+  private readonly sharedHosts: SharedHosts;
   /** Capacity slots (instances launching, ready or stopping) and launches in progress. */
   private readonly capacity: NodeCapacity;
   /** The slot each instance holds until it retires. */
@@ -147,10 +150,13 @@ export class ServmanNode {
       badBus: (problem) => this.counts.badBus(problem),
       countDroppedForBackpressure: (count) => (this.counts.droppedForBackpressure += count),
       takeWarm: (task) => this.warmPools.take(task),
+      placeShared: (task, instance) => this.sharedHosts.place(task, instance),
     };
-    // A node that takes no launches keeps no process waiting for one.
+    this.sharedHosts = new SharedHosts({ cwd: this.config.baseDir, logger: this.logger, countInvalid: () => this.counts.invalidOutput++ });
+    // A node that takes no launches keeps no process waiting for one. A shared task's `warm`
+    // counts host processes, kept by sharedHosts rather than a pool.
     this.warmPools = new WarmPools({
-      tasks: this.config.node.capacity > 0 ? this.tasks.values() : [],
+      tasks: this.config.node.capacity > 0 ? [...this.tasks.values()].filter((t) => t.isolation !== "shared") : [],
       cwd: this.config.baseDir,
       logger: this.logger,
       mayStart: () => this.state === "running" && !this.fd.near(),
@@ -169,6 +175,7 @@ export class ServmanNode {
     if (this.state !== "new") throw new ServmanError("internal", "a node starts once");
     this.state = "running";
     this.warmPools.start();
+    if (this.config.node.capacity > 0) this.sharedHosts.start(this.tasks.values());
     await this.fencing.beat();
     this.heartbeatTimer = setInterval(() => void this.fencing.beat(), HEARTBEAT_MS);
     // Back from a reconnect: RedisClient may have restarted empty; the heartbeat finds out at once.
@@ -406,7 +413,7 @@ export class ServmanNode {
       }
       await this.workers.close(deadlineMs === 0);
       await Promise.allSettled(all.map((i) => i.ended));
-      await warmClosed;
+      await Promise.all([warmClosed, this.sharedHosts.close()]);
       this.state = "closed";
       clearInterval(this.heartbeatTimer);
       this.reaper.close();

@@ -1,6 +1,10 @@
 /** Starting one instance process: never through a shell, in its own process group. */
 import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import type { TaskConfig } from "../src/config/options.js";
+
+/** The program of a shared host process (compiled next to this file's folder, in dist/). */
+const SHARED_HOST_RUNNER = fileURLToPath(new URL("../src/service/shared-host-runner.js", import.meta.url));
 
 /**
  * The node's environment without Servman's own settings (Redis URL and the like): an instance
@@ -25,6 +29,15 @@ export function spawnInstanceProcess(task: TaskConfig, id: string | null, cwd: s
   return task.kind === "module"
     ? fork(task.module!, [], { cwd, env, stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true, serialization: "json" })
     : spawn(task.command![0], task.command!.slice(1), { cwd, env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+}
+
+/**
+ * Forks a shared host process of a `module` task with `isolation: "shared"` (nodes/shared-host.ts),
+ * which runs the task's module once for several instances: no `SERVMAN_INSTANCE`, since it has many.
+ */
+export function forkSharedHost(task: TaskConfig, cwd: string): ChildProcess {
+  const env: NodeJS.ProcessEnv = { ...inheritedEnv(), ...task.env, SERVMAN_TASK: task.name };
+  return fork(SHARED_HOST_RUNNER, [task.module!], { cwd, env, stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true, serialization: "json" });
 }
 
 /** SIGKILLs the process group `child` leads (its whole tree), or the process alone if that fails. */

@@ -31,6 +31,8 @@ function task(module: string, warm: number, warmMax = warm): TaskConfig {
     warmMax,
     maxQueuedBytes: 1 << 20,
     env: {},
+    isolation: "process",
+    instancesPerProcess: 100,
   };
 }
 

@@ -137,6 +137,16 @@ export function resolveTask(name: string, entry: TaskFileEntry, file: string | n
   if (entry.warmMax !== undefined && entry.warmMax < (entry.warm ?? 0)) {
     throw new ConfigError(file, `${at}.warmMax`, `expected at least warm (${entry.warm ?? 0}): a warm pool grows from warm up to warmMax, got ${entry.warmMax}`);
   }
+  if (entry.isolation === "shared" && entry.command !== undefined) {
+    throw new ConfigError(
+      file,
+      `${at}.isolation`,
+      'expected "process" for a command task: only a module task can share a process (isolation "shared" runs several instances as objects of one Node.js process)',
+    );
+  }
+  if (entry.isolation === "shared" && entry.warmMax !== undefined && entry.warmMax !== (entry.warm ?? 0)) {
+    throw new ConfigError(file, `${at}.warmMax`, `expected no warmMax (or one equal to warm) with isolation "shared": warm counts host processes kept ready, and does not grow`);
+  }
   const common = {
     name,
     restart: entry.restart ?? "never",
@@ -153,6 +163,8 @@ export function resolveTask(name: string, entry: TaskFileEntry, file: string | n
     warmMax: entry.warmMax ?? entry.warm ?? 0,
     maxQueuedBytes: entry.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes,
     env: { ...(entry.env ?? {}) },
+    isolation: entry.isolation ?? "process",
+    instancesPerProcess: entry.instancesPerProcess ?? DEFAULTS.instancesPerProcess,
   };
   if (entry.module !== undefined) {
     const module = resolve(baseDir, entry.module);

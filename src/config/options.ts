@@ -7,6 +7,13 @@ import type { RedisTarget } from "./redis-target.js";
 /** How an instance process is started. */
 export type TaskKind = "module" | "command";
 
+/**
+ * How instances of a task share processes: `"process"`, one process per instance; `"shared"`, a
+ * host process runs up to `instancesPerProcess` instances of a `module` task, one service object
+ * each (docs/task-protocol.md#shared-isolation).
+ */
+export type Isolation = "process" | "shared";
+
 /** One task after resolution: paths are absolute, defaults applied. */
 export interface TaskConfig {
   readonly name: string;
@@ -53,6 +60,10 @@ export interface TaskConfig {
   readonly maxQueuedBytes: number;
   /** Extra environment variables for the process. */
   readonly env: Readonly<Record<string, string>>;
+  /** One process per instance, or several instances per host process. Default `"process"`. */
+  readonly isolation: Isolation;
+  /** Instances one host process of a `shared` task runs at most. Default 100. */
+  readonly instancesPerProcess: number;
 }
 
 /** Gateway limits (`gateway.limits`, docs/configuration.md#gateway). */
@@ -166,6 +177,7 @@ export const DEFAULTS = Object.freeze({
   attempts: 1,
   maxRestarts: 5,
   maxQueuedBytes: 8 * 1024 * 1024,
+  instancesPerProcess: 100,
   /**
    * `emptyTimeoutMs` of an instance a client launched (it has an owner session) when its task sets
    * none: a client that crashes or forgets to stop its room must not leak a process for ever, and

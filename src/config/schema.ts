@@ -44,6 +44,8 @@ const TaskSchema = Type.Object(
     warmMax: Type.Optional(Type.Integer({ minimum: 0 })),
     maxQueuedBytes: Type.Optional(Type.Integer({ minimum: 1024 })),
     env: Type.Optional(Type.Record(Type.String(), Type.String())),
+    isolation: Type.Optional(Type.Union([Type.Literal("process"), Type.Literal("shared")])),
+    instancesPerProcess: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
   },
   strict,
 );

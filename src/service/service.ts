@@ -13,6 +13,7 @@
 import { ActionDispatcher } from "../actions.js";
 import type { LeaveReason, NodeToService, ServiceToNode } from "../protocol/task-messages.js";
 import { connectTransport, type ServiceTransport } from "./service-transport.js";
+import { isHosted, sharedHostHook } from "./shared-host-hook.js";
 
 /** How often the SDK tells its node it is alive (task setting livenessTimeoutMs watches it). */
 const HEARTBEAT_MS = 2_000;
@@ -35,6 +36,7 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
   /** Joins whose `onJoin` has not answered yet; a leave meanwhile removes the client from here. */
   readonly #joining = new Set<string>();
   #transport: ServiceTransport | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
   #stopping = false;
   #dropped = 0;
   /** Sends dropped since output was last accepted (reported on stderr when the run ends). */
@@ -143,13 +145,24 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
     if (this.#stopping) return;
     this.#stopping = true;
     await this.#send({ type: "stop" });
-    process.exit(0);
+    this.#end(0);
+  }
+
+  /**
+   * The service is over: its process exits with `code`, or in a shared host (task isolation
+   * `"shared"`) only this object ends and the host goes on running the others.
+   */
+  #end(code: number): void {
+    clearInterval(this.#heartbeat);
+    const transport = this.#transport;
+    if (transport && isHosted(transport)) transport.end(code);
+    else process.exit(code);
   }
 
   /** Connects to the node and runs until told to shut down. Called by {@link runService}. */
   run(transport: ServiceTransport = connectTransport()): void {
     this.#transport = transport;
-    transport.onDisconnect(() => process.exit(0));
+    transport.onDisconnect(() => this.#end(0));
     transport.onMessage((message) => this.#receive(message));
   }
 
@@ -194,11 +207,11 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
       await this.onStart();
     } catch (err) {
       process.stderr.write(`servman service: onStart failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
+      return this.#end(1);
     }
     await this.#send({ type: "ready" });
     // Proof of life for the node's liveness check: a blocked event loop stops sending it.
-    setInterval(() => void this.#send({ type: "heartbeat" }), HEARTBEAT_MS).unref();
+    this.#heartbeat = setInterval(() => void this.#send({ type: "heartbeat" }), HEARTBEAT_MS).unref();
   }
 
   async #join(client: string, user: string | null, data: unknown): Promise<void> {
@@ -226,17 +239,24 @@ export class Service<Args extends Record<string, unknown> = Record<string, unkno
     } catch (err) {
       this.onError(err);
     }
-    process.exit(0);
+    this.#end(0);
   }
 }
 
 /**
  * Runs a service in this process: pass the class (constructed with no arguments) or an instance.
- * Call it once, as the module's last line.
+ * Call it once, as the module's last line. In a shared host (task isolation `"shared"`,
+ * docs/task-protocol.md#shared-isolation) it registers the class, which the host constructs once
+ * per instance, and returns undefined; an instance passed there is refused (it throws).
  */
 // Any service's own argument type: runService only constructs and starts it.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function runService<S extends Service<any>>(service: S | (new () => S)): S {
+  const host = sharedHostHook();
+  if (host) {
+    host.register(service);
+    return undefined as unknown as S;
+  }
   const instance = typeof service === "function" ? new service() : service;
   instance.run();
   return instance;
