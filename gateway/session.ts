@@ -36,6 +36,7 @@ import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import { FrameRate } from "./frame-rate.js";
 import { handleSessionEvent, keepInTail, type SessionEventTarget } from "./session-events.js";
 import { publish } from "../src/pubsub.js";
+import { scanSendFrame, sendMessageText } from "../src/protocol/send-frame.js";
 
 /** How soon a resync waits again for a resume (or resync) under way to finish. */
 const RESYNC_RETRY_MS = 250;
@@ -135,7 +136,7 @@ export class ClientSession {
   sendRaw(text: string): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(text);
-    this.ctx.metrics.eventsOut.inc();
+    this.ctx.metrics.hot.eventsOut++;
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
       this.ctx.metrics.slowConsumers.inc();
       this.logger.warn({ buffered: this.ws.bufferedAmount }, "slow consumer disconnected");
@@ -180,13 +181,21 @@ export class ClientSession {
       this.fail(new ServmanError("bad_request", "binary frames are not supported; send JSON text"), undefined);
       return;
     }
-    const parsed = parseClientFrame(this.decode(data), this.ctx.limits.maxDepth);
+    const text = this.decode(data);
+    // The commonest frame first, read without being parsed (src/protocol/send-frame.ts); any other goes the slow way.
+    const send = scanSendFrame(text, this.ctx.limits.maxDepth);
+    if (send !== null) {
+      this.ctx.metrics.hot.request("send");
+      this.requests++;
+      return this.sendMessage(send.instance, sendMessageText(this.id, send), send.id, send.ack);
+    }
+    const parsed = parseClientFrame(text, this.ctx.limits.maxDepth);
     if (!parsed.ok) {
       this.ctx.metrics.errors.inc({ code: parsed.code });
       this.send({ type: "error", ...idOf(parsed.id), code: parsed.code, message: parsed.message });
       return;
     }
-    this.ctx.metrics.requests.inc({ type: parsed.request.type });
+    this.ctx.metrics.hot.request(parsed.request.type);
     this.requests++;
     this.dispatch(parsed.request);
   }
@@ -209,7 +218,8 @@ export class ClientSession {
   }
 
   private decode(data: Buffer | ArrayBuffer | Buffer[]): string {
-    return Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8");
+    if (Buffer.isBuffer(data)) return data.toString("utf8");
+    return Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data).toString("utf8");
   }
 
   private dispatch(req: ClientRequest): void {
@@ -234,13 +244,18 @@ export class ClientSession {
   private onSend(req: SendRequest): void {
     const message: ToInstance = { type: "message", client: this.id, action: req.action, data: req.data ?? null };
     if (req.channel !== undefined) message.channel = req.channel;
+    this.sendMessage(req.instance, JSON.stringify(message), req.id, req.ack === true);
+  }
+
+  /** Relays a client's `send`, already the task protocol's `message` (JSON text), to `instance`. */
+  private sendMessage(instance: string, payload: string, id: RequestId | undefined, ackAsked: boolean): void {
     // A send asking for `ack` is answered `sent` once published (see relay).
-    const ack = req.ack === true && req.id !== undefined;
-    if (this.joins.queue(req.instance, JSON.stringify(message), req.id, ack)) return;
-    if (this.joined.has(req.instance)) {
-      this.relay(req.instance, JSON.stringify(message), req.id, ack);
+    const ack = ackAsked && id !== undefined;
+    if (this.joins.queue(instance, payload, id, ack)) return;
+    if (this.joined.has(instance)) {
+      this.relay(instance, payload, id, ack);
     } else {
-      this.fail(new ServmanError("not_joined", `not joined to ${req.instance}; join it first`), req.id);
+      this.fail(new ServmanError("not_joined", `not joined to ${instance}; join it first`), id);
     }
   }
 
