@@ -19,10 +19,11 @@ export function corkSendsPerTick(ws: WebSocket): void {
   // one, sends stay unbatched.
   const socket = (ws as unknown as { _socket?: unknown })._socket;
   if (!(socket instanceof Socket)) return;
-  const send = ws.send.bind(ws) as (...args: Parameters<WebSocket["send"]>) => void;
-  ws.send = function (...args: Parameters<WebSocket["send"]>): void {
+  const send = ws.send.bind(ws) as (data: unknown, options?: unknown, cb?: unknown) => void;
+  // Fixed parameters rather than a rest array: one call per frame out.
+  ws.send = function (data: unknown, options?: unknown, cb?: unknown): void {
     corkUntilTurnEnd(socket);
-    send(...args);
+    send(data, options, cb);
     flushPast(socket, FLUSH_AT_BYTES);
   } as WebSocket["send"];
 }

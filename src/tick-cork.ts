@@ -4,7 +4,8 @@
  * poll (each client connection's frames, each Redis reply, each IPC read) and the ticks they
  * queue: batching per turn rather than per tick (one callback) lets a gateway's publishes for
  * many client connections share one write. Order is kept (each stream is FIFO) and nothing waits
- * past the end of the turn (one `setImmediate` for every stream corked in it).
+ * past the end of the turn (one `setImmediate` for every stream corked in it). A service process,
+ * with one input, batches per tick instead (corkUntilNextTick).
  */
 import type { Writable } from "node:stream";
 
@@ -53,6 +54,22 @@ export function corkUntilTurnEnd(stream: Writable): void {
   stream.cork();
   corked.push(stream);
   schedule();
+}
+
+/**
+ * Corks `stream` until the current tick's code has run (process.nextTick), unless it is corked
+ * already: for a process with one input (a service, whose node's messages come in one read per
+ * turn), where batching per turn would gain nothing and a `setImmediate` per read costs more
+ * (measured on a sequential echo: about 10% more CPU in the service).
+ */
+export function corkUntilNextTick(stream: Writable): void {
+  if (stream.writableCorked > 0 || !stream.writable) return;
+  stream.cork();
+  process.nextTick(uncork, stream);
+}
+
+function uncork(stream: Writable): void {
+  stream.uncork();
 }
 
 /**

@@ -3,7 +3,7 @@
  * (`module` tasks), NDJSON on stdin/stdout otherwise. Either way the process exits when its node
  * goes away (IPC disconnect, stdin EOF), so a dead node leaves no orphan.
  *
- * What is sent in one event-loop turn leaves together (src/tick-cork.ts): in one write on stdout, or over IPC as one array
+ * What is sent in one tick leaves together: in one write on stdout, or over IPC as one array
  * once the node has offered batches in `start` (src/protocol/ipc-batching.ts).
  *
  * Backpressure: each transport counts the messages handed to it and not yet written (`pending`),
@@ -15,16 +15,16 @@ import { EventEmitter, once } from "node:events";
 import { createInterface } from "node:readline";
 import { offersBatches } from "../protocol/ipc-batching.js";
 import type { NodeToService, ServiceToNode } from "../protocol/task-messages.js";
-import { atTurnEnd, corkUntilTurnEnd } from "../tick-cork.js";
+import { corkUntilNextTick } from "../tick-cork.js";
 
 export interface ServiceTransport {
-  /** Sends a message (in order, by the end of the event-loop turn); resolves once it is written. */
+  /** Sends a message (in order, by the end of the tick); resolves once it is written. */
   send(message: ServiceToNode): Promise<void>;
   /** Called for each message from the node, in order. */
   onMessage(handler: (message: NodeToService) => void): void;
   /** Called once when the node is gone. */
   onDisconnect(handler: () => void): void;
-  /** Messages handed over and not yet written (this turn's batch, the channel's queue). Optional for custom transports. */
+  /** Messages handed over and not yet written (this tick's batch, the channel's queue). Optional for custom transports. */
   readonly pending?: number;
   /** False while the channel is full: slow down (await `drained()`). Optional for custom transports. */
   readonly writable?: boolean;
@@ -63,7 +63,7 @@ function decode(value: unknown): NodeToService | null {
   return typeof value === "object" && value !== null ? (value as NodeToService) : null;
 }
 
-/** Node IPC, batching a turn's messages into one array once the node offers it. */
+/** Node IPC, batching a tick's messages into one array once the node offers it. */
 function ipcTransport(): ServiceTransport {
   const flow = new Flow();
   let batches = false;
@@ -97,7 +97,7 @@ function ipcTransport(): ServiceTransport {
         flow.pending++;
         // Before the offer, each message is sent on its own, at once.
         if (!batches) flush();
-        else if (queued.length === 1) atTurnEnd(flush);
+        else if (queued.length === 1) process.nextTick(flush);
       }),
     onMessage: (handler) => {
       const receive = (value: unknown) => {
@@ -119,7 +119,7 @@ function ipcTransport(): ServiceTransport {
   };
 }
 
-/** NDJSON on stdin and stdout; a turn's lines leave in one write. */
+/** NDJSON on stdin and stdout; a tick's lines leave in one write. */
 function stdioTransport(): ServiceTransport {
   const flow = new Flow();
   process.stdout.on("drain", () => flow.unblock());
@@ -131,7 +131,7 @@ function stdioTransport(): ServiceTransport {
   return {
     send: (message) =>
       new Promise((resolve) => {
-        corkUntilTurnEnd(process.stdout);
+        corkUntilNextTick(process.stdout);
         flow.pending++;
         const ok = process.stdout.write(JSON.stringify(message) + "\n", () => {
           flow.pending--;
