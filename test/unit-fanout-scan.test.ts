@@ -10,6 +10,8 @@ import fc from "fast-check";
 import { EVENT_KEY } from "../src/protocol/bus-messages.js";
 import { decodeToGateway, splitEvent } from "../src/protocol/bus-parse.js";
 import { scanFanout } from "../src/protocol/fanout-scan.js";
+import { pino } from "pino";
+import { MemberDelivery } from "../nodes/member-delivery.js";
 
 const RUNS = Math.max(2_000, Number(process.env.FUZZ_RUNS ?? 0));
 
@@ -40,6 +42,39 @@ describe("the fanout fast path", () => {
     assert.ok(agrees(written("room-1", 1, ["V1StGXR8_Z5jdHi6B-myT"], 0, "Ab3_x-9zQk", event)));
     assert.ok(agrees(written("room-1", 123456789012345, ["a", "b", "c"], 123456789012344, "r", `{"type":"closed","instance":"room-1","reason":"stopped"}`)));
     assert.ok(agrees(written("x".repeat(256), 0, ["s".repeat(256)], 0, "r", "{}")));
+  });
+
+  it("takes what a node's delivery writes: JSON.stringify of the head, the event spliced in last", () => {
+    const published: Array<[string, string]> = [];
+    const host = {
+      publishCounted: (channel: string, payload: string) => (published.push([channel, payload]), Promise.resolve(1)),
+      publish: () => {},
+      settled: () => Promise.resolve(),
+      sessionChannel: (client: string) => `s:${client}`,
+      gatewayChannel: (gateway: string) => `g:${gateway}`,
+    };
+    const delivery = new MemberDelivery("room-1", host, pino({ level: "silent" }));
+    delivery.route("c1", "gw-a");
+    delivery.route("c2", "gw-b");
+    delivery.route("c3", "gw-a");
+    delivery.send(event, ["c1", "c2", "c3"]);
+    delivery.send(event, ["c2"]);
+    assert.deepEqual(
+      published.map(([channel]) => channel),
+      ["g:gw-a", "g:gw-b", "g:gw-b"],
+    );
+    const run = scanFanout(published[0][1])!.run;
+    const expected = [
+      { seq: 1, sessions: ["c1", "c3"], prev: 0 },
+      { seq: 1, sessions: ["c2"], prev: 0 },
+      { seq: 2, sessions: ["c2"], prev: 1 },
+    ];
+    published.forEach(([, payload], i) => {
+      const { seq, sessions, prev } = expected[i];
+      assert.equal(payload, written("room-1", seq, sessions, prev, run, event));
+      assert.ok(agrees(payload));
+    });
+    delivery.close();
   });
 
   it("leaves other forms to the slow path", () => {
