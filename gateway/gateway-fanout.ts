@@ -18,6 +18,7 @@ import { decodeToGateway, splitEvent } from "../src/protocol/bus-parse.js";
 import { scanFanout } from "../src/protocol/fanout-scan.js";
 import { publish } from "../src/pubsub.js";
 import { FanoutOrder } from "./fanout-order.js";
+import { beginShared, endShared } from "./shared-frame.js";
 
 /** A session a fanout may be written to. */
 export interface FanoutSession {
@@ -128,10 +129,15 @@ export function handleGatewayMessage(host: FanoutHost, payload: string): void {
 /** Writes a fanout's event to each of its sessions; those it cannot take are named back to the node. */
 function deliverFanout(host: FanoutHost, instance: string, run: string | undefined, seq: number, sessions: readonly string[], event: string): void {
   const missed: string[] = [];
-  for (const id of sessions) {
-    const session = host.session(id);
-    if (session?.takesFanout()) session.onFanout(instance, run, seq, event);
-    else missed.push(id);
+  if (sessions.length > 1) beginShared(event);
+  try {
+    for (const id of sessions) {
+      const session = host.session(id);
+      if (session?.takesFanout()) session.onFanout(instance, run, seq, event);
+      else missed.push(id);
+    }
+  } finally {
+    endShared();
   }
   if (missed.length === 0) return;
   const head = JSON.stringify({ type: "undelivered", seq, sessions: missed } satisfies Omit<Extract<ToInstance, { type: "undelivered" }>, "event">);

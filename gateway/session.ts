@@ -37,6 +37,10 @@ import { FrameRate } from "./frame-rate.js";
 import { handleSessionEvent, keepInTail, type SessionEventTarget } from "./session-events.js";
 import { publish } from "../src/pubsub.js";
 import { scanSendFrame, sendMessageText } from "../src/protocol/send-frame.js";
+import { frameOf } from "./shared-frame.js";
+
+/** ws.send's options for a frame that may be given as bytes (shared-frame.ts): still a text frame. */
+const TEXT_FRAME = { binary: false };
 
 /** How soon a resync waits again for a resume (or resync) under way to finish. */
 const RESYNC_RETRY_MS = 250;
@@ -135,7 +139,7 @@ export class ClientSession {
   /** Sends JSON text; a client that stopped reading is disconnected instead of buffered forever. */
   sendRaw(text: string): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(text);
+    this.ws.send(frameOf(text), TEXT_FRAME);
     this.ctx.metrics.hot.eventsOut++;
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
       this.ctx.metrics.slowConsumers.inc();
