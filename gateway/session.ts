@@ -17,7 +17,6 @@ import {
   type LeaveRequest,
   type RequestId,
   type ResumeRequest,
-  type SendRequest,
   type ServerFrame,
   type StopRequest,
 } from "../src/protocol/client-messages.js";
@@ -36,7 +35,8 @@ import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import { FrameRate } from "./frame-rate.js";
 import { handleSessionEvent, keepInTail, type SessionEventTarget } from "./session-events.js";
 import { publish } from "../src/pubsub.js";
-import { scanSendFrame, sendMessageText } from "../src/protocol/send-frame.js";
+import { scanSendFrame } from "../src/protocol/send-frame.js";
+import { SessionSends } from "./session-sends.js";
 import { frameOf } from "./shared-frame.js";
 
 /** ws.send's options for a frame that may be given as bytes (shared-frame.ts): still a text frame. */
@@ -59,6 +59,7 @@ export class ClientSession {
   /** While detaching: events that arrived after the client left, for whoever resumes it. */
   private tail: SessionTail | null = null;
   private readonly joins: SessionJoins;
+  private readonly sends: SessionSends;
   private readonly membership: SessionMembership;
   private readonly access: SessionAccess;
   private readonly joined: Set<string>;
@@ -86,8 +87,9 @@ export class ClientSession {
       channel: () => this.sessionChannel,
       send: (frame) => this.send(frame),
       fail: (err, id) => this.fail(err, id),
-      relay: (instance, payload, id, ack) => this.relay(instance, payload, id, ack),
+      relay: (instance, payload, id, ack) => this.sends.relay(instance, payload, id, ack),
     });
+    this.sends = new SessionSends({ ctx, joins: this.joins, joined: this.joined, id: () => this.sessionId, send: (frame) => this.send(frame), fail: (err, id) => this.fail(err, id) });
     this.events = {
       joins: this.joins,
       membership: this.membership,
@@ -191,7 +193,7 @@ export class ClientSession {
     if (send !== null) {
       this.ctx.metrics.hot.request("send");
       this.requests++;
-      return this.sendMessage(send.instance, sendMessageText(this.id, send), send.id, send.ack);
+      return this.sends.scanned(send);
     }
     const parsed = parseClientFrame(text, this.ctx.limits.maxDepth);
     if (!parsed.ok) {
@@ -229,7 +231,7 @@ export class ClientSession {
   private dispatch(req: ClientRequest): void {
     switch (req.type) {
       case "send":
-        return this.onSend(req);
+        return this.sends.request(req);
       case "join":
         return this.joins.join(req);
       case "leave":
@@ -243,37 +245,6 @@ export class ClientSession {
       case "resume":
         return this.onResume(req);
     }
-  }
-
-  private onSend(req: SendRequest): void {
-    const message: ToInstance = { type: "message", client: this.id, action: req.action, data: req.data ?? null };
-    if (req.channel !== undefined) message.channel = req.channel;
-    this.sendMessage(req.instance, JSON.stringify(message), req.id, req.ack === true);
-  }
-
-  /** Relays a client's `send`, already the task protocol's `message` (JSON text), to `instance`. */
-  private sendMessage(instance: string, payload: string, id: RequestId | undefined, ackAsked: boolean): void {
-    // A send asking for `ack` is answered `sent` once published (see relay).
-    const ack = ackAsked && id !== undefined;
-    if (this.joins.queue(instance, payload, id, ack)) return;
-    if (this.joined.has(instance)) {
-      this.relay(instance, payload, id, ack);
-    } else {
-      this.fail(new ServmanError("not_joined", `not joined to ${instance}; join it first`), id);
-    }
-  }
-
-  /** Publishes a client's message; one that reached no node, or no Redis, is reported to the sender. */
-  private relay(instance: string, payload: string, id: RequestId | undefined, ack = false): void {
-    publish(this.ctx.redis, this.ctx.keys.instanceChannel(instance), payload).then(
-      (receivers) => {
-        // Its node is gone, or resubscribing after a Redis restart: the sender must not think it arrived.
-        if (receivers === 0) this.fail(new ServmanError("unavailable", `message not delivered: no node is listening for ${instance}; try again`), id);
-        // Only a send that asked for it is answered: plain sends cost no reply frame.
-        else if (ack && id !== undefined) this.send({ type: "sent", id, instance });
-      },
-      (err: unknown) => this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), id),
-    );
   }
 
   private onLeave(req: LeaveRequest): void {
