@@ -15,11 +15,16 @@ import type { Logger } from "pino";
 import type { Keys } from "../src/keys.js";
 import { EVENT_KEY, FANOUT_PREFIX, type ToInstance } from "../src/protocol/bus-messages.js";
 import { decodeToGateway, splitEvent } from "../src/protocol/bus-parse.js";
+import { scanFanout } from "../src/protocol/fanout-scan.js";
 import { publish } from "../src/pubsub.js";
 import { FanoutOrder } from "./fanout-order.js";
+import { beginShared, endShared } from "./shared-frame.js";
 
 /** A session a fanout may be written to. */
 export interface FanoutSession {
+  /** Its id now (a resume changes it), and the channel it is kept under. */
+  readonly id: string;
+  readonly channel: string;
   /** True while the session can take a fanout's event (its gate orders it behind a replay). */
   takesFanout(): boolean;
   /** One event (JSON text), as if it came on the session's channel. */
@@ -62,9 +67,24 @@ export function fanoutHost(g: {
     const gap: ToInstance = { type: "gap", gateway: g.gatewayId, run, after, through };
     void publish(g.redis, g.keys.instanceChannel(instance), JSON.stringify(gap)).catch((err: unknown) => g.logger.warn({ err, instance }, "could not tell a node of lost fanouts"));
   });
+  // Sessions by id: building each one's channel name for every event costs more than the rest of
+  // the lookup. An entry is used only while it is still that session's, under its channel.
+  const byId = new Map<string, FanoutSession>();
+  const session = (id: string): FanoutSession | undefined => {
+    const known = byId.get(id);
+    if (known !== undefined && known.id === id && g.sessions.get(known.channel) === known) return known;
+    const found = g.sessions.get(g.keys.sessionChannel(id));
+    if (found === undefined) byId.delete(id);
+    else {
+      // Entries of ended sessions are dropped all at once, now and then.
+      if (byId.size > 2 * g.sessions.size + 64) byId.clear();
+      byId.set(id, found);
+    }
+    return found;
+  };
   return {
     order,
-    session: (id) => g.sessions.get(g.keys.sessionChannel(id)),
+    session,
     resync: (id) => {
       const session = g.sessions.get(g.keys.sessionChannel(id));
       if (!session) return;
@@ -82,6 +102,12 @@ export function fanoutHost(g: {
 
 /** Handles one message of the gateway's channel. */
 export function handleGatewayMessage(host: FanoutHost, payload: string): void {
+  // The commonest message, in the form nodes write it, read without parsing (fanout-scan.ts).
+  const fanout = scanFanout(payload);
+  if (fanout !== null) {
+    const { instance, run, seq, prev, sessions, event } = fanout;
+    return host.order.take(instance, run, seq, prev, () => deliverFanout(host, instance, run, seq, sessions, event));
+  }
   const parts = payload.startsWith(FANOUT_PREFIX) ? splitEvent(payload) : null;
   const decoded = decodeToGateway(parts ? parts.head : payload);
   if (!decoded.ok) return host.bad(decoded.problem);
@@ -103,10 +129,15 @@ export function handleGatewayMessage(host: FanoutHost, payload: string): void {
 /** Writes a fanout's event to each of its sessions; those it cannot take are named back to the node. */
 function deliverFanout(host: FanoutHost, instance: string, run: string | undefined, seq: number, sessions: readonly string[], event: string): void {
   const missed: string[] = [];
-  for (const id of sessions) {
-    const session = host.session(id);
-    if (session?.takesFanout()) session.onFanout(instance, run, seq, event);
-    else missed.push(id);
+  if (sessions.length > 1) beginShared(event);
+  try {
+    for (const id of sessions) {
+      const session = host.session(id);
+      if (session?.takesFanout()) session.onFanout(instance, run, seq, event);
+      else missed.push(id);
+    }
+  } finally {
+    endShared();
   }
   if (missed.length === 0) return;
   const head = JSON.stringify({ type: "undelivered", seq, sessions: missed } satisfies Omit<Extract<ToInstance, { type: "undelivered" }>, "event">);

@@ -35,5 +35,10 @@ export class LiveSeqs {
 /** Keeps `seq` if it is the newest of `run` (a new run starts over). */
 function remember(seen: Map<string, Seen>, instance: string, run: string, seq: number): void {
   const last = seen.get(instance);
-  if (last?.run !== run || last.seq < seq) seen.set(instance, { run, seq });
+  // Updated in place: one entry per instance, not one object per event.
+  if (last === undefined) seen.set(instance, { run, seq });
+  else if (last.run !== run) {
+    last.run = run;
+    last.seq = seq;
+  } else if (last.seq < seq) last.seq = seq;
 }

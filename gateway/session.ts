@@ -17,7 +17,6 @@ import {
   type LeaveRequest,
   type RequestId,
   type ResumeRequest,
-  type SendRequest,
   type ServerFrame,
   type StopRequest,
 } from "../src/protocol/client-messages.js";
@@ -37,6 +36,12 @@ import { OPEN_IDENTITY, type Identity } from "./gateway-auth.js";
 import { FrameRate } from "./frame-rate.js";
 import { handleSessionEvent, keepInTail, type SessionEventTarget } from "./session-events.js";
 import { publish } from "../src/pubsub.js";
+import { scanSendFrame } from "../src/protocol/send-frame.js";
+import { SessionSends } from "./session-sends.js";
+import { frameOf } from "./shared-frame.js";
+
+/** ws.send's options for a frame that may be given as bytes (shared-frame.ts): still a text frame. */
+const TEXT_FRAME = { binary: false };
 
 /** How soon a resync waits again for a resume (or resync) under way to finish. */
 const RESYNC_RETRY_MS = 250;
@@ -55,6 +60,7 @@ export class ClientSession {
   /** While detaching: events that arrived after the client left, for whoever resumes it. */
   private tail: SessionTail | null = null;
   private readonly joins: SessionJoins;
+  private readonly sends: SessionSends;
   private readonly membership: SessionMembership;
   private readonly access: SessionAccess;
   private readonly joined: Set<string>;
@@ -84,7 +90,17 @@ export class ClientSession {
       channel: () => this.sessionChannel,
       send: (frame) => this.send(frame),
       fail: (err, id) => this.fail(err, id),
-      relay: (instance, payload, id, ack, seq) => this.relay(instance, payload, id, ack, seq),
+      relay: (instance, payload, id, ack, seq) => this.sends.relay(instance, payload, id, ack, seq),
+      settled: (seq) => this.settled(seq),
+    });
+    this.sends = new SessionSends({
+      ctx,
+      joins: this.joins,
+      joined: this.joined,
+      seqs: this.sendSeqs,
+      id: () => this.sessionId,
+      send: (frame) => this.send(frame),
+      fail: (err, id) => this.fail(err, id),
       settled: (seq) => this.settled(seq),
     });
     this.events = {
@@ -138,8 +154,8 @@ export class ClientSession {
   /** Sends JSON text; a client that stopped reading is disconnected instead of buffered forever. */
   sendRaw(text: string): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(text);
-    this.ctx.metrics.eventsOut.inc();
+    this.ws.send(frameOf(text), TEXT_FRAME);
+    this.ctx.metrics.hot.eventsOut++;
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
       this.ctx.metrics.slowConsumers.inc();
       this.logger.warn({ buffered: this.ws.bufferedAmount }, "slow consumer disconnected");
@@ -184,13 +200,21 @@ export class ClientSession {
       this.fail(new ServmanError("bad_request", "binary frames are not supported; send JSON text"), undefined);
       return;
     }
-    const parsed = parseClientFrame(this.decode(data), this.ctx.limits.maxDepth);
+    const text = this.decode(data);
+    // The commonest frame first, read without being parsed (src/protocol/send-frame.ts); any other goes the slow way.
+    const send = scanSendFrame(text, this.ctx.limits.maxDepth);
+    if (send !== null) {
+      this.ctx.metrics.hot.request("send");
+      this.requests++;
+      return this.sends.scanned(send);
+    }
+    const parsed = parseClientFrame(text, this.ctx.limits.maxDepth);
     if (!parsed.ok) {
       this.ctx.metrics.errors.inc({ code: parsed.code });
       this.send({ type: "error", ...idOf(parsed.id), code: parsed.code, message: parsed.message });
       return;
     }
-    this.ctx.metrics.requests.inc({ type: parsed.request.type });
+    this.ctx.metrics.hot.request(parsed.request.type);
     this.requests++;
     this.dispatch(parsed.request);
   }
@@ -213,13 +237,14 @@ export class ClientSession {
   }
 
   private decode(data: Buffer | ArrayBuffer | Buffer[]): string {
-    return Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8");
+    if (Buffer.isBuffer(data)) return data.toString("utf8");
+    return Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data).toString("utf8");
   }
 
   private dispatch(req: ClientRequest): void {
     switch (req.type) {
       case "send":
-        return this.onSend(req);
+        return this.sends.request(req);
       case "join":
         return this.joins.join(req);
       case "leave":
@@ -233,45 +258,6 @@ export class ClientSession {
       case "resume":
         return this.onResume(req);
     }
-  }
-
-  private onSend(req: SendRequest): void {
-    // A send asking for `ack` is answered `sent` once published (see relay).
-    const ack = req.ack === true && req.id !== undefined;
-    const seq = req.seq;
-    if (seq !== undefined && !this.sendSeqs.take(seq)) {
-      // Taken already (sent again after a resume, or twice): not relayed twice, but answered.
-      if (ack) this.send({ type: "sent", id: req.id!, instance: req.instance });
-      return;
-    }
-    // `seq` right after `client`: the node reads it there without parsing (nodes/client-send-seqs.ts).
-    const message: ToInstance =
-      seq === undefined ? { type: "message", client: this.id, action: req.action, data: req.data ?? null } : { type: "message", client: this.id, seq, action: req.action, data: req.data ?? null };
-    if (req.channel !== undefined) message.channel = req.channel;
-    if (this.joins.queue(req.instance, JSON.stringify(message), req.id, ack, seq)) return;
-    if (this.joined.has(req.instance)) {
-      this.relay(req.instance, JSON.stringify(message), req.id, ack, seq);
-    } else {
-      this.fail(new ServmanError("not_joined", `not joined to ${req.instance}; join it first`), req.id);
-      this.settled(seq);
-    }
-  }
-
-  /** Publishes a client's message; one that reached no node, or no Redis, is reported to the sender. */
-  private relay(instance: string, payload: string, id: RequestId | undefined, ack = false, seq?: number): void {
-    publish(this.ctx.redis, this.ctx.keys.instanceChannel(instance), payload).then(
-      (receivers) => {
-        // Its node is gone, or resubscribing after a Redis restart: the sender must not think it arrived.
-        if (receivers === 0) this.fail(new ServmanError("unavailable", `message not delivered: no node is listening for ${instance}; try again`), id);
-        // Only a send that asked for it is answered: plain sends cost no reply frame.
-        else if (ack && id !== undefined) this.send({ type: "sent", id, instance });
-        this.settled(seq);
-      },
-      (err: unknown) => {
-        this.fail(new ServmanError("unavailable", "message not delivered: Redis is unreachable", { cause: err }), id);
-        this.settled(seq);
-      },
-    );
   }
 
   /** A numbered send was relayed or refused: the client hears it in its next `accepted`. */

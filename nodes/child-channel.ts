@@ -3,7 +3,7 @@
  * NDJSON on stdin/stdout for `command` tasks. The node always hands a channel JSON text, so a
  * client's message can be forwarded without being parsed (see bus-messages.ts).
  *
- * Both batch what is sent in one tick: the line channel writes it in one syscall, the IPC channel
+ * Both batch what is sent in one event-loop turn (src/tick-cork.ts): the line channel writes it in one syscall, the IPC channel
  * sends it as one IPC message once the service takes batches (src/protocol/ipc-batching.ts).
  *
  * Both count what they hold for a process that is slow to read (`queuedBytes`), so the instance
@@ -12,7 +12,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { withBatchOffer } from "../src/protocol/ipc-batching.js";
-import { corkUntilNextTick } from "../src/tick-cork.js";
+import { atTurnEnd, corkUntilTurnEnd } from "../src/tick-cork.js";
 import { LineSplitter } from "./line-splitter.js";
 
 /** Longest line accepted from a command task's stdout. */
@@ -27,7 +27,7 @@ export interface ChildChannelHandlers {
 
 /** Sends JSON text to a service and decodes what it sends back. */
 export interface ChildChannel {
-  /** Sends one message given as JSON text (in order, by the end of the tick). Returns false once the channel is gone. */
+  /** Sends one message given as JSON text (in order, by the end of the event-loop turn). Returns false once the channel is gone. */
   send(json: string): boolean;
   /**
    * Text handed to `send` and not yet written to the process (in UTF-16 units, which is bytes for
@@ -40,7 +40,7 @@ export interface ChildChannel {
 
 /**
  * Node IPC: JSON text is sent as a string; the service SDK parses it. The first message sent
- * (always `start`) offers batches; once the service has sent an array, a tick's messages go to
+ * (always `start`) offers batches; once the service has sent an array, a turn's messages go to
  * it as one array of strings.
  */
 export function ipcChannel(child: ChildProcess, handlers: ChildChannelHandlers): ChildChannel {
@@ -87,7 +87,7 @@ export function ipcChannel(child: ChildProcess, handlers: ChildChannelHandlers):
       }
       queuedChars += json.length;
       queuedBytes += json.length;
-      if (queued.push(json) === 1) process.nextTick(flush);
+      if (queued.push(json) === 1) atTurnEnd(flush);
       return true;
     },
     get queuedBytes() {
@@ -135,7 +135,7 @@ export function lineChannel(child: ChildProcess, handlers: ChildChannelHandlers)
     send(json) {
       const stdin = child.stdin;
       if (!open || !stdin || stdin.destroyed) return false;
-      corkUntilNextTick(stdin);
+      corkUntilTurnEnd(stdin);
       const chars = json.length + 1;
       queuedBytes += chars;
       stdin.write(json + "\n", () => (queuedBytes -= chars));

@@ -67,16 +67,15 @@ export class GatewayLinks {
     return link;
   }
 
-  /** Records fanout `seq` to `gateway`; returns it with the `prev` it carries. */
-  next(gateway: string, seq: number, sessions: readonly string[]): { prev: number; sent: SentFanout } {
+  /** Records fanout `seq` to `gateway`; returns it, with the `prev` it carries. */
+  next(gateway: string, seq: number, sessions: readonly string[]): SentFanout {
     const link = this.link(gateway);
-    const prev = link.last;
+    const sent: SentFanout = { seq, prev: link.last, sessions, accounted: false };
     link.last = seq;
-    const sent: SentFanout = { seq, prev, sessions, accounted: false };
     link.sent.push(sent);
     // Trimmed in batches: one splice per RING fanouts rather than a shift per fanout.
     if (link.sent.length >= 2 * RING) link.sent.splice(0, RING);
-    return { prev, sent };
+    return sent;
   }
 
   /**

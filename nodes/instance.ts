@@ -51,6 +51,8 @@ export class Instance {
   private readonly sendSeqs = new ClientSendSeqs();
   private readonly health: InstanceHealth;
   private readyWaiter: { resolve(): void; reject(err: ServmanError): void } | undefined;
+  /** How each `message` event of this instance begins, up to its action (see eventText). */
+  private readonly eventPrefix: string;
   private endResolve!: (end: InstanceEnd) => void;
   /** Settles once the process has exited and its output is drained. */
   readonly ended: Promise<InstanceEnd>;
@@ -67,6 +69,7 @@ export class Instance {
   ) {
     this.id = id;
     this.task = task;
+    this.eventPrefix = `{"type":"message","instance":${JSON.stringify(id)},"action":`;
     this.restarts = new RestartPolicy(task);
     // Held across a restart within the same bound: released at once, they must fit the new queue.
     this.held = new HeldMessages(task.maxQueuedBytes);
@@ -276,12 +279,9 @@ export class Instance {
       case "reject":
         this.members.reject(message.client, message.reason);
         break;
-      case "send": {
-        const event: ToSession = { type: "message", instance: this.id, action: message.action, data: message.data ?? null };
-        if (message.channel !== undefined) event.channel = message.channel;
-        this.members.send(JSON.stringify(event), message.to);
+      case "send":
+        this.members.send(this.eventText(message), message.to);
         break;
-      }
       case "kick":
         this.members.kick(message.client);
         break;
@@ -294,6 +294,17 @@ export class Instance {
         this.timer(this.host.shutdownDeadlineMs, () => this.kill());
         break;
     }
+  }
+
+  /**
+   * A service's `send` as the client protocol's `message` event: JSON.stringify of
+   * `{type, instance, action, data, channel?}`, with the instance's part written once.
+   */
+  private eventText(message: Extract<ServiceToNode, { type: "send" }>): string {
+    const channel = message.channel === undefined ? "" : `,"channel":${JSON.stringify(message.channel)}`;
+    // Data JSON cannot hold (a function, from a service in this process) is left out, as JSON.stringify does.
+    const data = JSON.stringify(message.data ?? null) as string | undefined;
+    return `${this.eventPrefix}${JSON.stringify(message.action)}${data === undefined ? "" : `,"data":${data}`}${channel}}`;
   }
 
   /** What a post-mortem records beyond how the process ended. */

@@ -86,6 +86,9 @@ export class MemberDelivery {
   private seq = 0;
   /** Per gateway: the `prev` chain, the fanouts a `gap` may ask about, rewinds. */
   private readonly links: GatewayLinks;
+  /** What every fanout of this instance begins with, up to its `seq`, and its run as JSON. */
+  private readonly fanoutPrefix: string;
+  private readonly runJson: string;
 
   constructor(
     private readonly instance: string,
@@ -96,6 +99,8 @@ export class MemberDelivery {
       publishToGateway: (gateway, payload) => host.publishCounted(host.gatewayChannel(gateway), payload).catch(() => 0),
       stranded: (gateway) => [...this.away].filter((client) => this.routes.get(client) === gateway && !this.resumes.has(client)),
     });
+    this.fanoutPrefix = `{"type":"fanout","instance":${JSON.stringify(instance)},"seq":`;
+    this.runJson = JSON.stringify(this.links.run);
   }
 
   /** A gateway's message about delivery, from the instance's channel (`payload`: its text). */
@@ -144,25 +149,35 @@ export class MemberDelivery {
   /** Sends one event (JSON text) to each of `clients`: one publish per gateway. */
   send(payload: string, clients: Iterable<string>): void {
     const seq = ++this.seq;
-    const byGateway = new Map<string, string[]>();
+    // Most events go to one gateway: a map only once a second one turns up.
+    let first: string | undefined;
+    let firstSessions: string[] = [];
+    let others: Map<string, string[]> | undefined;
     for (const client of clients) {
       const gateway = this.routes.get(client);
-      if (this.away.has(client)) this.keep(client, seq, payload);
+      if (this.away.size > 0 && this.away.has(client)) this.keep(client, seq, payload);
       else if (gateway === undefined) this.toSession(client, seq, payload);
-      else {
-        const sessions = byGateway.get(gateway);
+      else if (gateway === first) firstSessions.push(client);
+      else if (first === undefined) {
+        first = gateway;
+        firstSessions = [client];
+      } else {
+        others ??= new Map();
+        const sessions = others.get(gateway);
         if (sessions) sessions.push(client);
-        else byGateway.set(gateway, [client]);
+        else others.set(gateway, [client]);
       }
     }
-    for (const [gateway, sessions] of byGateway) this.fanout(gateway, sessions, seq, payload);
+    if (first !== undefined) this.fanout(first, firstSessions, seq, payload);
+    if (others) for (const [gateway, sessions] of others) this.fanout(gateway, sessions, seq, payload);
   }
 
   private fanout(gateway: string, sessions: string[], seq: number, payload: string): void {
-    const { prev, sent } = this.links.next(gateway, seq, sessions);
-    const head = JSON.stringify({ type: "fanout", instance: this.instance, seq, sessions, prev, run: this.links.run } satisfies Omit<Extract<ToGateway, { type: "fanout" }>, "event">);
-    // The event is JSON text already: spliced in last, so the gateway takes it out unparsed.
-    this.host.publishCounted(this.host.gatewayChannel(gateway), `${head.slice(0, -1)}${EVENT_KEY}${payload}}`).then(
+    const sent = this.links.next(gateway, seq, sessions);
+    // JSON.stringify of the head ({type, instance, seq, sessions, prev, run}, in that order: the
+    // gateway's fast path reads that form), with the event, JSON text already, spliced in last.
+    const text = `${this.fanoutPrefix}${seq},"sessions":${JSON.stringify(sessions)},"prev":${sent.prev},"run":${this.runJson}${EVENT_KEY}${payload}}`;
+    this.host.publishCounted(this.host.gatewayChannel(gateway), text).then(
       (receivers) => {
         if (receivers > 0) {
           if (this.boxes.size > 0) for (const client of sessions) this.reportFailures(client);

@@ -1,5 +1,5 @@
 /**
- * The connections createRedis opens for publishing send each tick's commands in one write
+ * The connections createRedis opens for publishing send each event-loop turn's commands in one write
  * (tick-corked-redis.ts): nothing may be lost, reordered or left unanswered by it, before the
  * connection is ready, during a burst, or across a reconnect.
  */
@@ -10,7 +10,7 @@ import { createRedis } from "../src/redis-connection.js";
 import { eventually } from "./helpers/processes.js";
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
 
-describe("createRedis (commands batched per tick)", () => {
+describe("createRedis (commands batched per event-loop turn)", () => {
   let server: TestRedis;
   let sub: Redis;
   const received: string[] = [];
@@ -26,7 +26,7 @@ describe("createRedis (commands batched per tick)", () => {
     await server.stop();
   });
 
-  it("delivers a burst published in one tick in order, and answers every command", async () => {
+  it("delivers a burst published in one turn in order, and answers every command", async () => {
     const redis = createRedis({ kind: "single", url: server.url }, { name: "test-pub" });
     try {
       await redis.ping();

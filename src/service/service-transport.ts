@@ -63,23 +63,28 @@ function decode(value: unknown): NodeToService | null {
   return typeof value === "object" && value !== null ? (value as NodeToService) : null;
 }
 
+/** A send's promise once the node is gone: nothing is written, nothing waits. */
+const DONE = Promise.resolve();
+
 /** Node IPC, batching a tick's messages into one array once the node offers it. */
 function ipcTransport(): ServiceTransport {
   const flow = new Flow();
   let batches = false;
   let queued: ServiceToNode[] = [];
-  let written: (() => void)[] = [];
+  /** What every send of the batch being gathered returns: one promise per batch, not per message. */
+  let written: Promise<void> | undefined;
+  let resolveWritten: () => void = () => {};
   const flush = () => {
     const batch = queued;
-    const done = written;
     if (batch.length === 0) return;
+    const done = resolveWritten;
     queued = [];
-    written = [];
+    written = undefined;
     const resolveAll = () => {
-      flow.pending -= done.length;
+      flow.pending -= batch.length;
       // IPC has no drain event: the queue is known empty once every write handed over completed.
       if (flow.pending === 0) flow.unblock();
-      for (const resolve of done) resolve();
+      done();
     };
     if (!process.connected) return resolveAll();
     // Once agreed, every send is an array, even of one: the node learns from it that we take batches.
@@ -89,16 +94,16 @@ function ipcTransport(): ServiceTransport {
   // still goes, as it did unbatched (an IPC write with room in the socket completes at once).
   process.on("exit", flush);
   return {
-    send: (message) =>
-      new Promise((resolve) => {
-        if (!process.connected) return resolve();
-        queued.push(message);
-        written.push(resolve);
-        flow.pending++;
-        // Before the offer, each message is sent on its own, at once.
-        if (!batches) flush();
-        else if (queued.length === 1) process.nextTick(flush);
-      }),
+    send: (message) => {
+      if (!process.connected) return DONE;
+      queued.push(message);
+      flow.pending++;
+      const promise = (written ??= new Promise<void>((resolve) => (resolveWritten = resolve)));
+      // Before the offer, each message is sent on its own, at once.
+      if (!batches) flush();
+      else if (queued.length === 1) process.nextTick(flush);
+      return promise;
+    },
     onMessage: (handler) => {
       const receive = (value: unknown) => {
         const message = decode(value);
