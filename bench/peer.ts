@@ -15,12 +15,13 @@
  * used yet: memory per idle room (PSS growth over BENCH_PEER_SERVMAN_ROOMS /
  * BENCH_PEER_COLYSEUS_ROOMS rooms, which are then ended).
  *
- * Variants: BENCH_PEER_SHARED=1 adds a Servman deployment whose room task has
- * `isolation: "shared"` (skipped, with a note, when this version's schema refuses the key);
+ * Variants: a Servman deployment whose room task has `isolation: "shared"` (BENCH_PEER_SHARED=0
+ * leaves it out; its memory is measured over BENCH_PEER_SHARED_ROOMS rooms, as many as Colyseus's);
  * BENCH_PEER_COLYSEUS_REDIS=1 adds a Colyseus server with RedisPresence and RedisDriver.
  *
  *   node dist/bench/peer.js   (sizes: BENCH_PEER_ROUNDS, _ECHOES, _WARMUP, _CLIENTS, _ROOMS, _WINDOW,
- *   _SECONDS, _MEMBERS, _BCAST_WINDOW, _JOINS, _SETTLE_MS, _SERVMAN_ROOMS, _COLYSEUS_ROOMS)
+ *   _SECONDS, _MEMBERS, _BCAST_WINDOW, _JOINS, _SETTLE_MS, _SERVMAN_ROOMS, _COLYSEUS_ROOMS,
+ *   _SHARED_ROOMS)
  */
 import { runBenchmark, type BenchContext } from "./lib/bench-runner.js";
 import { envInt } from "./lib/env.js";
@@ -40,7 +41,10 @@ const JOINS = envInt("BENCH_PEER_JOINS", 10);
 const SETTLE_MS = envInt("BENCH_PEER_SETTLE_MS", 200, 0);
 const SERVMAN_ROOMS = envInt("BENCH_PEER_SERVMAN_ROOMS", 50);
 const COLYSEUS_ROOMS = envInt("BENCH_PEER_COLYSEUS_ROOMS", 1000);
-const SHARED = process.env.BENCH_PEER_SHARED === "1";
+/** Shared rooms are as light as Colyseus's: measured over as many, so a host's own cost is spread alike. */
+const SHARED_ROOMS = envInt("BENCH_PEER_SHARED_ROOMS", COLYSEUS_ROOMS);
+/** The shared-isolation variant runs unless BENCH_PEER_SHARED=0. */
+const SHARED = process.env.BENCH_PEER_SHARED !== "0";
 const COLYSEUS_REDIS = process.env.BENCH_PEER_COLYSEUS_REDIS === "1";
 const SIZES: WorkloadSizes = {
   echoWarmup: envInt("BENCH_PEER_WARMUP", 200, 0),
@@ -74,7 +78,8 @@ async function startSystems(ctx: BenchContext, systems: PeerSystem[]): Promise<v
     ctx.notes.push(note);
     return;
   }
-  systems.push(await startServmanSide(ctx, { key: "servmanShared", label: "servman shared", taskKeys: SHARED_KEYS, warm: 0, capacity, settleMs: SETTLE_MS }));
+  const sharedCapacity = capacity - SERVMAN_ROOMS + SHARED_ROOMS;
+  systems.push(await startServmanSide(ctx, { key: "servmanShared", label: "servman shared", taskKeys: SHARED_KEYS, warm: 0, capacity: sharedCapacity, settleMs: SETTLE_MS }));
 }
 
 /** Opens each system's clients: one alone in a room, the pipelined load's, the broadcast room's. */
@@ -95,7 +100,8 @@ async function measureMemory(systems: readonly PeerSystem[]): Promise<Record<str
   const memory: Record<string, MemoryRun> = {};
   for (const system of systems) {
     say(`${system.label}: memory per idle room`);
-    memory[system.key] = await memoryRun(system, system.key.startsWith("servman") ? SERVMAN_ROOMS : COLYSEUS_ROOMS, 1000);
+    const rooms = system.key === "servmanShared" ? SHARED_ROOMS : system.key.startsWith("servman") ? SERVMAN_ROOMS : COLYSEUS_ROOMS;
+    memory[system.key] = await memoryRun(system, rooms, 1000);
   }
   return memory;
 }
@@ -141,6 +147,7 @@ await runBenchmark("peer", "Servman and Colyseus 0.18: the same rooms, in the sa
     warm: WARM,
     servmanRooms: SERVMAN_ROOMS,
     colyseusRooms: COLYSEUS_ROOMS,
+    sharedRooms: SHARED_ROOMS,
     shared: SHARED,
     colyseusRedis: COLYSEUS_REDIS,
     ...SIZES,
