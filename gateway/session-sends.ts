@@ -54,7 +54,7 @@ export class SessionSends {
     const ack = ackAsked && id !== undefined;
     if (seq !== undefined && !this.s.seqs.take(seq)) {
       // Taken already (sent again after a resume, or twice): not relayed twice, but answered.
-      if (ack) this.s.send({ type: "sent", id: id!, instance });
+      if (ack) this.s.send({ type: "sent", id, instance });
       return;
     }
     if (this.s.joins.queue(instance, payload, id, ack, seq)) return;
